@@ -1,0 +1,31 @@
+-- Seed prices: on-demand list prices in USD per 1,000 tokens (us-east-1, late 2025).
+-- Operators should check them against their own region and contract: `bedrock-gate pricing set`.
+-- Cache columns NULL: cache tokens are charged at the input price.
+INSERT INTO model_pricing (model_id, input_per_1k, output_per_1k, cache_read_per_1k, cache_write_per_1k, updated_at) VALUES
+    ('anthropic.claude-3-haiku-20240307-v1:0', 0.00025, 0.00125, 3e-05, 0.0003, 0),
+    ('anthropic.claude-3-5-haiku-20241022-v1:0', 0.0008, 0.004, 8e-05, 0.001, 0),
+    ('anthropic.claude-haiku-4-5-20251001-v1:0', 0.001, 0.005, 0.0001, 0.00125, 0),
+    ('anthropic.claude-3-5-sonnet-20240620-v1:0', 0.003, 0.015, 0.0003, 0.00375, 0),
+    ('anthropic.claude-3-5-sonnet-20241022-v2:0', 0.003, 0.015, 0.0003, 0.00375, 0),
+    ('anthropic.claude-3-7-sonnet-20250219-v1:0', 0.003, 0.015, 0.0003, 0.00375, 0),
+    ('anthropic.claude-sonnet-4-20250514-v1:0', 0.003, 0.015, 0.0003, 0.00375, 0),
+    ('anthropic.claude-sonnet-4-5-20250929-v1:0', 0.003, 0.015, 0.0003, 0.00375, 0),
+    ('anthropic.claude-3-opus-20240229-v1:0', 0.015, 0.075, 0.0015, 0.01875, 0),
+    ('anthropic.claude-opus-4-20250514-v1:0', 0.015, 0.075, 0.0015, 0.01875, 0),
+    ('anthropic.claude-opus-4-1-20250805-v1:0', 0.015, 0.075, 0.0015, 0.01875, 0),
+    ('anthropic.claude-opus-4-5-20251101-v1:0', 0.005, 0.025, 0.0005, 0.00625, 0),
+    ('amazon.nova-micro-v1:0', 3.5e-05, 0.00014, 8.75e-06, NULL, 0),
+    ('amazon.nova-lite-v1:0', 6e-05, 0.00024, 1.5e-05, NULL, 0),
+    ('amazon.nova-pro-v1:0', 0.0008, 0.0032, 0.0002, NULL, 0),
+    ('amazon.nova-premier-v1:0', 0.0025, 0.0125, 0.000625, NULL, 0),
+    ('meta.llama3-1-8b-instruct-v1:0', 0.00022, 0.00022, NULL, NULL, 0),
+    ('meta.llama3-1-70b-instruct-v1:0', 0.00072, 0.00072, NULL, NULL, 0),
+    ('meta.llama3-3-70b-instruct-v1:0', 0.00072, 0.00072, NULL, NULL, 0),
+    ('meta.llama4-scout-17b-instruct-v1:0', 0.00017, 0.00066, NULL, NULL, 0),
+    ('meta.llama4-maverick-17b-instruct-v1:0', 0.00024, 0.00097, NULL, NULL, 0),
+    ('mistral.mistral-7b-instruct-v0:2', 0.00015, 0.0002, NULL, NULL, 0),
+    ('mistral.mixtral-8x7b-instruct-v0:1', 0.00045, 0.0007, NULL, NULL, 0),
+    ('mistral.mistral-small-2402-v1:0', 0.001, 0.003, NULL, NULL, 0),
+    ('mistral.mistral-large-2402-v1:0', 0.004, 0.012, NULL, NULL, 0),
+    ('mistral.mistral-large-2407-v1:0', 0.002, 0.006, NULL, NULL, 0),
+    ('mistral.pixtral-large-2502-v1:0', 0.002, 0.006, NULL, NULL, 0);

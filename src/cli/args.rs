@@ -1,0 +1,275 @@
+//! The command line's grammar (clap derive). Handlers live in the sibling modules.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// bedrock-gate: a quota-enforcing reverse proxy for the AWS Bedrock runtime.
+#[derive(Debug, Parser)]
+#[command(name = "bedrock-gate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (else $BEDROCK_GATE_CONFIG, else built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Text,
+    /// Exactly one JSON document on stdout.
+    Json,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy and the admin listener until SIGTERM/SIGINT.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Teams and their shared limits (`group` is an alias).
+    #[command(subcommand, alias = "group")]
+    Team(TeamCommand),
+    /// Users of the proxy.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Keys issued to users.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Model prices (USD per 1,000 tokens).
+    #[command(subcommand)]
+    Pricing(PricingCommand),
+    /// Per-request records and totals.
+    Usage(UsageArgs),
+}
+
+/// Limit flags shared by create and set-limits. A value of `unlimited` removes a limit.
+#[derive(Debug, Args, Default)]
+pub struct LimitArgs {
+    /// Requests per calendar day.
+    #[arg(long, value_name = "N|unlimited", value_parser = parse_count)]
+    pub daily_requests: Option<Limit<i64>>,
+    /// Requests per calendar month.
+    #[arg(long, value_name = "N|unlimited", value_parser = parse_count)]
+    pub monthly_requests: Option<Limit<i64>>,
+    /// USD per calendar day.
+    #[arg(long, value_name = "USD|unlimited", value_parser = parse_usd)]
+    pub daily_budget_usd: Option<Limit<f64>>,
+    /// USD per calendar month.
+    #[arg(long, value_name = "USD|unlimited", value_parser = parse_usd)]
+    pub monthly_budget_usd: Option<Limit<f64>>,
+}
+
+/// A limit value on the command line.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Limit<T> {
+    /// No limit.
+    Unlimited,
+    /// This many.
+    Value(T),
+}
+
+impl<T: Copy> Limit<T> {
+    /// As stored: `None` for unlimited.
+    pub fn stored(self) -> Option<T> {
+        match self {
+            Self::Unlimited => None,
+            Self::Value(v) => Some(v),
+        }
+    }
+}
+
+fn parse_count(s: &str) -> Result<Limit<i64>, String> {
+    if s.eq_ignore_ascii_case("unlimited") {
+        return Ok(Limit::Unlimited);
+    }
+    match s.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(Limit::Value(n)),
+        _ => Err(format!("`{s}` is not a whole number >= 0 or `unlimited`")),
+    }
+}
+
+fn parse_usd(s: &str) -> Result<Limit<f64>, String> {
+    if s.eq_ignore_ascii_case("unlimited") {
+        return Ok(Limit::Unlimited);
+    }
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(Limit::Value(v)),
+        _ => Err(format!("`{s}` is not an amount in USD >= 0 or `unlimited`")),
+    }
+}
+
+/// `team ...`
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Create a team.
+    Create {
+        /// Team name.
+        team: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// List teams.
+    List,
+    /// Show a team with its members and usage.
+    Info {
+        /// Team name.
+        team: String,
+    },
+    /// Change a team's limits.
+    SetLimits {
+        /// Team name.
+        team: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Delete a team without users.
+    Delete {
+        /// Team name.
+        team: String,
+    },
+}
+
+/// Template languages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LanguageArg {
+    /// English.
+    En,
+    /// Spanish.
+    Es,
+}
+
+/// `user ...`
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user in an existing team.
+    Create {
+        /// Login-like name.
+        username: String,
+        /// The person's full name.
+        person_name: String,
+        /// Existing team.
+        team: String,
+        /// Email address for notifications.
+        #[arg(long)]
+        email: Option<String>,
+        /// Template language.
+        #[arg(long, value_enum)]
+        language: Option<LanguageArg>,
+        /// IAM user name, for the CloudTrail/IAM backstop.
+        #[arg(long, value_name = "NAME")]
+        iam_user: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Issue a key for one tool (printed once).
+    CreateKey {
+        /// The user.
+        username: String,
+        /// The tool the key is for (e.g. claude-code).
+        tool_name: String,
+    },
+    /// Limits, usage today and this month, blocking status and keys.
+    Info {
+        /// The user.
+        username: String,
+    },
+    /// List users.
+    List {
+        /// Only this team's.
+        #[arg(long)]
+        team: Option<String>,
+    },
+    /// Change a user's limits.
+    SetLimits {
+        /// The user.
+        username: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Delete a user and their keys (their request records stay).
+    Delete {
+        /// The user.
+        username: String,
+    },
+}
+
+/// `key ...`
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List keys.
+    List {
+        /// Only this user's.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a key.
+    Revoke {
+        /// The key's access key id.
+        access_key_id: String,
+    },
+}
+
+/// `pricing ...`
+#[derive(Debug, Subcommand)]
+pub enum PricingCommand {
+    /// Set a model's price.
+    Set {
+        /// Model id (bare, inference-profile id or ARN).
+        model_id: String,
+        /// USD per 1,000 input tokens.
+        usd_per_1k_input: f64,
+        /// USD per 1,000 output tokens.
+        usd_per_1k_output: f64,
+        /// USD per 1,000 cache-read tokens (default: the input price).
+        #[arg(long)]
+        cache_read: Option<f64>,
+        /// USD per 1,000 cache-write tokens (default: the input price).
+        #[arg(long)]
+        cache_write: Option<f64>,
+    },
+    /// List prices.
+    List,
+}
+
+/// Formats of `usage`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UsageFormat {
+    /// Aligned columns.
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON document.
+    Json,
+}
+
+/// `usage`
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Only this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this team.
+    #[arg(long)]
+    pub team: Option<String>,
+    /// First day (YYYY-MM-DD, in quota.timezone).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day, inclusive (YYYY-MM-DD, in quota.timezone).
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Output format (`--output json` implies json).
+    #[arg(long, value_enum, default_value_t = UsageFormat::Table)]
+    pub format: UsageFormat,
+    /// At most this many records, newest first.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: i64,
+}

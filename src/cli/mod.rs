@@ -1,0 +1,160 @@
+//! The command line: parses arguments, loads the configuration, runs one command and
+//! maps the outcome to an exit code (0 success, 1 failure, 2 usage error). Errors go to
+//! stderr as one sentence; `--output json` prints exactly one JSON document on stdout.
+
+pub mod args;
+mod directory;
+mod reports;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+
+use args::{Cli, Command, Output};
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let serving = matches!(cli.command, Command::Serve);
+    init_logging(serving);
+    crate::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_sentence(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_sentence(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let s = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
+fn init_logging(serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    let out = cli.output;
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let store = open(&config).await?;
+            let applied = store.migrate().await?;
+            print(
+                out,
+                serde_json::json!({"applied": applied}),
+                format!("applied {applied} migration(s)"),
+            );
+            Ok(())
+        }
+        Command::Team(cmd) => directory::team(&open_migrated(&config).await?, &config, out, cmd).await,
+        Command::User(cmd) => directory::user(&open_migrated(&config).await?, &config, out, cmd).await,
+        Command::Key(cmd) => directory::key(&open_migrated(&config).await?, out, cmd).await,
+        Command::Pricing(cmd) => reports::pricing(&open_migrated(&config).await?, out, cmd).await,
+        Command::Usage(args) => reports::usage(&open_migrated(&config).await?, &config, out, args).await,
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Store> {
+    Store::connect(&config.database)
+        .await
+        .with_context(|| "cannot open the database (database.url)".to_string())
+}
+
+/// Opens the database and applies pending migrations, so every command works on a fresh
+/// database.
+async fn open_migrated(config: &Config) -> anyhow::Result<Store> {
+    let store = open(config).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// Prints a command's result: the JSON document, or the text.
+pub(crate) fn print(out: Output, json: serde_json::Value, text: String) {
+    match out {
+        Output::Json => println!("{json}"),
+        Output::Text => {
+            if !text.is_empty() {
+                println!("{text}");
+            }
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let proxy = tokio::net::TcpListener::bind(config.proxy.listen)
+        .await
+        .with_context(|| format!("cannot listen on proxy.listen {}", config.proxy.listen))?;
+    let admin = tokio::net::TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("cannot listen on admin.listen {}", config.admin.listen))?;
+    let listeners = crate::serve::Listeners { proxy, admin };
+    crate::serve::run(
+        config,
+        listeners,
+        crate::serve::ServeOptions::default(),
+        shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

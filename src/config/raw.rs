@@ -1,0 +1,152 @@
+//! The configuration as written: every key optional, unknown keys rejected. Environment
+//! overrides (`BEDROCK_GATE_<SECTION>__<KEY>`) are merged into the parsed TOML before it
+//! is deserialised, so a bad override is reported exactly like a bad key in the file.
+
+use serde::Deserialize;
+
+use super::{ConfigError, CONFIG_ENV, ENV_PREFIX};
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[proxy]`
+    pub proxy: Option<RawProxy>,
+    /// `[admin]`
+    pub admin: Option<RawAdmin>,
+    /// `[upstream]`
+    pub upstream: Option<RawUpstream>,
+    /// `[database]`
+    pub database: Option<RawDatabase>,
+    /// `[quota]`
+    pub quota: Option<RawQuota>,
+    /// `[email]`
+    pub email: Option<RawEmail>,
+    /// `[iam]`
+    pub iam: Option<RawIam>,
+}
+
+/// `[proxy]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    pub listen: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// `[admin]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+}
+
+/// `[upstream]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub region: Option<String>,
+    pub endpoint: Option<String>,
+    pub timeout_secs: Option<u64>,
+}
+
+/// `[database]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: Option<String>,
+    pub max_connections: Option<u64>,
+    pub master_key: Option<String>,
+    pub master_key_file: Option<String>,
+}
+
+/// `[quota]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub timezone: Option<String>,
+    pub default_daily_requests: Option<u64>,
+    pub default_monthly_requests: Option<u64>,
+    pub warning_percent: Option<u8>,
+}
+
+/// `[email]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub smtp_url: Option<String>,
+    pub from: Option<String>,
+    pub admins: Option<Vec<String>>,
+    pub language: Option<String>,
+}
+
+/// `[iam]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIam {
+    pub enabled: Option<bool>,
+    pub endpoint_url: Option<String>,
+    pub deny_policy_name: Option<String>,
+}
+
+impl RawConfig {
+    /// Parses the file text (if any) and merges the environment overrides in `env`.
+    pub fn parse(text: Option<&str>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut table = match text {
+            Some(t) => t.parse::<toml::Table>().map_err(|e| {
+                ConfigError::new("(file)", format!("not valid TOML: {}", e.message()))
+            })?,
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            if name == CONFIG_ENV {
+                continue;
+            }
+            let Some((section, key)) = rest.split_once("__") else {
+                return Err(ConfigError::new(
+                    name.as_str(),
+                    "environment overrides look like BEDROCK_GATE_<SECTION>__<KEY>",
+                ));
+            };
+            let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+            let entry = table
+                .entry(section.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(section_table) = entry else {
+                return Err(ConfigError::new(section, "must be a table"));
+            };
+            section_table.insert(key, env_value(value));
+        }
+        let value = toml::Value::Table(table);
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            match unknown_field(&inner) {
+                Some(field) if path == "." => ConfigError::new(field, "unknown section"),
+                Some(field) => ConfigError::new(format!("{path}.{field}"), "unknown key"),
+                None => ConfigError::new(path, inner.trim().to_string()),
+            }
+        })
+    }
+}
+
+/// An override's value: a TOML scalar or array if it parses as one, else a string.
+fn env_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// The field name in serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest.split('`').next()?.to_string())
+}

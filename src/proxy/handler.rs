@@ -1,0 +1,229 @@
+//! One call through the proxy: read the body, authenticate, route, re-sign, forward, and
+//! stream the answer back through a [`TapBody`] that records the call when it ends.
+//!
+//! Nothing here waits on the database: keys and prices come from in-memory snapshots and
+//! the record goes onto the writer's channel.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use sha2::{Digest, Sha256};
+
+use super::body::{BoxError, Finish, TapBody};
+use super::route::{Operation, Route};
+use super::ProxyState;
+use crate::auth::directory::Principal;
+use crate::error::GateError;
+use crate::store::{now_ms, RequestRecord};
+use crate::usage::{UsageReport, UsageSource, UsageTap};
+
+/// The body type of every proxy response.
+pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// Response headers that belong to one hop and are not passed on.
+const HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Handles one request. Never fails: every error becomes a Bedrock-shaped response.
+pub async fn handle(
+    state: Arc<ProxyState>,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    let created_at = now_ms();
+    let (parts, body) = request.into_parts();
+
+    let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return refuse(&e),
+    };
+    let body_sha256 = hex::encode(Sha256::digest(&body));
+    let principal = match state
+        .auth
+        .authenticate(&parts, &body_sha256, SystemTime::now())
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(error = %e, peer = %remote, "refused: authentication");
+            return refuse(&e);
+        }
+    };
+    let route = Route::parse(&parts.method, parts.uri.path(), &body);
+    if route.operation == Operation::InvokeModelWithBidirectionalStream {
+        return refuse(&GateError::Validation(
+            "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
+        ));
+    }
+    let estimated_input_tokens = (body.len() as u64).div_ceil(4).max(1);
+    let mut call = Call {
+        state: Arc::clone(&state),
+        principal,
+        route,
+        created_at,
+        started,
+        source_ip: remote.ip().to_string(),
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect()),
+        status: 0,
+        upstream_request_id: None,
+        error_type: None,
+    };
+
+    let upstream_request = match state.upstream.prepare(&parts, body, &body_sha256) {
+        Ok(r) => r,
+        Err(e) => return call.fail(&e),
+    };
+    let deadline = tokio::time::Instant::now() + state.timeout;
+    let response = match state.upstream.send(upstream_request, state.timeout).await {
+        Ok(r) => r,
+        Err(e) => return call.fail(&e),
+    };
+
+    let (mut head, incoming) = response.into_parts();
+    call.status = head.status.as_u16();
+    call.upstream_request_id = head
+        .headers
+        .get("x-amzn-requestid")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if !head.status.is_success() {
+        call.error_type = head
+            .headers
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(':').next().unwrap_or(v).to_string());
+    }
+    let tap = UsageTap::new(
+        call.route.operation.response_kind(),
+        head.status,
+        &head.headers,
+        estimated_input_tokens,
+    );
+    for name in HOP_BY_HOP {
+        head.headers.remove(name);
+    }
+    let body = TapBody::new(incoming, tap, Box::new(call), deadline);
+    Response::from_parts(head, ProxyBody::new(body))
+}
+
+/// Reads the whole request body, refusing it past `limit` bytes.
+async fn read_body(
+    body: Incoming,
+    headers: &http::HeaderMap,
+    limit: usize,
+) -> Result<Bytes, GateError> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(GateError::BodyTooLarge { limit });
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(GateError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(GateError::Validation(format!(
+            "the request body could not be read: {e}"
+        ))),
+    }
+}
+
+/// The Bedrock-shaped response for a refusal.
+pub fn refuse(error: &GateError) -> Response<ProxyBody> {
+    error
+        .to_response()
+        .map(|b| ProxyBody::new(Full::new(b).map_err(|never| match never {})))
+}
+
+/// An authenticated call on its way through the proxy.
+struct Call {
+    state: Arc<ProxyState>,
+    principal: Arc<Principal>,
+    route: Route,
+    created_at: i64,
+    started: Instant,
+    source_ip: String,
+    user_agent: Option<String>,
+    status: u16,
+    upstream_request_id: Option<String>,
+    error_type: Option<String>,
+}
+
+impl Call {
+    /// The call failed before an upstream response: record it and refuse.
+    fn fail(mut self, error: &GateError) -> Response<ProxyBody> {
+        tracing::warn!(error = %error, user = %self.principal.username, "upstream call failed");
+        self.status = error.status().as_u16();
+        self.error_type = Some(error.error_type().to_string());
+        let report = UsageReport {
+            usage: Default::default(),
+            source: UsageSource::None,
+            stream_error: None,
+            complete: false,
+        };
+        Box::new(self).finish(report);
+        refuse(error)
+    }
+}
+
+impl Finish for Call {
+    fn finish(self: Box<Self>, report: UsageReport) {
+        let usage = report.usage;
+        let prices = self.state.prices.get();
+        let cost = prices.cost(&self.route.model_id, &usage).unwrap_or(0.0);
+        let error_type = self.error_type.or(report.stream_error);
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let p = &self.principal;
+        let record = RequestRecord {
+            request_uid: crate::usage::new_request_id(),
+            created_at: self.created_at,
+            user_id: p.user_id,
+            username: p.username.clone(),
+            team: p.team.clone(),
+            person: p.person.clone(),
+            tool: p.tool.clone(),
+            access_key_id: p.access_key_id.clone(),
+            model_id: self.route.model_id,
+            operation: self.route.operation.name().to_string(),
+            upstream_request_id: self.upstream_request_id,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            region: self.state.region.clone(),
+            status_code: i64::from(self.status),
+            error_type,
+            input_tokens: to_i64(usage.input_tokens),
+            output_tokens: to_i64(usage.output_tokens),
+            cache_read_tokens: to_i64(usage.cache_read_tokens),
+            cache_write_tokens: to_i64(usage.cache_write_tokens),
+            cost_usd: cost,
+            latency_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            usage_source: match report.source {
+                UsageSource::Reported => "reported",
+                UsageSource::Estimated => "estimated",
+                UsageSource::None => "none",
+            }
+            .to_string(),
+        };
+        tracing::debug!(user = %record.username, model = %record.model_id,
+            status = record.status_code, input = record.input_tokens,
+            output = record.output_tokens, complete = report.complete, "call finished");
+        self.state.recorder.record(record);
+    }
+}

@@ -1,0 +1,61 @@
+//! The change watcher: polls the store's state version and, when it moved, reloads the
+//! key directory and the prices, so changes made by the command line or another proxy
+//! take effect here within one poll interval plus the reload time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::crypto::MasterKey;
+use crate::auth::directory::DirectoryHandle;
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+use crate::usage::PriceBook;
+
+/// Default poll interval (changes must show within 2 seconds).
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Polls forever; the caller aborts the task on shutdown.
+pub async fn run(
+    store: Arc<Store>,
+    master: MasterKey,
+    directory: Arc<DirectoryHandle>,
+    prices: Arc<Snapshot<PriceBook>>,
+    interval: Duration,
+) {
+    let mut seen = store.state_version().await.ok();
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let version = match store.state_version().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "change watcher cannot read the database");
+                continue;
+            }
+        };
+        if seen == Some(version) {
+            continue;
+        }
+        match reload(&store, &master, &directory, &prices).await {
+            Ok(()) => {
+                tracing::debug!(version, "reloaded keys and prices");
+                seen = Some(version);
+            }
+            Err(e) => tracing::warn!(error = %e, "reloading keys and prices failed; will retry"),
+        }
+    }
+}
+
+async fn reload(
+    store: &Store,
+    master: &MasterKey,
+    directory: &DirectoryHandle,
+    prices: &Snapshot<PriceBook>,
+) -> Result<(), crate::store::StoreError> {
+    let dir = super::load_directory(store, master).await?;
+    let book = PriceBook::new(store.prices().await?);
+    directory.replace(dir);
+    prices.replace(book);
+    Ok(())
+}

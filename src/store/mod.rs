@@ -1,0 +1,195 @@
+//! The database: one [`Store`] type over embedded SQLite or MySQL/MariaDB/Aurora, with the
+//! same behaviour on both. Every query is written once; the [`on_pool!`] macro expands it
+//! for each engine, so the two cannot drift apart.
+//!
+//! The store is never on the request path: the proxy serves from in-memory snapshots
+//! (see [`crate::auth::directory`]) and writes request rows from a background task.
+//! Times are Unix epoch milliseconds (UTC) in `BIGINT` columns on both engines.
+
+mod directory;
+mod pricing;
+mod requests;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::Row;
+
+pub use directory::{
+    ActiveKey, BlockingStatus, KeyInfo, Limits, LimitsUpdate, NewKey, NewTeam, NewUser, Team, User,
+};
+pub use pricing::Price;
+pub use requests::{RequestRecord, UsageFilter, UsageTotals};
+
+use crate::config::{DatabaseConfig, DatabaseKind};
+
+/// Expands `$body` once per engine with `$pool` bound to that engine's pool.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($pool) => $body,
+            $crate::store::Pool::MySql($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Errors of the store boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The named thing already exists or is still referenced.
+    #[error("{0}")]
+    Conflict(String),
+    /// A value the database cannot hold.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later can succeed (the database was away).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+            )
+        )
+    }
+}
+
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    MySql(MySqlPool),
+}
+
+/// A connection pool to the configured database.
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
+
+impl Store {
+    /// Connects to the database named by `config.url`.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, StoreError> {
+        let pool = match config.kind {
+            DatabaseKind::Sqlite => {
+                let options = SqliteConnectOptions::from_str(&config.url)?
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                let in_memory = crate::config::sqlite_file(&config.url).is_none();
+                let pool = SqlitePoolOptions::new()
+                    // An in-memory database lives as long as its one connection.
+                    .max_connections(if in_memory { 1 } else { config.max_connections })
+                    .min_connections(if in_memory { 1 } else { 0 })
+                    .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
+                    .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Pool::Sqlite(pool)
+            }
+            DatabaseKind::MySql => {
+                let options = MySqlConnectOptions::from_str(&config.url)?;
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(config.max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Pool::MySql(pool)
+            }
+        };
+        Ok(Self { pool })
+    }
+
+    /// Which engine this store talks to.
+    pub fn kind(&self) -> DatabaseKind {
+        match self.pool {
+            Pool::Sqlite(_) => DatabaseKind::Sqlite,
+            Pool::MySql(_) => DatabaseKind::MySql,
+        }
+    }
+
+    /// Applies pending migrations; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let before = self.applied_migrations().await.unwrap_or(0);
+        match &self.pool {
+            Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
+            Pool::MySql(p) => MYSQL_MIGRATIONS.run(p).await?,
+        }
+        Ok(self.applied_migrations().await?.saturating_sub(before))
+    }
+
+    async fn applied_migrations(&self) -> Result<usize, StoreError> {
+        let n: i64 = on_pool!(self, p => {
+            sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(p)
+                .await?
+                .try_get("n")?
+        });
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Answers when the database is reachable (`/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// The change counter: bumped by every change a running proxy must pick up.
+    pub async fn state_version(&self) -> Result<i64, StoreError> {
+        let v: i64 = on_pool!(self, p => {
+            sqlx::query("SELECT version FROM state_version WHERE id = 1")
+                .fetch_one(p)
+                .await?
+                .try_get("version")?
+        });
+        Ok(v)
+    }
+
+    /// Marks that users, keys, limits, blocks or prices changed.
+    pub async fn bump_state_version(&self) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
+                .execute(p)
+                .await?.rows_affected()
+        });
+        Ok(())
+    }
+
+    /// Closes every connection (used on shutdown, after the last flush).
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+/// Now, in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Turns a unique-constraint violation into [`StoreError::Conflict`].
+pub(crate) fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
+        _ => StoreError::Database(e),
+    }
+}

@@ -1,0 +1,252 @@
+//! One row per call (`bedrock_requests`): batched inserts that are safe to retry, and the
+//! queries behind `usage` and `user info`.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{on_pool, Store, StoreError};
+use crate::config::DatabaseKind;
+
+/// One proxied call, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Unique id (32 hex chars); makes a retried batch insert idempotent.
+    pub request_uid: String,
+    /// When the call arrived (epoch ms).
+    pub created_at: i64,
+    /// The user's id.
+    pub user_id: i64,
+    /// The user's name.
+    pub username: String,
+    /// The user's team.
+    pub team: String,
+    /// The user's full name.
+    pub person: String,
+    /// The tool the key was issued for.
+    pub tool: String,
+    /// The proxy key used.
+    pub access_key_id: String,
+    /// Model id as the caller named it (bare, profile id or ARN).
+    pub model_id: String,
+    /// Bedrock operation (`Converse`, `InvokeModel`, ...).
+    pub operation: String,
+    /// `x-amzn-RequestId` of the upstream response.
+    pub upstream_request_id: Option<String>,
+    /// The caller's address.
+    pub source_ip: String,
+    /// The caller's User-Agent.
+    pub user_agent: Option<String>,
+    /// Upstream region.
+    pub region: String,
+    /// HTTP status returned to the caller.
+    pub status_code: i64,
+    /// Error type (upstream `x-amzn-ErrorType`, a mid-stream exception, or the proxy's).
+    pub error_type: Option<String>,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cache-read input tokens.
+    pub cache_read_tokens: i64,
+    /// Cache-write input tokens.
+    pub cache_write_tokens: i64,
+    /// Cost in USD at the model's price.
+    pub cost_usd: f64,
+    /// Time from arrival to the last byte (ms).
+    pub latency_ms: i64,
+    /// `reported`, `estimated` or `none`.
+    pub usage_source: String,
+}
+
+/// Which records `usage` shows.
+#[derive(Clone, Debug, Default)]
+pub struct UsageFilter {
+    /// Only this user.
+    pub username: Option<String>,
+    /// Only this team.
+    pub team: Option<String>,
+    /// From this time (epoch ms, inclusive).
+    pub from_ms: Option<i64>,
+    /// Until this time (epoch ms, exclusive).
+    pub to_ms: Option<i64>,
+    /// At most this many records (newest first).
+    pub limit: Option<i64>,
+}
+
+/// Sums over a set of records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct UsageTotals {
+    /// Calls.
+    pub requests: i64,
+    /// Input tokens.
+    pub input_tokens: i64,
+    /// Output tokens.
+    pub output_tokens: i64,
+    /// Cache-read tokens.
+    pub cache_read_tokens: i64,
+    /// Cache-write tokens.
+    pub cache_write_tokens: i64,
+    /// USD.
+    pub cost_usd: f64,
+}
+
+const COLUMNS: [&str; 24] = [
+    "request_uid",
+    "created_at",
+    "user_id",
+    "username",
+    "team",
+    "person",
+    "tool",
+    "access_key_id",
+    "model_id",
+    "operation",
+    "upstream_request_id",
+    "source_ip",
+    "user_agent",
+    "region",
+    "status_code",
+    "error_type",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+    "latency_ms",
+    "usage_source",
+    "id",
+];
+
+const FILTER: &str = "WHERE (? IS NULL OR username = ?) AND (? IS NULL OR team = ?) \
+     AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?)";
+
+macro_rules! bind_filter {
+    ($q:expr, $f:expr) => {
+        $q.bind(&$f.username)
+            .bind(&$f.username)
+            .bind(&$f.team)
+            .bind(&$f.team)
+            .bind($f.from_ms)
+            .bind($f.from_ms)
+            .bind($f.to_ms)
+            .bind($f.to_ms)
+    };
+}
+
+impl Store {
+    /// Inserts records; a record whose `request_uid` is already stored is skipped, so a
+    /// batch can be retried after an unknown outcome. Returns the rows inserted.
+    pub async fn insert_requests(&self, records: &[RequestRecord]) -> Result<u64, StoreError> {
+        if records.is_empty() {
+            return Ok(0);
+        }
+        let columns = &COLUMNS[..COLUMNS.len() - 1];
+        let group = format!("({})", vec!["?"; columns.len()].join(", "));
+        let verb = match self.kind() {
+            DatabaseKind::Sqlite => "INSERT OR IGNORE",
+            DatabaseKind::MySql => "INSERT IGNORE",
+        };
+        let sql = format!(
+            "{verb} INTO bedrock_requests ({}) VALUES {}",
+            columns.join(", "),
+            vec![group.as_str(); records.len()].join(", ")
+        );
+        let inserted = on_pool!(self, p => {
+            let mut q = sqlx::query(&sql);
+            for r in records {
+                q = q
+                    .bind(&r.request_uid)
+                    .bind(r.created_at)
+                    .bind(r.user_id)
+                    .bind(&r.username)
+                    .bind(&r.team)
+                    .bind(&r.person)
+                    .bind(&r.tool)
+                    .bind(&r.access_key_id)
+                    .bind(&r.model_id)
+                    .bind(&r.operation)
+                    .bind(&r.upstream_request_id)
+                    .bind(&r.source_ip)
+                    .bind(&r.user_agent)
+                    .bind(&r.region)
+                    .bind(r.status_code)
+                    .bind(&r.error_type)
+                    .bind(r.input_tokens)
+                    .bind(r.output_tokens)
+                    .bind(r.cache_read_tokens)
+                    .bind(r.cache_write_tokens)
+                    .bind(r.cost_usd)
+                    .bind(r.latency_ms)
+                    .bind(&r.usage_source);
+            }
+            q.execute(p).await?.rows_affected()
+        });
+        Ok(inserted)
+    }
+
+    /// Records matching `filter`, newest first.
+    pub async fn requests(&self, filter: &UsageFilter) -> Result<Vec<RequestRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM bedrock_requests {FILTER} ORDER BY created_at DESC, id DESC LIMIT ?",
+            COLUMNS.join(", ")
+        );
+        let limit = filter.limit.unwrap_or(i64::MAX).max(0);
+        let records = on_pool!(self, p => {
+            let rows = bind_filter!(sqlx::query(&sql), filter).bind(limit).fetch_all(p).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push(RequestRecord {
+                    request_uid: r.try_get("request_uid")?,
+                    created_at: r.try_get("created_at")?,
+                    user_id: r.try_get::<Option<i64>, _>("user_id")?.unwrap_or(0),
+                    username: r.try_get("username")?,
+                    team: r.try_get("team")?,
+                    person: r.try_get("person")?,
+                    tool: r.try_get("tool")?,
+                    access_key_id: r.try_get("access_key_id")?,
+                    model_id: r.try_get("model_id")?,
+                    operation: r.try_get("operation")?,
+                    upstream_request_id: r.try_get("upstream_request_id")?,
+                    source_ip: r.try_get("source_ip")?,
+                    user_agent: r.try_get("user_agent")?,
+                    region: r.try_get("region")?,
+                    status_code: r.try_get("status_code")?,
+                    error_type: r.try_get("error_type")?,
+                    input_tokens: r.try_get("input_tokens")?,
+                    output_tokens: r.try_get("output_tokens")?,
+                    cache_read_tokens: r.try_get("cache_read_tokens")?,
+                    cache_write_tokens: r.try_get("cache_write_tokens")?,
+                    cost_usd: r.try_get("cost_usd")?,
+                    latency_ms: r.try_get("latency_ms")?,
+                    usage_source: r.try_get("usage_source")?,
+                });
+            }
+            out
+        });
+        Ok(records)
+    }
+
+    /// Sums over the records matching `filter` (its `limit` is ignored).
+    pub async fn usage_totals(&self, filter: &UsageFilter) -> Result<UsageTotals, StoreError> {
+        let sql = format!(
+            "SELECT COUNT(*) AS requests, \
+             COALESCE(CAST(SUM(input_tokens) AS SIGNED), 0) AS input_tokens, \
+             COALESCE(CAST(SUM(output_tokens) AS SIGNED), 0) AS output_tokens, \
+             COALESCE(CAST(SUM(cache_read_tokens) AS SIGNED), 0) AS cache_read_tokens, \
+             COALESCE(CAST(SUM(cache_write_tokens) AS SIGNED), 0) AS cache_write_tokens, \
+             COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM bedrock_requests {FILTER}"
+        );
+        let totals = on_pool!(self, p => {
+            let r = bind_filter!(sqlx::query(&sql), filter).fetch_one(p).await?;
+            UsageTotals {
+                requests: r.try_get("requests")?,
+                input_tokens: r.try_get("input_tokens")?,
+                output_tokens: r.try_get("output_tokens")?,
+                cache_read_tokens: r.try_get("cache_read_tokens")?,
+                cache_write_tokens: r.try_get("cache_write_tokens")?,
+                cost_usd: r.try_get("cost_usd")?,
+            }
+        });
+        Ok(totals)
+    }
+}

@@ -1,0 +1,214 @@
+//! The request-record writer: calls push one [`RequestRecord`] each onto an unbounded
+//! channel (never blocking, never waiting on the database), and one background task
+//! inserts them in batches.
+//!
+//! A batch that fails is kept and retried with backoff; inserts are idempotent by
+//! `request_uid`, so a retry after an unknown outcome cannot double-count. On shutdown
+//! the writer drains the channel and flushes; if the database stays away for
+//! [`SHUTDOWN_RETRY`], the remaining records go to a JSON-lines spill file, which the
+//! next `serve` imports before it accepts calls. Nothing is dropped.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::store::{RequestRecord, Store};
+
+/// Rows per insert.
+pub const BATCH: usize = 500;
+/// How long a record may wait for companions before its batch is written.
+pub const LINGER: Duration = Duration::from_millis(100);
+/// How long the final flush keeps retrying before it spills to a file.
+pub const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
+
+/// The sending side, cloned into every call.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<RequestRecord>,
+}
+
+impl Recorder {
+    /// Queues a record. Never blocks.
+    pub fn record(&self, record: RequestRecord) {
+        if let Err(mpsc::error::SendError(r)) = self.tx.send(record) {
+            // Only after the writer has stopped; keep the record visible in the log.
+            tracing::error!(request_uid = %r.request_uid, user = %r.username,
+                "request record arrived after the writer stopped");
+        }
+    }
+}
+
+/// Controls the writer task.
+pub struct RecorderHandle {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RecorderHandle {
+    /// Drains every queued record into the database (or the spill file) and stops.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Err(e) = (&mut self.task).await {
+            tracing::error!(error = %e, "record writer failed");
+        }
+    }
+}
+
+/// Starts the writer.
+pub fn spawn(store: Arc<Store>, spill_file: PathBuf) -> (Recorder, RecorderHandle) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(run(store, rx, stop_rx, spill_file));
+    (
+        Recorder { tx },
+        RecorderHandle {
+            stop: Some(stop_tx),
+            task,
+        },
+    )
+}
+
+async fn run(
+    store: Arc<Store>,
+    mut rx: mpsc::UnboundedReceiver<RequestRecord>,
+    mut stop: oneshot::Receiver<()>,
+    spill_file: PathBuf,
+) {
+    let mut batch: Vec<RequestRecord> = Vec::with_capacity(BATCH);
+    'outer: loop {
+        tokio::select! {
+            r = rx.recv() => match r {
+                Some(r) => batch.push(r),
+                None => break 'outer,
+            },
+            _ = &mut stop => break 'outer,
+        }
+        let deadline = Instant::now() + LINGER;
+        while batch.len() < BATCH {
+            tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => batch.push(r),
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        flush_until_stored(&store, &mut batch, &mut stop).await;
+        if !batch.is_empty() {
+            break; // stop arrived while the database was away
+        }
+    }
+    // Shutdown: everything still queued joins the last batches.
+    rx.close();
+    while let Ok(r) = rx.try_recv() {
+        batch.push(r);
+    }
+    let deadline = Instant::now() + SHUTDOWN_RETRY;
+    let mut backoff = Duration::from_millis(100);
+    while !batch.is_empty() {
+        let n = batch.len().min(BATCH);
+        match store.insert_requests(&batch[..n]).await {
+            Ok(_) => {
+                batch.drain(..n);
+            }
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, pending = batch.len(), "final flush failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, pending = batch.len(), file = %spill_file.display(),
+                    "database unavailable at shutdown; spilling records to a file");
+                if let Err(e) = spill(&spill_file, &batch) {
+                    tracing::error!(error = %e, "could not write the spill file");
+                    for r in &batch {
+                        if let Ok(line) = serde_json::to_string(r) {
+                            tracing::error!(record = %line, "unsaved request record");
+                        }
+                    }
+                }
+                batch.clear();
+            }
+        }
+    }
+}
+
+/// Writes `batch` until it is stored; returns early (with the batch kept) if `stop` fires.
+async fn flush_until_stored(
+    store: &Store,
+    batch: &mut Vec<RequestRecord>,
+    stop: &mut oneshot::Receiver<()>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match store.insert_requests(batch).await {
+            Ok(_) => {
+                batch.clear();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pending = batch.len(), "writing request records failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = &mut *stop => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn spill(path: &Path, records: &[RequestRecord]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    for r in records {
+        let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
+        writeln!(f, "{line}")?;
+    }
+    f.sync_all()
+}
+
+/// Imports a spill file left by an earlier shutdown, then removes it. Lines that do not
+/// parse are reported and kept in a `.rejected` file beside it.
+pub async fn import_spill(store: &Store, path: &Path) -> Result<u64, crate::store::StoreError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(0);
+    };
+    let mut records = Vec::new();
+    let mut rejected = String::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<RequestRecord>(line) {
+            Ok(r) => records.push(r),
+            Err(e) => {
+                tracing::error!(error = %e, "unreadable line in the spill file");
+                rejected.push_str(line);
+                rejected.push('\n');
+            }
+        }
+    }
+    let mut inserted = 0;
+    for chunk in records.chunks(BATCH) {
+        inserted += store.insert_requests(chunk).await?;
+    }
+    if !rejected.is_empty() {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".rejected");
+        if let Err(e) = std::fs::write(PathBuf::from(name), rejected) {
+            tracing::error!(error = %e, "could not keep rejected spill lines");
+        }
+    }
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::error!(error = %e, "could not remove the imported spill file");
+    }
+    tracing::info!(inserted, file = %path.display(), "imported spilled request records");
+    Ok(inserted)
+}
