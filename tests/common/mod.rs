@@ -1,0 +1,425 @@
+//! Shared fixtures of the integration tests: a fake Bedrock upstream ([`upstream`]), test
+//! databases (a temporary SQLite file, or a fresh database on the MariaDB server named by
+//! `BEDROCK_GATE_TEST_MYSQL_URL`), and [`Gate`], a running `serve` on port 0.
+
+#![allow(dead_code)]
+
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use base64::Engine as _;
+use bedrock_gate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
+use bedrock_gate::config::raw::RawConfig;
+use bedrock_gate::config::Config;
+use bedrock_gate::serve::{Listeners, ServeError, ServeOptions};
+use bedrock_gate::store::{Limits, NewKey, NewTeam, NewUser, RequestRecord, Store, UsageFilter};
+use tokio::net::TcpListener;
+use upstream::{FakeUpstream, UpstreamConfig};
+
+/// The region everything signs for.
+pub const REGION: &str = "eu-west-1";
+/// The proxy's upstream AWS credentials (the fake upstream expects them).
+pub const UPSTREAM_KEY_ID: &str = "AKIAUPSTREAMEXAMPLE1";
+/// Their secret.
+pub const UPSTREAM_SECRET: &str = "upstreamSecretKeyEXAMPLE0123456789abcdef";
+/// The master key tests configure, so they can encrypt secrets themselves.
+pub const MASTER_KEY: [u8; 32] = [42u8; 32];
+
+/// Which database engine a test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// A temporary SQLite file.
+    Sqlite,
+    /// A fresh database on the MariaDB server.
+    MySql,
+}
+
+/// The MariaDB server for tests, if configured. When `BEDROCK_GATE_REQUIRE_MYSQL=1`
+/// (CI) a missing server is a test failure, not a skip.
+pub fn mysql_server() -> Option<String> {
+    match std::env::var("BEDROCK_GATE_TEST_MYSQL_URL") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
+        _ => {
+            assert!(
+                std::env::var("BEDROCK_GATE_REQUIRE_MYSQL").as_deref() != Ok("1"),
+                "BEDROCK_GATE_REQUIRE_MYSQL=1 but BEDROCK_GATE_TEST_MYSQL_URL is not set"
+            );
+            eprintln!("skipping MySQL variant: BEDROCK_GATE_TEST_MYSQL_URL is not set");
+            None
+        }
+    }
+}
+
+/// The engines to run a store test on: SQLite always, MySQL when configured.
+pub fn engines() -> Vec<Engine> {
+    let mut e = vec![Engine::Sqlite];
+    if mysql_server().is_some() {
+        e.push(Engine::MySql);
+    }
+    e
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    /// The sqlx URL.
+    pub url: String,
+    dir: tempfile::TempDir,
+    mysql_name: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// Creates an empty database on `engine`.
+    pub async fn new(engine: Engine) -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        match engine {
+            Engine::Sqlite => TestDb {
+                url: format!("sqlite://{}?mode=rwc", dir.path().join("gate.db").display()),
+                dir,
+                mysql_name: None,
+            },
+            Engine::MySql => {
+                let server = mysql_server().expect("MySQL server configured");
+                let name = format!("bg_test_{}", bedrock_gate::usage::new_request_id());
+                let mut conn = <sqlx::MySqlConnection as sqlx::Connection>::connect(&server)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot reach MariaDB at {server}: {e}"));
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                TestDb {
+                    url: format!("{server}/{name}"),
+                    dir,
+                    mysql_name: Some((server, name)),
+                }
+            }
+        }
+    }
+
+    /// A directory that lives as long as the database.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Drops a MySQL database (SQLite files go with the temporary directory).
+    pub async fn drop_db(&self) {
+        if let Some((server, name)) = &self.mysql_name {
+            if let Ok(mut conn) = <sqlx::MySqlConnection as sqlx::Connection>::connect(server).await
+            {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// A configuration for tests: ports 0, the fake upstream, the test master key.
+pub fn config(db_url: &str, upstream_url: &str, extra: &str) -> Config {
+    let key = base64::engine::general_purpose::STANDARD.encode(MASTER_KEY);
+    let text = format!(
+        "[proxy]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 10\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n\
+         [upstream]\nregion = \"{REGION}\"\nendpoint = \"{upstream_url}\"\ntimeout_secs = 30\n\
+         [database]\nurl = \"{db_url}\"\nmaster_key = \"{key}\"\n{extra}"
+    );
+    Config::from_raw(RawConfig::parse(Some(&text), &[]).unwrap()).unwrap()
+}
+
+/// Credentials of a user created for a test.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    /// Name.
+    pub username: String,
+    /// The issued key.
+    pub key: IssuedKey,
+}
+
+/// How to start a [`Gate`].
+pub struct GateOptions {
+    /// Database engine.
+    pub engine: Engine,
+    /// Delay between upstream stream events.
+    pub event_delay: Duration,
+    /// Session token on the proxy's upstream credentials.
+    pub session_token: Option<String>,
+    /// Extra TOML appended to the config.
+    pub extra_config: String,
+    /// Point the proxy at this upstream URL instead of the fake one.
+    pub upstream_override: Option<String>,
+}
+
+impl Default for GateOptions {
+    fn default() -> Self {
+        Self {
+            engine: Engine::Sqlite,
+            event_delay: Duration::ZERO,
+            session_token: None,
+            extra_config: String::new(),
+            upstream_override: None,
+        }
+    }
+}
+
+/// A running proxy with its fake upstream and database.
+pub struct Gate {
+    /// `http://127.0.0.1:PORT` of the proxy listener.
+    pub url: String,
+    /// `http://127.0.0.1:PORT` of the admin listener.
+    pub admin_url: String,
+    /// The fake upstream.
+    pub upstream: FakeUpstream,
+    /// A store on the same database (what the CLI would do).
+    pub store: Arc<Store>,
+    /// The configuration the proxy runs with.
+    pub config: Config,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), ServeError>>>,
+    db: TestDb,
+}
+
+impl Gate {
+    /// Starts the fake upstream and `serve` on port 0.
+    pub async fn start(opts: GateOptions) -> Gate {
+        bedrock_gate::install_crypto_provider();
+        let mut ucfg = UpstreamConfig::new(UPSTREAM_KEY_ID, UPSTREAM_SECRET, REGION);
+        ucfg.event_delay = opts.event_delay;
+        ucfg.session_token = opts.session_token.clone();
+        let upstream = FakeUpstream::start(ucfg).await;
+        let db = TestDb::new(opts.engine).await;
+        let upstream_url = opts.upstream_override.clone().unwrap_or_else(|| upstream.url());
+        let config = config(&db.url, &upstream_url, &opts.extra_config);
+        let store = Arc::new(Store::connect(&config.database).await.unwrap());
+        store.migrate().await.unwrap();
+        let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", proxy.local_addr().unwrap());
+        let admin_url = format!("http://{}", admin.local_addr().unwrap());
+        let creds = Credentials::new(
+            UPSTREAM_KEY_ID,
+            UPSTREAM_SECRET,
+            opts.session_token.clone(),
+            None,
+            "test",
+        );
+        let options = ServeOptions {
+            credentials: Some(SharedCredentialsProvider::new(creds)),
+            poll_interval: Duration::from_millis(100),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(bedrock_gate::serve::run(
+            config.clone(),
+            Listeners { proxy, admin },
+            options,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        let gate = Gate {
+            url,
+            admin_url,
+            upstream,
+            store,
+            config,
+            shutdown: Some(tx),
+            task: Some(task),
+            db,
+        };
+        gate.wait_ready().await;
+        gate
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok((200, _)) = http_get(&format!("{}/readyz", self.admin_url)).await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("proxy did not become ready");
+    }
+
+    /// Creates a team (if needed), a user and a key, directly in the store, and waits
+    /// until the running proxy knows the key.
+    pub async fn user(&self, username: &str, team: &str) -> TestUser {
+        self.user_with_limits(username, team, Limits::default()).await
+    }
+
+    /// Like [`Gate::user`] with limits.
+    pub async fn user_with_limits(&self, username: &str, team: &str, limits: Limits) -> TestUser {
+        if self.store.team(team).await.is_err() {
+            self.store
+                .create_team(&NewTeam {
+                    name: team.into(),
+                    limits: Limits::default(),
+                })
+                .await
+                .unwrap();
+        }
+        self.store
+            .create_user(&NewUser {
+                username: username.into(),
+                person_name: format!("{username} person"),
+                team: team.into(),
+                email: Some(format!("{username}@example.com")),
+                language: "en".into(),
+                iam_user: None,
+                limits,
+            })
+            .await
+            .unwrap();
+        let key = self.issue_key(username, "test-tool").await;
+        TestUser {
+            username: username.into(),
+            key,
+        }
+    }
+
+    /// Issues a key for an existing user and waits until the proxy accepts it.
+    pub async fn issue_key(&self, username: &str, tool: &str) -> IssuedKey {
+        let master = MasterKey::from_bytes(&MASTER_KEY);
+        let issued = IssuedKey::generate();
+        self.store
+            .create_key(
+                username,
+                &NewKey {
+                    access_key_id: issued.access_key_id.clone(),
+                    tool: tool.into(),
+                    secret_enc: master
+                        .encrypt(&issued.access_key_id, &issued.secret_access_key)
+                        .unwrap(),
+                    bearer_hash: bearer_hash(&issued.bearer_token),
+                },
+            )
+            .await
+            .unwrap();
+        self.wait_key_known(&issued.bearer_token, true).await;
+        issued
+    }
+
+    /// Waits until a bearer token is (or is no longer) accepted by the proxy. Probes with
+    /// an operation the proxy refuses after authentication (400) and before anything
+    /// goes upstream, so the probe leaves no trace at the upstream.
+    pub async fn wait_key_known(&self, bearer: &str, known: bool) {
+        for _ in 0..100 {
+            let (status, _) = raw_post(
+                &format!("{}/model/m/invoke-with-bidirectional-stream", self.url),
+                &[("authorization", &format!("Bearer {bearer}"))],
+                b"{}",
+            )
+            .await;
+            if (status != 403) == known {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the proxy did not pick up the key change");
+    }
+
+    /// Waits until at least `n` request records are stored, and returns them (newest
+    /// first).
+    pub async fn records(&self, n: usize) -> Vec<RequestRecord> {
+        for _ in 0..200 {
+            let r = self.store.requests(&UsageFilter::default()).await.unwrap();
+            if r.len() >= n {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let r = self.store.requests(&UsageFilter::default()).await.unwrap();
+        panic!("expected {n} records, found {}: {r:?}", r.len());
+    }
+
+    /// Stops the proxy gracefully and waits for it.
+    pub async fn stop(mut self) {
+        self.stop_in_place().await;
+        self.db.drop_db().await;
+    }
+
+    /// Stops the proxy but keeps the database for inspection.
+    pub async fn stop_in_place(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A plain GET; returns status and body.
+pub async fn http_get(url: &str) -> Result<(u16, String), String> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let resp = client
+        .get(url.parse().map_err(|e| format!("{e}"))?)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let body = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A POST with the given headers; returns status and response headers+body.
+pub async fn raw_post(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, http::Response<bytes::Bytes>) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let mut req = http::Request::post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body)))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    let status = parts.status.as_u16();
+    (status, http::Response::from_parts(parts, body))
+}
+
+/// An AWS SDK for Rust Bedrock runtime client for `gate` with SigV4 credentials.
+pub fn sdk_client(gate_url: &str, key: &IssuedKey) -> aws_sdk_bedrockruntime::Client {
+    let creds = aws_sdk_bedrockruntime::config::Credentials::new(
+        &key.access_key_id,
+        &key.secret_access_key,
+        None,
+        None,
+        "bedrock-gate-test",
+    );
+    let conf = aws_sdk_bedrockruntime::Config::builder()
+        .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+        .region(aws_sdk_bedrockruntime::config::Region::new(REGION))
+        .endpoint_url(gate_url)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_bedrockruntime::Client::from_conf(conf)
+}
+
+/// An AWS SDK for Rust client that authenticates with a bearer token (API key).
+pub fn sdk_bearer_client(gate_url: &str, token: &str) -> aws_sdk_bedrockruntime::Client {
+    let conf = aws_sdk_bedrockruntime::Config::builder()
+        .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+        .region(aws_sdk_bedrockruntime::config::Region::new(REGION))
+        .endpoint_url(gate_url)
+        .bearer_token(aws_sdk_bedrockruntime::config::Token::new(token, None))
+        .auth_scheme_preference([
+            aws_smithy_runtime_api::client::auth::http::HTTP_BEARER_AUTH_SCHEME_ID,
+        ])
+        .build();
+    aws_sdk_bedrockruntime::Client::from_conf(conf)
+}
