@@ -118,16 +118,17 @@ impl TestDb {
     }
 }
 
-/// A configuration for tests: ports 0, the fake upstream, the test master key.
-pub fn config(db_url: &str, upstream_url: &str, extra: &str) -> Config {
+/// A configuration for tests: ports 0, the fake upstream, the test master key, plus
+/// overrides in the environment-variable form (`BEDROCK_GATE_PROXY__MAX_BODY_BYTES`).
+pub fn config(db_url: &str, upstream_url: &str, overrides: &[(String, String)]) -> Config {
     let key = base64::engine::general_purpose::STANDARD.encode(MASTER_KEY);
     let text = format!(
         "[proxy]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 10\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n\
          [upstream]\nregion = \"{REGION}\"\nendpoint = \"{upstream_url}\"\ntimeout_secs = 30\n\
-         [database]\nurl = \"{db_url}\"\nmaster_key = \"{key}\"\n{extra}"
+         [database]\nurl = \"{db_url}\"\nmaster_key = \"{key}\"\n"
     );
-    Config::from_raw(RawConfig::parse(Some(&text), &[]).unwrap()).unwrap()
+    Config::from_raw(RawConfig::parse(Some(&text), overrides).unwrap()).unwrap()
 }
 
 /// Credentials of a user created for a test.
@@ -147,8 +148,8 @@ pub struct GateOptions {
     pub event_delay: Duration,
     /// Session token on the proxy's upstream credentials.
     pub session_token: Option<String>,
-    /// Extra TOML appended to the config.
-    pub extra_config: String,
+    /// Config overrides as `BEDROCK_GATE_<SECTION>__<KEY>` pairs.
+    pub overrides: Vec<(String, String)>,
     /// Point the proxy at this upstream URL instead of the fake one.
     pub upstream_override: Option<String>,
 }
@@ -159,7 +160,7 @@ impl Default for GateOptions {
             engine: Engine::Sqlite,
             event_delay: Duration::ZERO,
             session_token: None,
-            extra_config: String::new(),
+            overrides: Vec::new(),
             upstream_override: None,
         }
     }
@@ -192,7 +193,7 @@ impl Gate {
         let upstream = FakeUpstream::start(ucfg).await;
         let db = TestDb::new(opts.engine).await;
         let upstream_url = opts.upstream_override.clone().unwrap_or_else(|| upstream.url());
-        let config = config(&db.url, &upstream_url, &opts.extra_config);
+        let config = config(&db.url, &upstream_url, &opts.overrides);
         let store = Arc::new(Store::connect(&config.database).await.unwrap());
         store.migrate().await.unwrap();
         let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -422,4 +423,48 @@ pub fn sdk_bearer_client(gate_url: &str, token: &str) -> aws_sdk_bedrockruntime:
         ])
         .build();
     aws_sdk_bedrockruntime::Client::from_conf(conf)
+}
+
+/// Signs a POST to `url` like an AWS SDK would (aws-sigv4, service `bedrock`), at `time`,
+/// and returns the headers to send (the given ones plus host, x-amz-date and
+/// authorization).
+pub fn sigv4_headers(
+    url: &str,
+    body: &[u8],
+    key_id: &str,
+    secret: &str,
+    region: &str,
+    time: std::time::SystemTime,
+    headers: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let uri: http::Uri = url.parse().unwrap();
+    let host = uri.authority().unwrap().as_str().to_string();
+    let mut all: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    all.push(("host".into(), host));
+    let identity = Credentials::new(key_id, secret, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name("bedrock")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        all.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    for (k, v) in instructions.headers() {
+        all.push((k.to_string(), v.to_string()));
+    }
+    all
 }
