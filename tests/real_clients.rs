@@ -1,0 +1,322 @@
+//! Real, unmodified clients talk to Bedrock through the proxy: boto3 and the AWS CLI v1
+//! (tests/python/clients.py) and Claude Code (tests/js, installed by
+//! `npm ci --prefix tests/js`). The fake upstream verifies the proxy's re-signed
+//! requests and never sees the callers' credentials.
+//!
+//! A missing client is a skip, unless `BEDROCK_GATE_REQUIRE_CLIENTS=1` (CI), which makes
+//! it a failure.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
+use common::{Gate, GateOptions, TestUser};
+use tokio::process::Command;
+
+/// How long one client run may take before it is killed.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// boto3 calls that reach the upstream: 4 operations x 3 model ids, and one bearer
+/// Converse (the refused calls stop at the proxy).
+const BOTO3_UPSTREAM_CALLS: usize = 13;
+/// AWS CLI calls that reach the upstream (Converse with two model ids).
+const AWS_CLI_UPSTREAM_CALLS: usize = 2;
+
+fn clients_required() -> bool {
+    std::env::var("BEDROCK_GATE_REQUIRE_CLIENTS").as_deref() == Ok("1")
+}
+
+/// Reports a missing client: a skip, or a failure when clients are required.
+fn missing(what: &str) {
+    assert!(
+        !clients_required(),
+        "BEDROCK_GATE_REQUIRE_CLIENTS=1 but {what}"
+    );
+    eprintln!("skipping: {what}");
+}
+
+/// Runs a command to completion (stdin closed, output captured); kills its whole
+/// process group if it takes longer than [`CLIENT_TIMEOUT`].
+async fn run(mut cmd: Command, what: &str) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let pid = child.id();
+    match tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output()).await {
+        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
+        Err(_) => {
+            if let Some(pid) = pid {
+                // The group this test started (`process_group(0)`: its id is the pid).
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .status();
+            }
+            panic!("{what} did not finish within {CLIENT_TIMEOUT:?}; killed");
+        }
+    }
+}
+
+/// Whether `python3 -c CODE` succeeds.
+async fn python_ok(code: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", code])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Removes inherited AWS, Anthropic and Claude Code settings from a child's environment.
+fn clean_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let upper = name.to_string_lossy().to_ascii_uppercase();
+        if upper.starts_with("AWS_")
+            || upper.starts_with("ANTHROPIC_")
+            || upper.starts_with("CLAUDE_")
+        {
+            cmd.env_remove(&name);
+        }
+    }
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every request the upstream received was signed validly by the proxy with its own
+/// key, and carries nothing of the caller's credentials.
+fn assert_upstream_clean(gate: &Gate, user: &TestUser) {
+    let reqs = gate.upstream.requests();
+    assert!(!reqs.is_empty(), "nothing reached the upstream");
+    for r in &reqs {
+        assert!(
+            r.signature_valid && r.rejection.is_none(),
+            "upstream rejected {} {}: {:?}",
+            r.method,
+            r.path,
+            r.rejection
+        );
+        let auth = r.header("authorization").unwrap_or_default();
+        assert!(auth.contains(common::UPSTREAM_KEY_ID), "{auth}");
+        let body = String::from_utf8_lossy(&r.body);
+        for secret in [
+            &user.key.access_key_id,
+            &user.key.secret_access_key,
+            &user.key.bearer_token,
+        ] {
+            assert!(!r.path.contains(secret.as_str()), "{}", r.path);
+            assert!(!body.contains(secret.as_str()), "caller credential in body");
+            for (name, v) in &r.headers {
+                assert!(!v.contains(secret.as_str()), "caller credential in {name}");
+            }
+        }
+    }
+    assert_eq!(gate.upstream.valid_count(), reqs.len());
+}
+
+#[tokio::test]
+async fn boto3_and_aws_cli_through_the_proxy() {
+    if !python_ok("import boto3").await {
+        missing("python3 with boto3 is not available (pip install boto3 awscli)");
+        return;
+    }
+    let with_cli = python_ok("import awscli").await;
+    if !with_cli {
+        missing("the AWS CLI v1 (python module awscli) is not installed");
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py");
+
+    let gate = Gate::start(GateOptions::default()).await;
+    let dave = gate.user("dave", "platform").await;
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script);
+    clean_env(&mut cmd);
+    cmd.env("GATE_URL", &gate.url)
+        .env("GATE_REGION", common::REGION)
+        .env("GATE_KEY_ID", &dave.key.access_key_id)
+        .env("GATE_SECRET", &dave.key.secret_access_key)
+        .env("GATE_BEARER", &dave.key.bearer_token)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    let out = run(cmd, "tests/python/clients.py").await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    assert!(out.status.success(), "{}", show(&out));
+    let expected_checks = 18 - if with_cli { 0 } else { AWS_CLI_UPSTREAM_CALLS };
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == format!("{expected_checks} passed, 0 failed")),
+        "{}",
+        show(&out)
+    );
+
+    let calls = BOTO3_UPSTREAM_CALLS + if with_cli { AWS_CLI_UPSTREAM_CALLS } else { 0 };
+    assert_eq!(gate.upstream.count(), calls);
+    assert_upstream_clean(&gate, &dave);
+
+    let records = gate.records(calls).await;
+    assert_eq!(records.len(), calls, "one record per upstream call");
+    for r in &records {
+        assert_eq!(r.username, "dave", "{r:?}");
+        assert_eq!(r.team, "platform", "{r:?}");
+        assert_eq!(r.access_key_id, dave.key.access_key_id, "{r:?}");
+        assert_eq!(r.status_code, 200, "{r:?}");
+        assert_eq!(r.usage_source, "reported", "{r:?}");
+        assert_eq!(r.input_tokens as u64, INPUT_TOKENS, "{r:?}");
+        assert_eq!(r.output_tokens as u64, OUTPUT_TOKENS, "{r:?}");
+        assert!(r.upstream_request_id.is_some(), "{r:?}");
+    }
+    let agents: Vec<&str> = records
+        .iter()
+        .map(|r| r.user_agent.as_deref().unwrap_or(""))
+        .collect();
+    let by = |needle: &str| agents.iter().filter(|a| a.contains(needle)).count();
+    if with_cli {
+        assert_eq!(by("aws-cli/"), AWS_CLI_UPSTREAM_CALLS, "{agents:?}");
+    }
+    assert_eq!(by("Boto3/"), BOTO3_UPSTREAM_CALLS, "{agents:?}");
+    let per_op = |op: &str| records.iter().filter(|r| r.operation == op).count();
+    assert_eq!(per_op("InvokeModel"), 3);
+    assert_eq!(per_op("InvokeModelWithResponseStream"), 3);
+    assert_eq!(per_op("ConverseStream"), 3);
+    assert_eq!(per_op("Converse"), calls - 9);
+    gate.stop().await;
+}
+
+/// `tests/js/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs`, if installed.
+fn claude_code_wrapper() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs");
+    path.is_file().then_some(path)
+}
+
+async fn node_available() -> bool {
+    Command::new("node")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs `claude -p "Say hello"` against the proxy with a fresh HOME and the given
+/// credentials in its environment; returns its output.
+async fn claude_code(wrapper: &Path, gate: &Gate, creds: &[(&str, &str)]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("node");
+    cmd.arg(wrapper).args(["-p", "Say hello"]);
+    clean_env(&mut cmd);
+    cmd.current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("CLAUDE_CODE_USE_BEDROCK", "1")
+        .env("ANTHROPIC_BEDROCK_BASE_URL", &gate.url)
+        .env("AWS_REGION", common::REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+    for (k, v) in creds {
+        cmd.env(k, v);
+    }
+    let out = run(cmd, "Claude Code").await;
+    drop(home);
+    out
+}
+
+#[tokio::test]
+async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
+    let Some(wrapper) = claude_code_wrapper() else {
+        missing("Claude Code is not installed (npm ci --prefix tests/js)");
+        return;
+    };
+    if !node_available().await {
+        missing("node is not installed");
+        return;
+    }
+    let gate = Gate::start(GateOptions::default()).await;
+    let erin = gate.user("erin", "apps").await;
+
+    let sigv4 = claude_code(
+        &wrapper,
+        &gate,
+        &[
+            ("AWS_ACCESS_KEY_ID", &erin.key.access_key_id),
+            ("AWS_SECRET_ACCESS_KEY", &erin.key.secret_access_key),
+        ],
+    )
+    .await;
+    assert!(sigv4.status.success(), "SigV4 run: {}", show(&sigv4));
+    assert!(
+        String::from_utf8_lossy(&sigv4.stdout).contains(RESPONSE_TEXT),
+        "SigV4 run: {}",
+        show(&sigv4)
+    );
+    let after_sigv4 = gate.upstream.count();
+    assert!(after_sigv4 > 0, "the SigV4 run reached no upstream");
+
+    let bearer = claude_code(
+        &wrapper,
+        &gate,
+        &[("AWS_BEARER_TOKEN_BEDROCK", &erin.key.bearer_token)],
+    )
+    .await;
+    assert!(bearer.status.success(), "bearer run: {}", show(&bearer));
+    assert!(
+        String::from_utf8_lossy(&bearer.stdout).contains(RESPONSE_TEXT),
+        "bearer run: {}",
+        show(&bearer)
+    );
+    let calls = gate.upstream.count();
+    assert!(calls > after_sigv4, "the bearer run reached no upstream");
+
+    assert_upstream_clean(&gate, &erin);
+    for r in gate.upstream.requests() {
+        assert!(
+            r.path.starts_with("/model/")
+                && (r.path.ends_with("/invoke") || r.path.ends_with("/invoke-with-response-stream")),
+            "unexpected upstream call {} {}",
+            r.method,
+            r.path
+        );
+    }
+
+    let records = gate.records(calls).await;
+    assert_eq!(records.len(), calls, "one record per upstream call");
+    for r in &records {
+        assert_eq!(r.username, "erin", "{r:?}");
+        assert_eq!(r.access_key_id, erin.key.access_key_id, "{r:?}");
+        assert_eq!(r.status_code, 200, "{r:?}");
+        assert_eq!(r.input_tokens as u64, INPUT_TOKENS, "{r:?}");
+        assert_eq!(r.output_tokens as u64, OUTPUT_TOKENS, "{r:?}");
+    }
+    assert!(
+        records
+            .iter()
+            .any(|r| r.operation == "InvokeModelWithResponseStream"),
+        "Claude Code streamed nothing: {records:?}"
+    );
+    gate.stop().await;
+}
