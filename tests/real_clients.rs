@@ -294,6 +294,9 @@ async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
 
     assert_upstream_clean(&gate, &erin);
     for r in gate.upstream.requests() {
+        eprintln!("DEBUG {} {} {:?} {}", r.method, r.path, r.headers, String::from_utf8_lossy(&r.body).chars().take(300).collect::<String>());
+    }
+    for r in gate.upstream.requests() {
         assert!(
             r.path.starts_with("/model/")
                 && (r.path.ends_with("/invoke") || r.path.ends_with("/invoke-with-response-stream")),
