@@ -122,7 +122,10 @@ impl GateError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        headers.insert("x-amzn-errortype", HeaderValue::from_static(self.error_type()));
+        headers.insert(
+            "x-amzn-errortype",
+            HeaderValue::from_static(self.error_type()),
+        );
         if let Ok(id) = HeaderValue::from_str(&crate::usage::new_request_id()) {
             headers.insert("x-amzn-requestid", id);
         }
@@ -150,7 +153,10 @@ mod tests {
     fn quota_refusal_says_do_not_retry() {
         let r = GateError::QuotaExceeded("daily limit".into()).to_response();
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(r.headers()["x-amzn-errortype"], "ServiceQuotaExceededException");
+        assert_eq!(
+            r.headers()["x-amzn-errortype"],
+            "ServiceQuotaExceededException"
+        );
         assert_eq!(r.headers()["x-should-retry"], "false");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["message"], "daily limit");
@@ -180,6 +186,9 @@ mod tests {
         for (e, status) in cases {
             assert_eq!(e.status().as_u16(), status, "{e:?}");
         }
-        assert_eq!(GateError::InvalidSignature(String::new()).origin(), Origin::Auth);
+        assert_eq!(
+            GateError::InvalidSignature(String::new()).origin(),
+            Origin::Auth
+        );
     }
 }

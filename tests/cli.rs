@@ -39,7 +39,10 @@ fn json(out: &Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("not one JSON document ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -47,25 +50,68 @@ fn json(out: &Output) -> Value {
 fn directory_commands_print_json_and_text() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "");
-    let team = json(&gate(&cfg, &["--output", "json", "group", "create", "research", "--daily-budget-usd", "12.5"]));
+    let team = json(&gate(
+        &cfg,
+        &[
+            "--output",
+            "json",
+            "group",
+            "create",
+            "research",
+            "--daily-budget-usd",
+            "12.5",
+        ],
+    ));
     assert_eq!(team["limits"]["daily_budget_usd"], 12.5);
     let user = json(&gate(
         &cfg,
-        &["user", "create", "alice", "Alice Doe", "research", "--email", "a@example.com",
-          "--language", "es", "--monthly-requests", "unlimited", "--output", "json"],
+        &[
+            "user",
+            "create",
+            "alice",
+            "Alice Doe",
+            "research",
+            "--email",
+            "a@example.com",
+            "--language",
+            "es",
+            "--monthly-requests",
+            "unlimited",
+            "--output",
+            "json",
+        ],
     ));
-    assert_eq!(user["limits"]["daily_requests"], 350, "default from quota.*");
+    assert_eq!(
+        user["limits"]["daily_requests"], 350,
+        "default from quota.*"
+    );
     assert_eq!(user["limits"]["monthly_requests"], Value::Null);
-    let key = json(&gate(&cfg, &["user", "create-key", "alice", "claude-code", "--output", "json"]));
+    let key = json(&gate(
+        &cfg,
+        &[
+            "user",
+            "create-key",
+            "alice",
+            "claude-code",
+            "--output",
+            "json",
+        ],
+    ));
     let akid = key["access_key_id"].as_str().unwrap().to_string();
     assert!(akid.starts_with("BG") && akid.len() == 20);
     assert_eq!(key["secret_access_key"].as_str().unwrap().len(), 40);
-    assert!(key["bearer_token"].as_str().unwrap().starts_with("bedrock-api-key-"));
+    assert!(key["bearer_token"]
+        .as_str()
+        .unwrap()
+        .starts_with("bedrock-api-key-"));
 
     // The secret is stored encrypted and the token only as a hash.
     let db = std::fs::read(dir.path().join("gate.db")).unwrap_or_default();
     let wal = std::fs::read(dir.path().join("gate.db-wal")).unwrap_or_default();
-    for secret in [key["secret_access_key"].as_str().unwrap(), key["bearer_token"].as_str().unwrap()] {
+    for secret in [
+        key["secret_access_key"].as_str().unwrap(),
+        key["bearer_token"].as_str().unwrap(),
+    ] {
         for bytes in [&db, &wal] {
             assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
         }
@@ -73,13 +119,27 @@ fn directory_commands_print_json_and_text() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("gate.db.key")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.path().join("gate.db.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 
     let info = json(&gate(&cfg, &["user", "info", "alice", "--output", "json"]));
-    for field in ["username", "person", "team", "email", "limits", "usage", "blocked",
-                  "blocked_reason", "blocked_until", "administrative_safe", "keys"] {
+    for field in [
+        "username",
+        "person",
+        "team",
+        "email",
+        "limits",
+        "usage",
+        "blocked",
+        "blocked_reason",
+        "blocked_until",
+        "administrative_safe",
+        "keys",
+    ] {
         assert!(info.get(field).is_some(), "user info has {field}");
     }
     assert_eq!(info["usage"]["day"]["requests"], 0);
@@ -92,20 +152,50 @@ fn directory_commands_print_json_and_text() {
     let keys = json(&gate(&cfg, &["key", "list", "--output", "json"]));
     assert_eq!(keys[0]["status"], "revoked");
 
-    let price = json(&gate(&cfg, &["pricing", "set", "eu.anthropic.claude-x-v1:0", "0.5", "2.5", "--output", "json"]));
-    assert_eq!(price["model_id"], "anthropic.claude-x-v1:0", "stored under the bare id");
+    let price = json(&gate(
+        &cfg,
+        &[
+            "pricing",
+            "set",
+            "eu.anthropic.claude-x-v1:0",
+            "0.5",
+            "2.5",
+            "--output",
+            "json",
+        ],
+    ));
+    assert_eq!(
+        price["model_id"], "anthropic.claude-x-v1:0",
+        "stored under the bare id"
+    );
     let prices = json(&gate(&cfg, &["pricing", "list", "--output", "json"]));
-    assert!(prices.as_array().unwrap().iter().any(|p| p["model_id"] == "anthropic.claude-x-v1:0"));
+    assert!(prices
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["model_id"] == "anthropic.claude-x-v1:0"));
 
-    let usage = json(&gate(&cfg, &["usage", "--user", "alice", "--output", "json"]));
+    let usage = json(&gate(
+        &cfg,
+        &["usage", "--user", "alice", "--output", "json"],
+    ));
     assert_eq!(usage["totals"]["requests"], 0);
     let csv = gate(&cfg, &["usage", "--format", "csv"]);
     assert!(String::from_utf8_lossy(&csv.stdout).starts_with("time,username,team"));
 
-    let users = json(&gate(&cfg, &["user", "list", "--team", "research", "--output", "json"]));
+    let users = json(&gate(
+        &cfg,
+        &["user", "list", "--team", "research", "--output", "json"],
+    ));
     assert_eq!(users.as_array().unwrap().len(), 1);
-    json(&gate(&cfg, &["user", "delete", "alice", "--output", "json"]));
-    json(&gate(&cfg, &["team", "delete", "research", "--output", "json"]));
+    json(&gate(
+        &cfg,
+        &["user", "delete", "alice", "--output", "json"],
+    ));
+    json(&gate(
+        &cfg,
+        &["team", "delete", "research", "--output", "json"],
+    ));
 }
 
 #[test]
@@ -149,7 +239,11 @@ fn errors_are_one_sentence_with_the_right_exit_code() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,8 +267,14 @@ async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
         ),
     );
     json(&gate(&cfg, &["team", "create", "t", "--output", "json"]));
-    json(&gate(&cfg, &["user", "create", "alice", "Alice", "t", "--output", "json"]));
-    let key = json(&gate(&cfg, &["user", "create-key", "alice", "cli", "--output", "json"]));
+    json(&gate(
+        &cfg,
+        &["user", "create", "alice", "Alice", "t", "--output", "json"],
+    ));
+    let key = json(&gate(
+        &cfg,
+        &["user", "create-key", "alice", "cli", "--output", "json"],
+    ));
     let token = key["bearer_token"].as_str().unwrap().to_string();
 
     let child = Command::new(BIN)
@@ -203,15 +303,18 @@ async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
 
     let url = format!("http://127.0.0.1:{proxy_port}/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream");
     let reader = tokio::spawn(async move {
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http::<http_body_util::Full<bytes::Bytes>>();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Full<bytes::Bytes>>();
         let req = http::Request::post(url)
             .header("authorization", format!("Bearer {token}"))
             .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
             .unwrap();
         let resp = client.request(req).await.unwrap();
         assert_eq!(resp.status(), 200);
-        http_body_util::BodyExt::collect(resp.into_body()).await.map(|c| c.to_bytes())
+        http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .map(|c| c.to_bytes())
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let killed = Command::new("kill")
@@ -219,12 +322,22 @@ async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let bytes = reader.await.unwrap().expect("stream completed after SIGTERM");
-    assert_eq!(common::upstream::decode_event_stream(&bytes).unwrap().len(), 6);
+    let bytes = reader
+        .await
+        .unwrap()
+        .expect("stream completed after SIGTERM");
+    assert_eq!(
+        common::upstream::decode_event_stream(&bytes).unwrap().len(),
+        6
+    );
     let status = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert!(status.status.success(), "exit 0: {}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "exit 0: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 
     let usage = json(&gate(&cfg, &["usage", "--output", "json"]));
     assert_eq!(usage["totals"]["requests"], 1);

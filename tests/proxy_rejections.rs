@@ -34,7 +34,10 @@ async fn post_signed(
     let mut headers = vec![("content-type", "application/json")];
     headers.extend_from_slice(extra);
     let signed = sigv4_headers(&url, BODY, key_id, secret, region, time, &headers);
-    let refs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     raw_post(&url, &refs, BODY).await
 }
 
@@ -46,8 +49,15 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
     let now = SystemTime::now();
 
     // A correctly signed call works (so the refusals below are about what they change).
-    let (status, _) =
-        post_signed(&gate, &k.access_key_id, &k.secret_access_key, REGION, now, &[]).await;
+    let (status, _) = post_signed(
+        &gate,
+        &k.access_key_id,
+        &k.secret_access_key,
+        REGION,
+        now,
+        &[],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(gate.upstream.count(), 1);
 
@@ -67,7 +77,10 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
         &[],
     )
     .await;
-    assert_eq!((status, error_type(&resp)), (403, "UnrecognizedClientException"));
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "UnrecognizedClientException")
+    );
 
     // An unknown bearer token.
     let (status, resp) = raw_post(
@@ -76,7 +89,10 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
         BODY,
     )
     .await;
-    assert_eq!((status, error_type(&resp)), (403, "UnrecognizedClientException"));
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "UnrecognizedClientException")
+    );
 
     // The right key with the wrong secret.
     let (status, resp) = post_signed(
@@ -88,7 +104,10 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
         &[],
     )
     .await;
-    assert_eq!((status, error_type(&resp)), (403, "InvalidSignatureException"));
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "InvalidSignatureException")
+    );
     assert!(json_message(&resp).contains("does not match"));
 
     // Signed six minutes ago, and six minutes ahead.
@@ -98,23 +117,57 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
         } else {
             now + Duration::from_secs(360)
         };
-        let (status, resp) =
-            post_signed(&gate, &k.access_key_id, &k.secret_access_key, REGION, t, &[]).await;
-        assert_eq!((status, error_type(&resp)), (403, "InvalidSignatureException"));
+        let (status, resp) = post_signed(
+            &gate,
+            &k.access_key_id,
+            &k.secret_access_key,
+            REGION,
+            t,
+            &[],
+        )
+        .await;
+        assert_eq!(
+            (status, error_type(&resp)),
+            (403, "InvalidSignatureException")
+        );
         assert!(json_message(&resp).contains("Signature"), "{offset}");
     }
 
     // Signed for another region.
-    let (status, resp) =
-        post_signed(&gate, &k.access_key_id, &k.secret_access_key, "us-east-1", now, &[]).await;
-    assert_eq!((status, error_type(&resp)), (403, "InvalidSignatureException"));
+    let (status, resp) = post_signed(
+        &gate,
+        &k.access_key_id,
+        &k.secret_access_key,
+        "us-east-1",
+        now,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "InvalidSignatureException")
+    );
 
     // A body changed after signing.
     let url = format!("{}{CONVERSE}", gate.url);
-    let signed = sigv4_headers(&url, BODY, &k.access_key_id, &k.secret_access_key, REGION, now, &[]);
-    let refs: Vec<(&str, &str)> = signed.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let signed = sigv4_headers(
+        &url,
+        BODY,
+        &k.access_key_id,
+        &k.secret_access_key,
+        REGION,
+        now,
+        &[],
+    );
+    let refs: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
     let (status, resp) = raw_post(&url, &refs, b"{\"tampered\":true}").await;
-    assert_eq!((status, error_type(&resp)), (403, "InvalidSignatureException"));
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "InvalidSignatureException")
+    );
 
     // A malformed Authorization header.
     let (status, resp) = raw_post(
@@ -123,7 +176,10 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
         BODY,
     )
     .await;
-    assert_eq!((status, error_type(&resp)), (403, "InvalidSignatureException"));
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "InvalidSignatureException")
+    );
 
     // A session token sent with a proxy key.
     let (status, resp) = post_signed(
@@ -135,17 +191,34 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
         &[("x-amz-security-token", "stale-token")],
     )
     .await;
-    assert_eq!((status, error_type(&resp)), (403, "UnrecognizedClientException"));
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "UnrecognizedClientException")
+    );
     assert!(json_message(&resp).contains("AWS_SESSION_TOKEN"));
 
     // A revoked key stops working within the propagation delay.
     gate.store.revoke_key(&k.access_key_id).await.unwrap();
     gate.wait_key_known(&k.bearer_token, false).await;
-    let (status, resp) =
-        post_signed(&gate, &k.access_key_id, &k.secret_access_key, REGION, now, &[]).await;
-    assert_eq!((status, error_type(&resp)), (403, "UnrecognizedClientException"));
+    let (status, resp) = post_signed(
+        &gate,
+        &k.access_key_id,
+        &k.secret_access_key,
+        REGION,
+        now,
+        &[],
+    )
+    .await;
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "UnrecognizedClientException")
+    );
 
-    assert_eq!(gate.upstream.count(), 1, "only the first call went upstream");
+    assert_eq!(
+        gate.upstream.count(),
+        1,
+        "only the first call went upstream"
+    );
     gate.stop().await;
 }
 
@@ -160,7 +233,10 @@ async fn oversized_bodies_get_413_before_anything_is_sent() {
     let big = vec![b'x'; 4096];
     let (status, resp) = raw_post(
         &format!("{}{CONVERSE}", gate.url),
-        &[("authorization", &format!("Bearer {}", alice.key.bearer_token))],
+        &[(
+            "authorization",
+            &format!("Bearer {}", alice.key.bearer_token),
+        )],
         &big,
     )
     .await;
@@ -181,7 +257,10 @@ async fn an_unreachable_upstream_is_503_and_recorded() {
     let alice = gate.user("alice", "research").await;
     let (status, resp) = raw_post(
         &format!("{}{CONVERSE}", gate.url),
-        &[("authorization", &format!("Bearer {}", alice.key.bearer_token))],
+        &[(
+            "authorization",
+            &format!("Bearer {}", alice.key.bearer_token),
+        )],
         BODY,
     )
     .await;
@@ -189,7 +268,10 @@ async fn an_unreachable_upstream_is_503_and_recorded() {
     assert_eq!(error_type(&resp), "ServiceUnavailableException");
     let records = gate.records(1).await;
     assert_eq!(records[0].status_code, 503);
-    assert_eq!(records[0].error_type.as_deref(), Some("ServiceUnavailableException"));
+    assert_eq!(
+        records[0].error_type.as_deref(),
+        Some("ServiceUnavailableException")
+    );
     assert_eq!(records[0].input_tokens + records[0].output_tokens, 0);
     gate.stop().await;
 }
@@ -212,7 +294,11 @@ async fn upstream_errors_pass_through_unchanged_and_are_recorded() {
         )
         .await;
         assert_eq!(got, status, "{model}");
-        assert!(error_type(&resp).starts_with(kind), "{model}: {}", error_type(&resp));
+        assert!(
+            error_type(&resp).starts_with(kind),
+            "{model}: {}",
+            error_type(&resp)
+        );
         let upstream_body = serde_json::from_slice::<serde_json::Value>(resp.body()).unwrap();
         assert!(upstream_body["message"].is_string());
     }

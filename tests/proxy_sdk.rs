@@ -73,8 +73,7 @@ async fn all_operations(client: &aws_sdk_bedrockruntime::Client, model: &str) {
     while let Some(event) = stream.recv().await.unwrap() {
         match event {
             ConverseStreamOutput::ContentBlockDelta(d) => {
-                if let Some(aws_sdk_bedrockruntime::types::ContentBlockDelta::Text(t)) = d.delta()
-                {
+                if let Some(aws_sdk_bedrockruntime::types::ContentBlockDelta::Text(t)) = d.delta() {
                     text.push_str(t);
                 }
             }
@@ -101,8 +100,7 @@ async fn all_operations(client: &aws_sdk_bedrockruntime::Client, model: &str) {
     while let Some(event) = stream.recv().await.unwrap() {
         if let ResponseStream::Chunk(c) = event {
             chunks += 1;
-            let v: serde_json::Value =
-                serde_json::from_slice(c.bytes().unwrap().as_ref()).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(c.bytes().unwrap().as_ref()).unwrap();
             saw_stop |= v["type"] == "message_stop";
         }
     }
@@ -152,7 +150,12 @@ async fn sdk_with_sigv4_runs_every_operation_with_every_model_id_form() {
     let ops: std::collections::BTreeSet<_> = records.iter().map(|r| r.operation.as_str()).collect();
     assert_eq!(
         ops.into_iter().collect::<Vec<_>>(),
-        ["Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"]
+        [
+            "Converse",
+            "ConverseStream",
+            "InvokeModel",
+            "InvokeModelWithResponseStream"
+        ]
     );
     gate.stop().await;
 }
@@ -166,7 +169,9 @@ async fn sdk_with_bearer_token_is_accepted_and_re_signed() {
     assert_eq!(gate.upstream.valid_count(), 4);
     assert_upstream_clean(&gate, &bob);
     let records = gate.records(4).await;
-    assert!(records.iter().all(|r| r.username == "bob" && r.status_code == 200));
+    assert!(records
+        .iter()
+        .all(|r| r.username == "bob" && r.status_code == 200));
     gate.stop().await;
 }
 

@@ -246,6 +246,43 @@ async fn claude_code(wrapper: &Path, gate: &Gate, creds: &[(&str, &str)]) -> Out
     out
 }
 
+/// Whether Claude Code may send this upstream: the Bedrock runtime's Anthropic
+/// operations, and `ListInferenceProfiles` (`GET /inference-profiles`, a Bedrock
+/// control-plane call its AWS SDK sends to the same base URL).
+fn claude_code_call(method: &str, path: &str) -> bool {
+    let model_op = method == "POST"
+        && path.starts_with("/model/")
+        && (path.ends_with("/invoke") || path.ends_with("/invoke-with-response-stream"));
+    let profiles = method == "GET" && path.starts_with("/inference-profiles");
+    model_op || profiles
+}
+
+/// Checks one Claude Code run: it printed the fake answer, and its model calls went
+/// upstream, ending with a streamed one.
+fn assert_claude_code_run(label: &str, out: &Output, calls: &[common::upstream::ReceivedRequest]) {
+    assert!(out.status.success(), "{label} run: {}", show(out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(RESPONSE_TEXT),
+        "{label} run: {}",
+        show(out)
+    );
+    for r in calls {
+        assert!(
+            claude_code_call(&r.method, &r.path),
+            "{label} run: unexpected upstream call {} {}",
+            r.method,
+            r.path
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|r| r.path.ends_with("/invoke-with-response-stream")),
+        "{label} run streamed nothing: {:?}",
+        calls.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test]
 async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
     let Some(wrapper) = claude_code_wrapper() else {
@@ -268,14 +305,10 @@ async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
         ],
     )
     .await;
-    assert!(sigv4.status.success(), "SigV4 run: {}", show(&sigv4));
-    assert!(
-        String::from_utf8_lossy(&sigv4.stdout).contains(RESPONSE_TEXT),
-        "SigV4 run: {}",
-        show(&sigv4)
-    );
     let after_sigv4 = gate.upstream.count();
-    assert!(after_sigv4 > 0, "the SigV4 run reached no upstream");
+    assert_claude_code_run("SigV4", &sigv4, &gate.upstream.requests());
+    // Every call of the run is recorded before the next one starts.
+    assert_eq!(gate.records(after_sigv4).await.len(), after_sigv4);
 
     let bearer = claude_code(
         &wrapper,
@@ -283,43 +316,52 @@ async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
         &[("AWS_BEARER_TOKEN_BEDROCK", &erin.key.bearer_token)],
     )
     .await;
-    assert!(bearer.status.success(), "bearer run: {}", show(&bearer));
-    assert!(
-        String::from_utf8_lossy(&bearer.stdout).contains(RESPONSE_TEXT),
-        "bearer run: {}",
-        show(&bearer)
-    );
     let calls = gate.upstream.count();
-    assert!(calls > after_sigv4, "the bearer run reached no upstream");
+    assert_claude_code_run("bearer", &bearer, &gate.upstream.requests()[after_sigv4..]);
+
+    // A wrong token: the proxy refuses everything, nothing goes upstream.
+    let refused = claude_code(
+        &wrapper,
+        &gate,
+        &[("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-d3Jvbmc=")],
+    )
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&refused.stdout).contains(RESPONSE_TEXT),
+        "refused run: {}",
+        show(&refused)
+    );
+    assert!(!refused.status.success(), "refused run: {}", show(&refused));
+    assert_eq!(gate.upstream.count(), calls, "a refused call went upstream");
 
     assert_upstream_clean(&gate, &erin);
-    for r in gate.upstream.requests() {
-        eprintln!("DEBUG {} {} {:?} {}", r.method, r.path, r.headers, String::from_utf8_lossy(&r.body).chars().take(300).collect::<String>());
-    }
-    for r in gate.upstream.requests() {
-        assert!(
-            r.path.starts_with("/model/")
-                && (r.path.ends_with("/invoke") || r.path.ends_with("/invoke-with-response-stream")),
-            "unexpected upstream call {} {}",
-            r.method,
-            r.path
-        );
-    }
-
     let records = gate.records(calls).await;
     assert_eq!(records.len(), calls, "one record per upstream call");
     for r in &records {
         assert_eq!(r.username, "erin", "{r:?}");
+        assert_eq!(r.team, "apps", "{r:?}");
         assert_eq!(r.access_key_id, erin.key.access_key_id, "{r:?}");
         assert_eq!(r.status_code, 200, "{r:?}");
+        if r.model_id.is_empty() {
+            // ListInferenceProfiles: no model, no tokens.
+            assert_eq!(r.input_tokens, 0, "{r:?}");
+            continue;
+        }
+        assert!(r.operation.starts_with("InvokeModel"), "{r:?}");
+        assert_eq!(r.usage_source, "reported", "{r:?}");
         assert_eq!(r.input_tokens as u64, INPUT_TOKENS, "{r:?}");
         assert_eq!(r.output_tokens as u64, OUTPUT_TOKENS, "{r:?}");
+        assert!(
+            r.user_agent
+                .as_deref()
+                .is_some_and(|a| a.starts_with("claude-cli/")),
+            "{r:?}"
+        );
     }
-    assert!(
-        records
-            .iter()
-            .any(|r| r.operation == "InvokeModelWithResponseStream"),
-        "Claude Code streamed nothing: {records:?}"
-    );
+    let streamed = records
+        .iter()
+        .filter(|r| r.operation == "InvokeModelWithResponseStream")
+        .count();
+    assert!(streamed >= 2, "{records:?}");
     gate.stop().await;
 }

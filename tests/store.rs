@@ -15,7 +15,11 @@ async fn open(engine: Engine) -> (TestDb, Store) {
     let db = TestDb::new(engine).await;
     let cfg = common::config(&db.url, "http://127.0.0.1:9", &[]);
     let store = Store::connect(&cfg.database).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), 2, "both migrations apply on a fresh db");
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        2,
+        "both migrations apply on a fresh db"
+    );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");
     let expect = match engine {
         Engine::Sqlite => DatabaseKind::Sqlite,
@@ -86,9 +90,16 @@ async fn teams_users_limits_and_keys() {
             .await
             .unwrap();
         assert_eq!(team.limits.daily_budget_usd, Some(10.5));
-        assert!(s.state_version().await.unwrap() > v0, "changes bump the version");
+        assert!(
+            s.state_version().await.unwrap() > v0,
+            "changes bump the version"
+        );
         assert!(matches!(
-            s.create_team(&NewTeam { name: "research".into(), limits: Limits::default() }).await,
+            s.create_team(&NewTeam {
+                name: "research".into(),
+                limits: Limits::default()
+            })
+            .await,
             Err(StoreError::Conflict(_))
         ));
         assert!(matches!(
@@ -118,10 +129,19 @@ async fn teams_users_limits_and_keys() {
         assert_eq!(updated.limits.monthly_requests, Some(5000));
         assert_eq!(updated.limits.monthly_budget_usd, Some(75.0));
         let t = s
-            .set_team_limits("research", &LimitsUpdate { daily_requests: Some(Some(9)), ..Default::default() })
+            .set_team_limits(
+                "research",
+                &LimitsUpdate {
+                    daily_requests: Some(Some(9)),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
-        assert_eq!((t.limits.daily_requests, t.limits.daily_budget_usd), (Some(9), Some(10.5)));
+        assert_eq!(
+            (t.limits.daily_requests, t.limits.daily_budget_usd),
+            (Some(9), Some(10.5))
+        );
 
         let key = NewKey {
             access_key_id: "BGTESTKEY00000000001".into(),
@@ -130,20 +150,39 @@ async fn teams_users_limits_and_keys() {
             bearer_hash: "a".repeat(64),
         };
         let info = s.create_key("alice", &key).await.unwrap();
-        assert_eq!((info.status.as_str(), info.tool.as_str()), ("active", "claude-code"));
+        assert_eq!(
+            (info.status.as_str(), info.tool.as_str()),
+            ("active", "claude-code")
+        );
         let active = s.active_keys().await.unwrap();
         assert_eq!(active.len(), 1);
-        assert_eq!(active[0].secret_enc, vec![1, 2, 3, 255, 0, 7], "binary secrets survive");
-        assert_eq!((active[0].username.as_str(), active[0].team.as_str()), ("alice", "research"));
+        assert_eq!(
+            active[0].secret_enc,
+            vec![1, 2, 3, 255, 0, 7],
+            "binary secrets survive"
+        );
+        assert_eq!(
+            (active[0].username.as_str(), active[0].team.as_str()),
+            ("alice", "research")
+        );
         s.revoke_key("BGTESTKEY00000000001").await.unwrap();
         assert!(s.active_keys().await.unwrap().is_empty());
-        assert!(matches!(s.revoke_key("BGTESTKEY00000000001").await, Err(StoreError::NotFound(_))));
+        assert!(matches!(
+            s.revoke_key("BGTESTKEY00000000001").await,
+            Err(StoreError::NotFound(_))
+        ));
         assert_eq!(s.keys(Some("alice")).await.unwrap()[0].status, "revoked");
 
-        assert!(matches!(s.delete_team("research").await, Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.delete_team("research").await,
+            Err(StoreError::Conflict(_))
+        ));
         assert_eq!(s.users(Some("research")).await.unwrap().len(), 1);
         s.delete_user("alice").await.unwrap();
-        assert!(s.keys(None).await.unwrap().is_empty(), "keys go with the user");
+        assert!(
+            s.keys(None).await.unwrap().is_empty(),
+            "keys go with the user"
+        );
         s.delete_team("research").await.unwrap();
         assert!(s.teams().await.unwrap().is_empty());
         assert!(s.blocking_status(alice.id).await.unwrap() == Default::default());
@@ -158,7 +197,10 @@ async fn prices_are_seeded_and_settable() {
         let prices = s.prices().await.unwrap();
         assert!(prices.len() >= 20, "seeded");
         for family in ["anthropic.", "amazon.nova", "meta.llama", "mistral."] {
-            assert!(prices.iter().any(|p| p.model_id.starts_with(family)), "{family}");
+            assert!(
+                prices.iter().any(|p| p.model_id.starts_with(family)),
+                "{family}"
+            );
         }
         let p = Price {
             model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
@@ -171,8 +213,14 @@ async fn prices_are_seeded_and_settable() {
         let got = s.prices().await.unwrap();
         assert_eq!(got.iter().find(|x| x.model_id == p.model_id), Some(&p));
         assert_eq!(got.len(), prices.len(), "replaced, not added");
-        let bad = Price { input_per_1k: -1.0, ..p };
-        assert!(matches!(s.set_price(&bad).await, Err(StoreError::Invalid(_))));
+        let bad = Price {
+            input_per_1k: -1.0,
+            ..p
+        };
+        assert!(matches!(
+            s.set_price(&bad).await,
+            Err(StoreError::Invalid(_))
+        ));
         db.drop_db().await;
     }
 }
@@ -182,7 +230,15 @@ async fn request_records_are_idempotent_and_summed() {
     for engine in common::engines() {
         let (db, s) = open(engine).await;
         let batch: Vec<RequestRecord> = (0..10)
-            .map(|i| record(&format!("{i:032}"), 1, if i < 7 { "alice" } else { "bob" }, "t", 1_000 + i))
+            .map(|i| {
+                record(
+                    &format!("{i:032}"),
+                    1,
+                    if i < 7 { "alice" } else { "bob" },
+                    "t",
+                    1_000 + i,
+                )
+            })
             .collect();
         assert_eq!(s.insert_requests(&batch).await.unwrap(), 10);
         // A retried batch (unknown outcome the first time) inserts nothing twice.
@@ -194,16 +250,29 @@ async fn request_records_are_idempotent_and_summed() {
         assert_eq!(all[0].created_at, 1_009, "newest first");
         assert_eq!(all[9], batch[0]);
 
-        let alice = UsageFilter { username: Some("alice".into()), ..Default::default() };
+        let alice = UsageFilter {
+            username: Some("alice".into()),
+            ..Default::default()
+        };
         let t = s.usage_totals(&alice).await.unwrap();
         assert_eq!((t.requests, t.input_tokens, t.output_tokens), (7, 700, 350));
         assert_eq!((t.cache_read_tokens, t.cache_write_tokens), (21, 14));
         assert!((t.cost_usd - 1.75).abs() < 1e-9);
-        let window = UsageFilter { from_ms: Some(1_002), to_ms: Some(1_005), ..Default::default() };
+        let window = UsageFilter {
+            from_ms: Some(1_002),
+            to_ms: Some(1_005),
+            ..Default::default()
+        };
         assert_eq!(s.usage_totals(&window).await.unwrap().requests, 3);
-        let limited = UsageFilter { limit: Some(2), ..Default::default() };
+        let limited = UsageFilter {
+            limit: Some(2),
+            ..Default::default()
+        };
         assert_eq!(s.requests(&limited).await.unwrap().len(), 2);
-        let none = UsageFilter { team: Some("other".into()), ..Default::default() };
+        let none = UsageFilter {
+            team: Some("other".into()),
+            ..Default::default()
+        };
         let t = s.usage_totals(&none).await.unwrap();
         assert_eq!((t.requests, t.input_tokens, t.cost_usd), (0, 0, 0.0));
 
@@ -219,12 +288,18 @@ async fn request_records_are_idempotent_and_summed() {
 #[tokio::test]
 async fn the_whole_proxy_path_runs_on_each_engine() {
     for engine in common::engines() {
-        let gate = common::Gate::start(common::GateOptions { engine, ..Default::default() }).await;
+        let gate = common::Gate::start(common::GateOptions {
+            engine,
+            ..Default::default()
+        })
+        .await;
         let alice = gate.user("alice", "research").await;
         let client = common::sdk_client(&gate.url, &alice.key);
         let msg = aws_sdk_bedrockruntime::types::Message::builder()
             .role(aws_sdk_bedrockruntime::types::ConversationRole::User)
-            .content(aws_sdk_bedrockruntime::types::ContentBlock::Text("hi".into()))
+            .content(aws_sdk_bedrockruntime::types::ContentBlock::Text(
+                "hi".into(),
+            ))
             .build()
             .unwrap();
         client
@@ -235,7 +310,11 @@ async fn the_whole_proxy_path_runs_on_each_engine() {
             .await
             .unwrap();
         let r = gate.records(1).await;
-        assert_eq!((r[0].input_tokens, r[0].output_tokens), (120, 45), "{engine:?}");
+        assert_eq!(
+            (r[0].input_tokens, r[0].output_tokens),
+            (120, 45),
+            "{engine:?}"
+        );
         gate.stop().await;
     }
 }

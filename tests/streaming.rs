@@ -15,7 +15,9 @@ fn request(gate: &Gate, path: &str, token: &str) -> http::Request<http_body_util
     http::Request::post(format!("{}{path}", gate.url))
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
-        .body(http_body_util::Full::new(Bytes::from_static(BODY.as_bytes())))
+        .body(http_body_util::Full::new(Bytes::from_static(
+            BODY.as_bytes(),
+        )))
         .unwrap()
 }
 
@@ -35,7 +37,11 @@ async fn events_spaced_200ms_upstream_reach_the_client_one_by_one() {
     .await;
     let alice = gate.user("alice", "research").await;
     let resp = client()
-        .request(request(&gate, "/model/m/converse-stream", &alice.key.bearer_token))
+        .request(request(
+            &gate,
+            "/model/m/converse-stream",
+            &alice.key.bearer_token,
+        ))
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
@@ -81,7 +87,10 @@ async fn a_client_that_leaves_mid_stream_still_leaves_a_record() {
     let records = gate.records(1).await;
     let r = &records[0];
     assert_eq!(r.usage_source, "estimated", "{r:?}");
-    assert!(r.input_tokens > 0 && r.output_tokens > 0, "never zero: {r:?}");
+    assert!(
+        r.input_tokens > 0 && r.output_tokens > 0,
+        "never zero: {r:?}"
+    );
     gate.stop().await;
 }
 
@@ -90,7 +99,11 @@ async fn a_mid_stream_exception_is_passed_on_and_recorded() {
     let gate = Gate::start(GateOptions::default()).await;
     let alice = gate.user("alice", "research").await;
     let resp = client()
-        .request(request(&gate, "/model/midstream/converse-stream", &alice.key.bearer_token))
+        .request(request(
+            &gate,
+            "/model/midstream/converse-stream",
+            &alice.key.bearer_token,
+        ))
         .await
         .unwrap();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
@@ -103,7 +116,10 @@ async fn a_mid_stream_exception_is_passed_on_and_recorded() {
     let records = gate.records(1).await;
     let r = &records[0];
     assert!(
-        r.error_type.as_deref().unwrap_or("").contains("modelStreamErrorException"),
+        r.error_type
+            .as_deref()
+            .unwrap_or("")
+            .contains("modelStreamErrorException"),
         "{r:?}"
     );
     assert_eq!(r.usage_source, "estimated");
@@ -120,21 +136,23 @@ async fn shutdown_during_a_stream_finishes_it_and_flushes_its_record() {
     .await;
     let alice = gate.user("alice", "research").await;
     let resp = client()
-        .request(request(&gate, "/model/m/converse-stream", &alice.key.bearer_token))
+        .request(request(
+            &gate,
+            "/model/m/converse-stream",
+            &alice.key.bearer_token,
+        ))
         .await
         .unwrap();
-    let reader = tokio::spawn(async move {
-        resp.into_body().collect().await.map(|c| c.to_bytes())
-    });
+    let reader =
+        tokio::spawn(async move { resp.into_body().collect().await.map(|c| c.to_bytes()) });
     tokio::time::sleep(Duration::from_millis(200)).await;
     gate.stop_in_place().await; // returns after in-flight calls and the flush
     let bytes = reader.await.unwrap().expect("the stream completed");
-    assert_eq!(common::upstream::decode_event_stream(&bytes).unwrap().len(), 6);
-    let records = gate
-        .store
-        .requests(&Default::default())
-        .await
-        .unwrap();
+    assert_eq!(
+        common::upstream::decode_event_stream(&bytes).unwrap().len(),
+        6
+    );
+    let records = gate.store.requests(&Default::default()).await.unwrap();
     assert_eq!(records.len(), 1, "flushed before serve returned");
     assert_eq!(records[0].usage_source, "reported");
     assert_eq!(records[0].output_tokens, 45);

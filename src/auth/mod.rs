@@ -53,7 +53,11 @@ impl Authenticator {
     ) -> Result<Arc<Principal>, GateError> {
         let dir = self.directory.get();
         let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
-            if parts.uri.query().is_some_and(|q| q.contains("X-Amz-Signature")) {
+            if parts
+                .uri
+                .query()
+                .is_some_and(|q| q.contains("X-Amz-Signature"))
+            {
                 return Err(GateError::UnrecognizedClient(
                     "Presigned URLs are not supported by this proxy; sign the Authorization header."
                         .into(),
@@ -65,9 +69,9 @@ impl Authenticator {
                     .into(),
             ));
         };
-        let value = value
-            .to_str()
-            .map_err(|_| GateError::InvalidSignature("Authorization header is not ASCII.".into()))?;
+        let value = value.to_str().map_err(|_| {
+            GateError::InvalidSignature("Authorization header is not ASCII.".into())
+        })?;
         if let Some(token) = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))

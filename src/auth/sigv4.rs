@@ -88,10 +88,14 @@ impl<'a> SigV4Auth<'a> {
             scope.next(),
             scope.next(),
         ) else {
-            return Err(bad("Credential must be KEY/DATE/REGION/SERVICE/aws4_request"));
+            return Err(bad(
+                "Credential must be KEY/DATE/REGION/SERVICE/aws4_request",
+            ));
         };
         if term != "aws4_request" || access_key_id.is_empty() {
-            return Err(bad("Credential must be KEY/DATE/REGION/SERVICE/aws4_request"));
+            return Err(bad(
+                "Credential must be KEY/DATE/REGION/SERVICE/aws4_request",
+            ));
         }
         if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(bad("Signature must be 64 hex digits"));
@@ -178,7 +182,10 @@ impl Verification<'_> {
                 "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
             ));
         }
-        if names.iter().any(|n| n.is_empty() || n.bytes().any(|b| b.is_ascii_uppercase())) {
+        if names
+            .iter()
+            .any(|n| n.is_empty() || n.bytes().any(|b| b.is_ascii_uppercase()))
+        {
             return Err(GateError::InvalidSignature(
                 "SignedHeaders must be lowercase header names separated by ';'.".into(),
             ));
@@ -193,8 +200,12 @@ impl Verification<'_> {
             }
         }
 
-        let canonical = canonical_request(self.parts, auth.signed_headers, &names, self.body_sha256);
-        let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+        let canonical =
+            canonical_request(self.parts, auth.signed_headers, &names, self.body_sha256);
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            auth.date, auth.region, auth.service
+        );
         let string_to_sign = format!(
             "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
             hex::encode(Sha256::digest(canonical.as_bytes()))
@@ -375,10 +386,19 @@ mod tests {
     #[test]
     fn path_is_double_encoded() {
         let mut out = String::new();
-        canonical_uri("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", &mut out);
-        assert_eq!(out, "/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse");
+        canonical_uri(
+            "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse",
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse"
+        );
         let mut out = String::new();
-        canonical_uri("/model/arn%3Aaws%3Abedrock%3Aeu-west-1%3A1%3Ainference-profile%2Fx/invoke", &mut out);
+        canonical_uri(
+            "/model/arn%3Aaws%3Abedrock%3Aeu-west-1%3A1%3Ainference-profile%2Fx/invoke",
+            &mut out,
+        );
         assert_eq!(
             out,
             "/model/arn%253Aaws%253Abedrock%253Aeu-west-1%253A1%253Ainference-profile%252Fx/invoke"
@@ -396,10 +416,18 @@ mod tests {
     fn header_values_are_trimmed_and_joined() {
         let p = parts(
             "http://h/x",
-            &[("host", "h"), ("x-a", "  a   b  "), ("x-b", "1"), ("x-b", "2")],
+            &[
+                ("host", "h"),
+                ("x-a", "  a   b  "),
+                ("x-b", "1"),
+                ("x-b", "2"),
+            ],
         );
         let c = canonical_request(&p, "host;x-a;x-b", &["host", "x-a", "x-b"], "abc");
-        assert_eq!(c, "POST\n/x\n\nhost:h\nx-a:a b\nx-b:1,2\n\nhost;x-a;x-b\nabc");
+        assert_eq!(
+            c,
+            "POST\n/x\n\nhost:h\nx-a:a b\nx-b:1,2\n\nhost;x-a;x-b\nabc"
+        );
     }
 
     /// The example from AWS's SigV4 documentation (IAM ListUsers), signed by hand there.
@@ -410,7 +438,10 @@ mod tests {
             "https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08",
             &[
                 ("host", "iam.amazonaws.com"),
-                ("content-type", "application/x-www-form-urlencoded; charset=utf-8"),
+                (
+                    "content-type",
+                    "application/x-www-form-urlencoded; charset=utf-8",
+                ),
                 ("x-amz-date", "20150830T123600Z"),
             ],
         );

@@ -8,7 +8,9 @@ use super::print;
 use crate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
 use crate::config::Config;
 use crate::quota::calendar;
-use crate::store::{Limits, LimitsUpdate, NewKey, NewTeam, NewUser, Store, Team, UsageFilter, User};
+use crate::store::{
+    Limits, LimitsUpdate, NewKey, NewTeam, NewUser, Store, Team, UsageFilter, User,
+};
 
 impl LimitArgs {
     fn update(&self) -> LimitsUpdate {
@@ -51,7 +53,12 @@ fn team_json(t: &Team) -> serde_json::Value {
 }
 
 /// `team ...`
-pub async fn team(store: &Store, config: &Config, out: Output, cmd: TeamCommand) -> anyhow::Result<()> {
+pub async fn team(
+    store: &Store,
+    config: &Config,
+    out: Output,
+    cmd: TeamCommand,
+) -> anyhow::Result<()> {
     match cmd {
         TeamCommand::Create { team, limits } => {
             check_name("team", &team)?;
@@ -61,7 +68,11 @@ pub async fn team(store: &Store, config: &Config, out: Output, cmd: TeamCommand)
                     limits: limits.update().apply(Limits::default()),
                 })
                 .await?;
-            print(out, team_json(&t), format!("created team {} ({})", t.name, limits_text(&t.limits)));
+            print(
+                out,
+                team_json(&t),
+                format!("created team {} ({})", t.name, limits_text(&t.limits)),
+            );
         }
         TeamCommand::List => {
             let teams = store.teams().await?;
@@ -70,7 +81,11 @@ pub async fn team(store: &Store, config: &Config, out: Output, cmd: TeamCommand)
                 .map(|t| format!("{:<24} {}", t.name, limits_text(&t.limits)))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(out, json!(teams.iter().map(team_json).collect::<Vec<_>>()), text);
+            print(
+                out,
+                json!(teams.iter().map(team_json).collect::<Vec<_>>()),
+                text,
+            );
         }
         TeamCommand::Info { team } => {
             let t = store.team(&team).await?;
@@ -82,8 +97,12 @@ pub async fn team(store: &Store, config: &Config, out: Output, cmd: TeamCommand)
                 to_ms: Some(p.end_ms),
                 ..Default::default()
             };
-            let day = store.usage_totals(&filter(calendar::day(config.quota.timezone, now))).await?;
-            let month = store.usage_totals(&filter(calendar::month(config.quota.timezone, now))).await?;
+            let day = store
+                .usage_totals(&filter(calendar::day(config.quota.timezone, now)))
+                .await?;
+            let month = store
+                .usage_totals(&filter(calendar::month(config.quota.timezone, now)))
+                .await?;
             let mut doc = team_json(&t);
             doc["members"] = json!(members.iter().map(|u| &u.username).collect::<Vec<_>>());
             doc["usage"] = json!({"day": day, "month": month});
@@ -104,11 +123,19 @@ pub async fn team(store: &Store, config: &Config, out: Output, cmd: TeamCommand)
                 anyhow::bail!("give at least one of --daily-requests, --monthly-requests, --daily-budget-usd, --monthly-budget-usd");
             }
             let t = store.set_team_limits(&team, &limits.update()).await?;
-            print(out, team_json(&t), format!("team {}: {}", t.name, limits_text(&t.limits)));
+            print(
+                out,
+                team_json(&t),
+                format!("team {}: {}", t.name, limits_text(&t.limits)),
+            );
         }
         TeamCommand::Delete { team } => {
             store.delete_team(&team).await?;
-            print(out, json!({"deleted": team}), format!("deleted team {team}"));
+            print(
+                out,
+                json!({"deleted": team}),
+                format!("deleted team {team}"),
+            );
         }
     }
     Ok(())
@@ -141,7 +168,12 @@ fn user_json(u: &User) -> serde_json::Value {
 }
 
 /// `user ...`
-pub async fn user(store: &Store, config: &Config, out: Output, cmd: UserCommand) -> anyhow::Result<()> {
+pub async fn user(
+    store: &Store,
+    config: &Config,
+    out: Output,
+    cmd: UserCommand,
+) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Create {
             username,
@@ -159,8 +191,14 @@ pub async fn user(store: &Store, config: &Config, out: Output, cmd: UserCommand)
                 }
             }
             let defaults = Limits {
-                daily_requests: config.quota.default_daily_requests.and_then(|v| i64::try_from(v).ok()),
-                monthly_requests: config.quota.default_monthly_requests.and_then(|v| i64::try_from(v).ok()),
+                daily_requests: config
+                    .quota
+                    .default_daily_requests
+                    .and_then(|v| i64::try_from(v).ok()),
+                monthly_requests: config
+                    .quota
+                    .default_monthly_requests
+                    .and_then(|v| i64::try_from(v).ok()),
                 daily_budget_usd: None,
                 monthly_budget_usd: None,
             };
@@ -183,10 +221,18 @@ pub async fn user(store: &Store, config: &Config, out: Output, cmd: UserCommand)
             print(
                 out,
                 user_json(&u),
-                format!("created user {} in team {} ({})", u.username, u.team, limits_text(&u.limits)),
+                format!(
+                    "created user {} in team {} ({})",
+                    u.username,
+                    u.team,
+                    limits_text(&u.limits)
+                ),
             );
         }
-        UserCommand::CreateKey { username, tool_name } => {
+        UserCommand::CreateKey {
+            username,
+            tool_name,
+        } => {
             check_name("tool", &tool_name)?;
             let master = MasterKey::load(&config.database.master_key)
                 .context("cannot load the master key")?;
@@ -216,8 +262,12 @@ pub async fn user(store: &Store, config: &Config, out: Output, cmd: UserCommand)
                 to_ms: Some(p.end_ms),
                 ..Default::default()
             };
-            let day = store.usage_totals(&filter(calendar::day(config.quota.timezone, now))).await?;
-            let month = store.usage_totals(&filter(calendar::month(config.quota.timezone, now))).await?;
+            let day = store
+                .usage_totals(&filter(calendar::day(config.quota.timezone, now)))
+                .await?;
+            let month = store
+                .usage_totals(&filter(calendar::month(config.quota.timezone, now)))
+                .await?;
             let keys = store.keys(Some(&username)).await?;
             let block = store.blocking_status(u.id).await?;
             let usage = |t: &crate::store::UsageTotals| {
@@ -249,7 +299,10 @@ pub async fn user(store: &Store, config: &Config, out: Output, cmd: UserCommand)
                 month.requests, month.input_tokens, month.output_tokens, month.cost_usd,
             );
             for k in &keys {
-                text.push_str(&format!("\n    {} {} ({})", k.access_key_id, k.tool, k.status));
+                text.push_str(&format!(
+                    "\n    {} {} ({})",
+                    k.access_key_id, k.tool, k.status
+                ));
             }
             print(out, doc, text);
         }
@@ -260,18 +313,30 @@ pub async fn user(store: &Store, config: &Config, out: Output, cmd: UserCommand)
                 .map(|u| format!("{:<24} {:<24} {}", u.username, u.team, u.person_name))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(out, json!(users.iter().map(user_json).collect::<Vec<_>>()), text);
+            print(
+                out,
+                json!(users.iter().map(user_json).collect::<Vec<_>>()),
+                text,
+            );
         }
         UserCommand::SetLimits { username, limits } => {
             if limits.is_empty() {
                 anyhow::bail!("give at least one of --daily-requests, --monthly-requests, --daily-budget-usd, --monthly-budget-usd");
             }
             let u = store.set_user_limits(&username, &limits.update()).await?;
-            print(out, user_json(&u), format!("user {}: {}", u.username, limits_text(&u.limits)));
+            print(
+                out,
+                user_json(&u),
+                format!("user {}: {}", u.username, limits_text(&u.limits)),
+            );
         }
         UserCommand::Delete { username } => {
             store.delete_user(&username).await?;
-            print(out, json!({"deleted": username}), format!("deleted user {username} and their keys"));
+            print(
+                out,
+                json!({"deleted": username}),
+                format!("deleted user {username} and their keys"),
+            );
         }
     }
     Ok(())
@@ -284,7 +349,12 @@ pub async fn key(store: &Store, out: Output, cmd: KeyCommand) -> anyhow::Result<
             let keys = store.keys(user.as_deref()).await?;
             let text = keys
                 .iter()
-                .map(|k| format!("{:<22} {:<20} {:<16} {}", k.access_key_id, k.username, k.tool, k.status))
+                .map(|k| {
+                    format!(
+                        "{:<22} {:<20} {:<16} {}",
+                        k.access_key_id, k.username, k.tool, k.status
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n");
             print(out, json!(keys), text);

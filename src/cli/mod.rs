@@ -32,7 +32,10 @@ pub fn main() -> ExitCode {
     let serving = matches!(cli.command, Command::Serve);
     init_logging(serving);
     crate::install_crypto_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -84,11 +87,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Team(cmd) => directory::team(&open_migrated(&config).await?, &config, out, cmd).await,
-        Command::User(cmd) => directory::user(&open_migrated(&config).await?, &config, out, cmd).await,
+        Command::Team(cmd) => {
+            directory::team(&open_migrated(&config).await?, &config, out, cmd).await
+        }
+        Command::User(cmd) => {
+            directory::user(&open_migrated(&config).await?, &config, out, cmd).await
+        }
         Command::Key(cmd) => directory::key(&open_migrated(&config).await?, out, cmd).await,
         Command::Pricing(cmd) => reports::pricing(&open_migrated(&config).await?, out, cmd).await,
-        Command::Usage(args) => reports::usage(&open_migrated(&config).await?, &config, out, args).await,
+        Command::Usage(args) => {
+            reports::usage(&open_migrated(&config).await?, &config, out, args).await
+        }
     }
 }
 
@@ -141,7 +150,10 @@ async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM received"),

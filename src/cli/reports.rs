@@ -76,7 +76,11 @@ pub async fn usage(
         .as_deref()
         .map(|s| parse_date("--from", s))
         .transpose()?;
-    let to = args.to.as_deref().map(|s| parse_date("--to", s)).transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|s| parse_date("--to", s))
+        .transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
         if t < f {
             anyhow::bail!("--to {t} is before --from {f}");

@@ -273,8 +273,7 @@ impl Config {
             .unwrap_or_else(|| "https://bedrock-runtime.{region}.amazonaws.com".to_string())
             .replace("{region}", &region);
         let endpoint = parse_endpoint(&endpoint_text)?;
-        let timeout =
-            Duration::from_secs(positive("upstream.timeout_secs", u.timeout_secs, 600)?);
+        let timeout = Duration::from_secs(positive("upstream.timeout_secs", u.timeout_secs, 600)?);
 
         let d = raw.database.unwrap_or_default();
         let url = d
@@ -292,33 +291,32 @@ impl Config {
         };
         let url = url.replacen("mariadb:", "mysql:", 1);
         let max_connections = positive("database.max_connections", d.max_connections, 8)?;
-        let master_key = match (d.master_key, d.master_key_file) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "database.master_key",
-                    "set either master_key or master_key_file, not both",
-                ))
-            }
-            (Some(k), None) => MasterKeySource::Inline(k),
-            (None, Some(f)) => MasterKeySource::File(f.into()),
-            (None, None) => match kind {
-                DatabaseKind::MySql => {
+        let master_key =
+            match (d.master_key, d.master_key_file) {
+                (Some(_), Some(_)) => {
                     return Err(ConfigError::new(
+                        "database.master_key",
+                        "set either master_key or master_key_file, not both",
+                    ))
+                }
+                (Some(k), None) => MasterKeySource::Inline(k),
+                (None, Some(f)) => MasterKeySource::File(f.into()),
+                (None, None) => match kind {
+                    DatabaseKind::MySql => return Err(ConfigError::new(
                         "database.master_key",
                         "a MySQL database needs database.master_key or database.master_key_file, \
                          the same on every proxy",
-                    ))
-                }
-                DatabaseKind::Sqlite => match sqlite_file(&url) {
-                    Some(db) => {
-                        let mut name = db.into_os_string();
-                        name.push(".key");
-                        MasterKeySource::FileOrGenerate(PathBuf::from(name))
-                    }
-                    None => MasterKeySource::Ephemeral,
+                    )),
+                    DatabaseKind::Sqlite => match sqlite_file(&url) {
+                        Some(db) => {
+                            let mut name = db.into_os_string();
+                            name.push(".key");
+                            MasterKeySource::FileOrGenerate(PathBuf::from(name))
+                        }
+                        None => MasterKeySource::Ephemeral,
+                    },
                 },
-            },
-        };
+            };
 
         let q = raw.quota.unwrap_or_default();
         let tz_name = q.timezone.unwrap_or_else(|| "CET".to_string());
@@ -387,9 +385,8 @@ impl Config {
             database: DatabaseConfig {
                 url,
                 kind,
-                max_connections: u32::try_from(max_connections).map_err(|_| {
-                    ConfigError::new("database.max_connections", "too large")
-                })?,
+                max_connections: u32::try_from(max_connections)
+                    .map_err(|_| ConfigError::new("database.max_connections", "too large"))?,
                 master_key,
             },
             quota: QuotaConfig {
@@ -516,6 +513,9 @@ mod tests {
         assert_eq!(e.key, "proxy.listen");
         let e = load("[proxy]\nlisen = \"1.2.3.4:5\"\n", &[]).unwrap_err();
         assert_eq!(e.key, "proxy.lisen", "{e}");
+        assert_eq!(e.message, "unknown key");
+        let e = load("[proxyy]\nlisten = \"1.2.3.4:5\"\n", &[]).unwrap_err();
+        assert_eq!((e.key.as_str(), e.message.as_str()), ("proxyy", "unknown section"));
         let e = load("[quota]\ntimezone = \"Mars/Olympus\"\n", &[]).unwrap_err();
         assert_eq!(e.key, "quota.timezone");
         let e = load("[proxy]\nmax_body_bytes = \"big\"\n", &[]).unwrap_err();

@@ -128,8 +128,11 @@ impl RawConfig {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
             match unknown_field(&inner) {
-                Some(field) if path == "." => ConfigError::new(field, "unknown section"),
-                Some(field) => ConfigError::new(format!("{path}.{field}"), "unknown key"),
+                Some(field) if path == "." || path == field => {
+                    ConfigError::new(field, "unknown section")
+                }
+                // serde_path_to_error's path already ends with the unknown key.
+                Some(_) => ConfigError::new(path, "unknown key"),
                 None => ConfigError::new(path, inner.trim().to_string()),
             }
         })

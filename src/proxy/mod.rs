@@ -135,7 +135,10 @@ pub async fn run(
         in_flight = connections.len(),
         "proxy stopped accepting; finishing in-flight calls"
     );
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over; closing the remaining connections");
     }
     connections.abort_all();

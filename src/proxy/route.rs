@@ -134,8 +134,15 @@ mod tests {
             b"",
         );
         assert_eq!(r.operation, Operation::InvokeModel);
-        assert_eq!(r.model_id, "arn:aws:bedrock:eu-west-1:1:inference-profile/eu.x-v1:0");
-        let r = Route::parse(&post, "/async-invoke", br#"{"modelId":"amazon.nova-reel-v1:0"}"#);
+        assert_eq!(
+            r.model_id,
+            "arn:aws:bedrock:eu-west-1:1:inference-profile/eu.x-v1:0"
+        );
+        let r = Route::parse(
+            &post,
+            "/async-invoke",
+            br#"{"modelId":"amazon.nova-reel-v1:0"}"#,
+        );
         assert_eq!(r.operation, Operation::StartAsyncInvoke);
         assert_eq!(r.model_id, "amazon.nova-reel-v1:0");
         let r = Route::parse(&post, "/guardrail/gr1/version/2/apply", b"");
@@ -144,7 +151,10 @@ mod tests {
             Route::parse(&http::Method::GET, "/async-invoke", b"").operation,
             Operation::ListAsyncInvokes
         );
-        assert_eq!(Route::parse(&post, "/nope", b"").operation, Operation::Other);
+        assert_eq!(
+            Route::parse(&post, "/nope", b"").operation,
+            Operation::Other
+        );
         assert_eq!(
             Route::parse(&post, "/model/m/count-tokens", b"")
                 .operation

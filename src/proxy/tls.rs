@@ -24,7 +24,12 @@ pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
         .map_err(|e| format!("proxy.tls_key {}: {e}", files.key.display()))?;
     let key = rustls_pemfile::private_key(&mut key_text.as_slice())
         .map_err(|e| format!("proxy.tls_key {}: {e}", files.key.display()))?
-        .ok_or_else(|| format!("proxy.tls_key {}: no PEM private key found", files.key.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "proxy.tls_key {}: no PEM private key found",
+                files.key.display()
+            )
+        })?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

@@ -60,7 +60,11 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Response<Full<Byte
             let creds = state.credentials.current().is_some();
             let ready = db.is_ok() && creds;
             json(
-                if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
+                if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                },
                 serde_json::json!({
                     "status": if ready { "ready" } else { "not ready" },
                     "database": db.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
@@ -68,7 +72,10 @@ async fn route(state: &AdminState, req: Request<Incoming>) -> Response<Full<Byte
                 }),
             )
         }
-        _ => json(StatusCode::NOT_FOUND, serde_json::json!({"message": "not found"})),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            serde_json::json!({"message": "not found"}),
+        ),
     }
 }
 

@@ -67,7 +67,10 @@ impl Default for ServeOptions {
 
 /// Where records go when the database is away at shutdown.
 pub fn spill_file(config: &Config) -> PathBuf {
-    match (config.database.kind, crate::config::sqlite_file(&config.database.url)) {
+    match (
+        config.database.kind,
+        crate::config::sqlite_file(&config.database.url),
+    ) {
         (DatabaseKind::Sqlite, Some(db)) => {
             let mut name = db.into_os_string();
             name.push(".unsaved.jsonl");
@@ -82,7 +85,10 @@ pub async fn load_directory(store: &Store, master: &MasterKey) -> Result<Directo
     let keys = store.active_keys().await?;
     let (dir, skipped) = Directory::build(keys, master);
     if skipped > 0 {
-        tracing::error!(skipped, "some keys could not be decrypted with the master key");
+        tracing::error!(
+            skipped,
+            "some keys could not be decrypted with the master key"
+        );
     }
     Ok(dir)
 }
@@ -105,7 +111,11 @@ pub async fn run(
 
     let directory = Arc::new(DirectoryHandle::new(load_directory(&store, &master).await?));
     let prices = Arc::new(Snapshot::new(PriceBook::new(store.prices().await?)));
-    tracing::info!(keys = directory.get().len(), prices = prices.get().len(), "loaded keys and prices");
+    tracing::info!(
+        keys = directory.get().len(),
+        prices = prices.get().len(),
+        "loaded keys and prices"
+    );
 
     let credentials = Arc::new(match options.credentials {
         Some(p) => CredentialCache::new(p),
@@ -115,8 +125,12 @@ pub async fn run(
         tracing::warn!(error = %e, "no upstream AWS credentials yet; calls get 503 until they load");
     }
     let refresher = credentials.spawn_refresher();
-    let upstream = Upstream::new(&config.upstream.endpoint, &config.upstream.region, Arc::clone(&credentials))
-        .map_err(ServeError::Setup)?;
+    let upstream = Upstream::new(
+        &config.upstream.endpoint,
+        &config.upstream.region,
+        Arc::clone(&credentials),
+    )
+    .map_err(ServeError::Setup)?;
     let tls = match &config.proxy.tls {
         Some(files) => Some(crate::proxy::tls::acceptor(files).map_err(ServeError::Setup)?),
         None => None,

@@ -368,7 +368,8 @@ impl Store {
         if let Some(t) = team {
             self.team(t).await?;
         }
-        let sql = format!("SELECT {USER_COLUMNS} WHERE (? IS NULL OR t.name = ?) ORDER BY u.username");
+        let sql =
+            format!("SELECT {USER_COLUMNS} WHERE (? IS NULL OR t.name = ?) ORDER BY u.username");
         let users = on_pool!(self, p => {
             let rows = sqlx::query(&sql).bind(team).bind(team).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -485,7 +486,9 @@ impl Store {
             .rows_affected()
         });
         if affected == 0 {
-            return Err(StoreError::NotFound(format!("active key `{access_key_id}`")));
+            return Err(StoreError::NotFound(format!(
+                "active key `{access_key_id}`"
+            )));
         }
         self.bump_state_version().await
     }

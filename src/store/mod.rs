@@ -100,8 +100,16 @@ impl Store {
                     // An in-memory database lives as long as its one connection.
                     .max_connections(if in_memory { 1 } else { config.max_connections })
                     .min_connections(if in_memory { 1 } else { 0 })
-                    .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-                    .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(1800)) })
+                    .idle_timeout(if in_memory {
+                        None
+                    } else {
+                        Some(Duration::from_secs(600))
+                    })
+                    .max_lifetime(if in_memory {
+                        None
+                    } else {
+                        Some(Duration::from_secs(1800))
+                    })
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;

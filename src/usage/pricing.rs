@@ -106,7 +106,9 @@ mod tests {
         ] {
             assert!(book.lookup(id).is_some(), "{id}");
         }
-        assert!(book.lookup("anthropic.claude-3-haiku-20240307-v1:0").is_none());
+        assert!(book
+            .lookup("anthropic.claude-3-haiku-20240307-v1:0")
+            .is_none());
     }
 
     #[test]

@@ -192,7 +192,10 @@ impl Gate {
         ucfg.session_token = opts.session_token.clone();
         let upstream = FakeUpstream::start(ucfg).await;
         let db = TestDb::new(opts.engine).await;
-        let upstream_url = opts.upstream_override.clone().unwrap_or_else(|| upstream.url());
+        let upstream_url = opts
+            .upstream_override
+            .clone()
+            .unwrap_or_else(|| upstream.url());
         let config = config(&db.url, &upstream_url, &opts.overrides);
         let store = Arc::new(Store::connect(&config.database).await.unwrap());
         store.migrate().await.unwrap();
@@ -247,7 +250,8 @@ impl Gate {
     /// Creates a team (if needed), a user and a key, directly in the store, and waits
     /// until the running proxy knows the key.
     pub async fn user(&self, username: &str, team: &str) -> TestUser {
-        self.user_with_limits(username, team, Limits::default()).await
+        self.user_with_limits(username, team, Limits::default())
+            .await
     }
 
     /// Like [`Gate::user`] with limits.
@@ -381,7 +385,9 @@ pub async fn raw_post(
         req = req.header(*k, *v);
     }
     let req = req
-        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(body)))
+        .body(http_body_util::Full::new(bytes::Bytes::copy_from_slice(
+            body,
+        )))
         .unwrap();
     let resp = client.request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
