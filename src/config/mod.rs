@@ -515,7 +515,10 @@ mod tests {
         assert_eq!(e.key, "proxy.lisen", "{e}");
         assert_eq!(e.message, "unknown key");
         let e = load("[proxyy]\nlisten = \"1.2.3.4:5\"\n", &[]).unwrap_err();
-        assert_eq!((e.key.as_str(), e.message.as_str()), ("proxyy", "unknown section"));
+        assert_eq!(
+            (e.key.as_str(), e.message.as_str()),
+            ("proxyy", "unknown section")
+        );
         let e = load("[quota]\ntimezone = \"Mars/Olympus\"\n", &[]).unwrap_err();
         assert_eq!(e.key, "quota.timezone");
         let e = load("[proxy]\nmax_body_bytes = \"big\"\n", &[]).unwrap_err();
@@ -532,6 +535,24 @@ mod tests {
         assert_eq!(e.key, "upstream.timeout_secs");
         let e = load("not toml [", &[]).unwrap_err();
         assert!(e.message.contains("TOML"), "{e}");
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_states_the_defaults() {
+        let text = include_str!("../../config/bedrock-gate.example.toml");
+        let c = load(text, &[]).unwrap();
+        let d = Config::from_raw(RawConfig::parse(None, &[]).unwrap()).unwrap();
+        assert_eq!(c.proxy.listen, d.proxy.listen);
+        assert_eq!(c.proxy.max_body_bytes, d.proxy.max_body_bytes);
+        assert_eq!(c.proxy.shutdown_grace, d.proxy.shutdown_grace);
+        assert_eq!(c.upstream.endpoint, d.upstream.endpoint);
+        assert_eq!(c.upstream.timeout, d.upstream.timeout);
+        assert_eq!(c.database.url, d.database.url);
+        assert_eq!(
+            c.quota.default_monthly_requests,
+            d.quota.default_monthly_requests
+        );
+        assert_eq!(c.iam.deny_policy_name, d.iam.deny_policy_name);
     }
 
     #[test]
