@@ -24,6 +24,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 const BOTO3_UPSTREAM_CALLS: usize = 13;
 /// AWS CLI calls that reach the upstream (Converse with two model ids).
 const AWS_CLI_UPSTREAM_CALLS: usize = 2;
+/// Checks clients.py runs with boto3 (the 13 calls and three refusals) and the AWS CLI.
+const BOTO3_CHECKS: usize = 16;
+const AWS_CLI_CHECKS: usize = 2;
 
 fn clients_required() -> bool {
     std::env::var("BEDROCK_GATE_REQUIRE_CLIENTS").as_deref() == Ok("1")
@@ -39,29 +42,53 @@ fn missing(what: &str) {
 }
 
 /// Runs a command to completion (stdin closed, output captured); kills its whole
-/// process group if it takes longer than [`CLIENT_TIMEOUT`].
+/// process group and fails, showing what it printed, if it takes longer than
+/// [`CLIENT_TIMEOUT`].
 async fn run(mut cmd: Command, what: &str) -> Output {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    let child = cmd
+    let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let pid = child.id();
-    match tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output()).await {
-        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
-        Err(_) => {
-            if let Some(pid) = pid {
-                // The group this test started (`process_group(0)`: its id is the pid).
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{pid}")])
-                    .status();
+    let collect = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
             }
-            panic!("{what} did not finish within {CLIENT_TIMEOUT:?}; killed");
+            buf
+        })
+    };
+    let stdout = collect(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = collect(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = tokio::time::timeout(CLIENT_TIMEOUT, child.wait()).await;
+    let timed_out = status.is_err();
+    if timed_out {
+        if let Some(pid) = child.id() {
+            // The group this test started (`process_group(0)`: its id is the pid).
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
         }
+        let _ = child.kill().await;
     }
+    let out = Output {
+        status: match status {
+            Ok(s) => s.unwrap_or_else(|e| panic!("{what}: {e}")),
+            Err(_) => child.wait().await.unwrap(),
+        },
+        stdout: stdout.await.unwrap(),
+        stderr: stderr.await.unwrap(),
+    };
+    assert!(
+        !timed_out,
+        "{what} did not finish within {CLIENT_TIMEOUT:?}; killed. {}",
+        show(&out)
+    );
+    out
 }
 
 /// Whether `python3 -c CODE` succeeds.
@@ -156,9 +183,8 @@ async fn boto3_and_aws_cli_through_the_proxy() {
         .env("PYTHONUNBUFFERED", "1");
     let out = run(cmd, "tests/python/clients.py").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    println!("{stdout}");
     assert!(out.status.success(), "{}", show(&out));
-    let expected_checks = 18 - if with_cli { 0 } else { AWS_CLI_UPSTREAM_CALLS };
+    let expected_checks = BOTO3_CHECKS + if with_cli { AWS_CLI_CHECKS } else { 0 };
     assert!(
         stdout
             .lines()
@@ -237,11 +263,14 @@ async fn claude_code(wrapper: &Path, gate: &Gate, creds: &[(&str, &str)]) -> Out
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("DISABLE_TELEMETRY", "1")
         .env("DISABLE_AUTOUPDATER", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        // No retries: a failing call must fail the run, not be papered over (and a
+        // refused run must end quickly: by default Claude Code retries a 403 for minutes).
+        .env("CLAUDE_CODE_MAX_RETRIES", "0");
     for (k, v) in creds {
         cmd.env(k, v);
     }
-    let out = run(cmd, "Claude Code").await;
+    let out = run(cmd, &format!("Claude Code ({})", creds[0].0)).await;
     drop(home);
     out
 }
@@ -326,12 +355,22 @@ async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
         &[("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-d3Jvbmc=")],
     )
     .await;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&refused.stdout),
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!refused.status.success(), "refused run: {}", show(&refused));
     assert!(
-        !String::from_utf8_lossy(&refused.stdout).contains(RESPONSE_TEXT),
+        !said.contains(RESPONSE_TEXT),
         "refused run: {}",
         show(&refused)
     );
-    assert!(!refused.status.success(), "refused run: {}", show(&refused));
+    assert!(
+        said.contains("403") && said.contains("security token included in the request is invalid"),
+        "refused run: {}",
+        show(&refused)
+    );
     assert_eq!(gate.upstream.count(), calls, "a refused call went upstream");
 
     assert_upstream_clean(&gate, &erin);

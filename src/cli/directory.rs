@@ -22,9 +22,38 @@ impl LimitArgs {
         }
     }
 
-    fn is_empty(&self) -> bool {
-        self.update() == LimitsUpdate::default()
+    /// The update, refusing an empty one (set-limits without any limit flag).
+    fn required(&self) -> anyhow::Result<LimitsUpdate> {
+        let u = self.update();
+        if u == LimitsUpdate::default() {
+            anyhow::bail!(
+                "give at least one of --daily-requests, --monthly-requests, \
+                 --daily-budget-usd, --monthly-budget-usd"
+            );
+        }
+        Ok(u)
     }
+}
+
+/// Usage today and this month (calendar periods in `quota.timezone`) for `base`.
+async fn day_and_month(
+    store: &Store,
+    config: &Config,
+    base: UsageFilter,
+) -> anyhow::Result<(crate::store::UsageTotals, crate::store::UsageTotals)> {
+    let now = chrono::Utc::now();
+    let within = |p: calendar::Period| UsageFilter {
+        from_ms: Some(p.start_ms),
+        to_ms: Some(p.end_ms),
+        ..base.clone()
+    };
+    let day = store
+        .usage_totals(&within(calendar::day(config.quota.timezone, now)))
+        .await?;
+    let month = store
+        .usage_totals(&within(calendar::month(config.quota.timezone, now)))
+        .await?;
+    Ok((day, month))
 }
 
 fn limits_json(l: &Limits) -> serde_json::Value {
@@ -90,19 +119,11 @@ pub async fn team(
         TeamCommand::Info { team } => {
             let t = store.team(&team).await?;
             let members = store.users(Some(&team)).await?;
-            let now = chrono::Utc::now();
-            let filter = |p: calendar::Period| UsageFilter {
+            let base = UsageFilter {
                 team: Some(team.clone()),
-                from_ms: Some(p.start_ms),
-                to_ms: Some(p.end_ms),
                 ..Default::default()
             };
-            let day = store
-                .usage_totals(&filter(calendar::day(config.quota.timezone, now)))
-                .await?;
-            let month = store
-                .usage_totals(&filter(calendar::month(config.quota.timezone, now)))
-                .await?;
+            let (day, month) = day_and_month(store, config, base).await?;
             let mut doc = team_json(&t);
             doc["members"] = json!(members.iter().map(|u| &u.username).collect::<Vec<_>>());
             doc["usage"] = json!({"day": day, "month": month});
@@ -119,10 +140,7 @@ pub async fn team(
             print(out, doc, text);
         }
         TeamCommand::SetLimits { team, limits } => {
-            if limits.is_empty() {
-                anyhow::bail!("give at least one of --daily-requests, --monthly-requests, --daily-budget-usd, --monthly-budget-usd");
-            }
-            let t = store.set_team_limits(&team, &limits.update()).await?;
+            let t = store.set_team_limits(&team, &limits.required()?).await?;
             print(
                 out,
                 team_json(&t),
@@ -255,19 +273,11 @@ pub async fn user(
         }
         UserCommand::Info { username } => {
             let u = store.user(&username).await?;
-            let now = chrono::Utc::now();
-            let filter = |p: calendar::Period| UsageFilter {
+            let base = UsageFilter {
                 username: Some(username.clone()),
-                from_ms: Some(p.start_ms),
-                to_ms: Some(p.end_ms),
                 ..Default::default()
             };
-            let day = store
-                .usage_totals(&filter(calendar::day(config.quota.timezone, now)))
-                .await?;
-            let month = store
-                .usage_totals(&filter(calendar::month(config.quota.timezone, now)))
-                .await?;
+            let (day, month) = day_and_month(store, config, base).await?;
             let keys = store.keys(Some(&username)).await?;
             let block = store.blocking_status(u.id).await?;
             let usage = |t: &crate::store::UsageTotals| {
@@ -320,10 +330,9 @@ pub async fn user(
             );
         }
         UserCommand::SetLimits { username, limits } => {
-            if limits.is_empty() {
-                anyhow::bail!("give at least one of --daily-requests, --monthly-requests, --daily-budget-usd, --monthly-budget-usd");
-            }
-            let u = store.set_user_limits(&username, &limits.update()).await?;
+            let u = store
+                .set_user_limits(&username, &limits.required()?)
+                .await?;
             print(
                 out,
                 user_json(&u),
