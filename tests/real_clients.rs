@@ -3,7 +3,7 @@
 //! `npm ci --prefix tests/js`). The fake upstream verifies the proxy's re-signed
 //! requests and never sees the callers' credentials.
 //!
-//! A missing client is a skip, unless `BEDROCK_GATE_REQUIRE_CLIENTS=1` (CI), which makes
+//! A missing client is a skip, unless `GATE_TEST_REQUIRE_CLIENTS=1` (CI), which makes
 //! it a failure.
 
 mod common;
@@ -29,14 +29,14 @@ const BOTO3_CHECKS: usize = 16;
 const AWS_CLI_CHECKS: usize = 2;
 
 fn clients_required() -> bool {
-    std::env::var("BEDROCK_GATE_REQUIRE_CLIENTS").as_deref() == Ok("1")
+    std::env::var("GATE_TEST_REQUIRE_CLIENTS").as_deref() == Ok("1")
 }
 
 /// Reports a missing client: a skip, or a failure when clients are required.
 fn missing(what: &str) {
     assert!(
         !clients_required(),
-        "BEDROCK_GATE_REQUIRE_CLIENTS=1 but {what}"
+        "GATE_TEST_REQUIRE_CLIENTS=1 but {what}"
     );
     eprintln!("skipping: {what}");
 }

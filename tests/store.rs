@@ -1,6 +1,6 @@
 //! The store behaves the same on SQLite and on MariaDB. Every test runs on each engine
-//! from [`common::engines`] (MariaDB when `BEDROCK_GATE_TEST_MYSQL_URL` is set; CI sets it
-//! and `BEDROCK_GATE_REQUIRE_MYSQL=1`, so a missing server fails instead of skipping).
+//! from [`common::engines`] (MariaDB when `GATE_TEST_MYSQL_URL` is set; CI sets it
+//! and `GATE_TEST_REQUIRE_MYSQL=1`, so a missing server fails instead of skipping).
 
 mod common;
 

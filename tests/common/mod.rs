@@ -1,6 +1,6 @@
 //! Shared fixtures of the integration tests: a fake Bedrock upstream ([`upstream`]), test
 //! databases (a temporary SQLite file, or a fresh database on the MariaDB server named by
-//! `BEDROCK_GATE_TEST_MYSQL_URL`), and [`Gate`], a running `serve` on port 0.
+//! `GATE_TEST_MYSQL_URL`), and [`Gate`], a running `serve` on port 0.
 
 #![allow(dead_code)]
 
@@ -38,17 +38,17 @@ pub enum Engine {
     MySql,
 }
 
-/// The MariaDB server for tests, if configured. When `BEDROCK_GATE_REQUIRE_MYSQL=1`
+/// The MariaDB server for tests, if configured. When `GATE_TEST_REQUIRE_MYSQL=1`
 /// (CI) a missing server is a test failure, not a skip.
 pub fn mysql_server() -> Option<String> {
-    match std::env::var("BEDROCK_GATE_TEST_MYSQL_URL") {
+    match std::env::var("GATE_TEST_MYSQL_URL") {
         Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
         _ => {
             assert!(
-                std::env::var("BEDROCK_GATE_REQUIRE_MYSQL").as_deref() != Ok("1"),
-                "BEDROCK_GATE_REQUIRE_MYSQL=1 but BEDROCK_GATE_TEST_MYSQL_URL is not set"
+                std::env::var("GATE_TEST_REQUIRE_MYSQL").as_deref() != Ok("1"),
+                "GATE_TEST_REQUIRE_MYSQL=1 but GATE_TEST_MYSQL_URL is not set"
             );
-            eprintln!("skipping MySQL variant: BEDROCK_GATE_TEST_MYSQL_URL is not set");
+            eprintln!("skipping MySQL variant: GATE_TEST_MYSQL_URL is not set");
             None
         }
     }
