@@ -49,6 +49,17 @@ pub enum Command {
     Pricing(PricingCommand),
     /// Per-request records and totals.
     Usage(UsageArgs),
+    /// The blocking audit log, newest first.
+    Audit {
+        /// Only this user's entries.
+        #[arg(long)]
+        user: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Run the daily reset now (it also runs by itself at 00:00 in quota.timezone).
+    Reset,
 }
 
 /// Limit flags shared by create and set-limits. A value of `unlimited` removes a limit.
@@ -83,6 +94,23 @@ impl<T: Copy> Limit<T> {
         match self {
             Self::Unlimited => None,
             Self::Value(v) => Some(v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30m"), Ok(BlockDuration::For(1800)));
+        assert_eq!(parse_duration("2h"), Ok(BlockDuration::For(7200)));
+        assert_eq!(parse_duration("1d"), Ok(BlockDuration::For(86400)));
+        assert_eq!(parse_duration("until-reset"), Ok(BlockDuration::UntilReset));
+        assert_eq!(parse_duration("indefinite"), Ok(BlockDuration::Indefinite));
+        for bad in ["", "m", "0h", "5x", "-1d", "1.5h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }
@@ -200,6 +228,67 @@ pub enum UserCommand {
         /// The user.
         username: String,
     },
+    /// Block a user (403 AccessDenied until the block ends).
+    Block {
+        /// The user.
+        username: String,
+        /// 30m, 2h, 1d (any number of m/h/d), until-reset or indefinite.
+        #[arg(long, default_value = "until-reset", value_parser = parse_duration)]
+        duration: BlockDuration,
+        /// Why (shown to the user in the refusal).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift a block; after an automatic block, also protect until the next reset.
+    Unblock {
+        /// The user.
+        username: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Standing protection: never refused or blocked for limits.
+    Protect {
+        /// The user.
+        username: String,
+    },
+    /// End a protection.
+    Unprotect {
+        /// The user.
+        username: String,
+    },
+}
+
+/// How long a manual block lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockDuration {
+    /// This many seconds.
+    For(u64),
+    /// Until the next daily reset.
+    UntilReset,
+    /// Until unblocked.
+    Indefinite,
+}
+
+fn parse_duration(s: &str) -> Result<BlockDuration, String> {
+    match s {
+        "until-reset" => return Ok(BlockDuration::UntilReset),
+        "indefinite" => return Ok(BlockDuration::Indefinite),
+        _ => {}
+    }
+    let bad = || format!("`{s}` is not a duration like 30m, 2h, 1d, until-reset or indefinite");
+    let (digits, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(bad()),
+    };
+    if n == 0 {
+        return Err(bad());
+    }
+    n.checked_mul(secs).map(BlockDuration::For).ok_or_else(bad)
 }
 
 /// `key ...`

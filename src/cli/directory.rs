@@ -339,6 +339,22 @@ pub async fn user(
                 format!("user {}: {}", u.username, limits_text(&u.limits)),
             );
         }
+        UserCommand::Block {
+            username,
+            duration,
+            reason,
+        } => {
+            super::blocking::block(store, config, out, &username, duration, reason).await?;
+        }
+        UserCommand::Unblock { username, reason } => {
+            super::blocking::unblock(store, config, out, &username, reason).await?;
+        }
+        UserCommand::Protect { username } => {
+            super::blocking::protect(store, out, &username, true).await?;
+        }
+        UserCommand::Unprotect { username } => {
+            super::blocking::protect(store, out, &username, false).await?;
+        }
         UserCommand::Delete { username } => {
             store.delete_user(&username).await?;
             print(

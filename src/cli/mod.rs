@@ -3,6 +3,7 @@
 //! stderr as one sentence; `--output json` prints exactly one JSON document on stdout.
 
 pub mod args;
+mod blocking;
 mod directory;
 mod reports;
 
@@ -98,6 +99,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(args) => {
             reports::usage(&open_migrated(&config).await?, &config, out, args).await
         }
+        Command::Audit { user, limit } => {
+            blocking::audit(&open_migrated(&config).await?, &config, out, user, limit).await
+        }
+        Command::Reset => blocking::reset(&open_migrated(&config).await?, &config, out).await,
     }
 }
 

@@ -142,6 +142,11 @@ pub struct QuotaConfig {
     pub default_monthly_requests: Option<u64>,
     /// Share of a limit at which a warning goes out.
     pub warning_percent: u8,
+    /// Output tokens a budget reservation assumes when a request sets no maximum.
+    pub default_max_output_tokens: u64,
+    /// Price (USD per 1,000 input, output tokens) for models without one; `None`
+    /// refuses calls to unpriced models from users with a budget.
+    pub fallback_price: Option<(f64, f64)>,
 }
 
 /// `[email]`
@@ -334,6 +339,36 @@ impl Config {
             ));
         }
 
+        let default_max_output_tokens = positive(
+            "quota.default_max_output_tokens",
+            q.default_max_output_tokens,
+            4096,
+        )?;
+        let fallback_price = match (q.fallback_usd_per_1k_input, q.fallback_usd_per_1k_output) {
+            (None, None) => None,
+            (Some(i), Some(o)) if i.is_finite() && o.is_finite() && i >= 0.0 && o >= 0.0 => {
+                Some((i, o))
+            }
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "quota.fallback_usd_per_1k_input",
+                    "fallback prices must be numbers >= 0",
+                ))
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "quota.fallback_usd_per_1k_output",
+                    "must be set with quota.fallback_usd_per_1k_input",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "quota.fallback_usd_per_1k_input",
+                    "must be set with quota.fallback_usd_per_1k_output",
+                ))
+            }
+        };
+
         let e = raw.email.unwrap_or_default();
         let language = match e.language.as_deref() {
             None => Language::En,
@@ -397,6 +432,8 @@ impl Config {
                     .or(Some(5000))
                     .filter(|v| *v > 0),
                 warning_percent,
+                default_max_output_tokens,
+                fallback_price,
             },
             email: EmailConfig {
                 smtp_url: e.smtp_url,

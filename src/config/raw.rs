@@ -71,6 +71,9 @@ pub struct RawQuota {
     pub default_daily_requests: Option<u64>,
     pub default_monthly_requests: Option<u64>,
     pub warning_percent: Option<u8>,
+    pub default_max_output_tokens: Option<u64>,
+    pub fallback_usd_per_1k_input: Option<f64>,
+    pub fallback_usd_per_1k_output: Option<f64>,
 }
 
 /// `[email]`

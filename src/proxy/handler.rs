@@ -19,6 +19,9 @@ use super::route::{Operation, Route};
 use super::ProxyState;
 use crate::auth::directory::Principal;
 use crate::error::GateError;
+use crate::quota::engine::{refusal_message, Ask, Refusal, Reservation};
+use crate::quota::estimate;
+use crate::quota::policy::Standing;
 use crate::store::{now_ms, RequestRecord};
 use crate::usage::{UsageReport, UsageSource, UsageTap};
 
@@ -66,6 +69,13 @@ pub async fn handle(
             "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
         ));
     }
+    let reservation = match admit(&state, &principal, &route, &body).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, user = %principal.username, "refused: quota");
+            return refuse(&e);
+        }
+    };
     let estimated_input_tokens = (body.len() as u64).div_ceil(4).max(1);
     let mut call = Call {
         state: Arc::clone(&state),
@@ -82,16 +92,17 @@ pub async fn handle(
         status: 0,
         upstream_request_id: None,
         error_type: None,
+        reservation,
     };
 
     let upstream_request = match state.upstream.prepare(&parts, body, &body_sha256) {
         Ok(r) => r,
-        Err(e) => return call.fail(&e),
+        Err(e) => return call.fail(&e, false),
     };
     let deadline = tokio::time::Instant::now() + state.timeout;
     let response = match state.upstream.send(upstream_request, state.timeout).await {
         Ok(r) => r,
-        Err(e) => return call.fail(&e),
+        Err((e, may_have_arrived)) => return call.fail(&e, may_have_arrived),
     };
 
     let (mut head, incoming) = response.into_parts();
@@ -119,6 +130,82 @@ pub async fn handle(
     }
     let body = TapBody::new(incoming, tap, Box::new(call), deadline);
     Response::from_parts(head, ProxyBody::new(body))
+}
+
+/// Admission: blocks, protections, then every limit of the user and their team. Calls
+/// that cost nothing (CountTokens, listing and reading async jobs) are not counted.
+async fn admit(
+    state: &ProxyState,
+    principal: &Principal,
+    route: &Route,
+    body: &[u8],
+) -> Result<Option<Reservation>, GateError> {
+    if matches!(
+        route.operation,
+        Operation::CountTokens | Operation::ListAsyncInvokes | Operation::GetAsyncInvoke
+    ) {
+        return Ok(None);
+    }
+    let now = chrono::Utc::now();
+    let policy = state.policy.get();
+    let allow_grants = match policy.standing(principal.user_id, now.timestamp_millis()) {
+        Standing::Blocked { reason, until } => {
+            let until = match until.and_then(chrono::DateTime::from_timestamp_millis) {
+                Some(t) => format!(
+                    "until {}",
+                    t.with_timezone(&state.timezone).format("%Y-%m-%d %H:%M %Z")
+                ),
+                None => "indefinitely".to_string(),
+            };
+            return Err(GateError::AccessDenied(format!(
+                "User {} is blocked by an administrator {until}. Reason: {reason}",
+                principal.username
+            )));
+        }
+        Standing::Protected => return Ok(None),
+        Standing::LimitReached { .. } => false,
+        Standing::Clear => true,
+    };
+    let (user_limits, team_limits) = policy.limits(principal.user_id);
+    let budgeted = [user_limits, team_limits]
+        .iter()
+        .any(|l| l.daily_budget_usd.is_some() || l.monthly_budget_usd.is_some());
+    let micro_usd = if budgeted {
+        let price = state.price(&route.model_id).ok_or_else(|| {
+            GateError::Validation(format!(
+                "No price is configured for model `{}`, and a USD budget applies to user {}. \
+                 An administrator can add one with `bedrock-gate pricing set`.",
+                route.model_id, principal.username
+            ))
+        })?;
+        let max_out = estimate::max_output_tokens(body).unwrap_or(state.default_max_output_tokens);
+        crate::quota::to_micro(estimate::worst_case_usd(
+            &price,
+            estimate::prompt_tokens(body),
+            max_out,
+        ))
+        .max(1)
+    } else {
+        0
+    };
+    let ask = Ask {
+        user_id: principal.user_id,
+        username: &principal.username,
+        team_id: principal.team_id,
+        team: &principal.team,
+        user_limits,
+        team_limits,
+        micro_usd,
+        allow_grants,
+    };
+    match state.quota.admit(&ask, now).await {
+        Ok(r) => Ok(Some(r)),
+        Err(r @ Refusal::Limit { .. }) => Err(GateError::QuotaExceeded(refusal_message(
+            &r,
+            state.timezone,
+        ))),
+        Err(Refusal::Unavailable(m)) => Err(GateError::UpstreamUnavailable(m)),
+    }
 }
 
 /// Reads the whole request body, refusing it past `limit` bytes.
@@ -164,14 +251,24 @@ struct Call {
     status: u16,
     upstream_request_id: Option<String>,
     error_type: Option<String>,
+    reservation: Option<Reservation>,
 }
 
 impl Call {
-    /// The call failed before an upstream response: record it and refuse.
-    fn fail(mut self, error: &GateError) -> Response<ProxyBody> {
+    /// The call failed before an upstream response: record it and refuse. If the
+    /// request cannot have reached Bedrock its reservation is given back whole; if it
+    /// may have, the worst case stays charged.
+    fn fail(mut self, error: &GateError, may_have_arrived: bool) -> Response<ProxyBody> {
         tracing::warn!(error = %error, user = %self.principal.username, "upstream call failed");
         self.status = error.status().as_u16();
         self.error_type = Some(error.error_type().to_string());
+        if let Some(r) = self.reservation.take() {
+            if may_have_arrived {
+                self.state.quota.settle_worst_case(r);
+            } else {
+                self.state.quota.cancel(r);
+            }
+        }
         let report = UsageReport {
             usage: Default::default(),
             source: UsageSource::None,
@@ -186,8 +283,13 @@ impl Call {
 impl Finish for Call {
     fn finish(self: Box<Self>, report: UsageReport) {
         let usage = report.usage;
-        let prices = self.state.prices.get();
-        let cost = prices.cost(&self.route.model_id, &usage).unwrap_or(0.0);
+        let cost = self
+            .state
+            .price(&self.route.model_id)
+            .map_or(0.0, |p| crate::usage::pricing::cost_of(&p, &usage));
+        if let Some(r) = self.reservation {
+            self.state.quota.settle(r, crate::quota::to_micro(cost));
+        }
         let error_type = self.error_type.or(report.stream_error);
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let p = &self.principal;

@@ -24,7 +24,10 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::auth::Authenticator;
+use crate::quota::engine::QuotaEngine;
+use crate::quota::policy::Policy;
 use crate::snapshot::Snapshot;
+use crate::store::Price;
 use crate::usage::{PriceBook, Recorder};
 
 /// The service name Bedrock runtime requests are signed with.
@@ -46,6 +49,27 @@ pub struct ProxyState {
     pub timeout: Duration,
     /// Upstream region (recorded with each call).
     pub region: String,
+    /// Admission against limits and budgets.
+    pub quota: Arc<QuotaEngine>,
+    /// Current limits, blocks and protections.
+    pub policy: Arc<Snapshot<Policy>>,
+    /// Days and months are counted here.
+    pub timezone: chrono_tz::Tz,
+    /// Output tokens a budget reservation assumes when a request sets no maximum.
+    pub default_max_output_tokens: u64,
+    /// Price for models without one (`quota.fallback_usd_per_1k_*`).
+    pub fallback_price: Option<Price>,
+}
+
+impl ProxyState {
+    /// The price of a model, or the configured fallback.
+    pub fn price(&self, model_id: &str) -> Option<Price> {
+        self.prices
+            .get()
+            .lookup(model_id)
+            .cloned()
+            .or_else(|| self.fallback_price.clone())
+    }
 }
 
 /// Serves the proxy on `listener` until `shutdown` resolves, then waits up to `grace`

@@ -284,17 +284,23 @@ impl Upstream {
         Ok(request)
     }
 
-    /// Sends a prepared request; the response head must arrive within `timeout`.
+    /// Sends a prepared request; the response head must arrive within `timeout`. On
+    /// failure, the flag says whether the request may have reached Bedrock (only a
+    /// failed connection proves it did not).
     pub async fn send(
         &self,
         request: Request<Full<Bytes>>,
         timeout: Duration,
-    ) -> Result<http::Response<Incoming>, GateError> {
+    ) -> Result<http::Response<Incoming>, (GateError, bool)> {
         match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_) => Err(GateError::UpstreamTimeout(
-                "The upstream Bedrock endpoint did not answer in time.".into(),
+            Err(_) => Err((
+                GateError::UpstreamTimeout(
+                    "The upstream Bedrock endpoint did not answer in time.".into(),
+                ),
+                true,
             )),
             Ok(Err(e)) => {
+                let may_have_arrived = !e.is_connect();
                 let mut msg = e.to_string();
                 let mut source = std::error::Error::source(&e);
                 while let Some(s) = source {
@@ -302,9 +308,12 @@ impl Upstream {
                     msg.push_str(&s.to_string());
                     source = s.source();
                 }
-                Err(GateError::UpstreamUnavailable(format!(
-                    "The upstream Bedrock endpoint is unreachable: {msg}"
-                )))
+                Err((
+                    GateError::UpstreamUnavailable(format!(
+                        "The upstream Bedrock endpoint is unreachable: {msg}"
+                    )),
+                    may_have_arrived,
+                ))
             }
             Ok(Ok(response)) => Ok(response),
         }

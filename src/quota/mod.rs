@@ -1,4 +1,123 @@
-//! Quotas. Today this holds the calendar that limits are counted in; admission, leases,
-//! blocking and resets are described in `docs/QUOTA.md` and are not built yet.
+//! Quotas: request limits and USD budgets per user and per team, per calendar day and
+//! month in `quota.timezone`, enforced in memory before a call reaches Bedrock.
+//!
+//! - [`calendar`]: periods (DST-aware local days and months).
+//! - [`engine`]: admission (one atomic check-and-reserve across every applicable limit)
+//!   and settlement, served from capacity chunks held in memory.
+//! - [`ledger`]: where chunks come from: the database's `quota_counters` rows, granted
+//!   by conditional updates so that all proxies together never exceed a limit.
+//! - [`estimate`]: the worst-case cost a call reserves against budgets.
+//! - [`policy`]: the limits, blocks and protections a proxy enforces (snapshots).
+//! - [`reset`]: the daily reset and its once-per-day scheduler.
+//!
+//! The design, its invariants and its bounds are in `docs/QUOTA.md`.
 
+pub mod actions;
 pub mod calendar;
+pub mod engine;
+pub mod estimate;
+pub mod ledger;
+pub mod policy;
+pub mod reset;
+
+use std::fmt;
+
+/// Who a counter belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    /// One user's own limits.
+    User(i64),
+    /// A team's limits, shared by its members.
+    Team(i64),
+}
+
+/// What a counter counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    /// Calls.
+    Requests,
+    /// Cost in millionths of a US dollar.
+    MicroUsd,
+}
+
+/// Which calendar period a limit covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Window {
+    /// A local day.
+    Day,
+    /// A local month.
+    Month,
+}
+
+/// One counter: a subject's metric in one period (`2026-11-25` or `2026-11`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CounterKey {
+    /// Whose.
+    pub subject: Subject,
+    /// What.
+    pub metric: Metric,
+    /// Which period.
+    pub period: String,
+}
+
+impl Subject {
+    /// The stored form: `user:12`, `team:3`.
+    pub fn stored(self) -> String {
+        match self {
+            Self::User(id) => format!("user:{id}"),
+            Self::Team(id) => format!("team:{id}"),
+        }
+    }
+}
+
+impl Metric {
+    /// The stored form.
+    pub fn stored(self) -> &'static str {
+        match self {
+            Self::Requests => "requests",
+            Self::MicroUsd => "micro_usd",
+        }
+    }
+}
+
+impl Window {
+    /// `daily` or `monthly`.
+    pub fn adjective(self) -> &'static str {
+        match self {
+            Self::Day => "daily",
+            Self::Month => "monthly",
+        }
+    }
+}
+
+impl fmt::Display for CounterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}",
+            self.subject.stored(),
+            self.metric.stored(),
+            self.period
+        )
+    }
+}
+
+/// Micro-dollars in a dollar.
+pub const MICRO: f64 = 1_000_000.0;
+
+/// USD to micro-USD, rounded up (reservations and limits never round in the caller's
+/// favour).
+pub fn to_micro(usd: f64) -> i64 {
+    if !usd.is_finite() || usd <= 0.0 {
+        return 0;
+    }
+    (usd * MICRO).ceil().min(i64::MAX as f64) as i64
+}
+
+/// A budget limit in micro-USD, rounded down.
+pub fn limit_micro(usd: f64) -> i64 {
+    if !usd.is_finite() || usd <= 0.0 {
+        return 0;
+    }
+    (usd * MICRO).floor().min(i64::MAX as f64) as i64
+}

@@ -22,6 +22,9 @@ use crate::auth::Authenticator;
 use crate::config::{Config, DatabaseKind};
 use crate::proxy::upstream::{CredentialCache, Upstream};
 use crate::proxy::ProxyState;
+use crate::quota::engine::{QuotaEngine, IDLE_RETURN};
+use crate::quota::ledger::StoreLedger;
+use crate::quota::policy::Policy;
 use crate::snapshot::Snapshot;
 use crate::store::{Store, StoreError};
 use crate::usage::{recorder, PriceBook};
@@ -93,6 +96,20 @@ pub async fn load_directory(store: &Store, master: &MasterKey) -> Result<Directo
     Ok(dir)
 }
 
+/// Loads the quota policy (limits, blocks, protections) from the store.
+pub async fn load_policy(store: &Store) -> Result<Policy, StoreError> {
+    let (users, teams) = store.all_limits().await?;
+    Ok(Policy::new(users, teams, store.block_rows().await?))
+}
+
+/// A name for this process in audit rows and job claims.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("proxy:{host}:{}", std::process::id())
+}
+
 /// Runs the proxy and the admin listener until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -136,6 +153,38 @@ pub async fn run(
         None => None,
     };
 
+    let policy = Arc::new(Snapshot::new(load_policy(&store).await?));
+    let name = instance_name();
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let quota = Arc::new(QuotaEngine::new(
+        Arc::new(StoreLedger::new(Arc::clone(&store))),
+        config.quota.timezone,
+        config.quota.warning_percent,
+        Some(events_tx),
+    ));
+    let actions = tokio::spawn(crate::quota::actions::run(
+        Arc::clone(&store),
+        config.quota.timezone,
+        name.clone(),
+        events_rx,
+    ));
+    let scheduler = tokio::spawn(crate::quota::reset::run_scheduler(
+        Arc::clone(&store),
+        config.quota.timezone,
+        name.clone(),
+    ));
+    let returner = {
+        let quota = Arc::clone(&quota);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let idle = quota.take_idle(IDLE_RETURN, chrono::Utc::now());
+                quota.release(idle).await;
+            }
+        })
+    };
+
     let (recorder, recorder_handle) = recorder::spawn(Arc::clone(&store), spill);
     let state = Arc::new(ProxyState {
         auth: Authenticator::new(Arc::clone(&directory), &config.upstream.region),
@@ -145,13 +194,30 @@ pub async fn run(
         max_body_bytes: config.proxy.max_body_bytes,
         timeout: config.upstream.timeout,
         region: config.upstream.region.clone(),
+        quota: Arc::clone(&quota),
+        policy: Arc::clone(&policy),
+        timezone: config.quota.timezone,
+        default_max_output_tokens: config.quota.default_max_output_tokens,
+        fallback_price: config
+            .quota
+            .fallback_price
+            .map(|(i, o)| crate::store::Price {
+                model_id: "(fallback)".into(),
+                input_per_1k: i,
+                output_per_1k: o,
+                cache_read_per_1k: None,
+                cache_write_per_1k: None,
+            }),
     });
 
     let watcher = tokio::spawn(watcher::run(
         Arc::clone(&store),
         master,
-        directory,
-        prices,
+        watcher::Snapshots {
+            directory,
+            prices,
+            policy,
+        },
         options.poll_interval,
     ));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -182,8 +248,19 @@ pub async fn run(
     .await;
 
     recorder_handle.shutdown().await;
+    returner.abort();
+    quota.release(quota.take_all()).await;
     watcher.abort();
     refresher.abort();
+    scheduler.abort();
+    // The engine's event sender goes with the proxy state; let pending events finish.
+    drop(quota);
+    if tokio::time::timeout(Duration::from_secs(10), actions)
+        .await
+        .is_err()
+    {
+        tracing::warn!("quota events still pending at shutdown");
+    }
     let _ = admin.await;
     store.close().await;
     tracing::info!("bedrock-gate stopped; every request record is flushed");

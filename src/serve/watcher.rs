@@ -1,27 +1,33 @@
 //! The change watcher: polls the store's state version and, when it moved, reloads the
-//! key directory and the prices, so changes made by the command line or another proxy
-//! take effect here within one poll interval plus the reload time.
+//! key directory, the prices and the quota policy (limits, blocks, protections), so
+//! changes made by the command line or another proxy take effect here within one poll
+//! interval plus the reload time.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::crypto::MasterKey;
 use crate::auth::directory::DirectoryHandle;
+use crate::quota::policy::Policy;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
 use crate::usage::PriceBook;
+
+/// Everything the watcher keeps fresh.
+pub struct Snapshots {
+    /// Keys.
+    pub directory: Arc<DirectoryHandle>,
+    /// Prices.
+    pub prices: Arc<Snapshot<PriceBook>>,
+    /// Limits, blocks and protections.
+    pub policy: Arc<Snapshot<Policy>>,
+}
 
 /// Default poll interval (changes must show within 2 seconds).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Polls forever; the caller aborts the task on shutdown.
-pub async fn run(
-    store: Arc<Store>,
-    master: MasterKey,
-    directory: Arc<DirectoryHandle>,
-    prices: Arc<Snapshot<PriceBook>>,
-    interval: Duration,
-) {
+pub async fn run(store: Arc<Store>, master: MasterKey, snapshots: Snapshots, interval: Duration) {
     let mut seen = store.state_version().await.ok();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -37,7 +43,7 @@ pub async fn run(
         if seen == Some(version) {
             continue;
         }
-        match reload(&store, &master, &directory, &prices).await {
+        match reload(&store, &master, &snapshots).await {
             Ok(()) => {
                 tracing::debug!(version, "reloaded keys and prices");
                 seen = Some(version);
@@ -50,12 +56,13 @@ pub async fn run(
 async fn reload(
     store: &Store,
     master: &MasterKey,
-    directory: &DirectoryHandle,
-    prices: &Snapshot<PriceBook>,
+    snapshots: &Snapshots,
 ) -> Result<(), crate::store::StoreError> {
     let dir = super::load_directory(store, master).await?;
     let book = PriceBook::new(store.prices().await?);
-    directory.replace(dir);
-    prices.replace(book);
+    let policy = super::load_policy(store).await?;
+    snapshots.directory.replace(dir);
+    snapshots.prices.replace(book);
+    snapshots.policy.replace(policy);
     Ok(())
 }

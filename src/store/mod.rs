@@ -8,6 +8,7 @@
 
 mod directory;
 mod pricing;
+mod quota;
 mod requests;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ pub use directory::{
     ActiveKey, BlockingStatus, KeyInfo, Limits, LimitsUpdate, NewKey, NewTeam, NewUser, Team, User,
 };
 pub use pricing::Price;
+pub use quota::{AuditEntry, BlockChange, BlockKind, BlockRow};
 pub use requests::{RequestRecord, UsageFilter, UsageTotals};
 
 use crate::config::{DatabaseConfig, DatabaseKind};

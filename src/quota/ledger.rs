@@ -1,0 +1,141 @@
+//! The ledger: where a proxy draws capacity chunks from and returns them to.
+//!
+//! A grant is one transaction on the counter's row: read `granted`, give
+//! `min(want, limit - granted)`, write it back. Because every proxy draws from the same
+//! row and the transaction never lets `granted` pass the limit, the capacity held by all
+//! proxies together never exceeds the limit, however many proxies there are. A proxy
+//! that dies holding a chunk leaves it counted as granted: under-use, never overshoot.
+//!
+//! [`MemoryLedger`] is the same contract in memory, for the simulator and property tests.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::CounterKey;
+use crate::store::{Store, StoreError};
+
+/// What a grant gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// Units given to the caller now (0 when the limit is fully granted).
+    pub granted: i64,
+    /// Units granted to all proxies together after this grant.
+    pub total: i64,
+}
+
+/// A boxed future of the ledger.
+pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The shared counters.
+pub trait Ledger: Send + Sync + 'static {
+    /// Grants up to `want` units of `key`, never letting the total pass `limit`.
+    fn grant<'a>(&'a self, key: &'a CounterKey, want: i64, limit: i64) -> LedgerFuture<'a, Grant>;
+    /// Returns `amount` unused units of `key`.
+    fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()>;
+    /// Database statements issued so far (for the statements-per-call measurement).
+    fn statements(&self) -> u64;
+}
+
+/// The ledger on the database (`quota_counters`).
+pub struct StoreLedger {
+    store: Arc<Store>,
+    statements: AtomicU64,
+}
+
+impl StoreLedger {
+    /// A ledger over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self {
+            store,
+            statements: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Ledger for StoreLedger {
+    fn grant<'a>(&'a self, key: &'a CounterKey, want: i64, limit: i64) -> LedgerFuture<'a, Grant> {
+        Box::pin(async move {
+            let mut attempt = 0;
+            loop {
+                self.statements.fetch_add(5, Ordering::Relaxed);
+                match self.store.grant_capacity(key, want, limit).await {
+                    Ok((granted, total)) => return Ok(Grant { granted, total }),
+                    // A deadlock or lock timeout between proxies: the transaction was
+                    // rolled back, so retrying is safe.
+                    Err(e) if attempt < 5 && e.is_retryable_conflict() => {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()> {
+        Box::pin(async move {
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            self.store.release_capacity(key, amount).await
+        })
+    }
+
+    fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+}
+
+/// The ledger in memory: the same contract, for tests and the simulator.
+#[derive(Default)]
+pub struct MemoryLedger {
+    rows: Mutex<HashMap<CounterKey, i64>>,
+    statements: AtomicU64,
+}
+
+impl MemoryLedger {
+    /// Units of `key` granted to all engines together.
+    pub fn granted(&self, key: &CounterKey) -> i64 {
+        match self.rows.lock() {
+            Ok(rows) => rows.get(key).copied().unwrap_or(0),
+            Err(p) => p.into_inner().get(key).copied().unwrap_or(0),
+        }
+    }
+
+    fn with_rows<T>(&self, f: impl FnOnce(&mut HashMap<CounterKey, i64>) -> T) -> T {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        match self.rows.lock() {
+            Ok(mut rows) => f(&mut rows),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+}
+
+impl Ledger for MemoryLedger {
+    fn grant<'a>(&'a self, key: &'a CounterKey, want: i64, limit: i64) -> LedgerFuture<'a, Grant> {
+        let grant = self.with_rows(|rows| {
+            let granted = rows.entry(key.clone()).or_insert(0);
+            let give = want.min(limit - *granted).max(0);
+            *granted += give;
+            Grant {
+                granted: give,
+                total: *granted,
+            }
+        });
+        Box::pin(async move { Ok(grant) })
+    }
+
+    fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()> {
+        self.with_rows(|rows| {
+            if let Some(g) = rows.get_mut(key) {
+                *g = (*g - amount).max(0);
+            }
+        });
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+}
