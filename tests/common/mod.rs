@@ -152,6 +152,8 @@ pub struct GateOptions {
     pub overrides: Vec<(String, String)>,
     /// Point the proxy at this upstream URL instead of the fake one.
     pub upstream_override: Option<String>,
+    /// Use this database (another gate's) instead of a new one.
+    pub shared_db: Option<String>,
 }
 
 impl Default for GateOptions {
@@ -162,6 +164,7 @@ impl Default for GateOptions {
             session_token: None,
             overrides: Vec::new(),
             upstream_override: None,
+            shared_db: None,
         }
     }
 }
@@ -191,12 +194,16 @@ impl Gate {
         ucfg.event_delay = opts.event_delay;
         ucfg.session_token = opts.session_token.clone();
         let upstream = FakeUpstream::start(ucfg).await;
-        let db = TestDb::new(opts.engine).await;
+        let db = match &opts.shared_db {
+            Some(_) => TestDb::new(Engine::Sqlite).await,
+            None => TestDb::new(opts.engine).await,
+        };
+        let db_url = opts.shared_db.clone().unwrap_or_else(|| db.url.clone());
         let upstream_url = opts
             .upstream_override
             .clone()
             .unwrap_or_else(|| upstream.url());
-        let config = config(&db.url, &upstream_url, &opts.overrides);
+        let config = config(&db_url, &upstream_url, &opts.overrides);
         let store = Arc::new(Store::connect(&config.database).await.unwrap());
         store.migrate().await.unwrap();
         let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -337,6 +344,11 @@ impl Gate {
         }
         let r = self.store.requests(&UsageFilter::default()).await.unwrap();
         panic!("expected {n} records, found {}: {r:?}", r.len());
+    }
+
+    /// The database URL this gate uses (to start more gates on it).
+    pub fn db_url(&self) -> String {
+        self.config.database.url.clone()
     }
 
     /// Stops the proxy gracefully and waits for it.
