@@ -128,6 +128,24 @@ async fn two_hundred_concurrent_calls_against_a_limit_of_50_admit_exactly_50() {
     assert_eq!(gate.upstream.valid_count(), 50);
     let records = gate.records(50).await;
     assert_eq!(records.len(), 50, "one record per admitted call");
+
+    // One warning (80 % by default) and one exhaustion event for the day's limit.
+    let warnings = gate.store.quota_events(Some("warning")).await.unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].2, "daily_requests");
+
+    // This proxy claimed today's reset at start (catch-up); a second claim fails.
+    let tz = gate.config.quota.timezone;
+    let today = bedrock_gate::quota::engine::period_keys(tz, chrono::Utc::now()).0;
+    assert!(!gate.store.claim_job("daily_reset", &today, "test").await.unwrap());
+
+    // The reset lifts the automatic block.
+    let report = bedrock_gate::quota::reset::daily_reset(&gate.store, tz, chrono::Utc::now(), "test")
+        .await
+        .unwrap();
+    assert_eq!(report.unblocked, vec!["alice".to_string()]);
+    let user = gate.store.user("alice").await.unwrap();
+    assert!(!gate.store.blocking_status(user.id).await.unwrap().blocked);
     gate.stop().await;
 }
 

@@ -1,0 +1,65 @@
+//! Admission against a warm chunk: the in-memory check-and-reserve across a user's and a
+//! team's request limits and budgets (8 counters), plus settlement. No database is
+//! touched while the chunk has room; the in-memory ledger stands in for refills.
+//!
+//! Run: `cargo bench --bench admission`.
+
+use std::sync::Arc;
+
+use bedrock_gate::quota::engine::{Ask, QuotaEngine};
+use bedrock_gate::quota::ledger::{Ledger, MemoryLedger};
+use bedrock_gate::store::Limits;
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+
+fn admission(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ledger = Arc::new(MemoryLedger::default());
+    let engine = QuotaEngine::new(ledger.clone(), chrono_tz::Tz::CET, 80, None);
+    let limits = Limits {
+        daily_requests: Some(1_000_000_000),
+        monthly_requests: Some(1_000_000_000),
+        daily_budget_usd: Some(1_000_000.0),
+        monthly_budget_usd: Some(1_000_000.0),
+    };
+    let ask = Ask {
+        user_id: 1,
+        username: "alice",
+        team_id: 1,
+        team: "research",
+        user_limits: limits,
+        team_limits: limits,
+        micro_usd: 2_000,
+        allow_grants: true,
+    };
+    let now = chrono::Utc::now();
+    // Warm the chunks.
+    for _ in 0..1000 {
+        let r = rt.block_on(engine.admit(&ask, now)).unwrap();
+        engine.settle(r, 1_500);
+    }
+    let before = ledger.statements();
+    c.bench_function("admit+settle_8_counters_warm", |b| {
+        b.iter(|| {
+            let r = rt.block_on(engine.admit(black_box(&ask), now)).unwrap();
+            engine.settle(r, 1_500);
+        })
+    });
+    eprintln!(
+        "ledger statements during the benchmark: {}",
+        ledger.statements() - before
+    );
+    c.bench_function("admit_no_limits", |b| {
+        let free = Ask {
+            user_limits: Limits::default(),
+            team_limits: Limits::default(),
+            ..ask.clone()
+        };
+        b.iter(|| black_box(rt.block_on(engine.admit(&free, now)).unwrap()))
+    });
+}
+
+criterion_group!(benches, admission);
+criterion_main!(benches);
