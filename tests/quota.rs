@@ -89,7 +89,12 @@ async fn two_hundred_concurrent_calls_against_a_limit_of_50_admit_exactly_50() {
     })
     .await;
     let alice = gate.user_with_limits("alice", "research", limit(50)).await;
-    let results = burst(&[gate.url.clone()], &alice.key.bearer_token, 200).await;
+    let results = burst(
+        std::slice::from_ref(&gate.url),
+        &alice.key.bearer_token,
+        200,
+    )
+    .await;
     let ok = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 50);
     assert_eq!(gate.upstream.valid_count(), 50, "counted at the upstream");
@@ -137,12 +142,17 @@ async fn two_hundred_concurrent_calls_against_a_limit_of_50_admit_exactly_50() {
     // This proxy claimed today's reset at start (catch-up); a second claim fails.
     let tz = gate.config.quota.timezone;
     let today = bedrock_gate::quota::engine::period_keys(tz, chrono::Utc::now()).0;
-    assert!(!gate.store.claim_job("daily_reset", &today, "test").await.unwrap());
+    assert!(!gate
+        .store
+        .claim_job("daily_reset", &today, "test")
+        .await
+        .unwrap());
 
     // The reset lifts the automatic block.
-    let report = bedrock_gate::quota::reset::daily_reset(&gate.store, tz, chrono::Utc::now(), "test")
-        .await
-        .unwrap();
+    let report =
+        bedrock_gate::quota::reset::daily_reset(&gate.store, tz, chrono::Utc::now(), "test")
+            .await
+            .unwrap();
     assert_eq!(report.unblocked, vec!["alice".to_string()]);
     let user = gate.store.user("alice").await.unwrap();
     assert!(!gate.store.blocking_status(user.id).await.unwrap().blocked);

@@ -991,33 +991,59 @@ async fn explore_stale_share() {
         b.admit(&ask, noon()).await.unwrap();
         nb += 1;
     }
-    eprintln!("b admitted {nb}, b held {}, a held {} granted {}", b.held(&k), a.held(&k), mem.granted(&k));
-    while a.held(&k) > 0 { a.admit(&ask, noon()).await.unwrap(); }
+    eprintln!(
+        "b admitted {nb}, b held {}, a held {} granted {}",
+        b.held(&k),
+        a.held(&k),
+        mem.granted(&k)
+    );
+    while a.held(&k) > 0 {
+        a.admit(&ask, noon()).await.unwrap();
+    }
     let g0 = mem.granted(&k);
     a.admit(&ask, noon()).await.unwrap();
-    eprintln!("left before a's fill {} ; a drew {}; a held {}", limit - g0, mem.granted(&k) - g0, a.held(&k));
+    eprintln!(
+        "left before a's fill {} ; a drew {}; a held {}",
+        limit - g0,
+        mem.granted(&k) - g0,
+        a.held(&k)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn explore_contention() {
     for seed in 0..20u64 {
-    let mem = Arc::new(MemoryLedger::default());
-    let ledger: Arc<dyn Ledger> = Arc::new(FaultLedger::new(mem.clone(), seed, 5));
-    let engine = Arc::new(QuotaEngine::new(ledger, TZ, 80, None));
-    let l = Limits { daily_requests: Some(150), monthly_requests: Some(150), daily_budget_usd: Some(1.0), monthly_budget_usd: Some(1.0) };
-    let mut set = tokio::task::JoinSet::new();
-    for i in 0..600 {
-        let engine = engine.clone();
-        set.spawn(async move {
-            let a = ask(USER, l, l, 1000 + (i % 7) as i64);
-            engine.admit(&a, noon()).await.map(|r| engine.settle(r, 500))
-        });
-    }
-    let mut ok = 0; let mut unav = 0; let mut lim = 0;
-    while let Some(r) = set.join_next().await {
-        match r.unwrap() { Ok(()) => ok += 1, Err(Refusal::Unavailable(_)) => unav += 1, Err(_) => lim += 1 }
-    }
-    eprintln!("seed {seed}: ok {ok} unavailable {unav} limit {lim}");
+        let mem = Arc::new(MemoryLedger::default());
+        let ledger: Arc<dyn Ledger> = Arc::new(FaultLedger::new(mem.clone(), seed, 5));
+        let engine = Arc::new(QuotaEngine::new(ledger, TZ, 80, None));
+        let l = Limits {
+            daily_requests: Some(150),
+            monthly_requests: Some(150),
+            daily_budget_usd: Some(1.0),
+            monthly_budget_usd: Some(1.0),
+        };
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..600 {
+            let engine = engine.clone();
+            set.spawn(async move {
+                let a = ask(USER, l, l, 1000 + (i % 7) as i64);
+                engine
+                    .admit(&a, noon())
+                    .await
+                    .map(|r| engine.settle(r, 500))
+            });
+        }
+        let mut ok = 0;
+        let mut unav = 0;
+        let mut lim = 0;
+        while let Some(r) = set.join_next().await {
+            match r.unwrap() {
+                Ok(()) => ok += 1,
+                Err(Refusal::Unavailable(_)) => unav += 1,
+                Err(_) => lim += 1,
+            }
+        }
+        eprintln!("seed {seed}: ok {ok} unavailable {unav} limit {lim}");
     }
 }
 
@@ -1025,22 +1051,50 @@ async fn explore_contention() {
 async fn explore_contention_ct() {
     let mut total_unav = 0;
     for seed in 0..200u64 {
-    let mut rng = Rng::new(seed);
-    let mem = Arc::new(MemoryLedger::default());
-    let ledger: Arc<dyn Ledger> = Arc::new(FaultLedger::new(mem.clone(), seed, 5));
-    let engine = QuotaEngine::new(ledger, TZ, 80, None);
-    let lim = rng.range(20, 300);
-    let l = Limits { daily_requests: Some(lim), monthly_requests: Some(lim), daily_budget_usd: Some(1.0), monthly_budget_usd: Some(1.0) };
-    let asks: Vec<_> = (0..600).map(|i| ask(USER, l, l, 1000 + (i % 7) as i64)).collect();
-    let calls = asks.iter().map(|a| { let d = rng.below(50); let run = rng.below(50); let engine = &engine; async move {
-        for _ in 0..d { yield_now().await; }
-        match engine.admit(a, noon()).await { Ok(r) => { for _ in 0..run { yield_now().await; } engine.settle(r, 500); Ok(()) }, Err(e) => Err(e) }
-    }});
-    let res = join_all(calls).await;
-    let ok = res.iter().filter(|r| r.is_ok()).count();
-    let unav = res.iter().filter(|r| matches!(r, Err(Refusal::Unavailable(_)))).count();
-    total_unav += unav;
-    if unav > 0 || ok as i64 != lim { eprintln!("seed {seed}: lim {lim} ok {ok} unavailable {unav}"); }
+        let mut rng = Rng::new(seed);
+        let mem = Arc::new(MemoryLedger::default());
+        let ledger: Arc<dyn Ledger> = Arc::new(FaultLedger::new(mem.clone(), seed, 5));
+        let engine = QuotaEngine::new(ledger, TZ, 80, None);
+        let lim = rng.range(20, 300);
+        let l = Limits {
+            daily_requests: Some(lim),
+            monthly_requests: Some(lim),
+            daily_budget_usd: Some(1.0),
+            monthly_budget_usd: Some(1.0),
+        };
+        let asks: Vec<_> = (0..600)
+            .map(|i| ask(USER, l, l, 1000 + (i % 7) as i64))
+            .collect();
+        let calls = asks.iter().map(|a| {
+            let d = rng.below(50);
+            let run = rng.below(50);
+            let engine = &engine;
+            async move {
+                for _ in 0..d {
+                    yield_now().await;
+                }
+                match engine.admit(a, noon()).await {
+                    Ok(r) => {
+                        for _ in 0..run {
+                            yield_now().await;
+                        }
+                        engine.settle(r, 500);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        });
+        let res = join_all(calls).await;
+        let ok = res.iter().filter(|r| r.is_ok()).count();
+        let unav = res
+            .iter()
+            .filter(|r| matches!(r, Err(Refusal::Unavailable(_))))
+            .count();
+        total_unav += unav;
+        if unav > 0 || ok as i64 != lim {
+            eprintln!("seed {seed}: lim {lim} ok {ok} unavailable {unav}");
+        }
     }
     eprintln!("total unavailable {total_unav}");
 }

@@ -1,14 +1,15 @@
 //! Quotas: request limits and USD budgets per user and per team, per calendar day and
 //! month in `quota.timezone`, enforced in memory before a call reaches Bedrock.
 //!
-//! - [`calendar`]: periods (DST-aware local days and months).
-//! - [`engine`]: admission (one atomic check-and-reserve across every applicable limit)
+//! - `calendar`: periods (DST-aware local days and months).
+//! - `engine`: admission (one atomic check-and-reserve across every applicable limit)
 //!   and settlement, served from capacity chunks held in memory.
-//! - [`ledger`]: where chunks come from: the database's `quota_counters` rows, granted
+//! - `ledger`: where chunks come from: the database's `quota_counters` rows, granted
 //!   by conditional updates so that all proxies together never exceed a limit.
-//! - [`estimate`]: the worst-case cost a call reserves against budgets.
-//! - [`policy`]: the limits, blocks and protections a proxy enforces (snapshots).
-//! - [`reset`]: the daily reset and its once-per-day scheduler.
+//! - `estimate`: the worst-case cost a call reserves against budgets.
+//! - `policy`: the limits, blocks and protections a proxy enforces (snapshots).
+//! - `actions`: automatic blocks and warning events, off the request path.
+//! - `reset`: the daily reset and its once-per-day scheduler.
 //!
 //! The design, its invariants and its bounds are in `docs/QUOTA.md`.
 
