@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bedrock_gate::quota::engine::{
-    period_keys, Ask, QuotaEngine, QuotaEvent, Refusal, Reservation, EXHAUSTED_RECHECK, IDLE_RETURN,
+    period_keys, Ask, QuotaEngine, QuotaEvent, Refusal, Reservation, EXHAUSTED_RECHECK,
+    IDLE_RETURN, SHARE_DIVISOR,
 };
 use bedrock_gate::quota::ledger::{Grant, Ledger, LedgerFuture, MemoryLedger};
 use bedrock_gate::quota::{limit_micro, CounterKey, Metric, Subject, Window};
@@ -241,7 +242,7 @@ async fn sim_request_limit_is_never_exceeded_and_is_used_exactly() {
         let mut plan: Vec<usize> = (0..r)
             .flat_map(|e| {
                 let extra = rng.below(limit as u64 / 2 + 2) as usize;
-                std::iter::repeat(e).take(limit as usize + extra)
+                (0..limit as usize + extra).map(move |_| e)
             })
             .collect();
         rng.shuffle(&mut plan);
@@ -973,128 +974,95 @@ async fn month_counters_turn_at_local_month_start() {
     assert!(engine.admit(&call, after).await.is_err());
 }
 
+// ---------------------------------------------------------------------------------------
+// Engine bugs found by the simulator (ignored until fixed)
+// ---------------------------------------------------------------------------------------
+
+/// One engine, three request counters with the same limit (user day, user month, team
+/// day), twice as many concurrent calls as the limit, and a store that takes a few
+/// scheduler turns per round trip. Exactly `limit` calls should be admitted and the rest
+/// refused with `Refusal::Limit`.
+///
+/// What happens: near the limit chunks shrink to one unit, so every refill serves one
+/// call; a call that refilled counter X finds counter Y empty and queues on Y's grant
+/// lock, and while it waits another call takes X's unit. Each gate pass costs one of
+/// `admit`'s 64 rounds, so calls run out of rounds and get `Refusal::Unavailable("too
+/// much contention ...")` although capacity is still there: fewer than `limit` calls are
+/// admitted, and calls over the limit get a retryable 503 instead of the quota refusal
+/// (and no `QuotaEvent::Exhausted`).
 #[tokio::test]
-async fn explore_stale_share() {
+#[ignore = "engine bug: admit gives up after 64 rounds under contention for several counters;             refuses with Unavailable while capacity is left, under-uses the limit"]
+async fn contention_for_several_counters_is_refused_only_by_the_limit() {
+    let mut failures = Vec::new();
+    for seed in 0..20u64 {
+        let mut rng = Rng::new(seed);
+        let mem = Arc::new(MemoryLedger::default());
+        let ledger: Arc<dyn Ledger> = Arc::new(FaultLedger::new(Arc::clone(&mem), seed, 5));
+        let engine = QuotaEngine::new(ledger, TZ, 80, None);
+        let limit = 100;
+        let user = Limits {
+            daily_requests: Some(limit),
+            monthly_requests: Some(limit),
+            ..Limits::default()
+        };
+        let call = ask(USER, user, requests(limit), 0);
+        let plan = vec![0; 2 * limit as usize];
+        let results = run_plan(
+            std::slice::from_ref(&engine),
+            &plan,
+            &call,
+            noon(),
+            &mut rng,
+        )
+        .await;
+        let admitted = results.iter().filter(|(_, r)| r.is_ok()).count() as i64;
+        let unavailable = results
+            .iter()
+            .filter(|(_, r)| matches!(r, Err(Refusal::Unavailable(_))))
+            .count();
+        assert!(admitted <= limit);
+        if admitted != limit || unavailable > 0 {
+            failures.push(format!(
+                "seed {seed}: admitted {admitted}/{limit}, {unavailable} refused as Unavailable"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The engine's chunk rule says a refill takes at most 1/SHARE_DIVISOR of what is left,
+/// so that near the limit little capacity sits unused in one proxy while others refuse.
+/// The share is computed from `total_seen`, the ledger total this engine saw at its own
+/// last grant; when other engines have drawn since, the estimate is stale and one refill
+/// can take everything that is left. Under-use only (never overshoot), but it defeats
+/// the shrinking chunks: here engine A takes all 57 remaining units in one grant while B
+/// gets nothing more.
+#[tokio::test]
+#[ignore = "engine bug: a refill's share cap uses this engine's stale total_seen, so one             engine can draw all remaining capacity (> 1/SHARE_DIVISOR of what is left)"]
+async fn a_refill_takes_at_most_a_share_of_what_is_left() {
     let mem = Arc::new(MemoryLedger::default());
     let ledger: Arc<dyn Ledger> = mem.clone();
     let all = engines(&ledger, 2);
     let (a, b) = (&all[0], &all[1]);
-    let limit = 1000;
-    let ask = ask(USER, requests(limit), Limits::default(), 0);
+    let limit = 1_000;
+    let call = ask(USER, requests(limit), Limits::default(), 0);
     let k = day_key(Subject::User(USER), Metric::Requests, noon());
     for _ in 0..40 {
-        a.admit(&ask, noon()).await.unwrap();
+        a.admit(&call, noon()).await.unwrap();
     }
-    eprintln!("a held {} granted {}", a.held(&k), mem.granted(&k));
-    let mut nb = 0;
     while mem.granted(&k) < limit - 60 {
-        b.admit(&ask, noon()).await.unwrap();
-        nb += 1;
+        b.admit(&call, noon()).await.unwrap();
     }
-    eprintln!(
-        "b admitted {nb}, b held {}, a held {} granted {}",
-        b.held(&k),
-        a.held(&k),
-        mem.granted(&k)
-    );
     while a.held(&k) > 0 {
-        a.admit(&ask, noon()).await.unwrap();
+        a.admit(&call, noon()).await.unwrap();
     }
-    let g0 = mem.granted(&k);
-    a.admit(&ask, noon()).await.unwrap();
-    eprintln!(
-        "left before a's fill {} ; a drew {}; a held {}",
-        limit - g0,
-        mem.granted(&k) - g0,
-        a.held(&k)
+    let before = mem.granted(&k);
+    a.admit(&call, noon()).await.unwrap();
+    let left = limit - before;
+    let drawn = mem.granted(&k) - before;
+    let share = (left / SHARE_DIVISOR).max(1);
+    assert!(
+        drawn <= share,
+        "engine A drew {drawn} of the {left} units left in one grant (share cap {share})"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explore_contention() {
-    for seed in 0..20u64 {
-        let mem = Arc::new(MemoryLedger::default());
-        let ledger: Arc<dyn Ledger> = Arc::new(FaultLedger::new(mem.clone(), seed, 5));
-        let engine = Arc::new(QuotaEngine::new(ledger, TZ, 80, None));
-        let l = Limits {
-            daily_requests: Some(150),
-            monthly_requests: Some(150),
-            daily_budget_usd: Some(1.0),
-            monthly_budget_usd: Some(1.0),
-        };
-        let mut set = tokio::task::JoinSet::new();
-        for i in 0..600 {
-            let engine = engine.clone();
-            set.spawn(async move {
-                let a = ask(USER, l, l, 1000 + (i % 7) as i64);
-                engine
-                    .admit(&a, noon())
-                    .await
-                    .map(|r| engine.settle(r, 500))
-            });
-        }
-        let mut ok = 0;
-        let mut unav = 0;
-        let mut lim = 0;
-        while let Some(r) = set.join_next().await {
-            match r.unwrap() {
-                Ok(()) => ok += 1,
-                Err(Refusal::Unavailable(_)) => unav += 1,
-                Err(_) => lim += 1,
-            }
-        }
-        eprintln!("seed {seed}: ok {ok} unavailable {unav} limit {lim}");
-    }
-}
-
-#[tokio::test]
-async fn explore_contention_ct() {
-    let mut total_unav = 0;
-    for seed in 0..200u64 {
-        let mut rng = Rng::new(seed);
-        let mem = Arc::new(MemoryLedger::default());
-        let ledger: Arc<dyn Ledger> = Arc::new(FaultLedger::new(mem.clone(), seed, 5));
-        let engine = QuotaEngine::new(ledger, TZ, 80, None);
-        let lim = rng.range(20, 300);
-        let l = Limits {
-            daily_requests: Some(lim),
-            monthly_requests: Some(lim),
-            daily_budget_usd: Some(1.0),
-            monthly_budget_usd: Some(1.0),
-        };
-        let asks: Vec<_> = (0..600)
-            .map(|i| ask(USER, l, l, 1000 + (i % 7) as i64))
-            .collect();
-        let calls = asks.iter().map(|a| {
-            let d = rng.below(50);
-            let run = rng.below(50);
-            let engine = &engine;
-            async move {
-                for _ in 0..d {
-                    yield_now().await;
-                }
-                match engine.admit(a, noon()).await {
-                    Ok(r) => {
-                        for _ in 0..run {
-                            yield_now().await;
-                        }
-                        engine.settle(r, 500);
-                        Ok(())
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-        });
-        let res = join_all(calls).await;
-        let ok = res.iter().filter(|r| r.is_ok()).count();
-        let unav = res
-            .iter()
-            .filter(|r| matches!(r, Err(Refusal::Unavailable(_))))
-            .count();
-        total_unav += unav;
-        if unav > 0 || ok as i64 != lim {
-            eprintln!("seed {seed}: lim {lim} ok {ok} unavailable {unav}");
-        }
-    }
-    eprintln!("total unavailable {total_unav}");
 }
