@@ -135,7 +135,12 @@ struct Stats {
     errors: AtomicU64,
 }
 
-async fn one(client: &Client<HttpConnector, Full<Bytes>>, o: &Opts, started: Instant, stats: &Stats) {
+async fn one(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    o: &Opts,
+    started: Instant,
+    stats: &Stats,
+) {
     let req = request(o);
     let outcome = match client.request(req).await {
         Ok(resp) => {
@@ -184,8 +189,14 @@ async fn main() {
                     if resp.status().is_success() {
                         open.fetch_add(1, Ordering::Relaxed);
                         let mut body = resp.into_body();
-                        while tokio::time::Instant::now() < tokio::time::Instant::from_std(deadline) {
-                            match tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), body.frame()).await {
+                        while tokio::time::Instant::now() < tokio::time::Instant::from_std(deadline)
+                        {
+                            match tokio::time::timeout_at(
+                                tokio::time::Instant::from_std(deadline),
+                                body.frame(),
+                            )
+                            .await
+                            {
                                 Ok(Some(Ok(_))) => continue,
                                 _ => break,
                             }
@@ -222,9 +233,12 @@ async fn main() {
                 break;
             }
             tokio::time::sleep_until(tokio::time::Instant::from_std(scheduled)).await;
-            let (client, o, stats, limit) = (client.clone(), o.clone(), stats.clone(), limit.clone());
+            let (client, o, stats, limit) =
+                (client.clone(), o.clone(), stats.clone(), limit.clone());
             set.spawn(async move {
-                let Ok(_permit) = limit.acquire().await else { return };
+                let Ok(_permit) = limit.acquire().await else {
+                    return;
+                };
                 one(&client, &o, scheduled, &stats).await;
             });
             i += 1;

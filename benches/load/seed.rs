@@ -18,7 +18,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .try_into()
         .map_err(|_| "master key must be 32 bytes")?;
     let master = MasterKey::from_bytes(&key);
-    let pool = SqlitePoolOptions::new().max_connections(1).connect(&url).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await?;
     let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO teams (name, created_at) VALUES ('bulk', 0)")
         .execute(&mut *tx)

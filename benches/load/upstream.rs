@@ -45,15 +45,31 @@ fn frame(event: &str, payload: &str) -> Vec<u8> {
 }
 
 fn stream_events() -> Vec<Bytes> {
-    let mut v = vec![Bytes::from(frame("messageStart", r#"{"p":"abcd","role":"assistant"}"#))];
-    for word in ["Hello", " from", " the", " load", " benchmark", " upstream."] {
+    let mut v = vec![Bytes::from(frame(
+        "messageStart",
+        r#"{"p":"abcd","role":"assistant"}"#,
+    ))];
+    for word in [
+        "Hello",
+        " from",
+        " the",
+        " load",
+        " benchmark",
+        " upstream.",
+    ] {
         v.push(Bytes::from(frame(
             "contentBlockDelta",
             &format!(r#"{{"contentBlockIndex":0,"delta":{{"text":"{word}"}},"p":"abcdefgh"}}"#),
         )));
     }
-    v.push(Bytes::from(frame("contentBlockStop", r#"{"contentBlockIndex":0,"p":"ab"}"#)));
-    v.push(Bytes::from(frame("messageStop", r#"{"p":"abc","stopReason":"end_turn"}"#)));
+    v.push(Bytes::from(frame(
+        "contentBlockStop",
+        r#"{"contentBlockIndex":0,"p":"ab"}"#,
+    )));
+    v.push(Bytes::from(frame(
+        "messageStop",
+        r#"{"p":"abc","stopReason":"end_turn"}"#,
+    )));
     v.push(Bytes::from(frame(
         "metadata",
         r#"{"metrics":{"latencyMs":412},"p":"abcdef","usage":{"inputTokens":812,"outputTokens":96,"totalTokens":908}}"#,
@@ -65,12 +81,16 @@ const CONVERSE: &str = r#"{"metrics":{"latencyMs":412},"output":{"message":{"con
 
 type Body = BoxBody<Bytes, Infallible>;
 
-async fn handle(req: Request<Incoming>, events: std::sync::Arc<Vec<Bytes>>, hold: Duration) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    events: std::sync::Arc<Vec<Bytes>>,
+    hold: Duration,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_string();
     // Read (and drop) the request body like a real server.
     let _ = req.into_body().collect().await;
-    let builder = Response::builder()
-        .header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000");
+    let builder =
+        Response::builder().header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000");
     let response = if path.ends_with("/converse-stream") {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
         let holding = path.contains("hold");
@@ -127,7 +147,9 @@ async fn main() {
     println!("listening on {}", listener.local_addr().expect("addr"));
     let events = std::sync::Arc::new(stream_events());
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let events = events.clone();
         tokio::spawn(async move {

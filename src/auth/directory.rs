@@ -13,23 +13,24 @@ use sha2::{Digest, Sha256};
 use super::crypto::MasterKey;
 use crate::store::ActiveKey;
 
-/// The owner of a key, as the proxy needs it for every call.
+/// The owner of a key, as the proxy needs it for every call. Names are shared
+/// (`Arc<str>`): a user's keys share one name, a team's members one team name.
 pub struct Principal {
     /// User id.
     pub user_id: i64,
     /// User name.
-    pub username: String,
+    pub username: Arc<str>,
     /// The person's full name.
-    pub person: String,
+    pub person: Arc<str>,
     /// Team id.
     pub team_id: i64,
     /// Team name.
-    pub team: String,
+    pub team: Arc<str>,
     /// The key's access key id.
-    pub access_key_id: String,
+    pub access_key_id: Arc<str>,
     /// The tool the key was issued for.
-    pub tool: String,
-    secret: String,
+    pub tool: Arc<str>,
+    secret: Box<str>,
 }
 
 impl Principal {
@@ -53,48 +54,87 @@ impl std::fmt::Debug for Principal {
 /// One immutable snapshot of all active keys.
 #[derive(Default)]
 pub struct Directory {
-    by_access_key: HashMap<String, Arc<Principal>>,
+    by_access_key: HashMap<Arc<str>, Arc<Principal>>,
     by_bearer_hash: HashMap<[u8; 32], Arc<Principal>>,
 }
 
-impl Directory {
-    /// Builds a snapshot, decrypting each secret. Keys whose secret does not decrypt are
-    /// left out (and counted in the second value) rather than failing the whole load.
-    pub fn build(keys: Vec<ActiveKey>, master: &MasterKey) -> (Self, usize) {
-        let mut dir = Directory {
-            by_access_key: HashMap::with_capacity(keys.len()),
-            by_bearer_hash: HashMap::with_capacity(keys.len()),
-        };
-        let mut skipped = 0;
-        for k in keys {
-            let secret = match master.decrypt(&k.access_key_id, &k.secret_enc) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(access_key_id = %k.access_key_id, error = %e, "skipping key");
-                    skipped += 1;
-                    continue;
-                }
-            };
-            let mut hash = [0u8; 32];
-            if hex::decode_to_slice(&k.bearer_hash, &mut hash).is_err() {
-                tracing::error!(access_key_id = %k.access_key_id, "skipping key with a bad bearer hash");
-                skipped += 1;
-                continue;
-            }
-            let p = Arc::new(Principal {
-                user_id: k.user_id,
-                username: k.username,
-                person: k.person,
-                team_id: k.team_id,
-                team: k.team,
-                access_key_id: k.access_key_id,
-                tool: k.tool,
-                secret,
-            });
-            dir.by_bearer_hash.insert(hash, Arc::clone(&p));
-            dir.by_access_key.insert(p.access_key_id.clone(), p);
+/// Builds a [`Directory`] key by key, sharing repeated names.
+pub struct DirectoryBuilder<'m> {
+    dir: Directory,
+    master: &'m MasterKey,
+    names: HashMap<String, Arc<str>>,
+    skipped: usize,
+}
+
+impl<'m> DirectoryBuilder<'m> {
+    /// An empty builder decrypting with `master`.
+    pub fn new(master: &'m MasterKey) -> Self {
+        Self {
+            dir: Directory::default(),
+            master,
+            names: HashMap::new(),
+            skipped: 0,
         }
-        (dir, skipped)
+    }
+
+    fn shared(&mut self, s: String) -> Arc<str> {
+        if let Some(a) = self.names.get(&s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s.as_str());
+        self.names.insert(s, Arc::clone(&a));
+        a
+    }
+
+    /// Adds a key. Keys whose secret does not decrypt are left out (and counted) rather
+    /// than failing the whole load.
+    pub fn add(&mut self, k: ActiveKey) {
+        let secret = match self.master.decrypt(&k.access_key_id, &k.secret_enc) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(access_key_id = %k.access_key_id, error = %e, "skipping key");
+                self.skipped += 1;
+                return;
+            }
+        };
+        let mut hash = [0u8; 32];
+        if hex::decode_to_slice(&k.bearer_hash, &mut hash).is_err() {
+            tracing::error!(access_key_id = %k.access_key_id, "skipping key with a bad bearer hash");
+            self.skipped += 1;
+            return;
+        }
+        let p = Arc::new(Principal {
+            user_id: k.user_id,
+            username: self.shared(k.username),
+            person: self.shared(k.person),
+            team_id: k.team_id,
+            team: self.shared(k.team),
+            access_key_id: Arc::from(k.access_key_id.as_str()),
+            tool: self.shared(k.tool),
+            secret: secret.into_boxed_str(),
+        });
+        self.dir.by_bearer_hash.insert(hash, Arc::clone(&p));
+        self.dir
+            .by_access_key
+            .insert(Arc::clone(&p.access_key_id), p);
+    }
+
+    /// The directory, and how many keys were left out.
+    pub fn finish(mut self) -> (Directory, usize) {
+        self.dir.by_access_key.shrink_to_fit();
+        self.dir.by_bearer_hash.shrink_to_fit();
+        (self.dir, self.skipped)
+    }
+}
+
+impl Directory {
+    /// Builds a snapshot from a list of keys (see [`DirectoryBuilder`]).
+    pub fn build(keys: Vec<ActiveKey>, master: &MasterKey) -> (Self, usize) {
+        let mut b = DirectoryBuilder::new(master);
+        for k in keys {
+            b.add(k);
+        }
+        b.finish()
     }
 
     /// The owner of an access key id.

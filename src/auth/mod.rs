@@ -23,7 +23,7 @@ const INVALID_TOKEN: &str = "The security token included in the request is inval
 pub struct Authenticator {
     directory: Arc<DirectoryHandle>,
     region: String,
-    signing_keys: moka::sync::Cache<(String, String), [u8; 32]>,
+    signing_keys: moka::sync::Cache<(Arc<str>, String), [u8; 32]>,
 }
 
 impl Authenticator {
@@ -102,7 +102,7 @@ impl Authenticator {
         };
         check.verify(|| {
             let cache_key = (
-                principal.access_key_id.clone(),
+                Arc::clone(&principal.access_key_id),
                 format!("{}/{}", auth.date, auth.region),
             );
             self.signing_keys.get_with(cache_key, || {

@@ -31,8 +31,7 @@ pub const IDLE_RETURN: Duration = Duration::from_secs(10);
 /// After a grant came back short, calls are refused from memory for this long before the
 /// ledger is asked again (capacity may have been returned by another proxy).
 pub const EXHAUSTED_RECHECK: Duration = Duration::from_secs(1);
-/// At most this share (1/N) of the capacity left globally is granted in one chunk.
-pub const SHARE_DIVISOR: i64 = 8;
+pub use super::ledger::SHARE_DIVISOR;
 
 /// One limit as the caller sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,14 +263,22 @@ impl QuotaEngine {
         if charges.is_empty() {
             return Ok(Reservation::default());
         }
-        // Each round either admits, refuses, or adds capacity; contention from other
-        // calls on this proxy can take that capacity first, so a few rounds may be needed.
-        for _ in 0..64 {
-            let short = match self.try_debit(&charges) {
+        // Each round admits, refuses, or tops up every short bucket. Other calls on this
+        // proxy may take the new capacity first; then they made progress, and since every
+        // top-up is a grant and grants are bounded by the limits, the rounds end. The cap
+        // is only a safety valve.
+        for _ in 0..100_000 {
+            let short: Vec<&Charge> = match self.try_debit(&charges) {
                 Ok(r) => return Ok(r),
-                Err(i) => &charges[i],
+                Err(i) => charges[i..]
+                    .iter()
+                    .filter(|c| self.held(&c.key) < c.amount)
+                    .collect(),
             };
-            if let Err(refusal) = self.fill(short, ask.allow_grants).await {
+            for short in short {
+                let Err(refusal) = self.fill(short, ask.allow_grants).await else {
+                    continue;
+                };
                 if let (Refusal::Limit { used, period, .. }, Some(events)) =
                     (&refusal, &self.events)
                 {
@@ -359,7 +366,7 @@ impl QuotaEngine {
                 }
             }
             // Adapt the chunk to the draw rate: double when refilled within 5 s, halve
-            // when idle for 30 s; never more than a 1/SHARE_DIVISOR share of what is left.
+            // when idle for 30 s.
             if let Some(last) = b.last_fill {
                 let since = now.duration_since(last);
                 if since < Duration::from_secs(5) {
@@ -368,13 +375,14 @@ impl QuotaEngine {
                     b.next_chunk = (b.next_chunk / 2).max(1);
                 }
             }
-            let left = (b.limit - seen).max(0);
-            let cap = (left / SHARE_DIVISOR).max(1);
-            missing.max(b.next_chunk.min(cap))
+            // The ledger caps the chunk to a share of what is left, from the counter's
+            // current value (this proxy's view of it may be stale).
+            (missing, b.next_chunk.max(missing))
         };
+        let (need, want) = want;
         let grant = self
             .ledger
-            .grant(&charge.key, want, charge.limit.limit)
+            .grant(&charge.key, need, want, charge.limit.limit)
             .await
             .map_err(|e| Refusal::Unavailable(format!("quota store unavailable: {e}")))?;
         let mut buckets = lock(&self.buckets);
@@ -452,6 +460,9 @@ impl QuotaEngine {
             }
             current
         });
+        // Grant locks of dropped buckets that nobody waits on go too.
+        lock(&self.grant_locks)
+            .retain(|key, l| buckets.contains_key(key) || Arc::strong_count(l) > 1);
         out
     }
 

@@ -15,6 +15,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::CounterKey;
+
+/// At most this share (1/N) of the capacity left is granted in one chunk (but always at
+/// least what the call needs), so near a limit chunks shrink and little capacity sits
+/// unused in any one proxy.
+pub const SHARE_DIVISOR: i64 = 8;
+
+/// Units to give: `want` capped to the share of what is left (at least `need`), and to
+/// what is left.
+pub fn units_to_give(granted: i64, need: i64, want: i64, limit: i64) -> i64 {
+    let left = (limit - granted).max(0);
+    want.min((left / SHARE_DIVISOR).max(need)).min(left).max(0)
+}
 use crate::store::{Store, StoreError};
 
 /// What a grant gave.
@@ -31,8 +43,16 @@ pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>
 
 /// The shared counters.
 pub trait Ledger: Send + Sync + 'static {
-    /// Grants up to `want` units of `key`, never letting the total pass `limit`.
-    fn grant<'a>(&'a self, key: &'a CounterKey, want: i64, limit: i64) -> LedgerFuture<'a, Grant>;
+    /// Grants units of `key`: `want`, but no more than a 1/`SHARE_DIVISOR` share of what
+    /// is left (though at least `need`), and never letting the total pass `limit`. The
+    /// share is computed from the counter as it is now, inside the transaction.
+    fn grant<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        need: i64,
+        want: i64,
+        limit: i64,
+    ) -> LedgerFuture<'a, Grant>;
     /// Returns `amount` unused units of `key`.
     fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()>;
     /// Database statements issued so far (for the statements-per-call measurement).
@@ -56,12 +76,18 @@ impl StoreLedger {
 }
 
 impl Ledger for StoreLedger {
-    fn grant<'a>(&'a self, key: &'a CounterKey, want: i64, limit: i64) -> LedgerFuture<'a, Grant> {
+    fn grant<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        need: i64,
+        want: i64,
+        limit: i64,
+    ) -> LedgerFuture<'a, Grant> {
         Box::pin(async move {
             let mut attempt = 0;
             loop {
                 self.statements.fetch_add(5, Ordering::Relaxed);
-                match self.store.grant_capacity(key, want, limit).await {
+                match self.store.grant_capacity(key, need, want, limit).await {
                     Ok((granted, total)) => return Ok(Grant { granted, total }),
                     // A deadlock or lock timeout between proxies: the transaction was
                     // rolled back, so retrying is safe.
@@ -113,10 +139,16 @@ impl MemoryLedger {
 }
 
 impl Ledger for MemoryLedger {
-    fn grant<'a>(&'a self, key: &'a CounterKey, want: i64, limit: i64) -> LedgerFuture<'a, Grant> {
+    fn grant<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        need: i64,
+        want: i64,
+        limit: i64,
+    ) -> LedgerFuture<'a, Grant> {
         let grant = self.with_rows(|rows| {
             let granted = rows.entry(key.clone()).or_insert(0);
-            let give = want.min(limit - *granted).max(0);
+            let give = units_to_give(*granted, need, want, limit);
             *granted += give;
             Grant {
                 granted: give,

@@ -17,7 +17,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::net::TcpListener;
 
 use crate::auth::crypto::MasterKey;
-use crate::auth::directory::{Directory, DirectoryHandle};
+use crate::auth::directory::{Directory, DirectoryBuilder, DirectoryHandle};
 use crate::auth::Authenticator;
 use crate::config::{Config, DatabaseKind};
 use crate::proxy::upstream::{CredentialCache, Upstream};
@@ -85,8 +85,9 @@ pub fn spill_file(config: &Config) -> PathBuf {
 
 /// Loads the key directory from the store.
 pub async fn load_directory(store: &Store, master: &MasterKey) -> Result<Directory, StoreError> {
-    let keys = store.active_keys().await?;
-    let (dir, skipped) = Directory::build(keys, master);
+    let mut builder = DirectoryBuilder::new(master);
+    store.each_active_key(|k| builder.add(k)).await?;
+    let (dir, skipped) = builder.finish();
     if skipped > 0 {
         tracing::error!(
             skipped,

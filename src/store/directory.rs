@@ -3,6 +3,7 @@
 //! Keys are stored as the proxy needs them and no more: the SigV4 secret encrypted
 //! (AES-256-GCM, see [`crate::auth::crypto`]) and the bearer token as a SHA-256 hash.
 
+use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -495,18 +496,27 @@ impl Store {
 
     /// Every active key with its owner, for the proxy's in-memory directory.
     pub async fn active_keys(&self) -> Result<Vec<ActiveKey>, StoreError> {
-        let keys = on_pool!(self, p => {
-            let rows = sqlx::query(
+        let mut out = Vec::new();
+        self.each_active_key(|k| out.push(k)).await?;
+        Ok(out)
+    }
+
+    /// Visits every active key with its owner, one row at a time (a directory of 100,000
+    /// keys never sits in memory twice).
+    pub async fn each_active_key(
+        &self,
+        mut visit: impl FnMut(ActiveKey),
+    ) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            let mut rows = sqlx::query(
                 "SELECT k.access_key_id, k.tool_name, k.secret_enc, k.bearer_hash, u.id AS user_id, \
                  u.username, u.person_name, u.team_id, t.name AS team FROM api_keys k \
                  JOIN users u ON u.id = k.user_id JOIN teams t ON t.id = u.team_id \
                  WHERE k.status = 'active'",
             )
-            .fetch_all(p)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push(ActiveKey {
+            .fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                visit(ActiveKey {
                     access_key_id: r.try_get("access_key_id")?,
                     tool: r.try_get("tool_name")?,
                     secret_enc: r.try_get("secret_enc")?,
@@ -518,9 +528,26 @@ impl Store {
                     team: r.try_get("team")?,
                 });
             }
-            out
         });
-        Ok(keys)
+        Ok(())
+    }
+
+    /// Visits every user's limits with their team id, one row at a time.
+    pub async fn each_user_limits(
+        &self,
+        mut visit: impl FnMut(i64, i64, Limits),
+    ) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            let mut rows = sqlx::query(
+                "SELECT u.id, u.team_id, l.daily_requests, l.monthly_requests, l.daily_budget_usd, \
+                 l.monthly_budget_usd FROM users u LEFT JOIN user_limits l ON l.user_id = u.id",
+            )
+            .fetch(p);
+            while let Some(r) = rows.try_next().await? {
+                visit(r.try_get("id")?, r.try_get("team_id")?, limits_from!(r));
+            }
+        });
+        Ok(())
     }
 }
 

@@ -116,11 +116,13 @@ impl Store {
         }
     }
 
-    /// Grants up to `want` units of `key` without letting the total pass `limit`.
-    /// Returns (units given, total granted afterwards).
+    /// Grants units of `key` as [`crate::quota::ledger::units_to_give`] decides from the
+    /// counter's current value, without letting the total pass `limit`. Returns (units
+    /// given, total granted afterwards).
     pub async fn grant_capacity(
         &self,
         key: &CounterKey,
+        need: i64,
         want: i64,
         limit: i64,
     ) -> Result<(i64, i64), StoreError> {
@@ -157,7 +159,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("granted")?;
-            let give = want.min(limit - granted).max(0);
+            let give = crate::quota::ledger::units_to_give(granted, need, want, limit);
             if give > 0 {
                 sqlx::query(
                     "UPDATE quota_counters SET granted = granted + ?, updated_at = ? \
@@ -410,14 +412,10 @@ impl Store {
     pub async fn all_limits(
         &self,
     ) -> Result<(Vec<(i64, i64, super::Limits)>, Vec<(i64, super::Limits)>), StoreError> {
-        let users = self.users(None).await?;
+        let mut users = Vec::new();
+        self.each_user_limits(|id, team, l| users.push((id, team, l)))
+            .await?;
         let teams = self.teams().await?;
-        Ok((
-            users
-                .into_iter()
-                .map(|u| (u.id, u.team_id, u.limits))
-                .collect(),
-            teams.into_iter().map(|t| (t.id, t.limits)).collect(),
-        ))
+        Ok((users, teams.into_iter().map(|t| (t.id, t.limits)).collect()))
     }
 }
