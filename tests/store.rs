@@ -17,8 +17,8 @@ async fn open(engine: Engine) -> (TestDb, Store) {
     let store = Store::connect(&cfg.database).await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        2,
-        "both migrations apply on a fresh db"
+        3,
+        "every migration applies on a fresh db"
     );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");
     let expect = match engine {
