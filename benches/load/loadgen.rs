@@ -145,10 +145,7 @@ async fn one(
     let outcome = match client.request(req).await {
         Ok(resp) => {
             let ok = resp.status().is_success();
-            match resp.into_body().collect().await {
-                Ok(_) if ok => true,
-                _ => false,
-            }
+            resp.into_body().collect().await.is_ok() && ok
         }
         Err(_) => false,
     };

@@ -107,7 +107,7 @@ start_gate gate-sqlite "sqlite://$WORK/gate.db?mode=rwc" 18092
 measure bedrock-gate-sqlite "$GATE_PID" http://127.0.0.1:18092 --key "$KEY_ID" --secret "$SECRET"
 # 1,000 concurrent open streams through the proxy.
 "$LG" --url http://127.0.0.1:18092 --key "$KEY_ID" --secret "$SECRET" --hold --concurrency 1000 --duration 8 \
-    --path /model/hold/converse-stream > "$WORK/hold.json" & HOLD=$!
+    --path '/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream?mode=hold' > "$WORK/hold.json" & HOLD=$!
 sleep 6
 echo "{\"target\":\"bedrock-gate-sqlite\",\"rss_kb_1000_streams\":$(rss_kb "$GATE_PID"),\"peak_rss_kb\":$(hwm_kb "$GATE_PID")}" | tee -a "$RESULTS"
 wait $HOLD; sed "s/^{/{\"target\":\"bedrock-gate-sqlite\",/" "$WORK/hold.json" | tee -a "$RESULTS"

@@ -86,12 +86,12 @@ async fn handle(
     events: std::sync::Arc<Vec<Bytes>>,
     hold: Duration,
 ) -> Result<Response<Body>, Infallible> {
-    let path = req.uri().path().to_string();
+    let path = req.uri().to_string();
     // Read (and drop) the request body like a real server.
     let _ = req.into_body().collect().await;
     let builder =
         Response::builder().header("x-amzn-requestid", "00000000-0000-0000-0000-000000000000");
-    let response = if path.ends_with("/converse-stream") {
+    let response = if path.contains("/converse-stream") {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(16);
         let holding = path.contains("hold");
         tokio::spawn(async move {

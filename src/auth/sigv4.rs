@@ -255,24 +255,45 @@ pub fn canonical_request(
     names: &[&str],
     body_sha256: &str,
 ) -> String {
+    canonical_request_for(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        signed_headers,
+        names,
+        body_sha256,
+    )
+}
+
+/// The canonical request of SigV4 for a method, URI and headers; `names` are the signed
+/// header names (lowercase, sorted) and `signed_headers` the same joined by `;`. The
+/// proxy uses this both to verify callers and to sign its upstream requests.
+pub fn canonical_request_for(
+    method: &http::Method,
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    signed_headers: &str,
+    names: &[&str],
+    body_sha256: &str,
+) -> String {
     let mut out = String::with_capacity(512);
-    out.push_str(parts.method.as_str());
+    out.push_str(method.as_str());
     out.push('\n');
-    canonical_uri(parts.uri.path(), &mut out);
+    canonical_uri(uri.path(), &mut out);
     out.push('\n');
-    canonical_query(parts.uri.query().unwrap_or(""), &mut out);
+    canonical_query(uri.query().unwrap_or(""), &mut out);
     out.push('\n');
     for name in names {
         out.push_str(name);
         out.push(':');
-        if *name == "host" && !parts.headers.contains_key(http::header::HOST) {
+        if *name == "host" && !headers.contains_key(http::header::HOST) {
             // HTTP/2 carries the host in :authority.
-            if let Some(a) = parts.uri.authority() {
+            if let Some(a) = uri.authority() {
                 out.push_str(a.as_str());
             }
         } else {
             let mut first = true;
-            for value in parts.headers.get_all(*name) {
+            for value in headers.get_all(*name) {
                 if !first {
                     out.push(',');
                 }

@@ -10,16 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use http::{HeaderMap, HeaderValue, Request};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use sha2::Digest as _;
 
 use crate::error::GateError;
 
@@ -145,8 +145,21 @@ fn aws_smithy_types_error(e: &aws_credential_types::provider::error::Credentials
     msg
 }
 
+/// Headers sent upstream but not signed (as AWS's own signers leave them out).
+const UNSIGNED: [&str; 4] = ["user-agent", "x-amzn-trace-id", "expect", "authorization"];
+
+/// The upstream signing key of one day.
+#[derive(Clone)]
+struct CachedKey {
+    date: String,
+    access_key_id: String,
+    secret: String,
+    key: [u8; 32],
+}
+
 /// The upstream Bedrock endpoint and the client that reaches it.
 pub struct Upstream {
+    signing_key: RwLock<Option<CachedKey>>,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
@@ -194,6 +207,7 @@ impl Upstream {
             .pool_max_idle_per_host(256)
             .build(connector);
         Ok(Self {
+            signing_key: RwLock::new(None),
             client,
             scheme,
             authority,
@@ -243,45 +257,118 @@ impl Upstream {
             .map_err(|e| GateError::Validation(format!("bad upstream host: {e}")))?;
         headers.insert(http::header::HOST, host);
 
-        let mut signable_headers = Vec::with_capacity(headers.len());
-        for (name, value) in &headers {
-            let value = value.to_str().map_err(|_| {
-                GateError::Validation(format!("header `{name}` is not visible ASCII"))
-            })?;
-            signable_headers.push((name.as_str(), value));
-        }
-        let uri_text = uri.to_string();
-        let signable = SignableRequest::new(
-            parts.method.as_str(),
-            &uri_text,
-            signable_headers.into_iter(),
-            SignableBody::Precomputed(body_sha256.to_string()),
-        )
-        .map_err(|e| GateError::Validation(format!("request cannot be signed: {e}")))?;
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(super::SIGNING_NAME)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| GateError::UpstreamUnavailable(format!("signing failed: {e}")))?
-            .into();
-        let (instructions, _signature) = sign(signable, &params)
-            .map_err(|e| GateError::UpstreamUnavailable(format!("signing failed: {e}")))?
-            .into_parts();
-        let (signed_headers, _params) = instructions.into_parts();
-        for h in signed_headers {
-            let value = HeaderValue::from_str(h.value())
-                .map_err(|e| GateError::UpstreamUnavailable(format!("signing failed: {e}")))?;
-            headers.insert(HeaderName::from_static(h.name()), value);
-        }
+        self.sign(&parts.method, &uri, &mut headers, body_sha256, &credentials)?;
         let mut request = Request::new(Full::new(body));
         *request.method_mut() = parts.method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         Ok(request)
+    }
+
+    /// Signs an upstream request in place (SigV4, service `bedrock`): sets `x-amz-date`,
+    /// `x-amz-security-token` when the credentials carry one, and `authorization`. Every
+    /// header sent is signed except the few signers leave out (`user-agent`,
+    /// `x-amzn-trace-id`, `expect`). The canonical request is the verifier's own
+    /// ([`crate::auth::sigv4::canonical_request_for`], AWS's double path encoding); the
+    /// signing key comes from `aws-sigv4` and is derived once per day, credentials and
+    /// region, not per call.
+    fn sign(
+        &self,
+        method: &http::Method,
+        uri: &http::Uri,
+        headers: &mut HeaderMap,
+        body_sha256: &str,
+        credentials: &Credentials,
+    ) -> Result<(), GateError> {
+        let now: chrono::DateTime<chrono::Utc> = SystemTime::now().into();
+        let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+        let date = amz_date.get(..8).unwrap_or(&amz_date);
+        let bad = |e: http::header::InvalidHeaderValue| {
+            GateError::UpstreamUnavailable(format!("signing failed: {e}"))
+        };
+        headers.insert("x-amz-date", HeaderValue::from_str(&amz_date).map_err(bad)?);
+        if let Some(token) = credentials.session_token() {
+            headers.insert(
+                "x-amz-security-token",
+                HeaderValue::from_str(token).map_err(bad)?,
+            );
+        }
+        let mut names: Vec<&str> = headers
+            .keys()
+            .map(|n| n.as_str())
+            .filter(|n| !UNSIGNED.contains(n))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let signed_headers = names.join(";");
+        let canonical = crate::auth::sigv4::canonical_request_for(
+            method,
+            uri,
+            headers,
+            &signed_headers,
+            &names,
+            body_sha256,
+        );
+        let scope = format!(
+            "{date}/{}/{}/aws4_request",
+            self.region,
+            super::SIGNING_NAME
+        );
+        let string_to_sign = format!(
+            "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
+            hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+        );
+        let key = self.signing_key(credentials, date);
+        let signature = v4::calculate_signature(key, string_to_sign.as_bytes());
+        let authorization = format!(
+            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
+            credentials.access_key_id()
+        );
+        headers.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&authorization).map_err(bad)?,
+        );
+        Ok(())
+    }
+
+    /// The signing key for `date`, derived by `aws-sigv4` once per day and credentials.
+    fn signing_key(&self, credentials: &Credentials, date: &str) -> [u8; 32] {
+        let cached = match self.signing_key.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        if let Some(c) = cached {
+            if c.date == date
+                && c.access_key_id == credentials.access_key_id()
+                && c.secret == credentials.secret_access_key()
+            {
+                return c.key;
+            }
+        }
+        let time = chrono::NaiveDate::parse_from_str(date, "%Y%m%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .map(|t| SystemTime::from(t.and_utc()))
+            .unwrap_or_else(SystemTime::now);
+        let derived = v4::generate_signing_key(
+            credentials.secret_access_key(),
+            time,
+            &self.region,
+            super::SIGNING_NAME,
+        );
+        // HMAC-SHA256 output: always 32 bytes.
+        let key: [u8; 32] = derived.as_ref().try_into().unwrap_or([0u8; 32]);
+        let entry = CachedKey {
+            date: date.to_string(),
+            access_key_id: credentials.access_key_id().to_string(),
+            secret: credentials.secret_access_key().to_string(),
+            key,
+        };
+        match self.signing_key.write() {
+            Ok(mut g) => *g = Some(entry),
+            Err(p) => *p.into_inner() = Some(entry),
+        }
+        key
     }
 
     /// Sends a prepared request; the response head must arrive within `timeout`. On
