@@ -19,29 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 
 fn frame(event: &str, payload: &str) -> Vec<u8> {
-    let mut headers = Vec::new();
-    for (name, value) in [
-        (":event-type", event),
-        (":content-type", "application/json"),
-        (":message-type", "event"),
-    ] {
-        headers.push(name.len() as u8);
-        headers.extend_from_slice(name.as_bytes());
-        headers.push(7);
-        headers.extend_from_slice(&(value.len() as u16).to_be_bytes());
-        headers.extend_from_slice(value.as_bytes());
-    }
-    let total = 12 + headers.len() + payload.len() + 4;
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&(total as u32).to_be_bytes());
-    out.extend_from_slice(&(headers.len() as u32).to_be_bytes());
-    let prelude_crc = crc32fast::hash(&out);
-    out.extend_from_slice(&prelude_crc.to_be_bytes());
-    out.extend_from_slice(&headers);
-    out.extend_from_slice(payload.as_bytes());
-    let crc = crc32fast::hash(&out);
-    out.extend_from_slice(&crc.to_be_bytes());
-    out
+    bedrock_gate::usage::eventstream::encode_event(event, payload.as_bytes()).expect("small frame")
 }
 
 fn stream_events() -> Vec<Bytes> {
