@@ -105,8 +105,9 @@ impl<'m> DirectoryBuilder<'m> {
         }
         let p = Arc::new(Principal {
             user_id: k.user_id,
-            username: self.shared(k.username),
-            person: self.shared(k.person),
+            // Names unique per user are not worth interning; teams and tools are.
+            username: Arc::from(k.username.as_str()),
+            person: Arc::from(k.person.as_str()),
             team_id: k.team_id,
             team: self.shared(k.team),
             access_key_id: Arc::from(k.access_key_id.as_str()),

@@ -28,18 +28,26 @@ pub enum Standing {
     },
 }
 
-#[derive(Clone, Debug)]
-struct UserEntry {
-    team_id: i64,
-    limits: Limits,
-}
-
-/// Limits of every user and team, and every block and protection.
+/// Limits of every user and team, and every block and protection. Users share their
+/// limit sets (most users have the defaults), so a user costs a team id and an index.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
-    users: HashMap<i64, UserEntry>,
+    users: HashMap<i64, (i64, u32)>,
+    limit_sets: Vec<Limits>,
     teams: HashMap<i64, Limits>,
     blocks: HashMap<i64, BlockRow>,
+}
+
+/// The bit pattern of limits, for sharing equal sets.
+fn limits_key(l: &Limits) -> [u64; 4] {
+    let n = |v: Option<i64>| v.map_or(u64::MAX, |v| v as u64);
+    let f = |v: Option<f64>| v.map_or(u64::MAX, f64::to_bits);
+    [
+        n(l.daily_requests),
+        n(l.monthly_requests),
+        f(l.daily_budget_usd),
+        f(l.monthly_budget_usd),
+    ]
 }
 
 impl Policy {
@@ -49,11 +57,19 @@ impl Policy {
         teams: Vec<(i64, Limits)>,
         blocks: Vec<BlockRow>,
     ) -> Self {
+        let mut limit_sets = Vec::new();
+        let mut index: HashMap<[u64; 4], u32> = HashMap::new();
+        let mut map = HashMap::with_capacity(users.len());
+        for (id, team_id, limits) in users {
+            let i = *index.entry(limits_key(&limits)).or_insert_with(|| {
+                limit_sets.push(limits);
+                u32::try_from(limit_sets.len() - 1).unwrap_or(u32::MAX)
+            });
+            map.insert(id, (team_id, i));
+        }
         Self {
-            users: users
-                .into_iter()
-                .map(|(id, team_id, limits)| (id, UserEntry { team_id, limits }))
-                .collect(),
+            users: map,
+            limit_sets,
             teams: teams.into_iter().collect(),
             blocks: blocks.into_iter().map(|b| (b.user_id, b)).collect(),
         }
@@ -62,9 +78,12 @@ impl Policy {
     /// The user's own limits and their team's (unlimited when unknown).
     pub fn limits(&self, user_id: i64) -> (Limits, Limits) {
         match self.users.get(&user_id) {
-            Some(u) => (
-                u.limits,
-                self.teams.get(&u.team_id).copied().unwrap_or_default(),
+            Some((team_id, i)) => (
+                self.limit_sets
+                    .get(*i as usize)
+                    .copied()
+                    .unwrap_or_default(),
+                self.teams.get(team_id).copied().unwrap_or_default(),
             ),
             None => (Limits::default(), Limits::default()),
         }
@@ -110,6 +129,7 @@ mod tests {
     ) -> BlockRow {
         BlockRow {
             user_id: 1,
+            username: "u".into(),
             blocked,
             kind,
             reason: Some("r".into()),
@@ -117,6 +137,27 @@ mod tests {
             administrative_safe: safe,
             safe_until,
         }
+    }
+
+    #[test]
+    fn users_share_equal_limit_sets() {
+        let a = Limits {
+            daily_requests: Some(350),
+            ..Default::default()
+        };
+        let b = Limits {
+            monthly_budget_usd: Some(5.0),
+            ..Default::default()
+        };
+        let p = Policy::new(
+            vec![(1, 10, a), (2, 10, a), (3, 11, b)],
+            vec![(10, b)],
+            vec![],
+        );
+        assert_eq!(p.limit_sets.len(), 2);
+        assert_eq!(p.limits(1), (a, b));
+        assert_eq!(p.limits(3), (b, Limits::default()));
+        assert_eq!(p.limits(9), (Limits::default(), Limits::default()));
     }
 
     #[test]

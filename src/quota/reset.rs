@@ -41,20 +41,12 @@ pub async fn daily_reset(
 ) -> Result<ResetReport, StoreError> {
     let now_ms = now.timestamp_millis();
     let day_end = calendar::day(tz, now).end_ms;
-    let names: std::collections::HashMap<i64, String> = store
-        .users(None)
-        .await?
-        .into_iter()
-        .map(|u| (u.id, u.username))
-        .collect();
     let mut report = ResetReport {
         day: period_keys(tz, now).0,
         ..Default::default()
     };
     for row in store.block_rows().await? {
-        let Some(username) = names.get(&row.user_id) else {
-            continue;
-        };
+        let username = &row.username;
         let lift = row.blocked
             && match row.kind {
                 // Daily limits block until the day's end; monthly ones until the month's.

@@ -77,6 +77,8 @@ pub struct AuditEntry {
 pub struct BlockRow {
     /// The user.
     pub user_id: i64,
+    /// The user's name.
+    pub username: String,
     /// Blocked now.
     pub blocked: bool,
     /// Manual or automatic.
@@ -280,9 +282,10 @@ impl Store {
     pub async fn block_rows(&self) -> Result<Vec<BlockRow>, StoreError> {
         let rows = on_pool!(self, p => {
             let rows = sqlx::query(
-                "SELECT user_id, blocked, block_kind, blocked_reason, blocked_until, \
-                 administrative_safe, safe_until FROM user_blocking_status \
-                 WHERE blocked = TRUE OR administrative_safe = TRUE",
+                "SELECT b.user_id, u.username, b.blocked, b.block_kind, b.blocked_reason, \
+                 b.blocked_until, b.administrative_safe, b.safe_until \
+                 FROM user_blocking_status b JOIN users u ON u.id = b.user_id \
+                 WHERE b.blocked = TRUE OR b.administrative_safe = TRUE",
             )
             .fetch_all(p)
             .await?;
@@ -291,6 +294,7 @@ impl Store {
                 let kind: Option<String> = r.try_get("block_kind")?;
                 out.push(BlockRow {
                     user_id: r.try_get("user_id")?,
+                    username: r.try_get("username")?,
                     blocked: r.try_get("blocked")?,
                     kind: match kind.as_deref() {
                         Some("manual") => Some(BlockKind::Manual),
