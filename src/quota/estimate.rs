@@ -14,22 +14,37 @@ pub const BYTES_PER_TOKEN: u64 = 2;
 /// Titan `textGenerationConfig.maxTokenCount`, Nova `inferenceConfig.max_new_tokens`,
 /// Mistral/Cohere `max_tokens`/`max_new_tokens`.
 pub fn max_output_tokens(body: &[u8]) -> Option<u64> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let paths: [&[&str]; 6] = [
-        &["inferenceConfig", "maxTokens"],
-        &["max_tokens"],
-        &["max_gen_len"],
-        &["textGenerationConfig", "maxTokenCount"],
-        &["inferenceConfig", "max_new_tokens"],
-        &["max_new_tokens"],
-    ];
-    paths.iter().find_map(|path| {
-        let mut cur = &v;
-        for p in *path {
-            cur = cur.get(p)?;
-        }
-        cur.as_u64()
-    })
+    // A typed view: serde skips everything else (the prompt) without building it.
+    #[derive(serde::Deserialize)]
+    struct Inference {
+        #[serde(rename = "maxTokens")]
+        max_tokens: Option<u64>,
+        max_new_tokens: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Titan {
+        #[serde(rename = "maxTokenCount")]
+        max_token_count: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Request {
+        #[serde(rename = "inferenceConfig")]
+        inference_config: Option<Inference>,
+        max_tokens: Option<u64>,
+        max_gen_len: Option<u64>,
+        #[serde(rename = "textGenerationConfig")]
+        text_generation_config: Option<Titan>,
+        max_new_tokens: Option<u64>,
+    }
+    let r: Request = serde_json::from_slice(body).ok()?;
+    let inference = r.inference_config.as_ref();
+    inference
+        .and_then(|i| i.max_tokens)
+        .or(r.max_tokens)
+        .or(r.max_gen_len)
+        .or(r.text_generation_config.and_then(|t| t.max_token_count))
+        .or(inference.and_then(|i| i.max_new_tokens))
+        .or(r.max_new_tokens)
 }
 
 /// Estimated prompt tokens of a request body.
