@@ -1,5 +1,6 @@
-//! Quotas through the real proxy: exact admission under concurrency on one proxy and on
-//! three proxies sharing a database (MariaDB when configured), refusals shaped as the
+//! Quotas through the real proxy: exact admission under concurrency on one proxy (on
+//! SQLite and on MariaDB when configured) and on three proxies sharing a database
+//! (MariaDB when configured, else an SQLite file), refusals shaped as the
 //! INTERFACE table says, automatic and manual blocks, protection, the reset and the
 //! audit trail.
 
@@ -83,8 +84,14 @@ async fn wait_blocked(gate: &Gate, username: &str) -> bedrock_gate::store::Block
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_calls_against_a_limit_of_50_admit_exactly_50() {
+    for engine in common::engines() {
+        exactly_50_of_200(engine).await;
+    }
+}
+
+async fn exactly_50_of_200(engine: Engine) {
     let gate = Gate::start(GateOptions {
-        engine: engine(),
+        engine,
         ..Default::default()
     })
     .await;
@@ -303,8 +310,14 @@ async fn budgets_reserve_the_worst_case_and_refuse_what_cannot_fit() {
 
 #[tokio::test]
 async fn blocks_protection_reset_and_audit_behave_as_specified() {
+    for engine in common::engines() {
+        blocks_protection_reset_and_audit(engine).await;
+    }
+}
+
+async fn blocks_protection_reset_and_audit(engine: Engine) {
     let gate = Gate::start(GateOptions {
-        engine: engine(),
+        engine,
         ..Default::default()
     })
     .await;
