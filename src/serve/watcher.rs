@@ -61,8 +61,10 @@ async fn reload(
     let dir = super::load_directory(store, master).await?;
     let book = PriceBook::new(store.prices().await?);
     let policy = super::load_policy(store).await?;
-    snapshots.directory.replace(dir);
-    snapshots.prices.replace(book);
+    // Policy and prices first: a new key must never be usable before its user's limits
+    // are known here.
     snapshots.policy.replace(policy);
+    snapshots.prices.replace(book);
+    snapshots.directory.replace(dir);
     Ok(())
 }
