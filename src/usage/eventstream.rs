@@ -331,7 +331,6 @@ fn decode_headers(data: Bytes) -> Result<Vec<(String, HeaderValue)>, DecodeError
     Ok(headers)
 }
 
-/// Test-only event-stream encoder, shared with the `tap` tests to build fixtures.
 /// Encodes one event message with string headers `:event-type`, `:content-type`
 /// (`application/json`) and `:message-type` (`event`): what Bedrock streams send. Used by
 /// the benchmarks and the load benchmark's upstream. Returns `None` when a field is too
@@ -362,6 +361,8 @@ pub fn encode_event(event_type: &str, payload: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Test-only event-stream encoder (every header type), shared with the `tap` tests to
+/// build fixtures.
 #[cfg(test)]
 pub(crate) mod test_encode {
     use super::HeaderValue;
