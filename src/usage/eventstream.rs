@@ -474,6 +474,19 @@ mod tests {
     use super::test_encode::{frame, frame_raw};
     use super::*;
 
+    #[test]
+    fn encode_event_round_trips_through_the_decoder() {
+        let bytes = encode_event("metadata", br#"{"usage":{}}"#).unwrap();
+        let mut d = Decoder::new();
+        d.feed(&bytes);
+        let m = d.next_message().unwrap().unwrap();
+        assert_eq!(m.header_str(":event-type"), Some("metadata"));
+        assert_eq!(m.header_str(":message-type"), Some("event"));
+        assert_eq!(&m.payload[..], br#"{"usage":{}}"#);
+        assert_eq!(d.next_message(), Ok(None));
+        assert!(encode_event(&"x".repeat(70_000), b"").is_none());
+    }
+
     /// aws-c-event-stream's `multiple_valid_messages_parse` vector: an empty message, a
     /// payload-only message and a message with a `content-type` string header. Independent of
     /// this crate's test encoder, so it checks the CRC flavour and byte order for real.
