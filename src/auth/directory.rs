@@ -13,48 +13,89 @@ use sha2::{Digest, Sha256};
 use super::crypto::MasterKey;
 use crate::store::ActiveKey;
 
-/// The owner of a key, as the proxy needs it for every call. Names are shared
-/// (`Arc<str>`): a user's keys share one name, a team's members one team name.
+/// The owner of a key, as the proxy needs it for every call. Team and tool names are
+/// shared (`Arc<str>`); the per-key texts (user name, person, access key id, secret) sit
+/// in one allocation, which keeps a directory of 100,000 keys small.
 pub struct Principal {
     /// User id.
     pub user_id: i64,
-    /// User name.
-    pub username: Arc<str>,
-    /// The person's full name.
-    pub person: Arc<str>,
     /// Team id.
     pub team_id: i64,
     /// Team name.
     pub team: Arc<str>,
-    /// The key's access key id.
-    pub access_key_id: Arc<str>,
     /// The tool the key was issued for.
     pub tool: Arc<str>,
-    secret: Box<str>,
+    /// username, person, access key id and secret, back to back.
+    text: Box<str>,
+    /// Where the user name, the person and the access key id end in `text`.
+    ends: [usize; 3],
 }
 
 impl Principal {
+    fn part(&self, from: usize, to: usize) -> &str {
+        self.text.get(from..to).unwrap_or("")
+    }
+
+    /// User name.
+    pub fn username(&self) -> &str {
+        self.part(0, self.ends[0])
+    }
+
+    /// The person's full name.
+    pub fn person(&self) -> &str {
+        self.part(self.ends[0], self.ends[1])
+    }
+
+    /// The key's access key id.
+    pub fn access_key_id(&self) -> &str {
+        self.part(self.ends[1], self.ends[2])
+    }
+
     /// The SigV4 secret; never logged.
     pub fn secret(&self) -> &str {
-        &self.secret
+        self.part(self.ends[2], self.text.len())
     }
 }
 
 impl std::fmt::Debug for Principal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Principal")
-            .field("username", &self.username)
+            .field("username", &self.username())
             .field("team", &self.team)
-            .field("access_key_id", &self.access_key_id)
+            .field("access_key_id", &self.access_key_id())
             .field("tool", &self.tool)
             .finish_non_exhaustive()
+    }
+}
+
+/// A directory entry found by access key id: the principal itself is the key.
+#[derive(Clone)]
+struct ByAccessKey(Arc<Principal>);
+
+impl std::hash::Hash for ByAccessKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.access_key_id().hash(state);
+    }
+}
+
+impl PartialEq for ByAccessKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.access_key_id() == other.0.access_key_id()
+    }
+}
+
+impl Eq for ByAccessKey {}
+
+impl std::borrow::Borrow<str> for ByAccessKey {
+    fn borrow(&self) -> &str {
+        self.0.access_key_id()
     }
 }
 
 /// One immutable snapshot of all active keys.
 #[derive(Default)]
 pub struct Directory {
-    by_access_key: HashMap<Arc<str>, Arc<Principal>>,
+    by_access_key: std::collections::HashSet<ByAccessKey>,
     by_bearer_hash: HashMap<[u8; 32], Arc<Principal>>,
 }
 
@@ -103,21 +144,26 @@ impl<'m> DirectoryBuilder<'m> {
             self.skipped += 1;
             return;
         }
+        let mut text = String::with_capacity(
+            k.username.len() + k.person.len() + k.access_key_id.len() + secret.len(),
+        );
+        text.push_str(&k.username);
+        let user_end = text.len();
+        text.push_str(&k.person);
+        let person_end = text.len();
+        text.push_str(&k.access_key_id);
+        let key_end = text.len();
+        text.push_str(&secret);
         let p = Arc::new(Principal {
             user_id: k.user_id,
-            // Names unique per user are not worth interning; teams and tools are.
-            username: Arc::from(k.username.as_str()),
-            person: Arc::from(k.person.as_str()),
             team_id: k.team_id,
             team: self.shared(k.team),
-            access_key_id: Arc::from(k.access_key_id.as_str()),
             tool: self.shared(k.tool),
-            secret: secret.into_boxed_str(),
+            text: text.into_boxed_str(),
+            ends: [user_end, person_end, key_end],
         });
         self.dir.by_bearer_hash.insert(hash, Arc::clone(&p));
-        self.dir
-            .by_access_key
-            .insert(Arc::clone(&p.access_key_id), p);
+        self.dir.by_access_key.insert(ByAccessKey(p));
     }
 
     /// The directory, and how many keys were left out.
@@ -140,7 +186,7 @@ impl Directory {
 
     /// The owner of an access key id.
     pub fn by_access_key(&self, access_key_id: &str) -> Option<&Arc<Principal>> {
-        self.by_access_key.get(access_key_id)
+        self.by_access_key.get(access_key_id).map(|e| &e.0)
     }
 
     /// The owner of a bearer token. The lookup is by the token's SHA-256: the map probe

@@ -23,7 +23,7 @@ const INVALID_TOKEN: &str = "The security token included in the request is inval
 pub struct Authenticator {
     directory: Arc<DirectoryHandle>,
     region: String,
-    signing_keys: moka::sync::Cache<(Arc<str>, String), [u8; 32]>,
+    signing_keys: moka::sync::Cache<String, [u8; 32]>,
 }
 
 impl Authenticator {
@@ -101,9 +101,11 @@ impl Authenticator {
             now,
         };
         check.verify(|| {
-            let cache_key = (
-                Arc::clone(&principal.access_key_id),
-                format!("{}/{}", auth.date, auth.region),
+            let cache_key = format!(
+                "{}/{}/{}",
+                principal.access_key_id(),
+                auth.date,
+                auth.region
             );
             self.signing_keys.get_with(cache_key, || {
                 sigv4::signing_key(principal.secret(), auth.date, auth.region, sigv4::SERVICE)

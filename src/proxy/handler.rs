@@ -72,7 +72,7 @@ pub async fn handle(
     let reservation = match admit(&state, &principal, &route, &body).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::debug!(error = %e, user = %principal.username, "refused: quota");
+            tracing::debug!(error = %e, user = %principal.username(), "refused: quota");
             return refuse(&e);
         }
     };
@@ -159,7 +159,7 @@ async fn admit(
             };
             return Err(GateError::AccessDenied(format!(
                 "User {} is blocked by an administrator {until}. Reason: {reason}",
-                principal.username
+                principal.username()
             )));
         }
         Standing::Protected => return Ok(None),
@@ -175,7 +175,8 @@ async fn admit(
             GateError::Validation(format!(
                 "No price is configured for model `{}`, and a USD budget applies to user {}. \
                  An administrator can add one with `bedrock-gate pricing set`.",
-                route.model_id, principal.username
+                route.model_id,
+                principal.username()
             ))
         })?;
         let max_out = estimate::max_output_tokens(body).unwrap_or(state.default_max_output_tokens);
@@ -190,7 +191,7 @@ async fn admit(
     };
     let ask = Ask {
         user_id: principal.user_id,
-        username: &principal.username,
+        username: principal.username(),
         team_id: principal.team_id,
         team: &principal.team,
         user_limits,
@@ -259,7 +260,7 @@ impl Call {
     /// request cannot have reached Bedrock its reservation is given back whole; if it
     /// may have, the worst case stays charged.
     fn fail(mut self, error: &GateError, may_have_arrived: bool) -> Response<ProxyBody> {
-        tracing::warn!(error = %error, user = %self.principal.username, "upstream call failed");
+        tracing::warn!(error = %error, user = %self.principal.username(), "upstream call failed");
         self.status = error.status().as_u16();
         self.error_type = Some(error.error_type().to_string());
         if let Some(r) = self.reservation.take() {
@@ -297,11 +298,11 @@ impl Finish for Call {
             request_uid: crate::usage::new_request_id(),
             created_at: self.created_at,
             user_id: p.user_id,
-            username: p.username.to_string(),
+            username: p.username().to_string(),
             team: p.team.to_string(),
-            person: p.person.to_string(),
+            person: p.person().to_string(),
             tool: p.tool.to_string(),
-            access_key_id: p.access_key_id.to_string(),
+            access_key_id: p.access_key_id().to_string(),
             model_id: self.route.model_id,
             operation: self.route.operation.name().to_string(),
             upstream_request_id: self.upstream_request_id,
