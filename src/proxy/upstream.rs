@@ -159,7 +159,7 @@ struct CachedKey {
 
 /// The upstream Bedrock endpoint and the client that reaches it.
 pub struct Upstream {
-    signing_key: RwLock<Option<CachedKey>>,
+    signing_key: RwLock<Option<Arc<CachedKey>>>,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
@@ -280,8 +280,7 @@ impl Upstream {
         body_sha256: &str,
         credentials: &Credentials,
     ) -> Result<(), GateError> {
-        let now: chrono::DateTime<chrono::Utc> = SystemTime::now().into();
-        let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
+        let amz_date = amz_date(SystemTime::now());
         let date = amz_date.get(..8).unwrap_or(&amz_date);
         let bad = |e: http::header::InvalidHeaderValue| {
             GateError::UpstreamUnavailable(format!("signing failed: {e}"))
@@ -334,8 +333,8 @@ impl Upstream {
     /// The signing key for `date`, derived by `aws-sigv4` once per day and credentials.
     fn signing_key(&self, credentials: &Credentials, date: &str) -> [u8; 32] {
         let cached = match self.signing_key.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
+            Ok(g) => g.as_ref().map(Arc::clone),
+            Err(p) => p.into_inner().as_ref().map(Arc::clone),
         };
         if let Some(c) = cached {
             if c.date == date
@@ -358,12 +357,12 @@ impl Upstream {
         );
         // HMAC-SHA256 output: always 32 bytes.
         let key: [u8; 32] = derived.as_ref().try_into().unwrap_or([0u8; 32]);
-        let entry = CachedKey {
+        let entry = Arc::new(CachedKey {
             date: date.to_string(),
             access_key_id: credentials.access_key_id().to_string(),
             secret: credentials.secret_access_key().to_string(),
             key,
-        };
+        });
         match self.signing_key.write() {
             Ok(mut g) => *g = Some(entry),
             Err(p) => *p.into_inner() = Some(entry),
@@ -404,5 +403,35 @@ impl Upstream {
             }
             Ok(Ok(response)) => Ok(response),
         }
+    }
+}
+
+/// `time` as SigV4's `X-Amz-Date` (`YYYYMMDDTHHMMSSZ`, UTC).
+fn amz_date(time: SystemTime) -> String {
+    use chrono::{Datelike as _, Timelike as _};
+    let t: chrono::DateTime<chrono::Utc> = time.into();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::amz_date;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn amz_date_matches_sigv4_format() {
+        // 2015-08-30T12:36:00Z, the date of AWS's SigV4 test suite.
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160);
+        assert_eq!(amz_date(t), "20150830T123600Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_599);
+        assert_eq!(amz_date(t), "20251231T235959Z");
     }
 }

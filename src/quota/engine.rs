@@ -162,6 +162,36 @@ pub struct QuotaEngine {
     buckets: Mutex<HashMap<CounterKey, Bucket>>,
     grant_locks: Mutex<HashMap<CounterKey, Arc<tokio::sync::Mutex<()>>>>,
     events: Option<mpsc::UnboundedSender<QuotaEvent>>,
+    /// The local day and month last asked about, so that a call does not format dates.
+    periods: Mutex<Option<Periods>>,
+}
+
+/// The day and month periods around one instant, valid for the whole local day.
+#[derive(Clone, Debug)]
+struct Periods {
+    day: String,
+    month: String,
+    day_start_ms: i64,
+    day_end_ms: i64,
+    month_end_ms: i64,
+}
+
+impl Periods {
+    fn at(tz: Tz, now: DateTime<Utc>) -> Self {
+        let (day, month) = period_keys(tz, now);
+        let today = calendar::day(tz, now);
+        Self {
+            day,
+            month,
+            day_start_ms: today.start_ms,
+            day_end_ms: today.end_ms,
+            month_end_ms: calendar::month(tz, now).end_ms,
+        }
+    }
+
+    fn contains(&self, now: DateTime<Utc>) -> bool {
+        (self.day_start_ms..self.day_end_ms).contains(&now.timestamp_millis())
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -195,6 +225,7 @@ impl QuotaEngine {
             buckets: Mutex::new(HashMap::new()),
             grant_locks: Mutex::new(HashMap::new()),
             events,
+            periods: Mutex::new(None),
         }
     }
 
@@ -205,10 +236,20 @@ impl QuotaEngine {
 
     /// The charges a call makes at `now`: one per limit that is set.
     pub fn charges(&self, ask: &Ask<'_>, now: DateTime<Utc>) -> Vec<Charge> {
-        let (day, month) = period_keys(self.tz, now);
-        let day_end = utc_ms(calendar::day(self.tz, now).end_ms);
-        let month_end = utc_ms(calendar::month(self.tz, now).end_ms);
-        let mut out = Vec::new();
+        let (day, month, day_end, month_end) = {
+            let mut cached = lock(&self.periods);
+            let p = match cached.as_ref() {
+                Some(p) if p.contains(now) => p,
+                _ => cached.insert(Periods::at(self.tz, now)),
+            };
+            (
+                p.day.clone(),
+                p.month.clone(),
+                utc_ms(p.day_end_ms),
+                utc_ms(p.month_end_ms),
+            )
+        };
+        let mut out = Vec::with_capacity(8);
         let scopes = [
             (Subject::User(ask.user_id), ask.username, &ask.user_limits),
             (Subject::Team(ask.team_id), ask.team, &ask.team_limits),

@@ -133,53 +133,85 @@ macro_rules! bind_filter {
     };
 }
 
+/// Rows per multi-row insert statement: powers of two up to the largest.
+pub const INSERT_SHAPES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+
+/// Rows for the next statement when `left` rows remain: the largest shape that fits.
+fn chunk_rows(left: usize) -> usize {
+    INSERT_SHAPES
+        .iter()
+        .copied()
+        .find(|&n| n <= left)
+        .unwrap_or(1)
+}
+
+/// `INSERT ... VALUES (...), ...` for `rows` rows, ignoring rows whose uid exists.
+fn insert_sql(kind: DatabaseKind, rows: usize) -> String {
+    let columns = &COLUMNS[..COLUMNS.len() - 1];
+    let group = format!("({})", vec!["?"; columns.len()].join(", "));
+    let verb = match kind {
+        DatabaseKind::Sqlite => "INSERT OR IGNORE",
+        DatabaseKind::MySql => "INSERT IGNORE",
+    };
+    format!(
+        "{verb} INTO bedrock_requests ({}) VALUES {}",
+        columns.join(", "),
+        vec![group.as_str(); rows].join(", ")
+    )
+}
+
 impl Store {
-    /// Inserts records; a record whose `request_uid` is already stored is skipped, so a
-    /// batch can be retried after an unknown outcome. Returns the rows inserted.
+    /// Inserts records in one transaction; a record whose `request_uid` is already stored
+    /// is skipped, so a batch can be retried after an unknown outcome. Returns the rows
+    /// inserted.
+    ///
+    /// Rows go in as multi-row statements of [`INSERT_SHAPES`] sizes only (a batch of 300
+    /// is 128 + 128 + 32 + 8 + 4), so every statement is one of a few the connection has
+    /// already prepared and cached.
     pub async fn insert_requests(&self, records: &[RequestRecord]) -> Result<u64, StoreError> {
         if records.is_empty() {
             return Ok(0);
         }
-        let columns = &COLUMNS[..COLUMNS.len() - 1];
-        let group = format!("({})", vec!["?"; columns.len()].join(", "));
-        let verb = match self.kind() {
-            DatabaseKind::Sqlite => "INSERT OR IGNORE",
-            DatabaseKind::MySql => "INSERT IGNORE",
-        };
-        let sql = format!(
-            "{verb} INTO bedrock_requests ({}) VALUES {}",
-            columns.join(", "),
-            vec![group.as_str(); records.len()].join(", ")
-        );
         let inserted = on_pool!(self, p => {
-            let mut q = sqlx::query(&sql);
-            for r in records {
-                q = q
-                    .bind(&r.request_uid)
-                    .bind(r.created_at)
-                    .bind(r.user_id)
-                    .bind(&r.username)
-                    .bind(&r.team)
-                    .bind(&r.person)
-                    .bind(&r.tool)
-                    .bind(&r.access_key_id)
-                    .bind(&r.model_id)
-                    .bind(&r.operation)
-                    .bind(&r.upstream_request_id)
-                    .bind(&r.source_ip)
-                    .bind(&r.user_agent)
-                    .bind(&r.region)
-                    .bind(r.status_code)
-                    .bind(&r.error_type)
-                    .bind(r.input_tokens)
-                    .bind(r.output_tokens)
-                    .bind(r.cache_read_tokens)
-                    .bind(r.cache_write_tokens)
-                    .bind(r.cost_usd)
-                    .bind(r.latency_ms)
-                    .bind(&r.usage_source);
+            let mut tx = p.begin().await?;
+            let mut inserted = 0;
+            let mut rest = records;
+            while !rest.is_empty() {
+                let n = chunk_rows(rest.len());
+                let (chunk, tail) = rest.split_at(n);
+                rest = tail;
+                let sql = insert_sql(self.kind(), n);
+                let mut q = sqlx::query(&sql);
+                for r in chunk {
+                    q = q
+                        .bind(&r.request_uid)
+                        .bind(r.created_at)
+                        .bind(r.user_id)
+                        .bind(&r.username)
+                        .bind(&r.team)
+                        .bind(&r.person)
+                        .bind(&r.tool)
+                        .bind(&r.access_key_id)
+                        .bind(&r.model_id)
+                        .bind(&r.operation)
+                        .bind(&r.upstream_request_id)
+                        .bind(&r.source_ip)
+                        .bind(&r.user_agent)
+                        .bind(&r.region)
+                        .bind(r.status_code)
+                        .bind(&r.error_type)
+                        .bind(r.input_tokens)
+                        .bind(r.output_tokens)
+                        .bind(r.cache_read_tokens)
+                        .bind(r.cache_write_tokens)
+                        .bind(r.cost_usd)
+                        .bind(r.latency_ms)
+                        .bind(&r.usage_source);
+                }
+                inserted += q.execute(&mut *tx).await?.rows_affected();
             }
-            q.execute(p).await?.rows_affected()
+            tx.commit().await?;
+            inserted
         });
         Ok(inserted)
     }
@@ -248,5 +280,26 @@ impl Store {
             }
         });
         Ok(totals)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_split_into_cached_shapes() {
+        for total in 0..600usize {
+            let mut left = total;
+            let mut statements = 0;
+            while left > 0 {
+                let n = chunk_rows(left);
+                assert!(INSERT_SHAPES.contains(&n) && n <= left, "{total}: {n}");
+                left -= n;
+                statements += 1;
+            }
+            // Full 128-row statements plus at most one of each smaller shape.
+            assert!(statements <= total / 128 + 7, "{total}: {statements}");
+        }
     }
 }

@@ -19,8 +19,10 @@ use tokio::time::Instant;
 
 use crate::store::{RequestRecord, Store};
 
-/// Rows per insert.
+/// Rows per batch at the final flush.
 pub const BATCH: usize = 500;
+/// At most this many records are taken into one transaction.
+pub const MAX_PENDING: usize = 20_000;
 /// How long a record may wait for companions before its batch is written.
 pub const LINGER: Duration = Duration::from_millis(100);
 /// How long the final flush keeps retrying before it spills to a file.
@@ -90,14 +92,18 @@ async fn run(
             },
             _ = &mut stop => break 'outer,
         }
-        let deadline = Instant::now() + LINGER;
-        while batch.len() < BATCH {
-            tokio::select! {
-                r = rx.recv() => match r {
-                    Some(r) => batch.push(r),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline) => break,
+        // Let companions gather without waking for each one: sleep out the linger, then
+        // take everything queued (the writer wakes about once per LINGER under load, not
+        // once per call).
+        tokio::select! {
+            _ = tokio::time::sleep(LINGER) => {}
+            // The shutdown path below takes over `batch` and the rest of the queue.
+            _ = &mut stop => break 'outer,
+        }
+        while batch.len() < MAX_PENDING {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
             }
         }
         flush_until_stored(&store, &mut batch, &mut stop).await;
