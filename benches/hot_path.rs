@@ -115,7 +115,7 @@ fn fixture() -> Fixture {
     let endpoint: http::Uri = "https://bedrock-runtime.eu-west-1.amazonaws.com"
         .parse()
         .unwrap();
-    let upstream = rt.block_on(async { Upstream::new(&endpoint, REGION, creds).unwrap() });
+    let upstream = rt.block_on(async { Upstream::new(&endpoint, REGION, creds, 1).unwrap() });
     let quota = QuotaEngine::new(
         Arc::new(MemoryLedger::default()),
         chrono_tz::Tz::CET,

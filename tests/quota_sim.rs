@@ -68,7 +68,7 @@ fn key(subject: Subject, metric: Metric, period: &str) -> CounterKey {
     CounterKey {
         subject,
         metric,
-        period: period.to_string(),
+        period: period.into(),
     }
 }
 
@@ -740,7 +740,7 @@ async fn team_limit_reached_first_refuses_with_the_team_limit() {
         panic!("expected a limit refusal, got {refusal:?}");
     };
     assert_eq!(limit.subject, Subject::Team(TEAM));
-    assert_eq!(limit.name, "research");
+    assert_eq!(&*limit.name, "research");
     assert_eq!(
         (limit.window, limit.metric, limit.limit),
         (Window::Day, Metric::Requests, 3)
@@ -947,7 +947,7 @@ async fn day_counters_turn_at_local_midnight_month_counter_does_not() {
     }
     // Yesterday's bucket is dropped (not returned: its period is over).
     let returned = engine.take_idle(Duration::ZERO, after);
-    assert!(returned.iter().all(|(k, _)| k.period != "2026-11-25"));
+    assert!(returned.iter().all(|(k, _)| &*k.period != "2026-11-25"));
     assert_eq!(engine.held(&k_before[0]), 0);
 }
 

@@ -1,8 +1,9 @@
 //! The load generator of the load benchmark: signs every request with SigV4 (as a real
 //! SDK does) and drives one target either closed-loop (C workers back to back, for
-//! throughput at saturation) or at a fixed rate (latency measured from each request's
-//! scheduled start, so a stalled server cannot hide its queueing: no coordinated
-//! omission). Prints one JSON line of results.
+//! throughput at saturation) or at a fixed rate (open loop: requests go out on schedule
+//! whatever the target does, and latency counts from each request's dispatch, including
+//! any wait for the in-flight cap, so a stalled server cannot hide its queueing). Prints
+//! one JSON line of results.
 //!
 //! `cargo run --release --example bench-loadgen -- --url http://127.0.0.1:8080 \
 //!   [--key ID --secret S | --bearer T] [--rate 500] [--concurrency 64] [--duration 10] \
@@ -230,13 +231,17 @@ async fn main() {
                 break;
             }
             tokio::time::sleep_until(tokio::time::Instant::from_std(scheduled)).await;
+            // Latency counts from here: the request is due and dispatched. Waiting for the
+            // in-flight cap counts (a stalled target cannot hide its queue), but the
+            // timer's own lateness (tokio's 1 ms tick) does not.
+            let dispatched = Instant::now();
             let (client, o, stats, limit) =
                 (client.clone(), o.clone(), stats.clone(), limit.clone());
             set.spawn(async move {
                 let Ok(_permit) = limit.acquire().await else {
                     return;
                 };
-                one(&client, &o, scheduled, &stats).await;
+                one(&client, &o, dispatched, &stats).await;
             });
             i += 1;
         }

@@ -23,25 +23,26 @@ MASTER=$(head -c 32 /dev/urandom | base64)
 export AWS_ACCESS_KEY_ID=AKIABENCHUPSTREAM000 AWS_SECRET_ACCESS_KEY=benchUpstreamSecret AWS_EC2_METADATA_DISABLED=true
 RESULTS=$WORK/results.jsonl
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU ticks (user + system) of every process given.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 did not open" >&2; return 1; }
 TICK=$(getconf CLK_TCK)
 
-# measure NAME PID URL [loadgen auth args...]
+# measure NAME "PID..." URL [loadgen auth args...]   (CPU is summed over the PIDs)
 measure() {
-    local name=$1 pid=$2 url=$3; shift 3
+    local name=$1 pids=$2 url=$3; shift 3
     local before after out ok
-    before=$(cpu_ticks "$pid")
+    before=$(cpu_ticks $pids)
     out=$("$LG" --url "$url" --concurrency 64 --duration "$DUR" "$@")
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ticks $pids)
     ok=$(echo "$out" | sed -E 's/.*"ok":([0-9]+).*/\1/')
     echo "$out" | sed "s/^{/{\"target\":\"$name\",\"cpu_s_per_1k\":$(awk -v a="$after" -v b="$before" -v t="$TICK" -v n="$ok" 'BEGIN{printf "%.4f", (a-b)/t/(n/1000)}'),/" | tee -a "$RESULTS"
     for rate in 500 1000 2000; do
         "$LG" --url "$url" --concurrency 256 --duration "$DUR" --rate "$rate" "$@" | sed "s/^{/{\"target\":\"$name\",/" | tee -a "$RESULTS"
     done
-    echo "{\"target\":\"$name\",\"peak_rss_kb\":$(hwm_kb "$pid")}" | tee -a "$RESULTS"
+    echo "{\"target\":\"$name\",\"peak_rss_kb\":$(hwm_kb "${pids%% *}")}" | tee -a "$RESULTS"
 }
 
 "$UP" 127.0.0.1:18090 1000 > "$WORK/upstream.log" & PIDS+=($!); UP_PID=$!
@@ -72,9 +73,9 @@ NGINX
     nginx -c "$WORK/nginx.conf" -p "$WORK"
     wait_port 18091
     NGINX_MASTER=$(cat "$WORK/nginx.pid")
-    # nginx's work happens in its workers; sum them for CPU.
-    NGINX_WORKER=$(pgrep -P "$NGINX_MASTER" | head -1)
-    measure nginx "$NGINX_WORKER" http://127.0.0.1:18091 --key AKIABENCHDIRECT00000 --secret x
+    # nginx's work happens in its workers (one per core): CPU is summed over all of them.
+    NGINX_WORKERS=$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')
+    measure nginx "$NGINX_WORKERS" http://127.0.0.1:18091 --key AKIABENCHDIRECT00000 --secret x
 fi
 
 # start_gate NAME DB_URL PORT -> sets GATE_PID, KEY_ID, SECRET
@@ -150,8 +151,10 @@ def get(t, mode):
 targets = []
 for r in rows:
     if r["target"] not in targets and "mode" in r and r["mode"] == "closed": targets.append(r["target"])
-print("| target | rps at saturation | CPU s / 1k req | p50/p99/p99.9 µs @500 | @1000 | @2000 | peak RSS MB |")
-print("|---|---|---|---|---|---|---|")
+print("| target | rps at saturation | × nginx | CPU s / 1k req | p50/p99/p99.9 µs @500 | @1000 | @2000 | added p50/p99 µs @1000 | peak RSS MB |")
+print("|---|---|---|---|---|---|---|---|---|")
+direct = get("direct", "rate 1000")
+nginx = get("nginx", "closed")
 for t in targets:
     c = get(t, "closed")
     cells = []
@@ -159,7 +162,10 @@ for t in targets:
         m = get(t, f"rate {rate}")
         cells.append(f"{m['p50_us']}/{m['p99_us']}/{m['p999_us']}" if m else "-")
     rss = max((r.get("peak_rss_kb", 0) for r in rows if r["target"] == t), default=0)
-    print(f"| {t} | {c['rps']} | {c['cpu_s_per_1k']} | {cells[0]} | {cells[1]} | {cells[2]} | {rss/1024:.1f} |")
+    ratio = f"{c['rps'] / nginx['rps']:.2f}" if nginx else "-"
+    m = get(t, "rate 1000")
+    added = f"{m['p50_us'] - direct['p50_us']:+}/{m['p99_us'] - direct['p99_us']:+}" if (m and direct) else "-"
+    print(f"| {t} | {c['rps']} | {ratio} | {c['cpu_s_per_1k']} | {cells[0]} | {cells[1]} | {cells[2]} | {added} | {rss/1024:.1f} |")
 for r in rows:
     if "rss_kb_1000_streams" in r: print(f"\n{r['target']}: RSS with 1,000 open streams {r['rss_kb_1000_streams']/1024:.1f} MB")
     if "open_streams" in r: print(f"{r['target']}: streams held open {r['open_streams']}")

@@ -13,7 +13,6 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use rand::{Rng, RngCore};
-use sha2::{Digest, Sha256};
 
 use crate::config::MasterKeySource;
 
@@ -201,7 +200,7 @@ impl IssuedKey {
 
 /// The stored form of a bearer token: hex SHA-256.
 pub fn bearer_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    super::sigv4::sha256_hex(token.as_bytes())
 }
 
 #[cfg(test)]

@@ -111,6 +111,19 @@ impl<'a> SigV4Auth<'a> {
     }
 }
 
+/// Lowercase hex of `bytes` (written in one pass; `hex::encode` builds it a char at a time).
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut out = vec![0u8; bytes.len() * 2];
+    // Fails only when the output length is wrong, which it is not.
+    let _ = hex::encode_to_slice(bytes, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Lowercase hex SHA-256 of `data`, as SigV4 spells hashes.
+pub fn sha256_hex(data: &[u8]) -> String {
+    to_hex(&Sha256::digest(data))
+}
+
 /// Derives the SigV4 signing key for a secret, date, region and service.
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
@@ -208,7 +221,7 @@ impl Verification<'_> {
         );
         let string_to_sign = format!(
             "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-            hex::encode(Sha256::digest(canonical.as_bytes()))
+            sha256_hex(canonical.as_bytes())
         );
         let expected = hmac(&key(), string_to_sign.as_bytes());
         let mut given = [0u8; 32];
@@ -374,6 +387,17 @@ fn push_trimmed(value: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_helpers_match_the_hex_crate() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(to_hex(&bytes), hex::encode(&bytes));
+        assert_eq!(to_hex(&[]), "");
+    }
 
     fn parts(path: &str, headers: &[(&str, &str)]) -> http::request::Parts {
         let mut b = http::Request::builder().method("POST").uri(path);

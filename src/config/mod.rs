@@ -67,6 +67,8 @@ pub struct ProxyConfig {
     pub max_body_bytes: usize,
     /// How long `serve` waits for in-flight calls on shutdown.
     pub shutdown_grace: Duration,
+    /// Proxy worker threads (`proxy.workers`; 0 in the file means one per CPU).
+    pub workers: usize,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -258,6 +260,17 @@ impl Config {
             60,
         )?);
 
+        let workers = match p.workers.unwrap_or(0) {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n if n <= 1024 => n as usize,
+            n => {
+                return Err(ConfigError::new(
+                    "proxy.workers",
+                    format!("{n} is more than 1024 threads"),
+                ))
+            }
+        };
+
         let a = raw.admin.unwrap_or_default();
         let admin_listen = parse_addr("admin.listen", a.listen.as_deref(), "127.0.0.1:8081")?;
 
@@ -408,6 +421,7 @@ impl Config {
                     ConfigError::new("proxy.max_body_bytes", "too large for this machine")
                 })?,
                 shutdown_grace,
+                workers,
             },
             admin: AdminConfig {
                 listen: admin_listen,

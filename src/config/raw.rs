@@ -35,6 +35,7 @@ pub struct RawProxy {
     pub tls_key: Option<String>,
     pub max_body_bytes: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
+    pub workers: Option<u64>,
 }
 
 /// `[admin]`

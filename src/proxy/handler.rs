@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use sha2::{Digest, Sha256};
 
 use super::body::{BoxError, Finish, TapBody};
 use super::route::{Operation, Route};
@@ -39,8 +38,11 @@ const HOP_BY_HOP: [&str; 6] = [
 ];
 
 /// Handles one request. Never fails: every error becomes a Bedrock-shaped response.
+///
+/// `worker` is the number of the proxy worker thread running the call.
 pub async fn handle(
     state: Arc<ProxyState>,
+    worker: usize,
     request: Request<Incoming>,
     remote: SocketAddr,
 ) -> Response<ProxyBody> {
@@ -52,7 +54,7 @@ pub async fn handle(
         Ok(b) => b,
         Err(e) => return refuse(&e),
     };
-    let body_sha256 = hex::encode(Sha256::digest(&body));
+    let body_sha256 = crate::auth::sigv4::sha256_hex(&body);
     let principal = match state
         .auth
         .authenticate(&parts, &body_sha256, SystemTime::now())
@@ -88,7 +90,7 @@ pub async fn handle(
             .headers
             .get(http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect()),
+            .map(|s| truncate_at_char(s, 512).to_string()),
         status: 0,
         upstream_request_id: None,
         error_type: None,
@@ -100,7 +102,11 @@ pub async fn handle(
         Err(e) => return call.fail(&e, false),
     };
     let deadline = tokio::time::Instant::now() + state.timeout;
-    let response = match state.upstream.send(upstream_request, state.timeout).await {
+    let response = match state
+        .upstream
+        .send(worker, upstream_request, state.timeout)
+        .await
+    {
         Ok(r) => r,
         Err((e, may_have_arrived)) => return call.fail(&e, may_have_arrived),
     };
@@ -328,5 +334,31 @@ impl Finish for Call {
             status = record.status_code, input = record.input_tokens,
             output = record.output_tokens, complete = report.complete, "call finished");
         self.state.recorder.record(record);
+    }
+}
+
+/// The first `max` bytes of `s`, cut back to a character boundary.
+fn truncate_at_char(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_at_char;
+
+    #[test]
+    fn user_agents_are_cut_at_a_character_boundary() {
+        assert_eq!(truncate_at_char("boto3/1.43", 512), "boto3/1.43");
+        assert_eq!(truncate_at_char("abcdef", 3), "abc");
+        // 'é' is two bytes: a cut inside it backs off to before it.
+        assert_eq!(truncate_at_char("aé", 2), "a");
+        assert_eq!(truncate_at_char(&"ü".repeat(300), 512).len(), 512);
     }
 }

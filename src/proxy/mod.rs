@@ -5,23 +5,21 @@
 //! [`run`] takes a bound listener and a shutdown future, so tests run it on port 0.
 
 pub mod body;
+pub mod connections;
 pub mod handler;
 pub mod route;
 pub mod tls;
 pub mod upstream;
+pub mod workers;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+
+use connections::Connections;
 
 use crate::auth::Authenticator;
 use crate::quota::engine::QuotaEngine;
@@ -74,6 +72,9 @@ impl ProxyState {
 
 /// Serves the proxy on `listener` until `shutdown` resolves, then waits up to `grace`
 /// for in-flight calls before closing what is left.
+///
+/// Connections are accepted here and served by [`upstream::Upstream::workers`] worker
+/// threads ([`workers`]); with one worker, everything runs on the calling runtime.
 pub async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -81,19 +82,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut connections = JoinSet::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = Arc::new(builder);
+    let count = state.upstream.workers();
+    let pool = if count > 1 {
+        workers::Workers::start(count, &tls, &state, grace)
+    } else {
+        None
+    };
+    let mut here = match &pool {
+        Some(_) => None,
+        None => Some(Connections::new(tls, state, 0)),
+    };
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -109,62 +107,21 @@ pub async fn run(
                 }
             },
         };
-        let _ = stream.set_nodelay(true);
-        let state = Arc::clone(&state);
-        let service = service_fn(move |req| {
-            let state = Arc::clone(&state);
-            async move { Ok::<_, Infallible>(handler::handle(state, req, remote).await) }
-        });
-        let builder = Arc::clone(&builder);
-        match &tls {
-            None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = graceful.watch(conn);
-                connections.spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
-                    }
-                });
+        match (&pool, &mut here) {
+            (Some(pool), _) => {
+                if let Err(e) = pool.dispatch(stream, remote) {
+                    tracing::error!(error = %e, peer = %remote, "connection dropped");
+                }
             }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                connections.spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
-                    let stream = match handshake.await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, peer = %remote, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
-                    }
-                });
-            }
+            (None, Some(here)) => here.serve(stream, remote, ()),
+            (None, None) => {}
         }
-        // Reap finished connection tasks so the set does not grow without bound.
-        while connections.try_join_next().is_some() {}
     }
     drop(listener);
-    tracing::info!(
-        in_flight = connections.len(),
-        "proxy stopped accepting; finishing in-flight calls"
-    );
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("grace period over; closing the remaining connections");
+    if let Some(pool) = pool {
+        pool.shutdown().await;
     }
-    connections.abort_all();
-    while connections.join_next().await.is_some() {}
+    if let Some(here) = here {
+        here.drain(grace).await;
+    }
 }

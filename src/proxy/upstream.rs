@@ -19,7 +19,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use sha2::Digest as _;
 
 use crate::error::GateError;
 
@@ -45,7 +44,7 @@ const STRIPPED: [&str; 14] = [
 /// The proxy's upstream credentials, kept fresh by [`CredentialCache::spawn_refresher`].
 pub struct CredentialCache {
     provider: SharedCredentialsProvider,
-    current: RwLock<Option<Credentials>>,
+    current: RwLock<Option<Arc<Credentials>>>,
 }
 
 impl CredentialCache {
@@ -69,11 +68,11 @@ impl CredentialCache {
         Self::new(provider)
     }
 
-    /// The credentials in memory now, if any.
-    pub fn current(&self) -> Option<Credentials> {
+    /// The credentials in memory now, if any (shared, not copied: a call only reads them).
+    pub fn current(&self) -> Option<Arc<Credentials>> {
         match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
+            Ok(g) => g.as_ref().map(Arc::clone),
+            Err(p) => p.into_inner().as_ref().map(Arc::clone),
         }
     }
 
@@ -81,6 +80,7 @@ impl CredentialCache {
     pub async fn refresh(&self) -> Result<(), String> {
         match self.provider.provide_credentials().await {
             Ok(c) => {
+                let c = Arc::new(c);
                 match self.current.write() {
                     Ok(mut g) => *g = Some(c),
                     Err(p) => *p.into_inner() = Some(c),
@@ -160,7 +160,9 @@ struct CachedKey {
 /// The upstream Bedrock endpoint and the client that reaches it.
 pub struct Upstream {
     signing_key: RwLock<Option<Arc<CachedKey>>>,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// One pool per proxy worker thread, so that a call and its upstream connection are
+    /// driven by the same thread (see [`super::run`]).
+    clients: Vec<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
     region: String,
@@ -168,11 +170,13 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A pooled client for `endpoint` (http or https).
+    /// Pooled clients for `endpoint` (http or https), one for each of `workers` proxy
+    /// worker threads.
     pub fn new(
         endpoint: &http::Uri,
         region: &str,
         credentials: Arc<CredentialCache>,
+        workers: usize,
     ) -> Result<Self, String> {
         let scheme = endpoint
             .scheme()
@@ -202,18 +206,27 @@ impl Upstream {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(connector);
+        let clients = (0..workers.max(1))
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(90))
+                    .pool_max_idle_per_host(256)
+                    .build(connector.clone())
+            })
+            .collect();
         Ok(Self {
             signing_key: RwLock::new(None),
-            client,
+            clients,
             scheme,
             authority,
             region: region.to_string(),
             credentials,
         })
+    }
+
+    /// How many worker threads the upstream pools are set up for.
+    pub fn workers(&self) -> usize {
+        self.clients.len()
     }
 
     /// The credentials cache (for `/readyz`).
@@ -315,7 +328,7 @@ impl Upstream {
         );
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-            hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+            crate::auth::sigv4::sha256_hex(canonical.as_bytes())
         );
         let key = self.signing_key(credentials, date);
         let signature = v4::calculate_signature(key, string_to_sign.as_bytes());
@@ -373,12 +386,15 @@ impl Upstream {
     /// Sends a prepared request; the response head must arrive within `timeout`. On
     /// failure, the flag says whether the request may have reached Bedrock (only a
     /// failed connection proves it did not).
+    /// `worker` is the calling proxy worker thread's number; its own pool is used.
     pub async fn send(
         &self,
+        worker: usize,
         request: Request<Full<Bytes>>,
         timeout: Duration,
     ) -> Result<http::Response<Incoming>, (GateError, bool)> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        let client = &self.clients[worker % self.clients.len()];
+        match tokio::time::timeout(timeout, client.request(request)).await {
             Err(_) => Err((
                 GateError::UpstreamTimeout(
                     "The upstream Bedrock endpoint did not answer in time.".into(),

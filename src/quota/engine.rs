@@ -39,7 +39,7 @@ pub struct LimitRef {
     /// User or team.
     pub subject: Subject,
     /// The user's or team's name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Day or month.
     pub window: Window,
     /// Requests or micro-USD.
@@ -169,8 +169,8 @@ pub struct QuotaEngine {
 /// The day and month periods around one instant, valid for the whole local day.
 #[derive(Clone, Debug)]
 struct Periods {
-    day: String,
-    month: String,
+    day: Arc<str>,
+    month: Arc<str>,
     day_start_ms: i64,
     day_end_ms: i64,
     month_end_ms: i64,
@@ -181,8 +181,8 @@ impl Periods {
         let (day, month) = period_keys(tz, now);
         let today = calendar::day(tz, now);
         Self {
-            day,
-            month,
+            day: day.into(),
+            month: month.into(),
             day_start_ms: today.start_ms,
             day_end_ms: today.end_ms,
             month_end_ms: calendar::month(tz, now).end_ms,
@@ -243,8 +243,8 @@ impl QuotaEngine {
                 _ => cached.insert(Periods::at(self.tz, now)),
             };
             (
-                p.day.clone(),
-                p.month.clone(),
+                Arc::clone(&p.day),
+                Arc::clone(&p.month),
                 utc_ms(p.day_end_ms),
                 utc_ms(p.month_end_ms),
             )
@@ -254,7 +254,8 @@ impl QuotaEngine {
             (Subject::User(ask.user_id), ask.username, &ask.user_limits),
             (Subject::Team(ask.team_id), ask.team, &ask.team_limits),
         ];
-        for (subject, name, limits) in scopes {
+        let mut names: [Option<Arc<str>>; 2] = [None, None];
+        for ((subject, name, limits), shared) in scopes.into_iter().zip(&mut names) {
             let entries = [
                 (Window::Day, Metric::Requests, limits.daily_requests, 1),
                 (Window::Month, Metric::Requests, limits.monthly_requests, 1),
@@ -274,8 +275,8 @@ impl QuotaEngine {
             for (window, metric, limit, amount) in entries {
                 let Some(limit) = limit else { continue };
                 let (period, resets_at) = match window {
-                    Window::Day => (day.clone(), day_end),
-                    Window::Month => (month.clone(), month_end),
+                    Window::Day => (Arc::clone(&day), day_end),
+                    Window::Month => (Arc::clone(&month), month_end),
                 };
                 out.push(Charge {
                     key: CounterKey {
@@ -286,7 +287,7 @@ impl QuotaEngine {
                     amount,
                     limit: LimitRef {
                         subject,
-                        name: name.to_string(),
+                        name: Arc::clone(shared.get_or_insert_with(|| Arc::from(name))),
                         window,
                         metric,
                         limit,
@@ -375,7 +376,7 @@ impl QuotaEngine {
             limit: charge.limit.clone(),
             used,
             resets_at: charge.resets_at,
-            period: charge.key.period.clone(),
+            period: charge.key.period.to_string(),
         };
         let gate = self.grant_lock(&charge.key);
         let _held = gate.lock().await;
@@ -442,7 +443,7 @@ impl QuotaEngine {
                 let _ = events.send(QuotaEvent::Warning {
                     limit: charge.limit.clone(),
                     used: grant.total,
-                    period: charge.key.period.clone(),
+                    period: charge.key.period.to_string(),
                 });
             }
         }
@@ -494,7 +495,7 @@ impl QuotaEngine {
         let mut out = Vec::new();
         let mut buckets = lock(&self.buckets);
         buckets.retain(|key, b| {
-            let current = key.period == day || key.period == month;
+            let current = *key.period == *day || *key.period == *month;
             if current && b.available > 0 && instant.duration_since(b.last_used) >= idle {
                 out.push((key.clone(), b.available));
                 b.available = 0;

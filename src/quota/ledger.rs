@@ -60,17 +60,38 @@ pub trait Ledger: Send + Sync + 'static {
 }
 
 /// The ledger on the database (`quota_counters`).
+///
+/// Its statements run on the runtime that created it (the one `serve` runs on), whatever
+/// runtime asks: proxy worker threads have runtimes of their own, and database
+/// connections must stay with the runtime that drives them.
 pub struct StoreLedger {
     store: Arc<Store>,
-    statements: AtomicU64,
+    statements: Arc<AtomicU64>,
+    home: Option<tokio::runtime::Handle>,
 }
 
 impl StoreLedger {
-    /// A ledger over `store`.
+    /// A ledger over `store`, running its statements on the current runtime (if any).
     pub fn new(store: Arc<Store>) -> Self {
         Self {
             store,
-            statements: AtomicU64::new(0),
+            statements: Arc::new(AtomicU64::new(0)),
+            home: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+
+    /// Runs `work` on the ledger's home runtime.
+    async fn at_home<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        match &self.home {
+            Some(home) => home.spawn(work).await.map_err(|e| {
+                StoreError::Database(sqlx::Error::Io(std::io::Error::other(format!(
+                    "the database task stopped: {e}"
+                ))))
+            })?,
+            None => work.await,
         }
     }
 }
@@ -83,11 +104,16 @@ impl Ledger for StoreLedger {
         want: i64,
         limit: i64,
     ) -> LedgerFuture<'a, Grant> {
-        Box::pin(async move {
+        let (store, statements, key) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.statements),
+            key.clone(),
+        );
+        Box::pin(self.at_home(async move {
             let mut attempt = 0;
             loop {
-                self.statements.fetch_add(5, Ordering::Relaxed);
-                match self.store.grant_capacity(key, need, want, limit).await {
+                statements.fetch_add(5, Ordering::Relaxed);
+                match store.grant_capacity(&key, need, want, limit).await {
                     Ok((granted, total)) => return Ok(Grant { granted, total }),
                     // A deadlock or lock timeout between proxies: the transaction was
                     // rolled back, so retrying is safe.
@@ -98,14 +124,13 @@ impl Ledger for StoreLedger {
                     Err(e) => return Err(e),
                 }
             }
-        })
+        }))
     }
 
     fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()> {
-        Box::pin(async move {
-            self.statements.fetch_add(1, Ordering::Relaxed);
-            self.store.release_capacity(key, amount).await
-        })
+        let (store, key) = (Arc::clone(&self.store), key.clone());
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        Box::pin(self.at_home(async move { store.release_capacity(&key, amount).await }))
     }
 
     fn statements(&self) -> u64 {

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod reset;
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Who a counter belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57,8 +58,8 @@ pub struct CounterKey {
     pub subject: Subject,
     /// What.
     pub metric: Metric,
-    /// Which period.
-    pub period: String,
+    /// Which period (shared: every call of the day carries the same text).
+    pub period: Arc<str>,
 }
 
 impl Subject {

@@ -147,6 +147,7 @@ pub async fn run(
         &config.upstream.endpoint,
         &config.upstream.region,
         Arc::clone(&credentials),
+        config.proxy.workers,
     )
     .map_err(ServeError::Setup)?;
     let tls = match &config.proxy.tls {

@@ -146,18 +146,18 @@ impl Store {
             // shared locks that both want to upgrade. SQLite: inside it, so the
             // transaction takes the write lock first and never has to upgrade.
             if mysql {
-                sqlx::query(&insert).bind(&subject).bind(metric).bind(&key.period).bind(now)
+                sqlx::query(&insert).bind(&subject).bind(metric).bind(&*key.period).bind(now)
                     .execute(p).await?;
             }
             let mut tx = p.begin().await?;
             if !mysql {
-                sqlx::query(&insert).bind(&subject).bind(metric).bind(&key.period).bind(now)
+                sqlx::query(&insert).bind(&subject).bind(metric).bind(&*key.period).bind(now)
                     .execute(&mut *tx).await?;
             }
             let granted: i64 = sqlx::query(select)
                 .bind(&subject)
                 .bind(metric)
-                .bind(&key.period)
+                .bind(&*key.period)
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("granted")?;
@@ -171,7 +171,7 @@ impl Store {
                 .bind(now)
                 .bind(&subject)
                 .bind(metric)
-                .bind(&key.period)
+                .bind(&*key.period)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -193,7 +193,7 @@ impl Store {
             .bind(now_ms())
             .bind(key.subject.stored())
             .bind(key.metric.stored())
-            .bind(&key.period)
+            .bind(&*key.period)
             .execute(p)
             .await?
             .rows_affected()
@@ -209,7 +209,7 @@ impl Store {
             )
             .bind(key.subject.stored())
             .bind(key.metric.stored())
-            .bind(&key.period)
+            .bind(&*key.period)
             .fetch_optional(p)
             .await?
             {

@@ -183,30 +183,32 @@ impl Store {
                 let sql = insert_sql(self.kind(), n);
                 let mut q = sqlx::query(&sql);
                 for r in chunk {
+                    // `&str`, not `&String`: the driver borrows the text instead of
+                    // copying it into the statement's arguments.
                     q = q
-                        .bind(&r.request_uid)
+                        .bind(r.request_uid.as_str())
                         .bind(r.created_at)
                         .bind(r.user_id)
-                        .bind(&r.username)
-                        .bind(&r.team)
-                        .bind(&r.person)
-                        .bind(&r.tool)
-                        .bind(&r.access_key_id)
-                        .bind(&r.model_id)
-                        .bind(&r.operation)
-                        .bind(&r.upstream_request_id)
-                        .bind(&r.source_ip)
-                        .bind(&r.user_agent)
-                        .bind(&r.region)
+                        .bind(r.username.as_str())
+                        .bind(r.team.as_str())
+                        .bind(r.person.as_str())
+                        .bind(r.tool.as_str())
+                        .bind(r.access_key_id.as_str())
+                        .bind(r.model_id.as_str())
+                        .bind(r.operation.as_str())
+                        .bind(r.upstream_request_id.as_deref())
+                        .bind(r.source_ip.as_str())
+                        .bind(r.user_agent.as_deref())
+                        .bind(r.region.as_str())
                         .bind(r.status_code)
-                        .bind(&r.error_type)
+                        .bind(r.error_type.as_deref())
                         .bind(r.input_tokens)
                         .bind(r.output_tokens)
                         .bind(r.cache_read_tokens)
                         .bind(r.cache_write_tokens)
                         .bind(r.cost_usd)
                         .bind(r.latency_ms)
-                        .bind(&r.usage_source);
+                        .bind(r.usage_source.as_str());
                 }
                 inserted += q.execute(&mut *tx).await?.rows_affected();
             }

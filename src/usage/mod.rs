@@ -27,7 +27,7 @@ pub fn new_request_id() -> String {
     let mut bytes = [0u8; 16];
     bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
     rand::thread_rng().fill_bytes(&mut bytes[6..]);
-    hex::encode(bytes)
+    crate::auth::sigv4::to_hex(&bytes)
 }
 
 #[cfg(test)]
