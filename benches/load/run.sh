@@ -11,9 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/bedrock-gate-target}
-cargo build --release --quiet --bin bedrock-gate --example bench-upstream --example bench-loadgen --example bench-seed
+cargo build --release --quiet --bin bedrock-gate --example bench-upstream --example bench-loadgen --example bench-seed --example bench-floor
 R=$CARGO_TARGET_DIR/release
 GATE=$R/bedrock-gate; UP=$R/examples/bench-upstream; LG=$R/examples/bench-loadgen; SEED=$R/examples/bench-seed
+FLOOR=$R/examples/bench-floor
 WORK=$(mktemp -d)
 ulimit -n 65536 2>/dev/null || true
 PIDS=()
@@ -77,6 +78,12 @@ NGINX
     NGINX_WORKERS=$(pgrep -P "$NGINX_MASTER" | tr '\n' ' ')
     measure nginx "$NGINX_WORKERS" http://127.0.0.1:18091 --key AKIABENCHDIRECT00000 --secret x
 fi
+
+# The HTTP floor: a bare hyper proxy with bedrock-gate's thread model and no work of its own.
+"$FLOOR" 127.0.0.1:18098 http://127.0.0.1:18090 > "$WORK/floor.log" & FLOOR_PID=$!; PIDS+=($FLOOR_PID)
+wait_port 18098
+measure hyper-floor "$FLOOR_PID" http://127.0.0.1:18098 --key AKIABENCHDIRECT00000 --secret x
+kill "$FLOOR_PID"; wait "$FLOOR_PID" 2>/dev/null || true
 
 # start_gate NAME DB_URL PORT -> sets GATE_PID, KEY_ID, SECRET
 start_gate() {

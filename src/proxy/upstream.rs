@@ -165,6 +165,8 @@ pub struct Upstream {
     clients: Vec<Client<HttpsConnector<HttpConnector>, Full<Bytes>>>,
     scheme: http::uri::Scheme,
     authority: http::uri::Authority,
+    /// The `host` header for `authority`.
+    host: HeaderValue,
     region: String,
     credentials: Arc<CredentialCache>,
 }
@@ -186,6 +188,8 @@ impl Upstream {
             .authority()
             .cloned()
             .ok_or_else(|| "upstream endpoint has no host".to_string())?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|e| format!("bad upstream host: {e}"))?;
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -219,6 +223,7 @@ impl Upstream {
             clients,
             scheme,
             authority,
+            host,
             region: region.to_string(),
             credentials,
         })
@@ -266,9 +271,7 @@ impl Upstream {
                 headers.append(name.clone(), value.clone());
             }
         }
-        let host = HeaderValue::from_str(self.authority.as_str())
-            .map_err(|e| GateError::Validation(format!("bad upstream host: {e}")))?;
-        headers.insert(http::header::HOST, host);
+        headers.insert(http::header::HOST, self.host.clone());
 
         self.sign(&parts.method, &uri, &mut headers, body_sha256, &credentials)?;
         let mut request = Request::new(Full::new(body));

@@ -14,6 +14,9 @@
 //! hash-map operations under a mutex.
 
 use std::collections::HashMap;
+
+/// Maps keyed by counters the proxy builds itself: a fast hasher is safe here.
+type KeyMap<V> = HashMap<CounterKey, V, foldhash::fast::RandomState>;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -159,8 +162,8 @@ pub struct QuotaEngine {
     ledger: Arc<dyn Ledger>,
     tz: Tz,
     warning_percent: u8,
-    buckets: Mutex<HashMap<CounterKey, Bucket>>,
-    grant_locks: Mutex<HashMap<CounterKey, Arc<tokio::sync::Mutex<()>>>>,
+    buckets: Mutex<KeyMap<Bucket>>,
+    grant_locks: Mutex<KeyMap<Arc<tokio::sync::Mutex<()>>>>,
     events: Option<mpsc::UnboundedSender<QuotaEvent>>,
     /// The local day and month last asked about, so that a call does not format dates.
     periods: Mutex<Option<Periods>>,
@@ -222,8 +225,8 @@ impl QuotaEngine {
             ledger,
             tz,
             warning_percent,
-            buckets: Mutex::new(HashMap::new()),
-            grant_locks: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(KeyMap::default()),
+            grant_locks: Mutex::new(KeyMap::default()),
             events,
             periods: Mutex::new(None),
         }

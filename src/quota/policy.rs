@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+/// Maps keyed by ids the proxy assigned itself: a fast hasher is safe here.
+type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use crate::store::{BlockKind, BlockRow, Limits};
 
 /// A user's standing at one moment.
@@ -32,10 +35,10 @@ pub enum Standing {
 /// limit sets (most users have the defaults), so a user costs a team id and an index.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
-    users: HashMap<i64, (i64, u32)>,
+    users: IdMap<i64, (i64, u32)>,
     limit_sets: Vec<Limits>,
-    teams: HashMap<i64, Limits>,
-    blocks: HashMap<i64, BlockRow>,
+    teams: IdMap<i64, Limits>,
+    blocks: IdMap<i64, BlockRow>,
 }
 
 /// The bit pattern of limits, for sharing equal sets.
@@ -59,7 +62,7 @@ impl Policy {
     ) -> Self {
         let mut limit_sets = Vec::new();
         let mut index: HashMap<[u64; 4], u32> = HashMap::new();
-        let mut map = HashMap::with_capacity(users.len());
+        let mut map = IdMap::with_capacity_and_hasher(users.len(), Default::default());
         for (id, team_id, limits) in users {
             let i = *index.entry(limits_key(&limits)).or_insert_with(|| {
                 limit_sets.push(limits);
