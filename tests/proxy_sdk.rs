@@ -122,7 +122,12 @@ fn assert_upstream_clean(gate: &Gate, user: &common::TestUser) {
 
 #[tokio::test]
 async fn sdk_with_sigv4_runs_every_operation_with_every_model_id_form() {
-    let gate = Gate::start(GateOptions::default()).await;
+    // More worker threads than this machine has cores: calls land on several of them.
+    let gate = Gate::start(GateOptions {
+        overrides: vec![("BEDROCK_GATE_PROXY__WORKERS".into(), "4".into())],
+        ..Default::default()
+    })
+    .await;
     let alice = gate.user("alice", "research").await;
     let client = common::sdk_client(&gate.url, &alice.key);
     for model in MODEL_IDS {
@@ -162,7 +167,12 @@ async fn sdk_with_sigv4_runs_every_operation_with_every_model_id_form() {
 
 #[tokio::test]
 async fn sdk_with_bearer_token_is_accepted_and_re_signed() {
-    let gate = Gate::start(GateOptions::default()).await;
+    // One worker: calls are served on the runtime that runs `serve`, with no threads.
+    let gate = Gate::start(GateOptions {
+        overrides: vec![("BEDROCK_GATE_PROXY__WORKERS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
     let bob = gate.user("bob", "ops").await;
     let client = common::sdk_bearer_client(&gate.url, &bob.key.bearer_token);
     all_operations(&client, MODEL_IDS[0]).await;

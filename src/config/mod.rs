@@ -586,6 +586,26 @@ mod tests {
         assert_eq!(e.key, "upstream.timeout_secs");
         let e = load("not toml [", &[]).unwrap_err();
         assert!(e.message.contains("TOML"), "{e}");
+        let e = load("[proxy]\nworkers = 5000\n", &[]).unwrap_err();
+        assert_eq!(e.key, "proxy.workers", "{e}");
+        let e = load("[proxy]\nworkers = -1\n", &[]).unwrap_err();
+        assert_eq!(e.key, "proxy.workers", "{e}");
+    }
+
+    #[test]
+    fn workers_default_to_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(load("", &[]).unwrap().proxy.workers, cores);
+        assert_eq!(
+            load("[proxy]\nworkers = 0\n", &[]).unwrap().proxy.workers,
+            cores
+        );
+        assert_eq!(
+            load("[proxy]\nworkers = 3\n", &[]).unwrap().proxy.workers,
+            3
+        );
+        let c = load("", &[("BEDROCK_GATE_PROXY__WORKERS", "1")]).unwrap();
+        assert_eq!(c.proxy.workers, 1);
     }
 
     #[test]
