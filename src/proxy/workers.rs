@@ -75,9 +75,12 @@ impl Workers {
         let _ = stream.set_nodelay(true);
         let stream = stream.into_std()?;
         let mut handoff = (stream, remote);
-        let mut order: Vec<&Worker> = self.workers.iter().collect();
-        order.sort_by_key(|w| w.open.load(Ordering::Relaxed));
-        for worker in order {
+        let open: Vec<usize> = self
+            .workers
+            .iter()
+            .map(|w| w.open.load(Ordering::Relaxed))
+            .collect();
+        for worker in least_loaded_first(&open).filter_map(|i| self.workers.get(i)) {
             worker.open.fetch_add(1, Ordering::Relaxed);
             match worker.handoff.send(handoff) {
                 Ok(()) => return Ok(()),
@@ -102,6 +105,13 @@ impl Workers {
             let _ = d.await;
         }
     }
+}
+
+/// Worker indexes by open connections, fewest first (ties in index order).
+fn least_loaded_first(open: &[usize]) -> impl Iterator<Item = usize> {
+    let mut order: Vec<usize> = (0..open.len()).collect();
+    order.sort_by_key(|&i| open.get(i).copied().unwrap_or(usize::MAX));
+    order.into_iter()
 }
 
 fn start_one(
@@ -142,4 +152,28 @@ fn start_one(
         open,
         done,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::least_loaded_first;
+
+    #[test]
+    fn connections_go_to_the_least_loaded_worker() {
+        assert_eq!(
+            least_loaded_first(&[3, 1, 2]).collect::<Vec<_>>(),
+            [1, 2, 0]
+        );
+        assert_eq!(
+            least_loaded_first(&[0, 0, 0]).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        // Handing out 64 connections one by one leaves every worker with 32.
+        let mut open = [0usize; 2];
+        for _ in 0..64 {
+            let first = least_loaded_first(&open).next().unwrap();
+            open[first] += 1;
+        }
+        assert_eq!(open, [32, 32]);
+    }
 }
