@@ -83,14 +83,12 @@ pub async fn run(
     grace: Duration,
 ) {
     let count = state.upstream.workers();
-    let pool = if count > 1 {
-        workers::Workers::start(count, &tls, &state, grace)
-    } else {
-        None
-    };
-    let mut here = match &pool {
-        Some(_) => None,
-        None => Some(Connections::new(tls, state, 0)),
+    let mut serving = match (count > 1)
+        .then(|| workers::Workers::start(count, &tls, &state, grace))
+        .flatten()
+    {
+        Some(pool) => Serving::Workers(pool),
+        None => Serving::Here(Connections::new(tls, state, 0)),
     };
     tokio::pin!(shutdown);
     loop {
@@ -107,21 +105,24 @@ pub async fn run(
                 }
             },
         };
-        match (&pool, &mut here) {
-            (Some(pool), _) => {
+        match &mut serving {
+            Serving::Workers(pool) => {
                 if let Err(e) = pool.dispatch(stream, remote) {
                     tracing::error!(error = %e, peer = %remote, "connection dropped");
                 }
             }
-            (None, Some(here)) => here.serve(stream, remote, ()),
-            (None, None) => {}
+            Serving::Here(here) => here.serve(stream, remote, ()),
         }
     }
     drop(listener);
-    if let Some(pool) = pool {
-        pool.shutdown().await;
+    match serving {
+        Serving::Workers(pool) => pool.shutdown().await,
+        Serving::Here(here) => here.drain(grace).await,
     }
-    if let Some(here) = here {
-        here.drain(grace).await;
-    }
+}
+
+/// Who serves accepted connections: worker threads, or this runtime itself.
+enum Serving {
+    Workers(workers::Workers),
+    Here(Connections),
 }

@@ -72,7 +72,6 @@ impl Workers {
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
     ) -> Result<(), std::io::Error> {
-        let _ = stream.set_nodelay(true);
         let stream = stream.into_std()?;
         let mut handoff = (stream, remote);
         let open: Vec<usize> = self

@@ -237,21 +237,25 @@ impl QuotaEngine {
         &self.ledger
     }
 
+    /// The day and month around `now`, from the cache while `now` is in the cached day.
+    fn periods(&self, now: DateTime<Utc>) -> Periods {
+        let mut cached = lock(&self.periods);
+        match cached.as_ref() {
+            Some(p) if p.contains(now) => p.clone(),
+            _ => cached.insert(Periods::at(self.tz, now)).clone(),
+        }
+    }
+
     /// The charges a call makes at `now`: one per limit that is set.
     pub fn charges(&self, ask: &Ask<'_>, now: DateTime<Utc>) -> Vec<Charge> {
-        let (day, month, day_end, month_end) = {
-            let mut cached = lock(&self.periods);
-            let p = match cached.as_ref() {
-                Some(p) if p.contains(now) => p,
-                _ => cached.insert(Periods::at(self.tz, now)),
-            };
-            (
-                Arc::clone(&p.day),
-                Arc::clone(&p.month),
-                utc_ms(p.day_end_ms),
-                utc_ms(p.month_end_ms),
-            )
-        };
+        let Periods {
+            day,
+            month,
+            day_end_ms,
+            month_end_ms,
+            ..
+        } = self.periods(now);
+        let (day_end, month_end) = (utc_ms(day_end_ms), utc_ms(month_end_ms));
         let mut out = Vec::with_capacity(8);
         let scopes = [
             (Subject::User(ask.user_id), ask.username, &ask.user_limits),
@@ -493,7 +497,7 @@ impl QuotaEngine {
     /// Takes the capacity to give back: idle buckets (no debit for `idle`), and buckets
     /// of periods that have ended (dropped; their capacity no longer matters).
     pub fn take_idle(&self, idle: Duration, now: DateTime<Utc>) -> Vec<(CounterKey, i64)> {
-        let (day, month) = period_keys(self.tz, now);
+        let Periods { day, month, .. } = self.periods(now);
         let instant = Instant::now();
         let mut out = Vec::new();
         let mut buckets = lock(&self.buckets);
