@@ -16,7 +16,9 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod error;
+pub mod ops;
 pub mod proxy;
 pub mod quota;
 pub mod serve;

@@ -198,7 +198,13 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
     assert!(json_message(&resp).contains("AWS_SESSION_TOKEN"));
 
     // A revoked key stops working within the propagation delay.
-    gate.store.revoke_key(&k.access_key_id).await.unwrap();
+    gate.ops
+        .revoke_key(
+            &bedrock_gate::domain::Actor::system("test"),
+            &k.access_key_id,
+        )
+        .await
+        .unwrap();
     gate.wait_key_known(&k.bearer_token, false).await;
     let (status, resp) = post_signed(
         &gate,

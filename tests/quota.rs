@@ -9,6 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bedrock_gate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, EventKind};
 use bedrock_gate::store::Limits;
 use common::{raw_post, Engine, Gate, GateOptions};
 
@@ -70,11 +71,11 @@ fn limit(n: i64) -> Limits {
     }
 }
 
-async fn wait_blocked(gate: &Gate, username: &str) -> bedrock_gate::store::BlockingStatus {
+async fn wait_blocked(gate: &Gate, username: &str) -> bedrock_gate::store::BlockStatus {
     let user = gate.store.user(username).await.unwrap();
     for _ in 0..100 {
-        let s = gate.store.blocking_status(user.id).await.unwrap();
-        if s.blocked {
+        let s = gate.store.block_status(user.id).await.unwrap();
+        if let Some(s) = s.filter(|s| s.blocked) {
             return s;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -118,15 +119,21 @@ async fn exactly_50_of_200(engine: Engine) {
 
     // Reaching the daily limit blocked alice automatically, with an audit row.
     let status = wait_blocked(&gate, "alice").await;
-    assert_eq!(status.block_kind.as_deref(), Some("automatic"));
+    assert_eq!(status.kind, Some(BlockKind::Automatic));
     assert!(status.blocked_until.is_some());
     let audit = gate.store.audit(Some("alice"), 10).await.unwrap();
-    let row = audit.iter().find(|a| a.operation == "auto_block").unwrap();
+    let row = audit
+        .iter()
+        .find(|a| a.operation == AuditOperation::AutoBlock)
+        .unwrap();
     assert_eq!(row.limit_at_time, Some(50));
     assert_eq!(row.requests_at_time, Some(50));
     assert_eq!(row.usage_percent, Some(100.0));
     assert_eq!(
-        audit.iter().filter(|a| a.operation == "auto_block").count(),
+        audit
+            .iter()
+            .filter(|a| a.operation == AuditOperation::AutoBlock)
+            .count(),
         1
     );
 
@@ -142,9 +149,23 @@ async fn exactly_50_of_200(engine: Engine) {
     assert_eq!(records.len(), 50, "one record per admitted call");
 
     // One warning (80 % by default) and one exhaustion event for the day's limit.
-    let warnings = gate.store.quota_events(Some("warning")).await.unwrap();
+    let warnings = gate
+        .store
+        .events(Some(EventKind::Warning), 10)
+        .await
+        .unwrap();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!(warnings[0].2, "daily_requests");
+    let warning: DomainEvent = serde_json::from_str(&warnings[0].payload).unwrap();
+    assert!(
+        matches!(&warning, DomainEvent::Warning { limit, threshold_percent: 80, used: 40.., .. } if limit == "daily_requests"),
+        "{warning:?}"
+    );
+    let blocked = gate
+        .store
+        .events(Some(EventKind::Blocked), 10)
+        .await
+        .unwrap();
+    assert_eq!(blocked.len(), 1, "one automatic block event: {blocked:?}");
 
     // This proxy claimed today's reset at start (catch-up); a second claim fails.
     let tz = gate.config.quota.timezone;
@@ -156,13 +177,18 @@ async fn exactly_50_of_200(engine: Engine) {
         .unwrap());
 
     // The reset lifts the automatic block.
-    let report =
-        bedrock_gate::quota::reset::daily_reset(&gate.store, tz, chrono::Utc::now(), "test")
-            .await
-            .unwrap();
+    let report = gate.ops.reset_now(&Actor::system("test")).await.unwrap();
     assert_eq!(report.unblocked, vec!["alice".to_string()]);
     let user = gate.store.user("alice").await.unwrap();
-    assert!(!gate.store.blocking_status(user.id).await.unwrap().blocked);
+    assert!(
+        !gate
+            .store
+            .block_status(user.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .blocked
+    );
     gate.stop().await;
 }
 
@@ -217,10 +243,11 @@ async fn a_team_limit_is_shared_by_its_members() {
     .await;
     let a = gate.user("ann", "shared").await;
     let b = gate.user("ben", "shared").await;
-    gate.store
+    gate.ops
         .set_team_limits(
+            &Actor::system("test"),
             "shared",
-            &bedrock_gate::store::LimitsUpdate {
+            &bedrock_gate::domain::LimitsUpdate {
                 daily_requests: Some(Some(3)),
                 ..Default::default()
             },
@@ -391,7 +418,7 @@ async fn blocks_protection_reset_and_audit(engine: Engine) {
     let (status, _) = call(&gate.url, &dave.key.bearer_token).await;
     assert_eq!(status, 400);
     let s = wait_blocked(&gate, "dave").await;
-    assert_eq!(s.block_kind.as_deref(), Some("automatic"));
+    assert_eq!(s.kind, Some(BlockKind::Automatic));
 
     // Unblocking an automatic block protects until the next reset: calls go through.
     let un = cli(&["user", "unblock", "dave", "--reason", "deadline"]);
@@ -404,7 +431,7 @@ async fn blocks_protection_reset_and_audit(engine: Engine) {
     // The reset ends the day-long protection.
     let report = cli(&["reset"]);
     assert_eq!(report["unprotected"][0], "dave");
-    let st = gate.store.blocking_status(user.id).await.unwrap();
+    let st = gate.store.block_status(user.id).await.unwrap().unwrap();
     assert!(!st.administrative_safe && !st.blocked);
 
     // Standing protection: never refused for limits.

@@ -4,10 +4,18 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use bedrock_gate::config::DatabaseKind;
+use bedrock_gate::domain::{
+    Actor, AuditOperation, BlockKind, DomainEvent, EventKind, KeyStatus, Language, LimitsUpdate,
+    NewEvent,
+};
+use bedrock_gate::ops::blocking::BlockDuration;
+use bedrock_gate::ops::users::CreateUser;
+use bedrock_gate::ops::{Ops, OpsError};
 use bedrock_gate::store::{
-    Limits, LimitsUpdate, NewKey, NewTeam, NewUser, Price, RequestRecord, Store, StoreError,
-    UsageFilter,
+    NewKey, Price, RequestRecord, Store, StoreError, StoredEvent, UsageFilter,
 };
 use common::{Engine, TestDb};
 
@@ -17,7 +25,7 @@ async fn open(engine: Engine) -> (TestDb, Store) {
     let store = Store::connect(&cfg.database).await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        3,
+        4,
         "every migration applies on a fresh db"
     );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");
@@ -29,19 +37,18 @@ async fn open(engine: Engine) -> (TestDb, Store) {
     (db, store)
 }
 
-fn new_user(name: &str, team: &str) -> NewUser {
-    NewUser {
+fn new_user(name: &str, team: &str) -> CreateUser {
+    CreateUser {
         username: name.into(),
         person_name: format!("{name} Doe"),
         team: team.into(),
         email: None,
-        language: "es".into(),
+        language: Some(Language::Es),
         iam_user: Some(format!("iam-{name}")),
-        limits: Limits {
-            daily_requests: Some(350),
-            monthly_requests: Some(5000),
-            daily_budget_usd: None,
-            monthly_budget_usd: Some(50.0),
+        limits: LimitsUpdate {
+            daily_requests: Some(Some(350)),
+            monthly_budget_usd: Some(Some(50.0)),
+            ..Default::default()
         },
     }
 }
@@ -74,19 +81,37 @@ fn record(uid: &str, user_id: i64, username: &str, team: &str, at: i64) -> Reque
     }
 }
 
+/// The service layer over a fresh database on `engine`.
+async fn ops(engine: Engine) -> (TestDb, Arc<Store>, Ops) {
+    let (db, store) = open(engine).await;
+    let cfg = common::config(&db.url, "http://127.0.0.1:9", &[]);
+    let store = Arc::new(store);
+    let ops = Ops::new(Arc::clone(&store), &cfg);
+    (db, store, ops)
+}
+
+fn events_of(kinds: &[StoredEvent]) -> Vec<(EventKind, DomainEvent)> {
+    kinds
+        .iter()
+        .rev()
+        .map(|e| (e.kind, serde_json::from_str(&e.payload).unwrap()))
+        .collect()
+}
+
 #[tokio::test]
 async fn teams_users_limits_and_keys() {
     for engine in common::engines() {
-        let (db, s) = open(engine).await;
+        let (db, s, ops) = ops(engine).await;
+        let actor = Actor::system("test");
         let v0 = s.state_version().await.unwrap();
-        let team = s
-            .create_team(&NewTeam {
-                name: "research".into(),
-                limits: Limits {
-                    daily_budget_usd: Some(10.5),
+        let team = ops
+            .create_team(
+                "research",
+                &LimitsUpdate {
+                    daily_budget_usd: Some(Some(10.5)),
                     ..Default::default()
                 },
-            })
+            )
             .await
             .unwrap();
         assert_eq!(team.limits.daily_budget_usd, Some(10.5));
@@ -95,27 +120,36 @@ async fn teams_users_limits_and_keys() {
             "changes bump the version"
         );
         assert!(matches!(
-            s.create_team(&NewTeam {
-                name: "research".into(),
-                limits: Limits::default()
-            })
-            .await,
-            Err(StoreError::Conflict(_))
+            ops.create_team("research", &LimitsUpdate::default()).await,
+            Err(OpsError::Conflict(_))
         ));
         assert!(matches!(
-            s.create_user(&new_user("x", "missing")).await,
-            Err(StoreError::NotFound(_))
+            ops.create_team("bad name", &LimitsUpdate::default()).await,
+            Err(OpsError::Invalid(_))
         ));
-        let alice = s.create_user(&new_user("alice", "research")).await.unwrap();
+        assert!(matches!(
+            ops.create_user(&new_user("x", "missing")).await,
+            Err(OpsError::NotFound(_))
+        ));
+        let alice = ops
+            .create_user(&new_user("alice", "research"))
+            .await
+            .unwrap();
         assert_eq!(alice.team, "research");
-        assert_eq!(alice.language, "es");
+        assert_eq!(alice.language, Language::Es);
         assert_eq!(alice.limits.monthly_budget_usd, Some(50.0));
+        assert_eq!(
+            alice.limits.monthly_requests,
+            Some(5000),
+            "unset limits take the configured defaults"
+        );
         assert!(matches!(
-            s.create_user(&new_user("alice", "research")).await,
-            Err(StoreError::Conflict(_))
+            ops.create_user(&new_user("alice", "research")).await,
+            Err(OpsError::Conflict(_))
         ));
-        let updated = s
+        let updated = ops
             .set_user_limits(
+                &actor,
                 "alice",
                 &LimitsUpdate {
                     daily_requests: Some(None),
@@ -128,8 +162,14 @@ async fn teams_users_limits_and_keys() {
         assert_eq!(updated.limits.daily_requests, None);
         assert_eq!(updated.limits.monthly_requests, Some(5000));
         assert_eq!(updated.limits.monthly_budget_usd, Some(75.0));
-        let t = s
+        assert!(matches!(
+            ops.set_user_limits(&actor, "alice", &LimitsUpdate::default())
+                .await,
+            Err(OpsError::Invalid(_))
+        ));
+        let t = ops
             .set_team_limits(
+                &actor,
                 "research",
                 &LimitsUpdate {
                     daily_requests: Some(Some(9)),
@@ -143,16 +183,24 @@ async fn teams_users_limits_and_keys() {
             (Some(9), Some(10.5))
         );
 
+        // The store keeps binary secrets as they are.
+        let user_id = s.user("alice").await.unwrap().id;
+        let event = NewEvent::new(DomainEvent::KeyIssued {
+            username: "alice".into(),
+            tool: "claude-code".into(),
+            access_key_id: "BGTESTKEY00000000001".into(),
+            by: "test".into(),
+        });
         let key = NewKey {
             access_key_id: "BGTESTKEY00000000001".into(),
             tool: "claude-code".into(),
             secret_enc: vec![1, 2, 3, 255, 0, 7],
             bearer_hash: "a".repeat(64),
         };
-        let info = s.create_key("alice", &key).await.unwrap();
+        let info = s.create_key(user_id, &key, &event).await.unwrap();
         assert_eq!(
-            (info.status.as_str(), info.tool.as_str()),
-            ("active", "claude-code")
+            (info.status, info.tool.as_str()),
+            (KeyStatus::Active, "claude-code")
         );
         let active = s.active_keys().await.unwrap();
         assert_eq!(active.len(), 1);
@@ -165,27 +213,187 @@ async fn teams_users_limits_and_keys() {
             (active[0].username.as_str(), active[0].team.as_str()),
             ("alice", "research")
         );
-        s.revoke_key("BGTESTKEY00000000001").await.unwrap();
+        ops.revoke_key(&actor, "BGTESTKEY00000000001")
+            .await
+            .unwrap();
         assert!(s.active_keys().await.unwrap().is_empty());
         assert!(matches!(
-            s.revoke_key("BGTESTKEY00000000001").await,
-            Err(StoreError::NotFound(_))
+            ops.revoke_key(&actor, "BGTESTKEY00000000001").await,
+            Err(OpsError::NotFound(_))
         ));
-        assert_eq!(s.keys(Some("alice")).await.unwrap()[0].status, "revoked");
+        assert!(matches!(
+            ops.revoke_key(&actor, "BGNOSUCHKEY").await,
+            Err(OpsError::NotFound(_))
+        ));
+        assert_eq!(
+            ops.keys(Some("alice")).await.unwrap()[0].status,
+            KeyStatus::Revoked
+        );
+
+        // Every change others must hear about is one event, in order.
+        let kinds: Vec<EventKind> = events_of(&s.events(None, 100).await.unwrap())
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::LimitsChanged,
+                EventKind::LimitsChanged,
+                EventKind::KeyIssued,
+                EventKind::KeyRevoked
+            ]
+        );
 
         assert!(matches!(
-            s.delete_team("research").await,
-            Err(StoreError::Conflict(_))
+            ops.delete_team("research").await,
+            Err(OpsError::Conflict(_))
         ));
-        assert_eq!(s.users(Some("research")).await.unwrap().len(), 1);
-        s.delete_user("alice").await.unwrap();
+        assert_eq!(ops.users(Some("research")).await.unwrap().len(), 1);
+        ops.delete_user("alice").await.unwrap();
         assert!(
-            s.keys(None).await.unwrap().is_empty(),
+            ops.keys(None).await.unwrap().is_empty(),
             "keys go with the user"
         );
-        s.delete_team("research").await.unwrap();
-        assert!(s.teams().await.unwrap().is_empty());
-        assert!(s.blocking_status(alice.id).await.unwrap() == Default::default());
+        ops.delete_team("research").await.unwrap();
+        assert!(ops.teams().await.unwrap().is_empty());
+        assert!(s.block_status(user_id).await.unwrap().is_none());
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn the_blocking_service_writes_status_audit_and_one_event_per_change() {
+    for engine in common::engines() {
+        let (db, s, ops) = ops(engine).await;
+        let actor = Actor::system("cli:admin");
+        ops.create_team("t", &LimitsUpdate::default())
+            .await
+            .unwrap();
+        ops.create_user(&new_user("bob", "t")).await.unwrap();
+
+        assert!(matches!(
+            ops.unblock(&actor, "bob", None).await,
+            Err(OpsError::Conflict(_))
+        ));
+        let v = ops
+            .block(
+                &actor,
+                "bob",
+                BlockDuration::Indefinite,
+                Some("audit".into()),
+            )
+            .await
+            .unwrap();
+        assert!(v.blocked && v.blocked_until.is_none());
+        let info = ops.user_info("bob").await.unwrap();
+        assert_eq!(info.blocking.blocked_reason.as_deref(), Some("audit"));
+        let v = ops
+            .unblock(&actor, "bob", Some("done".into()))
+            .await
+            .unwrap();
+        assert!(
+            !v.blocked && !v.administrative_safe,
+            "a manual block leaves no protection"
+        );
+        let v = ops.protect(&actor, "bob", true).await.unwrap();
+        assert!(v.administrative_safe);
+        ops.protect(&actor, "bob", false).await.unwrap();
+
+        let audit = ops.audit(Some("bob"), 10).await.unwrap();
+        let ops_seen: Vec<AuditOperation> = audit.iter().rev().map(|a| a.operation).collect();
+        assert_eq!(
+            ops_seen,
+            [
+                AuditOperation::Block,
+                AuditOperation::Unblock,
+                AuditOperation::Protect,
+                AuditOperation::Unprotect
+            ]
+        );
+        assert!(audit.iter().all(|a| a.performed_by == "cli:admin"));
+        let events = events_of(&s.events(None, 100).await.unwrap());
+        assert_eq!(events.len(), 4);
+        assert!(matches!(
+            &events[0].1,
+            DomainEvent::Blocked { kind: BlockKind::Manual, until: None, reason, .. } if reason == "audit"
+        ));
+        assert!(matches!(
+            &events[1].1,
+            DomainEvent::Unblocked {
+                was: Some(BlockKind::Manual),
+                ..
+            }
+        ));
+        assert!(matches!(
+            &events[2].1,
+            DomainEvent::ProtectionChanged {
+                protected: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &events[3].1,
+            DomainEvent::ProtectionChanged {
+                protected: false,
+                ..
+            }
+        ));
+        db.drop_db().await;
+    }
+}
+
+#[tokio::test]
+async fn the_outbox_stores_once_per_key_and_hands_each_event_to_one_claimer() {
+    for engine in common::engines() {
+        let (db, s, _ops) = ops(engine).await;
+        let reset = |day: &str| DomainEvent::ResetDone {
+            day: day.into(),
+            unblocked: vec![],
+            unprotected: vec![],
+            by: "test".into(),
+        };
+        // Events written before a subscriber registers are not its business.
+        assert!(s
+            .append_event(&NewEvent::new(reset("2026-11-01")))
+            .await
+            .unwrap());
+        s.register_consumer("log").await.unwrap();
+        s.register_consumer("log").await.unwrap();
+        for day in ["2026-11-02", "2026-11-03"] {
+            let e = NewEvent::once(reset(day), format!("reset:{day}"));
+            assert!(s.append_event(&e).await.unwrap());
+            assert!(!s.append_event(&e).await.unwrap(), "second write of a key");
+        }
+        // Two claimers: every event goes to exactly one of them.
+        let a = s.claim_events("log", "proxy-a", 60_000, 1).await.unwrap();
+        let b = s.claim_events("log", "proxy-b", 60_000, 10).await.unwrap();
+        let c = s.claim_events("log", "proxy-c", 60_000, 10).await.unwrap();
+        assert_eq!((a.len(), b.len(), c.len()), (1, 1, 0));
+        assert_ne!(a[0].event_id, b[0].event_id);
+        let first: DomainEvent = serde_json::from_str(&a[0].payload).unwrap();
+        assert_eq!(first, reset("2026-11-02"));
+        // A failure comes back after its retry time; a delivery is final.
+        s.finish_delivery("log", &a[0], Err(("smtp down".into(), 0)))
+            .await
+            .unwrap();
+        s.finish_delivery("log", &b[0], Ok(())).await.unwrap();
+        let again = s.claim_events("log", "proxy-c", 60_000, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert_eq!((again[0].event_id, again[0].attempts), (a[0].event_id, 2));
+        s.finish_delivery("log", &again[0], Ok(())).await.unwrap();
+        // The stale claim of proxy-a can no longer mark anything.
+        s.finish_delivery("log", &a[0], Err(("late".into(), 0)))
+            .await
+            .unwrap();
+        assert!(s
+            .claim_events("log", "proxy-a", 60_000, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        let deliveries = s.deliveries("log").await.unwrap();
+        assert_eq!(deliveries.len(), 2);
+        assert!(deliveries.iter().all(|d| d.3), "{deliveries:?}");
         db.drop_db().await;
     }
 }

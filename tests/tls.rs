@@ -7,8 +7,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_gate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
-use bedrock_gate::store::{Limits, NewKey, NewTeam, NewUser};
+use bedrock_gate::domain::{Actor, LimitsUpdate};
+use bedrock_gate::ops::users::CreateUser;
 use bytes::Bytes;
 use common::{Gate, GateOptions};
 use http_body_util::{BodyExt, Full};
@@ -67,41 +67,21 @@ async fn the_proxy_serves_https_with_http2_and_http1() {
     })
     .await;
     // The harness's helpers speak plain HTTP; set up the user directly.
-    gate.store
-        .create_team(&NewTeam {
-            name: "t".into(),
-            limits: Limits::default(),
-        })
+    let actor = Actor::system("test");
+    gate.ops
+        .create_team("t", &LimitsUpdate::default())
         .await
         .unwrap();
-    gate.store
-        .create_user(&NewUser {
+    gate.ops
+        .create_user(&CreateUser {
             username: "tina".into(),
             person_name: "Tina".into(),
             team: "t".into(),
-            email: None,
-            language: "en".into(),
-            iam_user: None,
-            limits: Limits::default(),
+            ..Default::default()
         })
         .await
         .unwrap();
-    let key = IssuedKey::generate();
-    let master = MasterKey::from_bytes(&common::MASTER_KEY);
-    gate.store
-        .create_key(
-            "tina",
-            &NewKey {
-                access_key_id: key.access_key_id.clone(),
-                tool: "t".into(),
-                secret_enc: master
-                    .encrypt(&key.access_key_id, &key.secret_access_key)
-                    .unwrap(),
-                bearer_hash: bearer_hash(&key.bearer_token),
-            },
-        )
-        .await
-        .unwrap();
+    let key = gate.ops.issue_key(&actor, "tina", "t").await.unwrap().key;
     let port = gate.url.rsplit(':').next().unwrap().to_string();
     let https = format!("https://localhost:{port}");
 

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domain::Language;
+use crate::ops::blocking::BlockDuration;
+
 /// bedrock-gate: a quota-enforcing reverse proxy for the AWS Bedrock runtime.
 #[derive(Debug, Parser)]
 #[command(name = "bedrock-gate", version, about, propagate_version = true)]
@@ -98,6 +101,18 @@ impl<T: Copy> Limit<T> {
     }
 }
 
+impl LimitArgs {
+    /// The flags as a limits update (flags not given leave a limit as it is).
+    pub fn update(&self) -> crate::domain::LimitsUpdate {
+        crate::domain::LimitsUpdate {
+            daily_requests: self.daily_requests.map(Limit::stored),
+            monthly_requests: self.monthly_requests.map(Limit::stored),
+            daily_budget_usd: self.daily_budget_usd.map(Limit::stored),
+            monthly_budget_usd: self.monthly_budget_usd.map(Limit::stored),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,13 +181,9 @@ pub enum TeamCommand {
     },
 }
 
-/// Template languages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LanguageArg {
-    /// English.
-    En,
-    /// Spanish.
-    Es,
+fn parse_language(s: &str) -> Result<Language, String> {
+    s.parse::<Language>()
+        .map_err(|_| format!("`{s}` is not a language: use en or es"))
 }
 
 /// `user ...`
@@ -190,8 +201,8 @@ pub enum UserCommand {
         #[arg(long)]
         email: Option<String>,
         /// Template language.
-        #[arg(long, value_enum)]
-        language: Option<LanguageArg>,
+        #[arg(long, value_name = "en|es", value_parser = parse_language)]
+        language: Option<Language>,
         /// IAM user name, for the CloudTrail/IAM backstop.
         #[arg(long, value_name = "NAME")]
         iam_user: Option<String>,
@@ -257,17 +268,6 @@ pub enum UserCommand {
         /// The user.
         username: String,
     },
-}
-
-/// How long a manual block lasts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BlockDuration {
-    /// This many seconds.
-    For(u64),
-    /// Until the next daily reset.
-    UntilReset,
-    /// Until unblocked.
-    Indefinite,
 }
 
 fn parse_duration(s: &str) -> Result<BlockDuration, String> {

@@ -1,69 +1,10 @@
-//! `team`, `user` and `key` commands.
+//! `team`, `user` and `key` commands: call the service layer, print its views.
 
-use anyhow::Context;
-use serde_json::json;
-
-use super::args::{KeyCommand, LanguageArg, LimitArgs, Output, TeamCommand, UserCommand};
+use super::args::{KeyCommand, Output, TeamCommand, UserCommand};
 use super::print;
-use crate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
-use crate::config::Config;
-use crate::quota::calendar;
-use crate::store::{
-    Limits, LimitsUpdate, NewKey, NewTeam, NewUser, Store, Team, UsageFilter, User,
-};
-
-impl LimitArgs {
-    fn update(&self) -> LimitsUpdate {
-        LimitsUpdate {
-            daily_requests: self.daily_requests.map(|l| l.stored()),
-            monthly_requests: self.monthly_requests.map(|l| l.stored()),
-            daily_budget_usd: self.daily_budget_usd.map(|l| l.stored()),
-            monthly_budget_usd: self.monthly_budget_usd.map(|l| l.stored()),
-        }
-    }
-
-    /// The update, refusing an empty one (set-limits without any limit flag).
-    fn required(&self) -> anyhow::Result<LimitsUpdate> {
-        let u = self.update();
-        if u == LimitsUpdate::default() {
-            anyhow::bail!(
-                "give at least one of --daily-requests, --monthly-requests, \
-                 --daily-budget-usd, --monthly-budget-usd"
-            );
-        }
-        Ok(u)
-    }
-}
-
-/// Usage today and this month (calendar periods in `quota.timezone`) for `base`.
-async fn day_and_month(
-    store: &Store,
-    config: &Config,
-    base: UsageFilter,
-) -> anyhow::Result<(crate::store::UsageTotals, crate::store::UsageTotals)> {
-    let now = chrono::Utc::now();
-    let within = |p: calendar::Period| UsageFilter {
-        from_ms: Some(p.start_ms),
-        to_ms: Some(p.end_ms),
-        ..base.clone()
-    };
-    let day = store
-        .usage_totals(&within(calendar::day(config.quota.timezone, now)))
-        .await?;
-    let month = store
-        .usage_totals(&within(calendar::month(config.quota.timezone, now)))
-        .await?;
-    Ok((day, month))
-}
-
-fn limits_json(l: &Limits) -> serde_json::Value {
-    json!({
-        "daily_requests": l.daily_requests,
-        "monthly_requests": l.monthly_requests,
-        "daily_budget_usd": l.daily_budget_usd,
-        "monthly_budget_usd": l.monthly_budget_usd,
-    })
-}
+use crate::domain::{Actor, Limits};
+use crate::ops::users::CreateUser;
+use crate::ops::Ops;
 
 fn limits_text(l: &Limits) -> String {
     let n = |v: Option<i64>| v.map_or("unlimited".to_string(), |v| v.to_string());
@@ -77,121 +18,55 @@ fn limits_text(l: &Limits) -> String {
     )
 }
 
-fn team_json(t: &Team) -> serde_json::Value {
-    json!({"name": t.name, "limits": limits_json(&t.limits), "created_at": t.created_at})
-}
-
 /// `team ...`
-pub async fn team(
-    store: &Store,
-    config: &Config,
-    out: Output,
-    cmd: TeamCommand,
-) -> anyhow::Result<()> {
+pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
     match cmd {
         TeamCommand::Create { team, limits } => {
-            check_name("team", &team)?;
-            let t = store
-                .create_team(&NewTeam {
-                    name: team,
-                    limits: limits.update().apply(Limits::default()),
-                })
-                .await?;
-            print(
-                out,
-                team_json(&t),
-                format!("created team {} ({})", t.name, limits_text(&t.limits)),
-            );
+            let t = ops.create_team(&team, &limits.update()).await?;
+            let text = format!("created team {} ({})", t.name, limits_text(&t.limits));
+            print(out, &t, text);
         }
         TeamCommand::List => {
-            let teams = store.teams().await?;
+            let teams = ops.teams().await?;
             let text = teams
                 .iter()
                 .map(|t| format!("{:<24} {}", t.name, limits_text(&t.limits)))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(
-                out,
-                json!(teams.iter().map(team_json).collect::<Vec<_>>()),
-                text,
-            );
+            print(out, &teams, text);
         }
         TeamCommand::Info { team } => {
-            let t = store.team(&team).await?;
-            let members = store.users(Some(&team)).await?;
-            let base = UsageFilter {
-                team: Some(team.clone()),
-                ..Default::default()
-            };
-            let (day, month) = day_and_month(store, config, base).await?;
-            let mut doc = team_json(&t);
-            doc["members"] = json!(members.iter().map(|u| &u.username).collect::<Vec<_>>());
-            doc["usage"] = json!({"day": day, "month": month});
+            let info = ops.team_info(&team).await?;
+            let (day, month) = (&info.usage.day, &info.usage.month);
             let text = format!(
                 "team {}\n  limits: {}\n  members: {}\n  today: {} requests, ${:.4}\n  this month: {} requests, ${:.4}",
-                t.name,
-                limits_text(&t.limits),
-                members.iter().map(|u| u.username.as_str()).collect::<Vec<_>>().join(", "),
+                info.team.name,
+                limits_text(&info.team.limits),
+                info.members.join(", "),
                 day.requests,
                 day.cost_usd,
                 month.requests,
                 month.cost_usd
             );
-            print(out, doc, text);
+            print(out, &info, text);
         }
         TeamCommand::SetLimits { team, limits } => {
-            let t = store.set_team_limits(&team, &limits.required()?).await?;
-            print(
-                out,
-                team_json(&t),
-                format!("team {}: {}", t.name, limits_text(&t.limits)),
-            );
+            let t = ops.set_team_limits(&actor, &team, &limits.update()).await?;
+            let text = format!("team {}: {}", t.name, limits_text(&t.limits));
+            print(out, &t, text);
         }
         TeamCommand::Delete { team } => {
-            store.delete_team(&team).await?;
-            print(
-                out,
-                json!({"deleted": team}),
-                format!("deleted team {team}"),
-            );
+            let d = ops.delete_team(&team).await?;
+            print(out, &d, format!("deleted team {team}"));
         }
     }
     Ok(())
 }
 
-fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        anyhow::bail!("{what} name `{name}` must be 1-128 characters of letters, digits, '-', '_', '.' or '@'")
-    }
-}
-
-fn user_json(u: &User) -> serde_json::Value {
-    json!({
-        "username": u.username,
-        "person": u.person_name,
-        "team": u.team,
-        "email": u.email,
-        "language": u.language,
-        "iam_user": u.iam_user,
-        "limits": limits_json(&u.limits),
-        "created_at": u.created_at,
-    })
-}
-
 /// `user ...`
-pub async fn user(
-    store: &Store,
-    config: &Config,
-    out: Output,
-    cmd: UserCommand,
-) -> anyhow::Result<()> {
+pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Result<()> {
+    let actor = Actor::cli();
     match cmd {
         UserCommand::Create {
             username,
@@ -202,176 +77,110 @@ pub async fn user(
             iam_user,
             limits,
         } => {
-            check_name("user", &username)?;
-            if let Some(e) = &email {
-                if !e.contains('@') {
-                    anyhow::bail!("`{e}` is not an email address");
-                }
-            }
-            let defaults = Limits {
-                daily_requests: config
-                    .quota
-                    .default_daily_requests
-                    .and_then(|v| i64::try_from(v).ok()),
-                monthly_requests: config
-                    .quota
-                    .default_monthly_requests
-                    .and_then(|v| i64::try_from(v).ok()),
-                daily_budget_usd: None,
-                monthly_budget_usd: None,
-            };
-            let language = match language {
-                Some(LanguageArg::Es) => "es",
-                Some(LanguageArg::En) => "en",
-                None => config.email.language.code(),
-            };
-            let u = store
-                .create_user(&NewUser {
+            let u = ops
+                .create_user(&CreateUser {
                     username,
                     person_name,
                     team,
                     email,
-                    language: language.to_string(),
+                    language,
                     iam_user,
-                    limits: limits.update().apply(defaults),
+                    limits: limits.update(),
                 })
                 .await?;
-            print(
-                out,
-                user_json(&u),
-                format!(
-                    "created user {} in team {} ({})",
-                    u.username,
-                    u.team,
-                    limits_text(&u.limits)
-                ),
+            let text = format!(
+                "created user {} in team {} ({})",
+                u.username,
+                u.team,
+                limits_text(&u.limits)
             );
+            print(out, &u, text);
         }
         UserCommand::CreateKey {
             username,
             tool_name,
         } => {
-            check_name("tool", &tool_name)?;
-            let master = MasterKey::load(&config.database.master_key)
-                .context("cannot load the master key")?;
-            let issued = IssuedKey::generate();
-            let key = NewKey {
-                access_key_id: issued.access_key_id.clone(),
-                tool: tool_name,
-                secret_enc: master.encrypt(&issued.access_key_id, &issued.secret_access_key)?,
-                bearer_hash: bearer_hash(&issued.bearer_token),
-            };
-            let info = store.create_key(&username, &key).await?;
+            let issued = ops.issue_key(&actor, &username, &tool_name).await?;
             let text = format!(
                 "key for {} ({}) — shown once, store it now:\n  access_key_id:     {}\n  secret_access_key: {}\n  bearer_token:      {}",
-                info.username, info.tool, issued.access_key_id, issued.secret_access_key, issued.bearer_token
+                issued.username,
+                issued.tool,
+                issued.key.access_key_id,
+                issued.key.secret_access_key,
+                issued.key.bearer_token
             );
-            let mut doc = json!(issued);
-            doc["username"] = json!(info.username);
-            doc["tool"] = json!(info.tool);
-            print(out, doc, text);
+            print(out, &issued, text);
         }
         UserCommand::Info { username } => {
-            let u = store.user(&username).await?;
-            let base = UsageFilter {
-                username: Some(username.clone()),
-                ..Default::default()
-            };
-            let (day, month) = day_and_month(store, config, base).await?;
-            let keys = store.keys(Some(&username)).await?;
-            let block = store.blocking_status(u.id).await?;
-            let usage = |t: &crate::store::UsageTotals| {
-                json!({"requests": t.requests, "input_tokens": t.input_tokens,
-                       "output_tokens": t.output_tokens, "cache_read_tokens": t.cache_read_tokens,
-                       "cache_write_tokens": t.cache_write_tokens, "cost_usd": t.cost_usd})
-            };
-            let doc = json!({
-                "username": u.username,
-                "person": u.person_name,
-                "team": u.team,
-                "email": u.email,
-                "language": u.language,
-                "iam_user": u.iam_user,
-                "limits": limits_json(&u.limits),
-                "usage": {"day": usage(&day), "month": usage(&month)},
-                "blocked": block.blocked,
-                "blocked_reason": block.blocked_reason,
-                "blocked_until": block.blocked_until,
-                "administrative_safe": block.administrative_safe,
-                "keys": keys.iter().map(|k| json!({
-                    "access_key_id": k.access_key_id, "tool": k.tool, "status": k.status,
-                    "created_at": k.created_at})).collect::<Vec<_>>(),
-            });
+            let info = ops.user_info(&username).await?;
+            let (u, day, month) = (&info.user, &info.usage.day, &info.usage.month);
             let mut text = format!(
-                "{} ({}), team {}\n  limits: {}\n  today: {} requests, {} in / {} out tokens, ${:.4}\n  this month: {} requests, {} in / {} out tokens, ${:.4}\n  keys:",
-                u.username, u.person_name, u.team, limits_text(&u.limits),
+                "{} ({}), team {}\n  limits: {}\n  today: {} requests, {} in / {} out tokens, ${:.4}\n  this month: {} requests, {} in / {} out tokens, ${:.4}",
+                u.username, u.person, u.team, limits_text(&u.limits),
                 day.requests, day.input_tokens, day.output_tokens, day.cost_usd,
                 month.requests, month.input_tokens, month.output_tokens, month.cost_usd,
             );
-            for k in &keys {
+            if info.blocking.blocked {
+                text.push_str(&format!(
+                    "\n  blocked: {}",
+                    info.blocking.blocked_reason.as_deref().unwrap_or("")
+                ));
+            }
+            if info.blocking.administrative_safe {
+                text.push_str("\n  protected from limits");
+            }
+            text.push_str("\n  keys:");
+            for k in &info.keys {
                 text.push_str(&format!(
                     "\n    {} {} ({})",
                     k.access_key_id, k.tool, k.status
                 ));
             }
-            print(out, doc, text);
+            print(out, &info, text);
         }
         UserCommand::List { team } => {
-            let users = store.users(team.as_deref()).await?;
+            let users = ops.users(team.as_deref()).await?;
             let text = users
                 .iter()
-                .map(|u| format!("{:<24} {:<24} {}", u.username, u.team, u.person_name))
+                .map(|u| format!("{:<24} {:<24} {}", u.username, u.team, u.person))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(
-                out,
-                json!(users.iter().map(user_json).collect::<Vec<_>>()),
-                text,
-            );
+            print(out, &users, text);
         }
         UserCommand::SetLimits { username, limits } => {
-            let u = store
-                .set_user_limits(&username, &limits.required()?)
+            let u = ops
+                .set_user_limits(&actor, &username, &limits.update())
                 .await?;
-            print(
-                out,
-                user_json(&u),
-                format!("user {}: {}", u.username, limits_text(&u.limits)),
-            );
+            let text = format!("user {}: {}", u.username, limits_text(&u.limits));
+            print(out, &u, text);
         }
         UserCommand::Block {
             username,
             duration,
             reason,
-        } => {
-            super::blocking::block(store, config, out, &username, duration, reason).await?;
-        }
+        } => super::blocking::block(ops, out, &username, duration, reason).await?,
         UserCommand::Unblock { username, reason } => {
-            super::blocking::unblock(store, config, out, &username, reason).await?;
+            super::blocking::unblock(ops, out, &username, reason).await?
         }
         UserCommand::Protect { username } => {
-            super::blocking::protect(store, out, &username, true).await?;
+            super::blocking::protect(ops, out, &username, true).await?
         }
         UserCommand::Unprotect { username } => {
-            super::blocking::protect(store, out, &username, false).await?;
+            super::blocking::protect(ops, out, &username, false).await?
         }
         UserCommand::Delete { username } => {
-            store.delete_user(&username).await?;
-            print(
-                out,
-                json!({"deleted": username}),
-                format!("deleted user {username} and their keys"),
-            );
+            let d = ops.delete_user(&username).await?;
+            print(out, &d, format!("deleted user {username} and their keys"));
         }
     }
     Ok(())
 }
 
 /// `key ...`
-pub async fn key(store: &Store, out: Output, cmd: KeyCommand) -> anyhow::Result<()> {
+pub(crate) async fn key(ops: &Ops, out: Output, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::List { user } => {
-            let keys = store.keys(user.as_deref()).await?;
+            let keys = ops.keys(user.as_deref()).await?;
             let text = keys
                 .iter()
                 .map(|k| {
@@ -382,15 +191,13 @@ pub async fn key(store: &Store, out: Output, cmd: KeyCommand) -> anyhow::Result<
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(out, json!(keys), text);
+            print(out, &keys, text);
         }
         KeyCommand::Revoke { access_key_id } => {
-            store.revoke_key(&access_key_id).await?;
-            print(
-                out,
-                json!({"revoked": access_key_id}),
-                format!("revoked {access_key_id}; running proxies refuse it within 2 seconds"),
-            );
+            let r = ops.revoke_key(&Actor::cli(), &access_key_id).await?;
+            let text =
+                format!("revoked {access_key_id}; running proxies refuse it within 2 seconds");
+            print(out, &r, text);
         }
     }
     Ok(())

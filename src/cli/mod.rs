@@ -2,7 +2,7 @@
 //! maps the outcome to an exit code (0 success, 1 failure, 2 usage error). Errors go to
 //! stderr as one sentence; `--output json` prints exactly one JSON document on stdout.
 
-pub mod args;
+pub(crate) mod args;
 mod blocking;
 mod directory;
 mod reports;
@@ -14,7 +14,10 @@ use clap::Parser;
 
 use args::{Cli, Command, Output};
 
+use std::sync::Arc;
+
 use crate::config::Config;
+use crate::ops::Ops;
 use crate::store::Store;
 
 /// Entry point of the binary.
@@ -78,54 +81,46 @@ fn init_logging(serving: bool) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     let out = cli.output;
-    match cli.command {
-        Command::Serve => serve(config).await,
-        Command::Migrate => {
-            let store = open(&config).await?;
-            let applied = store.migrate().await?;
-            print(
-                out,
-                serde_json::json!({"applied": applied}),
-                format!("applied {applied} migration(s)"),
-            );
-            Ok(())
-        }
-        Command::Team(cmd) => {
-            directory::team(&open_migrated(&config).await?, &config, out, cmd).await
-        }
-        Command::User(cmd) => {
-            directory::user(&open_migrated(&config).await?, &config, out, cmd).await
-        }
-        Command::Key(cmd) => directory::key(&open_migrated(&config).await?, out, cmd).await,
-        Command::Pricing(cmd) => reports::pricing(&open_migrated(&config).await?, out, cmd).await,
-        Command::Usage(args) => {
-            reports::usage(&open_migrated(&config).await?, &config, out, args).await
-        }
-        Command::Audit { user, limit } => {
-            blocking::audit(&open_migrated(&config).await?, &config, out, user, limit).await
-        }
-        Command::Reset => blocking::reset(&open_migrated(&config).await?, &config, out).await,
+    if matches!(cli.command, Command::Serve) {
+        return serve(config).await;
     }
+    let store = open(&config).await?;
+    let applied = store.migrate().await?;
+    let ops = Ops::new(Arc::new(store), &config);
+    match cli.command {
+        Command::Serve => unreachable!("handled above"),
+        Command::Migrate => print(
+            out,
+            &serde_json::json!({"applied": applied}),
+            format!("applied {applied} migration(s)"),
+        ),
+        Command::Team(cmd) => directory::team(&ops, out, cmd).await?,
+        Command::User(cmd) => directory::user(&ops, out, cmd).await?,
+        Command::Key(cmd) => directory::key(&ops, out, cmd).await?,
+        Command::Pricing(cmd) => reports::pricing(&ops, out, cmd).await?,
+        Command::Usage(args) => reports::usage(&ops, out, args).await?,
+        Command::Audit { user, limit } => blocking::audit(&ops, out, user, limit).await?,
+        Command::Reset => blocking::reset(&ops, out).await?,
+    }
+    ops.store().close().await;
+    Ok(())
 }
 
+/// Opens the database; every command but `serve` then applies pending migrations, so it
+/// works on a fresh database.
 async fn open(config: &Config) -> anyhow::Result<Store> {
     Store::connect(&config.database)
         .await
         .with_context(|| "cannot open the database (database.url)".to_string())
 }
 
-/// Opens the database and applies pending migrations, so every command works on a fresh
-/// database.
-async fn open_migrated(config: &Config) -> anyhow::Result<Store> {
-    let store = open(config).await?;
-    store.migrate().await?;
-    Ok(store)
-}
-
-/// Prints a command's result: the JSON document, or the text.
-pub(crate) fn print(out: Output, json: serde_json::Value, text: String) {
+/// Prints a command's result: the view as one JSON document, or the text.
+pub(crate) fn print(out: Output, view: &impl serde::Serialize, text: String) {
     match out {
-        Output::Json => println!("{json}"),
+        Output::Json => match serde_json::to_string(view) {
+            Ok(json) => println!("{json}"),
+            Err(e) => eprintln!("error: cannot encode the result as JSON: {e}"),
+        },
         Output::Text => {
             if !text.is_empty() {
                 println!("{text}");

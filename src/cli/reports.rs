@@ -1,16 +1,14 @@
-//! `pricing` and `usage` commands.
-
-use chrono::NaiveDate;
-use serde_json::json;
+//! `pricing` and `usage` commands: call the service layer, print prices, and usage
+//! records as a table, CSV (quoted, spreadsheet formulas defused) or JSON.
 
 use super::args::{Output, PricingCommand, UsageArgs, UsageFormat};
 use super::print;
-use crate::config::Config;
-use crate::quota::calendar::start_of_day;
-use crate::store::{Price, RequestRecord, Store, UsageFilter};
+use crate::ops::reports::{parse_date, UsageQuery};
+use crate::ops::Ops;
+use crate::store::{Price, RequestRecord};
 
 /// `pricing ...`
-pub async fn pricing(store: &Store, out: Output, cmd: PricingCommand) -> anyhow::Result<()> {
+pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyhow::Result<()> {
     match cmd {
         PricingCommand::Set {
             model_id,
@@ -19,29 +17,23 @@ pub async fn pricing(store: &Store, out: Output, cmd: PricingCommand) -> anyhow:
             cache_read,
             cache_write,
         } => {
-            let bare = crate::usage::pricing::normalize_model_id(&model_id).to_string();
-            if bare.is_empty() {
-                anyhow::bail!("model id `{model_id}` names no model");
-            }
-            let price = Price {
-                model_id: bare,
-                input_per_1k: usd_per_1k_input,
-                output_per_1k: usd_per_1k_output,
-                cache_read_per_1k: cache_read,
-                cache_write_per_1k: cache_write,
-            };
-            store.set_price(&price).await?;
-            print(
-                out,
-                json!(price),
-                format!(
-                    "{}: ${} input / ${} output per 1,000 tokens",
-                    price.model_id, price.input_per_1k, price.output_per_1k
-                ),
+            let price = ops
+                .set_price(Price {
+                    model_id,
+                    input_per_1k: usd_per_1k_input,
+                    output_per_1k: usd_per_1k_output,
+                    cache_read_per_1k: cache_read,
+                    cache_write_per_1k: cache_write,
+                })
+                .await?;
+            let text = format!(
+                "{}: ${} input / ${} output per 1,000 tokens",
+                price.model_id, price.input_per_1k, price.output_per_1k
             );
+            print(out, &price, text);
         }
         PricingCommand::List => {
-            let prices = store.prices().await?;
+            let prices = ops.prices().await?;
             let text = prices
                 .iter()
                 .map(|p| {
@@ -52,70 +44,36 @@ pub async fn pricing(store: &Store, out: Output, cmd: PricingCommand) -> anyhow:
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(out, json!(prices), text);
+            print(out, &prices, text);
         }
     }
     Ok(())
 }
 
-fn parse_date(flag: &str, s: &str) -> anyhow::Result<NaiveDate> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| anyhow::anyhow!("{flag} `{s}` is not a date like 2026-11-24"))
-}
-
 /// `usage`
-pub async fn usage(
-    store: &Store,
-    config: &Config,
-    out: Output,
-    args: UsageArgs,
-) -> anyhow::Result<()> {
-    let tz = config.quota.timezone;
-    let from = args
-        .from
-        .as_deref()
-        .map(|s| parse_date("--from", s))
-        .transpose()?;
-    let to = args
-        .to
-        .as_deref()
-        .map(|s| parse_date("--to", s))
-        .transpose()?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if t < f {
-            anyhow::bail!("--to {t} is before --from {f}");
-        }
-    }
-    if args.limit < 0 {
-        anyhow::bail!("--limit must be 0 or more");
-    }
-    if let Some(u) = &args.user {
-        store.user(u).await?;
-    }
-    if let Some(t) = &args.team {
-        store.team(t).await?;
-    }
-    let filter = UsageFilter {
-        username: args.user.clone(),
+pub(crate) async fn usage(ops: &Ops, out: Output, args: UsageArgs) -> anyhow::Result<()> {
+    let tz = ops.timezone();
+    let date =
+        |flag: &str, v: &Option<String>| v.as_deref().map(|s| parse_date(flag, s)).transpose();
+    let query = UsageQuery {
+        user: args.user.clone(),
         team: args.team.clone(),
-        from_ms: from.map(|d| start_of_day(tz, d).timestamp_millis()),
-        to_ms: to
-            .and_then(|d| d.succ_opt())
-            .map(|d| start_of_day(tz, d).timestamp_millis()),
-        limit: Some(args.limit),
+        from: date("--from", &args.from)?,
+        to: date("--to", &args.to)?,
+        limit: args.limit,
     };
-    let records = store.requests(&filter).await?;
-    let totals = store.usage_totals(&filter).await?;
+    let report = ops.usage(&query).await?;
     let format = if out == Output::Json {
         UsageFormat::Json
     } else {
         args.format
     };
     match format {
-        UsageFormat::Json => println!("{}", json!({"totals": totals, "records": records})),
-        UsageFormat::Csv => print!("{}", csv(&records, tz)),
+        UsageFormat::Json => println!("{}", serde_json::to_string(&report)?),
+        UsageFormat::Csv => print!("{}", csv(&report.records, tz)),
         UsageFormat::Table => {
-            println!("{}", table(&records, tz));
+            let totals = &report.totals;
+            println!("{}", table(&report.records, tz));
             println!(
                 "total: {} requests, {} input / {} output / {} cache-read / {} cache-write tokens, ${:.6}",
                 totals.requests,
@@ -174,7 +132,7 @@ fn csv(records: &[RequestRecord], tz: chrono_tz::Tz) -> String {
             r.cache_write_tokens.to_string(),
             format!("{:.8}", r.cost_usd),
             r.latency_ms.to_string(),
-            r.usage_source.clone(),
+            r.usage_source.to_string(),
             r.source_ip.clone(),
             r.upstream_request_id.clone().unwrap_or_default(),
         ];

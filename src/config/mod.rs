@@ -164,33 +164,7 @@ pub struct EmailConfig {
     pub language: Language,
 }
 
-/// Template languages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Language {
-    /// English.
-    En,
-    /// Spanish.
-    Es,
-}
-
-impl Language {
-    /// Parses `en` or `es`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "en" => Some(Self::En),
-            "es" => Some(Self::Es),
-            _ => None,
-        }
-    }
-
-    /// The code stored in the database.
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::En => "en",
-            Self::Es => "es",
-        }
-    }
-}
+pub use crate::domain::Language;
 
 /// `[iam]`
 #[derive(Clone, Debug)]

@@ -93,6 +93,10 @@ pub enum QuotaEvent {
         used: i64,
         /// The period.
         period: String,
+        /// The threshold crossed, in percent.
+        threshold_percent: u8,
+        /// When the period ends.
+        resets_at: DateTime<Utc>,
     },
     /// A call was refused because a limit is reached.
     Exhausted {
@@ -451,6 +455,8 @@ impl QuotaEngine {
                     limit: charge.limit.clone(),
                     used: grant.total,
                     period: charge.key.period.to_string(),
+                    threshold_percent: self.warning_percent,
+                    resets_at: charge.resets_at,
                 });
             }
         }

@@ -27,7 +27,7 @@ pub fn units_to_give(granted: i64, need: i64, want: i64, limit: i64) -> i64 {
     let left = (limit - granted).max(0);
     want.min((left / SHARE_DIVISOR).max(need)).min(left).max(0)
 }
-use crate::store::{Store, StoreError};
+use crate::store::{CounterRef, Store, StoreError};
 
 /// What a grant gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,7 +113,14 @@ impl Ledger for StoreLedger {
             let mut attempt = 0;
             loop {
                 statements.fetch_add(5, Ordering::Relaxed);
-                match store.grant_capacity(&key, need, want, limit).await {
+                let subject = key.subject.stored();
+                let counter = CounterRef {
+                    subject: &subject,
+                    metric: key.metric.stored(),
+                    period: &key.period,
+                };
+                let decide = |granted| units_to_give(granted, need, want, limit);
+                match store.grant_capacity(counter, decide).await {
                     Ok((granted, total)) => return Ok(Grant { granted, total }),
                     // A deadlock or lock timeout between proxies: the transaction was
                     // rolled back, so retrying is safe.
@@ -130,7 +137,15 @@ impl Ledger for StoreLedger {
     fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()> {
         let (store, key) = (Arc::clone(&self.store), key.clone());
         self.statements.fetch_add(1, Ordering::Relaxed);
-        Box::pin(self.at_home(async move { store.release_capacity(&key, amount).await }))
+        Box::pin(self.at_home(async move {
+            let subject = key.subject.stored();
+            let counter = CounterRef {
+                subject: &subject,
+                metric: key.metric.stored(),
+                period: &key.period,
+            };
+            store.release_capacity(counter, amount).await
+        }))
     }
 
     fn statements(&self) -> u64 {

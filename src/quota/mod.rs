@@ -8,18 +8,18 @@
 //!   by conditional updates so that all proxies together never exceed a limit.
 //! - `estimate`: the worst-case cost a call reserves against budgets.
 //! - `policy`: the limits, blocks and protections a proxy enforces (snapshots).
-//! - `actions`: automatic blocks and warning events, off the request path.
-//! - `reset`: the daily reset and its once-per-day scheduler.
+//!
+//! What happens when a limit is reached or a warning threshold crossed (automatic
+//! blocks, events) and the daily reset are rules of the service layer (`crate::ops`);
+//! the engine only reports [`engine::QuotaEvent`]s on a channel.
 //!
 //! The design, its invariants and its bounds are in `docs/QUOTA.md`.
 
-pub mod actions;
 pub mod calendar;
 pub mod engine;
 pub mod estimate;
 pub mod ledger;
 pub mod policy;
-pub mod reset;
 
 use std::fmt;
 use std::sync::Arc;
@@ -90,6 +90,15 @@ impl Window {
             Self::Month => "monthly",
         }
     }
+}
+
+/// The stored name of a limit: `daily_requests`, `monthly_budget_usd`, ...
+pub fn limit_name(window: Window, metric: Metric) -> String {
+    let metric = match metric {
+        Metric::Requests => "requests",
+        Metric::MicroUsd => "budget_usd",
+    };
+    format!("{}_{metric}", window.adjective())
 }
 
 impl fmt::Display for CounterKey {

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 /// Maps keyed by ids the proxy assigned itself: a fast hasher is safe here.
 type IdMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
-use crate::store::{BlockKind, BlockRow, Limits};
+use crate::domain::{BlockKind, Limits};
+use crate::store::BlockStatus;
 
 /// A user's standing at one moment.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,7 +39,7 @@ pub struct Policy {
     users: IdMap<i64, (i64, u32)>,
     limit_sets: Vec<Limits>,
     teams: IdMap<i64, Limits>,
-    blocks: IdMap<i64, BlockRow>,
+    blocks: IdMap<i64, BlockStatus>,
 }
 
 /// The bit pattern of limits, for sharing equal sets.
@@ -58,7 +59,7 @@ impl Policy {
     pub fn new(
         users: Vec<(i64, i64, Limits)>,
         teams: Vec<(i64, Limits)>,
-        blocks: Vec<BlockRow>,
+        blocks: Vec<BlockStatus>,
     ) -> Self {
         let mut limit_sets = Vec::new();
         let mut index: HashMap<[u64; 4], u32> = HashMap::new();
@@ -129,8 +130,8 @@ mod tests {
         until: Option<i64>,
         safe: bool,
         safe_until: Option<i64>,
-    ) -> BlockRow {
-        BlockRow {
+    ) -> BlockStatus {
+        BlockStatus {
             user_id: 1,
             username: "u".into(),
             blocked,

@@ -20,6 +20,8 @@ use crate::auth::crypto::MasterKey;
 use crate::auth::directory::{Directory, DirectoryBuilder, DirectoryHandle};
 use crate::auth::Authenticator;
 use crate::config::{Config, DatabaseKind};
+use crate::domain::Actor;
+use crate::ops::Ops;
 use crate::proxy::upstream::{CredentialCache, Upstream};
 use crate::proxy::ProxyState;
 use crate::quota::engine::{QuotaEngine, IDLE_RETURN};
@@ -164,17 +166,13 @@ pub async fn run(
         config.quota.warning_percent,
         Some(events_tx),
     ));
-    let actions = tokio::spawn(crate::quota::actions::run(
-        Arc::clone(&store),
-        config.quota.timezone,
-        name.clone(),
+    let ops = Arc::new(Ops::new(Arc::clone(&store), &config));
+    let actions = tokio::spawn(crate::ops::quota_events::run(
+        Arc::clone(&ops),
+        Actor::system(name.clone()),
         events_rx,
     ));
-    let scheduler = tokio::spawn(crate::quota::reset::run_scheduler(
-        Arc::clone(&store),
-        config.quota.timezone,
-        name.clone(),
-    ));
+    let scheduler = tokio::spawn(Arc::clone(&ops).run_reset_scheduler(Actor::system(name.clone())));
     let returner = {
         let quota = Arc::clone(&quota);
         tokio::spawn(async move {

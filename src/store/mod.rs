@@ -5,11 +5,26 @@
 //! The store is never on the request path: the proxy serves from in-memory snapshots
 //! (see [`crate::auth::directory`]) and writes request rows from a background task.
 //! Times are Unix epoch milliseconds (UTC) in `BIGINT` columns on both engines.
+//!
+//! One file per table group: `teams`, `users`, `limits` (user limits and the policy
+//! load), `keys`, `blocks` (`user_blocking_status`, written with its audit row and
+//! event in one transaction), `audit`, `counters` (`quota_counters`), `jobs`
+//! (`scheduler_runs`), `outbox` (domain events and their deliveries), `pricing`,
+//! `requests` (`bedrock_requests`). The store holds no business rule: the service layer
+//! (`crate::ops`) decides, the store writes.
 
-mod directory;
+mod audit;
+mod blocks;
+mod counters;
+mod error;
+mod jobs;
+mod keys;
+mod limits;
+mod outbox;
 mod pricing;
-mod quota;
 mod requests;
+mod teams;
+mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -18,12 +33,18 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
-pub use directory::{
-    ActiveKey, BlockingStatus, KeyInfo, Limits, LimitsUpdate, NewKey, NewTeam, NewUser, Team, User,
-};
+pub use audit::{AuditEntry, AuditRecord};
+pub use blocks::BlockStatus;
+pub use counters::CounterRef;
+pub use error::StoreError;
+pub use keys::{ActiveKey, KeyInfo, NewKey};
+pub use outbox::{ClaimedEvent, StoredEvent};
 pub use pricing::Price;
-pub use quota::{AuditEntry, BlockChange, BlockKind, BlockRow};
 pub use requests::{RequestRecord, UsageFilter, UsageTotals};
+pub use teams::{NewTeam, Team};
+pub use users::{NewUser, User};
+
+pub use crate::domain::{BlockKind, Limits, LimitsUpdate};
 
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -37,42 +58,6 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
-
-/// Errors of the store boundary.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The named thing does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The named thing already exists or is still referenced.
-    #[error("{0}")]
-    Conflict(String),
-    /// A value the database cannot hold.
-    #[error("{0}")]
-    Invalid(String),
-    /// The database failed or could not be reached.
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// A migration failed.
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-}
-
-impl StoreError {
-    /// Whether retrying the same operation later can succeed (the database was away).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::Protocol(_)
-            )
-        )
-    }
-}
 
 pub(crate) enum Pool {
     Sqlite(SqlitePool),
@@ -183,6 +168,14 @@ impl Store {
                 .await?.rows_affected()
         });
         Ok(())
+    }
+
+    /// `INSERT OR IGNORE` (SQLite) or `INSERT IGNORE` (MySQL).
+    pub(crate) fn insert_ignore(&self) -> &'static str {
+        match self.kind() {
+            DatabaseKind::Sqlite => "INSERT OR IGNORE",
+            DatabaseKind::MySql => "INSERT IGNORE",
+        }
     }
 
     /// Closes every connection (used on shutdown, after the last flush).

@@ -12,11 +12,14 @@ use std::time::Duration;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use base64::Engine as _;
-use bedrock_gate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
+use bedrock_gate::auth::crypto::IssuedKey;
 use bedrock_gate::config::raw::RawConfig;
 use bedrock_gate::config::Config;
+use bedrock_gate::domain::{Actor, LimitsUpdate};
+use bedrock_gate::ops::users::CreateUser;
+use bedrock_gate::ops::Ops;
 use bedrock_gate::serve::{Listeners, ServeError, ServeOptions};
-use bedrock_gate::store::{Limits, NewKey, NewTeam, NewUser, RequestRecord, Store, UsageFilter};
+use bedrock_gate::store::{Limits, RequestRecord, Store, UsageFilter};
 use tokio::net::TcpListener;
 use upstream::{FakeUpstream, UpstreamConfig};
 
@@ -179,6 +182,8 @@ pub struct Gate {
     pub upstream: FakeUpstream,
     /// A store on the same database (what the CLI would do).
     pub store: Arc<Store>,
+    /// The service layer on that store (what the CLI and admin API call).
+    pub ops: Arc<Ops>,
     /// The configuration the proxy runs with.
     pub config: Config,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -230,11 +235,13 @@ impl Gate {
                 let _ = rx.await;
             },
         ));
+        let ops = Arc::new(Ops::new(Arc::clone(&store), &config));
         let gate = Gate {
             url,
             admin_url,
             upstream,
             store,
+            ops,
             config,
             shutdown: Some(tx),
             task: Some(task),
@@ -261,26 +268,22 @@ impl Gate {
             .await
     }
 
-    /// Like [`Gate::user`] with limits.
+    /// Like [`Gate::user`] with limits (exactly these, not the configured defaults).
     pub async fn user_with_limits(&self, username: &str, team: &str, limits: Limits) -> TestUser {
-        if self.store.team(team).await.is_err() {
-            self.store
-                .create_team(&NewTeam {
-                    name: team.into(),
-                    limits: Limits::default(),
-                })
+        if self.ops.team_info(team).await.is_err() {
+            self.ops
+                .create_team(team, &LimitsUpdate::default())
                 .await
                 .unwrap();
         }
-        self.store
-            .create_user(&NewUser {
+        self.ops
+            .create_user(&CreateUser {
                 username: username.into(),
                 person_name: format!("{username} person"),
                 team: team.into(),
                 email: Some(format!("{username}@example.com")),
-                language: "en".into(),
-                iam_user: None,
-                limits,
+                limits: LimitsUpdate::exactly(limits),
+                ..Default::default()
             })
             .await
             .unwrap();
@@ -291,24 +294,15 @@ impl Gate {
         }
     }
 
-    /// Issues a key for an existing user and waits until the proxy accepts it.
+    /// Issues a key for an existing user (through the service layer, as the CLI does)
+    /// and waits until the proxy accepts it.
     pub async fn issue_key(&self, username: &str, tool: &str) -> IssuedKey {
-        let master = MasterKey::from_bytes(&MASTER_KEY);
-        let issued = IssuedKey::generate();
-        self.store
-            .create_key(
-                username,
-                &NewKey {
-                    access_key_id: issued.access_key_id.clone(),
-                    tool: tool.into(),
-                    secret_enc: master
-                        .encrypt(&issued.access_key_id, &issued.secret_access_key)
-                        .unwrap(),
-                    bearer_hash: bearer_hash(&issued.bearer_token),
-                },
-            )
+        let issued = self
+            .ops
+            .issue_key(&Actor::system("test"), username, tool)
             .await
-            .unwrap();
+            .unwrap()
+            .key;
         self.wait_key_known(&issued.bearer_token, true).await;
         issued
     }

@@ -1,0 +1,25 @@
+//! The language of a user's messages (`users.language`, `email.language`).
+
+/// Template languages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// English.
+    #[default]
+    En,
+    /// Spanish.
+    Es,
+}
+
+super::text_enum!(Language, "language", { En => "en", Es => "es" });
+
+impl Language {
+    /// Parses `en` or `es`.
+    pub fn parse(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+
+    /// The code stored in the database.
+    pub fn code(self) -> &'static str {
+        self.as_str()
+    }
+}

@@ -1,0 +1,167 @@
+//! Domain values shared by every layer, each defined once: the typed forms of what the
+//! database stores as text (language, block kind, key status, audit operation, usage
+//! source), limits, the acting identity, and the domain events.
+//!
+//! This is a leaf module: it imports nothing from the rest of the crate, so the store,
+//! the quota engine, the service layer and the front ends can all depend on it.
+
+mod actor;
+mod audit;
+mod block;
+mod event;
+mod key_status;
+mod language;
+mod limits;
+mod usage_source;
+
+pub use actor::Actor;
+pub use audit::AuditOperation;
+pub use block::BlockKind;
+pub use event::{DomainEvent, EventKind, LimitSubject, NewEvent};
+pub use key_status::KeyStatus;
+pub use language::Language;
+pub use limits::{Limits, LimitsUpdate};
+pub use usage_source::UsageSource;
+
+/// A stored text that is not one of an enum's values.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a valid {what}")]
+pub struct UnknownValue {
+    /// Which type was parsed.
+    pub what: &'static str,
+    /// The text found.
+    pub value: String,
+}
+
+/// Implements `as_str`, `FromStr`, `TryFrom<String>`, `Display`, serde and sqlx's
+/// `Type`/`Encode`/`Decode` (as text, on every engine) for a field-less enum, from one
+/// table of (variant, stored text).
+macro_rules! text_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The stored (and serialised) text.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = $crate::domain::UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    _ => Err($crate::domain::UnknownValue { what: $what, value: s.to_string() }),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = $crate::domain::UnknownValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $ty
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $ty
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(
+                value: <DB as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let s = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                Ok(s.parse::<$ty>()?)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $ty
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                let text: &'q str = self.as_str();
+                <&'q str as sqlx::Encode<'q, DB>>::encode_by_ref(&text, buf)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<T>(all: &[T])
+    where
+        T: Copy + std::fmt::Debug + PartialEq + std::str::FromStr + std::fmt::Display,
+        <T as std::str::FromStr>::Err: std::fmt::Debug,
+    {
+        for v in all {
+            assert_eq!(v.to_string().parse::<T>().unwrap(), *v);
+        }
+    }
+
+    #[test]
+    fn every_stored_text_parses_back() {
+        round_trip(Language::ALL);
+        round_trip(BlockKind::ALL);
+        round_trip(KeyStatus::ALL);
+        round_trip(AuditOperation::ALL);
+        round_trip(UsageSource::ALL);
+        assert!("spanish".parse::<Language>().is_err());
+        assert_eq!(
+            "x".parse::<BlockKind>().unwrap_err().to_string(),
+            "`x` is not a valid block kind"
+        );
+    }
+
+    #[test]
+    fn serde_uses_the_stored_text() {
+        assert_eq!(
+            serde_json::to_string(&BlockKind::Automatic).unwrap(),
+            "\"automatic\""
+        );
+        let l: Language = serde_json::from_str("\"es\"").unwrap();
+        assert_eq!(l, Language::Es);
+        assert!(serde_json::from_str::<KeyStatus>("\"gone\"").is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Where a call's token counts came from (`bedrock_requests.usage_source`).
+
+/// Where the usage of a call came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UsageSource {
+    /// Read from the upstream's response (headers, body or stream metadata).
+    Reported,
+    /// Estimated conservatively from what was sent and streamed.
+    Estimated,
+    /// Nothing to count (the call was refused or did not produce output).
+    None,
+}
+
+super::text_enum!(UsageSource, "usage source", {
+    Reported => "reported",
+    Estimated => "estimated",
+    None => "none",
+});

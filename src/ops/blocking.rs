@@ -1,0 +1,224 @@
+//! The blocking service: the only writer of blocks and protections. Manual actions
+//! (block, unblock, protect, unprotect), automatic blocks for a reached limit and the
+//! daily reset all end in [`Ops::change_block`], which writes the new status, its audit
+//! row and its domain event in one transaction.
+
+use super::views::BlockingView;
+use super::{Ops, OpsError};
+use crate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, NewEvent};
+use crate::quota::calendar;
+use crate::store::{AuditRecord, BlockStatus, User};
+
+/// How long a manual block lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockDuration {
+    /// This many seconds from now.
+    For(u64),
+    /// Until the next daily reset (00:00 in `quota.timezone`).
+    UntilReset,
+    /// Until an administrator lifts it.
+    Indefinite,
+}
+
+/// One change to a user's blocking status: the status after it, what the audit row
+/// records, and the event others hear.
+pub(crate) struct BlockChange {
+    pub(crate) status: BlockStatus,
+    pub(crate) audit: AuditRecord,
+    pub(crate) event: NewEvent,
+}
+
+impl BlockChange {
+    /// An audit record for `status`'s user.
+    pub(crate) fn audit(
+        status: &BlockStatus,
+        operation: AuditOperation,
+        reason: Option<String>,
+        actor: &Actor,
+    ) -> AuditRecord {
+        AuditRecord {
+            user_id: status.user_id,
+            username: status.username.clone(),
+            operation,
+            reason,
+            performed_by: actor.to_string(),
+            requests_at_time: None,
+            limit_at_time: None,
+            usage_percent: None,
+        }
+    }
+}
+
+impl Ops {
+    /// Writes one blocking change. Returns `false` when the event's dedupe key was
+    /// taken (another proxy made the same change first) and nothing was written.
+    pub(crate) async fn change_block(&self, change: BlockChange) -> Result<bool, OpsError> {
+        Ok(self
+            .store
+            .write_block(&change.status, &change.audit, &change.event)
+            .await?)
+    }
+
+    /// A user's current blocking row (all clear when none).
+    pub(crate) async fn status_of(&self, user: &User) -> Result<BlockStatus, OpsError> {
+        Ok(self
+            .store
+            .block_status(user.id)
+            .await?
+            .unwrap_or(BlockStatus {
+                user_id: user.id,
+                username: user.username.clone(),
+                ..Default::default()
+            }))
+    }
+
+    /// Blocks a user by hand: 403 AccessDenied until `duration` ends. A standing
+    /// protection stays (it covers limits, not an administrator's block).
+    pub async fn block(
+        &self,
+        actor: &Actor,
+        username: &str,
+        duration: BlockDuration,
+        reason: Option<String>,
+    ) -> Result<BlockingView, OpsError> {
+        let user = self.store.user(username).await?;
+        let before = self.status_of(&user).await?;
+        let now = self.now();
+        let until = match duration {
+            BlockDuration::For(secs) => Some(
+                now.timestamp_millis()
+                    .saturating_add(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000)),
+            ),
+            BlockDuration::UntilReset => Some(calendar::day(self.tz, now).end_ms),
+            BlockDuration::Indefinite => None,
+        };
+        let reason = reason.unwrap_or_else(|| "blocked by an administrator".into());
+        let status = BlockStatus {
+            blocked: true,
+            kind: Some(BlockKind::Manual),
+            reason: Some(reason.clone()),
+            blocked_until: until,
+            administrative_safe: before.administrative_safe && before.safe_until.is_none(),
+            safe_until: None,
+            ..before
+        };
+        let audit = BlockChange::audit(&status, AuditOperation::Block, Some(reason.clone()), actor);
+        let event = NewEvent::new(DomainEvent::Blocked {
+            user_id: user.id,
+            username: user.username.clone(),
+            kind: BlockKind::Manual,
+            reason,
+            until,
+            limit: None,
+            by: actor.to_string(),
+        });
+        self.change_block(BlockChange {
+            status: status.clone(),
+            audit,
+            event,
+        })
+        .await?;
+        Ok(view(&status))
+    }
+
+    /// Lifts a block. After an automatic block the user is also protected until the
+    /// next daily reset, so the same limit does not block them again at once.
+    pub async fn unblock(
+        &self,
+        actor: &Actor,
+        username: &str,
+        reason: Option<String>,
+    ) -> Result<BlockingView, OpsError> {
+        let user = self.store.user(username).await?;
+        let before = self.status_of(&user).await?;
+        if !before.blocked {
+            return Err(OpsError::Conflict(format!(
+                "user `{username}` is not blocked"
+            )));
+        }
+        let (safe, safe_until) = if before.kind == Some(BlockKind::Automatic) {
+            (true, Some(calendar::day(self.tz, self.now()).end_ms))
+        } else {
+            (before.administrative_safe, before.safe_until)
+        };
+        let status = BlockStatus {
+            blocked: false,
+            kind: None,
+            reason: None,
+            blocked_until: None,
+            administrative_safe: safe,
+            safe_until,
+            ..before.clone()
+        };
+        let audit = BlockChange::audit(&status, AuditOperation::Unblock, reason.clone(), actor);
+        let event = NewEvent::new(DomainEvent::Unblocked {
+            user_id: user.id,
+            username: user.username.clone(),
+            was: before.kind,
+            reason,
+            protected_until: safe_until.filter(|_| safe),
+            by: actor.to_string(),
+        });
+        self.change_block(BlockChange {
+            status: status.clone(),
+            audit,
+            event,
+        })
+        .await?;
+        Ok(view(&status))
+    }
+
+    /// Gives (`on`) or takes away standing protection from limits. Protection lifts an
+    /// automatic block, never an administrator's.
+    pub async fn protect(
+        &self,
+        actor: &Actor,
+        username: &str,
+        on: bool,
+    ) -> Result<BlockingView, OpsError> {
+        let user = self.store.user(username).await?;
+        let before = self.status_of(&user).await?;
+        let lift_auto = on && before.kind == Some(BlockKind::Automatic);
+        let blocked = before.blocked && !lift_auto;
+        let status = BlockStatus {
+            blocked,
+            kind: if blocked { before.kind } else { None },
+            reason: if blocked { before.reason.clone() } else { None },
+            blocked_until: if blocked { before.blocked_until } else { None },
+            administrative_safe: on,
+            safe_until: None,
+            ..before
+        };
+        let operation = if on {
+            AuditOperation::Protect
+        } else {
+            AuditOperation::Unprotect
+        };
+        let audit = BlockChange::audit(&status, operation, None, actor);
+        let event = NewEvent::new(DomainEvent::ProtectionChanged {
+            user_id: user.id,
+            username: user.username.clone(),
+            protected: on,
+            until: None,
+            by: actor.to_string(),
+        });
+        self.change_block(BlockChange {
+            status: status.clone(),
+            audit,
+            event,
+        })
+        .await?;
+        Ok(view(&status))
+    }
+}
+
+fn view(s: &BlockStatus) -> BlockingView {
+    BlockingView {
+        username: s.username.clone(),
+        blocked: s.blocked,
+        blocked_reason: s.reason.clone(),
+        blocked_until: s.blocked_until,
+        administrative_safe: s.administrative_safe,
+        safe_until: s.safe_until,
+    }
+}

@@ -1,0 +1,72 @@
+//! Keys: issue one per user and tool (the secret is shown once, stored encrypted; the
+//! bearer token only as a hash), list, revoke.
+
+use super::views::{IssuedKeyView, Revoked};
+use super::{validate, Ops, OpsError};
+use crate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
+use crate::domain::{Actor, DomainEvent, NewEvent};
+use crate::store::{KeyInfo, NewKey};
+
+impl Ops {
+    /// Issues a key for `username`'s tool `tool`.
+    pub async fn issue_key(
+        &self,
+        actor: &Actor,
+        username: &str,
+        tool: &str,
+    ) -> Result<IssuedKeyView, OpsError> {
+        validate::name("tool", tool)?;
+        let user = self.store.user(username).await?;
+        let master = MasterKey::load(&self.master_key)?;
+        let issued = IssuedKey::generate();
+        let key = NewKey {
+            access_key_id: issued.access_key_id.clone(),
+            tool: tool.to_string(),
+            secret_enc: master.encrypt(&issued.access_key_id, &issued.secret_access_key)?,
+            bearer_hash: bearer_hash(&issued.bearer_token),
+        };
+        let event = NewEvent::new(DomainEvent::KeyIssued {
+            username: user.username.clone(),
+            tool: tool.to_string(),
+            access_key_id: issued.access_key_id.clone(),
+            by: actor.to_string(),
+        });
+        let info = self.store.create_key(user.id, &key, &event).await?;
+        Ok(IssuedKeyView {
+            key: issued,
+            username: info.username,
+            tool: info.tool,
+        })
+    }
+
+    /// Keys, all or one user's, newest first.
+    pub async fn keys(&self, username: Option<&str>) -> Result<Vec<KeyInfo>, OpsError> {
+        let user_id = match username {
+            Some(u) => Some(self.store.user(u).await?.id),
+            None => None,
+        };
+        Ok(self.store.keys(user_id).await?)
+    }
+
+    /// Revokes an active key; running proxies refuse it within 2 seconds.
+    pub async fn revoke_key(
+        &self,
+        actor: &Actor,
+        access_key_id: &str,
+    ) -> Result<Revoked, OpsError> {
+        let key = self
+            .store
+            .key(access_key_id)
+            .await
+            .map_err(|_| OpsError::NotFound(format!("active key `{access_key_id}`")))?;
+        let event = NewEvent::new(DomainEvent::KeyRevoked {
+            username: key.username,
+            access_key_id: access_key_id.to_string(),
+            by: actor.to_string(),
+        });
+        self.store.revoke_key(access_key_id, &event).await?;
+        Ok(Revoked {
+            revoked: access_key_id.to_string(),
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! The service layer: every rule the product applies to teams, users, keys, limits,
+//! blocks, prices and reports, in one place that the command line, the admin API and
+//! the dashboard all call.
+//!
+//! Each operation takes the acting identity ([`Actor`]) where it changes something, and
+//! returns a `Serialize` view ([`views`]) that front ends print or send as they are.
+//! Changes that others must hear about are written as domain events in the same
+//! transaction as the change (see `crate::domain::DomainEvent` and `store::outbox`).
+//! Blocks have exactly one writer: [`blocking`]; automatic blocks
+//! ([`quota_events`]) and the daily reset ([`reset`]) go through it too.
+
+pub mod blocking;
+mod error;
+pub mod keys;
+pub mod pricing;
+pub mod quota_events;
+pub mod reports;
+pub mod reset;
+pub mod teams;
+pub mod users;
+mod validate;
+pub mod views;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+pub use error::OpsError;
+
+use crate::config::{Config, MasterKeySource};
+use crate::domain::{Language, Limits};
+use crate::store::Store;
+
+/// The service layer over one store.
+pub struct Ops {
+    store: Arc<Store>,
+    tz: Tz,
+    default_limits: Limits,
+    default_language: Language,
+    master_key: MasterKeySource,
+    clock: fn() -> DateTime<Utc>,
+}
+
+impl Ops {
+    /// The service layer for `config` over `store`.
+    pub fn new(store: Arc<Store>, config: &Config) -> Self {
+        let count = |v: Option<u64>| v.and_then(|v| i64::try_from(v).ok());
+        Self {
+            store,
+            tz: config.quota.timezone,
+            default_limits: Limits {
+                daily_requests: count(config.quota.default_daily_requests),
+                monthly_requests: count(config.quota.default_monthly_requests),
+                daily_budget_usd: None,
+                monthly_budget_usd: None,
+            },
+            default_language: config.email.language,
+            master_key: config.database.master_key.clone(),
+            clock: Utc::now,
+        }
+    }
+
+    /// The same service with another clock (deterministic tests).
+    pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store underneath (for the proxy's own loaders).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// `quota.timezone`: where days and months begin.
+    pub fn timezone(&self) -> Tz {
+        self.tz
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+}

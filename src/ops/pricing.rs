@@ -1,0 +1,29 @@
+//! Model prices: set (model ids as bare ids, inference-profile ids or ARNs, stored bare)
+//! and list.
+
+use super::{Ops, OpsError};
+use crate::store::Price;
+
+impl Ops {
+    /// Sets a model's price per 1,000 tokens.
+    pub async fn set_price(&self, price: Price) -> Result<Price, OpsError> {
+        let bare = crate::usage::pricing::normalize_model_id(&price.model_id).to_string();
+        if bare.is_empty() {
+            return Err(OpsError::Invalid(format!(
+                "model id `{}` names no model",
+                price.model_id
+            )));
+        }
+        let price = Price {
+            model_id: bare,
+            ..price
+        };
+        self.store.set_price(&price).await?;
+        Ok(price)
+    }
+
+    /// Every price, by model id.
+    pub async fn prices(&self) -> Result<Vec<Price>, OpsError> {
+        Ok(self.store.prices().await?)
+    }
+}

@@ -1,0 +1,104 @@
+//! Reports: per-call records and totals over a date range in `quota.timezone`, usage
+//! today and this month, and the blocking audit trail.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use super::views::DayMonth;
+use super::{Ops, OpsError};
+use crate::quota::calendar::{self, start_of_day};
+use crate::store::{AuditEntry, RequestRecord, UsageFilter, UsageTotals};
+
+/// Which records a usage report covers.
+#[derive(Clone, Debug, Default)]
+pub struct UsageQuery {
+    /// Only this user.
+    pub user: Option<String>,
+    /// Only this team.
+    pub team: Option<String>,
+    /// From this local day (inclusive).
+    pub from: Option<NaiveDate>,
+    /// To this local day (inclusive).
+    pub to: Option<NaiveDate>,
+    /// At most this many records, newest first.
+    pub limit: i64,
+}
+
+/// A usage report: the totals over the whole range and the newest records.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct UsageReport {
+    /// Sums over every matching record (not only those listed).
+    pub totals: UsageTotals,
+    /// Records, newest first.
+    pub records: Vec<RequestRecord>,
+}
+
+/// Parses a `YYYY-MM-DD` date given as `field`.
+pub fn parse_date(field: &str, s: &str) -> Result<NaiveDate, OpsError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| OpsError::Invalid(format!("{field} `{s}` is not a date like 2026-11-24")))
+}
+
+impl Ops {
+    /// Records and totals for `query`; days are local days in `quota.timezone`.
+    pub async fn usage(&self, query: &UsageQuery) -> Result<UsageReport, OpsError> {
+        if let (Some(f), Some(t)) = (query.from, query.to) {
+            if t < f {
+                return Err(OpsError::Invalid(format!("--to {t} is before --from {f}")));
+            }
+        }
+        if query.limit < 0 {
+            return Err(OpsError::Invalid("--limit must be 0 or more".into()));
+        }
+        if let Some(u) = &query.user {
+            self.store.user(u).await?;
+        }
+        if let Some(t) = &query.team {
+            self.store.team(t).await?;
+        }
+        let filter = UsageFilter {
+            username: query.user.clone(),
+            team: query.team.clone(),
+            from_ms: query
+                .from
+                .map(|d| start_of_day(self.tz, d).timestamp_millis()),
+            to_ms: query
+                .to
+                .and_then(|d| d.succ_opt())
+                .map(|d| start_of_day(self.tz, d).timestamp_millis()),
+            limit: Some(query.limit),
+        };
+        Ok(UsageReport {
+            records: self.store.requests(&filter).await?,
+            totals: self.store.usage_totals(&filter).await?,
+        })
+    }
+
+    /// Usage today and this month of the records `base` selects.
+    pub(crate) async fn day_and_month(&self, base: UsageFilter) -> Result<DayMonth, OpsError> {
+        let now = self.now();
+        let within = |p: calendar::Period| UsageFilter {
+            from_ms: Some(p.start_ms),
+            to_ms: Some(p.end_ms),
+            ..base.clone()
+        };
+        Ok(DayMonth {
+            day: self
+                .store
+                .usage_totals(&within(calendar::day(self.tz, now)))
+                .await?,
+            month: self
+                .store
+                .usage_totals(&within(calendar::month(self.tz, now)))
+                .await?,
+        })
+    }
+
+    /// The blocking audit trail, newest first.
+    pub async fn audit(&self, user: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>, OpsError> {
+        if limit < 0 {
+            return Err(OpsError::Invalid("--limit must be 0 or more".into()));
+        }
+        Ok(self.store.audit(user, limit).await?)
+    }
+}

@@ -1,0 +1,175 @@
+//! The daily reset: at 00:00 in `quota.timezone` (or now, with `bedrock-gate reset`) it
+//! lifts automatic blocks whose period has ended and manual blocks whose duration ran
+//! out, and ends day-long protections, each through the blocking service (status, audit
+//! row and event together), then writes one `reset_done` event with the summary.
+//! Counters need no reset: a new day is a new counter row.
+//!
+//! With several proxies exactly one runs each day's reset: it first claims the day in
+//! `scheduler_runs` (a unique row). A proxy that was down at midnight claims and runs
+//! the day's reset when it starts, unless another proxy already did.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::blocking::BlockChange;
+use super::{Ops, OpsError};
+use crate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, NewEvent};
+use crate::quota::calendar;
+use crate::quota::engine::period_keys;
+use crate::store::BlockStatus;
+
+/// The job name in `scheduler_runs`.
+pub const JOB: &str = "daily_reset";
+
+/// What a reset did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ResetReport {
+    /// The local day the reset ran for.
+    pub day: String,
+    /// Users whose block was lifted.
+    pub unblocked: Vec<String>,
+    /// Users whose day-long protection ended.
+    pub unprotected: Vec<String>,
+}
+
+impl Ops {
+    /// Runs the daily reset now, by hand, and marks today's scheduled reset as done.
+    pub async fn reset_now(&self, actor: &Actor) -> Result<ResetReport, OpsError> {
+        let now = self.now();
+        let report = self.daily_reset(actor, now, None).await?;
+        self.store
+            .claim_job(JOB, &report.day, actor.as_str())
+            .await?;
+        Ok(report)
+    }
+
+    /// Runs the reset as of `now`. `once` is the dedupe key of its `reset_done` event
+    /// (the scheduler's `reset:<day>`), `None` for a reset run by hand.
+    async fn daily_reset(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        once: Option<String>,
+    ) -> Result<ResetReport, OpsError> {
+        let now_ms = now.timestamp_millis();
+        let day_end = calendar::day(self.tz, now).end_ms;
+        let mut report = ResetReport {
+            day: period_keys(self.tz, now).0,
+            ..Default::default()
+        };
+        for row in self.store.block_rows().await? {
+            let lift = row.blocked
+                && match row.kind {
+                    // Daily limits block until the day's end; monthly ones until the month's.
+                    Some(BlockKind::Automatic) => row.blocked_until.is_none_or(|u| u <= day_end),
+                    _ => row.blocked_until.is_some_and(|u| u <= now_ms),
+                };
+            let end_protection =
+                row.administrative_safe && row.safe_until.is_some_and(|u| u <= day_end);
+            if lift {
+                report.unblocked.push(row.username.clone());
+            }
+            if end_protection {
+                report.unprotected.push(row.username.clone());
+            }
+            if let Some(change) = reset_change(row, lift, end_protection, actor) {
+                self.change_block(change).await?;
+            }
+        }
+        let event = DomainEvent::ResetDone {
+            day: report.day.clone(),
+            unblocked: report.unblocked.clone(),
+            unprotected: report.unprotected.clone(),
+            by: actor.to_string(),
+        };
+        let event = match once {
+            Some(key) => NewEvent::once(event, key),
+            None => NewEvent::new(event),
+        };
+        self.store.append_event(&event).await?;
+        Ok(report)
+    }
+
+    /// Runs the reset once per local day, on exactly one proxy; catches up at start.
+    pub async fn run_reset_scheduler(self: Arc<Self>, actor: Actor) {
+        loop {
+            let now = Utc::now();
+            let (day, _) = period_keys(self.tz, now);
+            match self.store.claim_job(JOB, &day, actor.as_str()).await {
+                Ok(true) => match self
+                    .daily_reset(&actor, now, Some(format!("reset:{day}")))
+                    .await
+                {
+                    Ok(r) => tracing::info!(day = %r.day, unblocked = r.unblocked.len(),
+                        unprotected = r.unprotected.len(), "daily reset done"),
+                    Err(e) => tracing::error!(error = %e, "daily reset failed"),
+                },
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim the daily reset; retrying in 30 s");
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    continue;
+                }
+            }
+            let next = calendar::day(self.tz, Utc::now()).end_ms;
+            let wait = u64::try_from(next - Utc::now().timestamp_millis()).unwrap_or(0) + 1000;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+}
+
+/// The change the reset makes to one row: lift the block, end the protection, or both
+/// (one audit row and event, named after the lift).
+fn reset_change(
+    row: BlockStatus,
+    lift: bool,
+    end_protection: bool,
+    actor: &Actor,
+) -> Option<BlockChange> {
+    if !lift && !end_protection {
+        return None;
+    }
+    let was = row.kind;
+    let status = BlockStatus {
+        blocked: row.blocked && !lift,
+        kind: if lift { None } else { row.kind },
+        reason: if lift { None } else { row.reason.clone() },
+        blocked_until: if lift { None } else { row.blocked_until },
+        administrative_safe: row.administrative_safe && !end_protection,
+        safe_until: if end_protection { None } else { row.safe_until },
+        ..row
+    };
+    let (operation, event) = if lift {
+        (
+            AuditOperation::ResetUnblock,
+            DomainEvent::Unblocked {
+                user_id: status.user_id,
+                username: status.username.clone(),
+                was,
+                reason: Some("daily reset".into()),
+                protected_until: None,
+                by: actor.to_string(),
+            },
+        )
+    } else {
+        (
+            AuditOperation::ResetUnprotect,
+            DomainEvent::ProtectionChanged {
+                user_id: status.user_id,
+                username: status.username.clone(),
+                protected: false,
+                until: None,
+                by: actor.to_string(),
+            },
+        )
+    };
+    let audit = BlockChange::audit(&status, operation, Some("daily reset".into()), actor);
+    Some(BlockChange {
+        status,
+        audit,
+        event: NewEvent::new(event),
+    })
+}

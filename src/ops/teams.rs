@@ -1,0 +1,103 @@
+//! Teams: create, list, show with members and usage, change limits, delete.
+
+use super::views::{Deleted, TeamInfo, TeamView};
+use super::{validate, Ops, OpsError};
+use crate::domain::{Actor, DomainEvent, LimitSubject, Limits, LimitsUpdate, NewEvent};
+use crate::store::{NewTeam, UsageFilter};
+
+impl Ops {
+    /// Creates a team with `limits` applied to no limits at all.
+    pub async fn create_team(
+        &self,
+        name: &str,
+        limits: &LimitsUpdate,
+    ) -> Result<TeamView, OpsError> {
+        validate::name("team", name)?;
+        let team = self
+            .store
+            .create_team(&NewTeam {
+                name: name.to_string(),
+                limits: limits.apply(Limits::default()),
+            })
+            .await?;
+        Ok(TeamView::from(&team))
+    }
+
+    /// Every team, by name.
+    pub async fn teams(&self) -> Result<Vec<TeamView>, OpsError> {
+        Ok(self
+            .store
+            .teams()
+            .await?
+            .iter()
+            .map(TeamView::from)
+            .collect())
+    }
+
+    /// A team with its members and its usage today and this month.
+    pub async fn team_info(&self, name: &str) -> Result<TeamInfo, OpsError> {
+        let team = self.store.team(name).await?;
+        let members = self.store.users(Some(team.id)).await?;
+        let usage = self
+            .day_and_month(UsageFilter {
+                team: Some(team.name.clone()),
+                ..Default::default()
+            })
+            .await?;
+        Ok(TeamInfo {
+            team: TeamView::from(&team),
+            members: members.into_iter().map(|u| u.username).collect(),
+            usage,
+        })
+    }
+
+    /// Changes a team's limits; refuses an update that changes nothing.
+    pub async fn set_team_limits(
+        &self,
+        actor: &Actor,
+        name: &str,
+        update: &LimitsUpdate,
+    ) -> Result<TeamView, OpsError> {
+        require_some(update)?;
+        let team = self.store.team(name).await?;
+        let after = update.apply(team.limits);
+        let event = NewEvent::new(DomainEvent::LimitsChanged {
+            subject: LimitSubject::Team {
+                id: team.id,
+                name: team.name.clone(),
+            },
+            before: team.limits,
+            after,
+            by: actor.to_string(),
+        });
+        self.store.set_team_limits(team.id, &after, &event).await?;
+        Ok(TeamView::from(&self.store.team(name).await?))
+    }
+
+    /// Deletes a team that has no users.
+    pub async fn delete_team(&self, name: &str) -> Result<Deleted, OpsError> {
+        let team = self.store.team(name).await?;
+        let members = self.store.team_members(team.id).await?;
+        if members > 0 {
+            return Err(OpsError::Conflict(format!(
+                "team `{name}` still has {members} user(s); delete or move them first"
+            )));
+        }
+        self.store.delete_team(team.id).await?;
+        Ok(Deleted {
+            deleted: name.to_string(),
+        })
+    }
+}
+
+/// Refuses a limits update without any limit in it.
+pub(crate) fn require_some(update: &LimitsUpdate) -> Result<(), OpsError> {
+    if update.is_empty() {
+        return Err(OpsError::Invalid(
+            "give at least one of --daily-requests, --monthly-requests, \
+             --daily-budget-usd, --monthly-budget-usd"
+                .into(),
+        ));
+    }
+    Ok(())
+}

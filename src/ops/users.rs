@@ -1,0 +1,129 @@
+//! Users: create (with the configured default limits and language), list, show with
+//! usage, blocking status and keys, change limits, delete.
+
+use super::teams::require_some;
+use super::views::{BlockingView, Deleted, KeySummary, UserInfo, UserView};
+use super::{validate, Ops, OpsError};
+use crate::domain::{Actor, DomainEvent, Language, LimitSubject, LimitsUpdate, NewEvent};
+use crate::store::{NewUser, UsageFilter};
+
+/// What creating a user takes.
+#[derive(Clone, Debug, Default)]
+pub struct CreateUser {
+    /// Unique name (1-128 of letters, digits, `-_.@`).
+    pub username: String,
+    /// The person's full name.
+    pub person_name: String,
+    /// An existing team.
+    pub team: String,
+    /// Where messages go.
+    pub email: Option<String>,
+    /// Message language; `email.language` when unset.
+    pub language: Option<Language>,
+    /// IAM user for the backstop.
+    pub iam_user: Option<String>,
+    /// Limits over the configured defaults.
+    pub limits: LimitsUpdate,
+}
+
+impl Ops {
+    /// Creates a user; limits not given take `quota.default_*`.
+    pub async fn create_user(&self, new: &CreateUser) -> Result<UserView, OpsError> {
+        validate::name("user", &new.username)?;
+        if new.person_name.trim().is_empty() {
+            return Err(OpsError::Invalid("person_name must not be empty".into()));
+        }
+        if let Some(e) = &new.email {
+            validate::email(e)?;
+        }
+        let user = self
+            .store
+            .create_user(&NewUser {
+                username: new.username.clone(),
+                person_name: new.person_name.clone(),
+                team: new.team.clone(),
+                email: new.email.clone(),
+                language: new.language.unwrap_or(self.default_language),
+                iam_user: new.iam_user.clone(),
+                limits: new.limits.apply(self.default_limits),
+            })
+            .await?;
+        Ok(UserView::from(&user))
+    }
+
+    /// Every user, or one team's, by name.
+    pub async fn users(&self, team: Option<&str>) -> Result<Vec<UserView>, OpsError> {
+        let team_id = match team {
+            Some(t) => Some(self.store.team(t).await?.id),
+            None => None,
+        };
+        let users = self.store.users(team_id).await?;
+        Ok(users.iter().map(UserView::from).collect())
+    }
+
+    /// A user with usage today and this month, blocking status and keys.
+    pub async fn user_info(&self, username: &str) -> Result<UserInfo, OpsError> {
+        let user = self.store.user(username).await?;
+        let usage = self
+            .day_and_month(UsageFilter {
+                username: Some(user.username.clone()),
+                ..Default::default()
+            })
+            .await?;
+        let keys = self.store.keys(Some(user.id)).await?;
+        let status = self.store.block_status(user.id).await?.unwrap_or_default();
+        Ok(UserInfo {
+            user: UserView::from(&user),
+            usage,
+            blocking: BlockingView {
+                username: String::new(),
+                blocked: status.blocked,
+                blocked_reason: status.reason,
+                blocked_until: status.blocked_until,
+                administrative_safe: status.administrative_safe,
+                safe_until: status.safe_until,
+            },
+            keys: keys
+                .into_iter()
+                .map(|k| KeySummary {
+                    access_key_id: k.access_key_id,
+                    tool: k.tool,
+                    status: k.status,
+                    created_at: k.created_at,
+                })
+                .collect(),
+        })
+    }
+
+    /// Changes a user's limits; refuses an update that changes nothing.
+    pub async fn set_user_limits(
+        &self,
+        actor: &Actor,
+        username: &str,
+        update: &LimitsUpdate,
+    ) -> Result<UserView, OpsError> {
+        require_some(update)?;
+        let user = self.store.user(username).await?;
+        let after = update.apply(user.limits);
+        let event = NewEvent::new(DomainEvent::LimitsChanged {
+            subject: LimitSubject::User {
+                id: user.id,
+                name: user.username.clone(),
+            },
+            before: user.limits,
+            after,
+            by: actor.to_string(),
+        });
+        self.store.set_user_limits(user.id, &after, &event).await?;
+        Ok(UserView::from(&self.store.user(username).await?))
+    }
+
+    /// Deletes a user with their keys and limits; their request records stay.
+    pub async fn delete_user(&self, username: &str) -> Result<Deleted, OpsError> {
+        let user = self.store.user(username).await?;
+        self.store.delete_user(user.id).await?;
+        Ok(Deleted {
+            deleted: username.to_string(),
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! The blocking audit trail (`blocking_audit_log`): one row per change of a user's
+//! blocking status, written with the change; read newest first.
+
+use serde::Serialize;
+
+use super::{on_pool, Store, StoreError};
+use crate::domain::AuditOperation;
+
+/// What an audit row records about a change (written by [`Store::write_block`]).
+#[derive(Clone, Debug)]
+pub struct AuditRecord {
+    /// The user.
+    pub user_id: i64,
+    /// The user's name (kept in the row even after the user is deleted).
+    pub username: String,
+    /// What happened.
+    pub operation: AuditOperation,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who (`cli:<login>`, `proxy:<host>:<pid>`, ...).
+    pub performed_by: String,
+    /// Requests counted when it happened.
+    pub requests_at_time: Option<i64>,
+    /// The limit involved.
+    pub limit_at_time: Option<i64>,
+    /// Usage as a share of the limit, in percent.
+    pub usage_percent: Option<f64>,
+}
+
+/// One audit row as read back.
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// Row id.
+    pub id: i64,
+    /// The user's name.
+    pub username: String,
+    /// What happened.
+    pub operation: AuditOperation,
+    /// Why.
+    pub reason: Option<String>,
+    /// Who did it.
+    pub performed_by: String,
+    /// Requests counted at the time.
+    pub requests_at_time: Option<i64>,
+    /// The limit at the time.
+    pub limit_at_time: Option<i64>,
+    /// Usage share in percent.
+    pub usage_percent: Option<f64>,
+    /// When (epoch ms).
+    pub created_at: i64,
+}
+
+/// Inserts an [`AuditRecord`] at time `$now` on a transaction.
+macro_rules! insert_audit {
+    ($audit:expr, $now:expr, $conn:expr) => {
+        sqlx::query(
+            "INSERT INTO blocking_audit_log (user_id, username, operation, reason, performed_by, \
+             requests_at_time, limit_at_time, usage_percent, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind($audit.user_id)
+        .bind(&$audit.username)
+        .bind($audit.operation)
+        .bind(&$audit.reason)
+        .bind(&$audit.performed_by)
+        .bind($audit.requests_at_time)
+        .bind($audit.limit_at_time)
+        .bind($audit.usage_percent)
+        .bind($now)
+        .execute($conn)
+        .await?
+    };
+}
+pub(crate) use insert_audit;
+
+impl Store {
+    /// The audit log, newest first, optionally of one user.
+    pub async fn audit(
+        &self,
+        username: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let entries = on_pool!(self, p => {
+            sqlx::query_as::<_, AuditEntry>(
+                "SELECT id, username, operation, reason, performed_by, requests_at_time, \
+                 limit_at_time, usage_percent, created_at FROM blocking_audit_log \
+                 WHERE (? IS NULL OR username = ?) ORDER BY created_at DESC, id DESC LIMIT ?",
+            )
+            .bind(username)
+            .bind(username)
+            .bind(limit.max(0))
+            .fetch_all(p)
+            .await?
+        });
+        Ok(entries)
+    }
+}

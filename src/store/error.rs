@@ -1,0 +1,52 @@
+//! The store's one error type, and which of its errors a retry can cure.
+
+/// Errors of the store boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The named thing already exists or is still referenced.
+    #[error("{0}")]
+    Conflict(String),
+    /// A value the database cannot hold.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether retrying the same operation later can succeed (the database was away).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::Protocol(_)
+            )
+        )
+    }
+
+    /// A lock conflict between concurrent transactions (deadlock, busy database): the
+    /// transaction was rolled back and can be retried.
+    pub fn is_retryable_conflict(&self) -> bool {
+        let Self::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+            return matches!(my.number(), 1213 | 1205);
+        }
+        matches!(
+            db.code().as_deref(),
+            Some("5" | "6" | "261" | "517" | "40001")
+        )
+    }
+}

@@ -1,0 +1,127 @@
+//! Teams and their shared limits (`teams`).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::outbox::{insert_event, EventRow};
+use super::{conflict, now_ms, on_pool, Store, StoreError};
+use crate::domain::{Limits, NewEvent};
+
+/// A team and its shared limits.
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Team {
+    /// Database id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Limits shared by all members.
+    #[sqlx(flatten)]
+    pub limits: Limits,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+}
+
+/// What `team create` stores.
+#[derive(Clone, Debug)]
+pub struct NewTeam {
+    /// Unique name.
+    pub name: String,
+    /// Initial limits.
+    pub limits: Limits,
+}
+
+const TEAM_COLUMNS: &str = "id, name, daily_requests, monthly_requests, daily_budget_usd, \
+     monthly_budget_usd, created_at FROM teams";
+
+impl Store {
+    /// Creates a team.
+    pub async fn create_team(&self, team: &NewTeam) -> Result<Team, StoreError> {
+        let l = team.limits;
+        on_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO teams (name, daily_requests, monthly_requests, daily_budget_usd, \
+                 monthly_budget_usd, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&team.name)
+            .bind(l.daily_requests)
+            .bind(l.monthly_requests)
+            .bind(l.daily_budget_usd)
+            .bind(l.monthly_budget_usd)
+            .bind(now_ms())
+            .execute(p)
+            .await
+            .map_err(|e| conflict(e, || format!("team `{}` already exists", team.name)))?
+            .rows_affected()
+        });
+        self.bump_state_version().await?;
+        self.team(&team.name).await
+    }
+
+    /// One team by name.
+    pub async fn team(&self, name: &str) -> Result<Team, StoreError> {
+        let sql = format!("SELECT {TEAM_COLUMNS} WHERE name = ?");
+        let team = on_pool!(self, p => {
+            sqlx::query_as::<_, Team>(&sql).bind(name).fetch_optional(p).await?
+        });
+        team.ok_or_else(|| StoreError::NotFound(format!("team `{name}`")))
+    }
+
+    /// All teams, by name.
+    pub async fn teams(&self) -> Result<Vec<Team>, StoreError> {
+        let sql = format!("SELECT {TEAM_COLUMNS} ORDER BY name");
+        let teams = on_pool!(self, p => sqlx::query_as::<_, Team>(&sql).fetch_all(p).await?);
+        Ok(teams)
+    }
+
+    /// Sets a team's limits and writes `event`, in one transaction.
+    pub async fn set_team_limits(
+        &self,
+        team_id: i64,
+        limits: &Limits,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let row = EventRow::new(self, event)?;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE teams SET daily_requests = ?, monthly_requests = ?, \
+                 daily_budget_usd = ?, monthly_budget_usd = ? WHERE id = ?",
+            )
+            .bind(limits.daily_requests)
+            .bind(limits.monthly_requests)
+            .bind(limits.daily_budget_usd)
+            .bind(limits.monthly_budget_usd)
+            .bind(team_id)
+            .execute(&mut *tx)
+            .await?;
+            let _always_new = insert_event!(row, &mut *tx);
+            tx.commit().await?;
+        });
+        self.bump_state_version().await
+    }
+
+    /// Members of a team.
+    pub async fn team_members(&self, team_id: i64) -> Result<i64, StoreError> {
+        let n: i64 = on_pool!(self, p => {
+            sqlx::query("SELECT COUNT(*) AS n FROM users WHERE team_id = ?")
+                .bind(team_id)
+                .fetch_one(p)
+                .await?
+                .try_get("n")?
+        });
+        Ok(n)
+    }
+
+    /// Deletes a team (the caller checked it has no members; the foreign key would
+    /// refuse otherwise).
+    pub async fn delete_team(&self, team_id: i64) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            sqlx::query("DELETE FROM teams WHERE id = ?")
+                .bind(team_id)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        self.bump_state_version().await
+    }
+}

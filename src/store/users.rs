@@ -1,0 +1,163 @@
+//! Users of the proxy (`users`) with their own limits (`user_limits`).
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::outbox::{insert_event, EventRow};
+use super::{conflict, now_ms, on_pool, Store, StoreError};
+use crate::domain::{Language, Limits, NewEvent};
+
+/// A user of the proxy.
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
+pub struct User {
+    /// Database id.
+    pub id: i64,
+    /// Unique login-like name.
+    pub username: String,
+    /// The person's full name.
+    pub person_name: String,
+    /// Team id.
+    pub team_id: i64,
+    /// Team name.
+    pub team: String,
+    /// Where notifications go.
+    pub email: Option<String>,
+    /// Template language.
+    pub language: Language,
+    /// The IAM user the backstop blocks, if any.
+    pub iam_user: Option<String>,
+    /// The user's own limits.
+    #[sqlx(flatten)]
+    pub limits: Limits,
+    /// Creation time (epoch ms).
+    pub created_at: i64,
+}
+
+/// What `user create` stores.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// Unique name.
+    pub username: String,
+    /// Full name.
+    pub person_name: String,
+    /// Existing team.
+    pub team: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Message language.
+    pub language: Language,
+    /// IAM user name for the backstop.
+    pub iam_user: Option<String>,
+    /// Initial limits.
+    pub limits: Limits,
+}
+
+const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name AS team, \
+     u.email, u.language, u.iam_user, u.created_at, l.daily_requests, l.monthly_requests, \
+     l.daily_budget_usd, l.monthly_budget_usd \
+     FROM users u JOIN teams t ON t.id = u.team_id LEFT JOIN user_limits l ON l.user_id = u.id";
+
+impl Store {
+    /// Creates a user and their limits in one transaction.
+    pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+        let team = self.team(&user.team).await?;
+        let l = user.limits;
+        let now = now_ms();
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO users (username, person_name, team_id, email, language, iam_user, \
+                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&user.username)
+            .bind(&user.person_name)
+            .bind(team.id)
+            .bind(&user.email)
+            .bind(user.language)
+            .bind(&user.iam_user)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict(e, || format!("user `{}` already exists", user.username)))?;
+            let id: i64 = sqlx::query("SELECT id FROM users WHERE username = ?")
+                .bind(&user.username)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?;
+            sqlx::query(
+                "INSERT INTO user_limits (user_id, daily_requests, monthly_requests, \
+                 daily_budget_usd, monthly_budget_usd, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id)
+            .bind(l.daily_requests)
+            .bind(l.monthly_requests)
+            .bind(l.daily_budget_usd)
+            .bind(l.monthly_budget_usd)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+        });
+        self.bump_state_version().await?;
+        self.user(&user.username).await
+    }
+
+    /// One user by name.
+    pub async fn user(&self, username: &str) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} WHERE u.username = ?");
+        let user = on_pool!(self, p => {
+            sqlx::query_as::<_, User>(&sql).bind(username).fetch_optional(p).await?
+        });
+        user.ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))
+    }
+
+    /// All users, or one team's, by name.
+    pub async fn users(&self, team_id: Option<i64>) -> Result<Vec<User>, StoreError> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} WHERE (? IS NULL OR u.team_id = ?) ORDER BY u.username");
+        let users = on_pool!(self, p => {
+            sqlx::query_as::<_, User>(&sql).bind(team_id).bind(team_id).fetch_all(p).await?
+        });
+        Ok(users)
+    }
+
+    /// Sets a user's limits and writes `event`, in one transaction.
+    pub async fn set_user_limits(
+        &self,
+        user_id: i64,
+        limits: &Limits,
+        event: &NewEvent,
+    ) -> Result<(), StoreError> {
+        let row = EventRow::new(self, event)?;
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "UPDATE user_limits SET daily_requests = ?, monthly_requests = ?, \
+                 daily_budget_usd = ?, monthly_budget_usd = ?, updated_at = ? WHERE user_id = ?",
+            )
+            .bind(limits.daily_requests)
+            .bind(limits.monthly_requests)
+            .bind(limits.daily_budget_usd)
+            .bind(limits.monthly_budget_usd)
+            .bind(now_ms())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            let _always_new = insert_event!(row, &mut *tx);
+            tx.commit().await?;
+        });
+        self.bump_state_version().await
+    }
+
+    /// Deletes a user with their keys and limits; their request rows stay.
+    pub async fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            sqlx::query("DELETE FROM users WHERE id = ?")
+                .bind(user_id)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        self.bump_state_version().await
+    }
+}
