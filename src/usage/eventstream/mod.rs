@@ -14,8 +14,8 @@
 //! off its front without copying, so the total work is linear in the stream length.
 //!
 //! Files: this one holds the frame constants and the decoded message model ([`Message`],
-//! [`HeaderValue`]); [`decoder`] the incremental [`Decoder`] and its [`DecodeError`];
-//! [`encode`] the [`encode_event`] encoder used by benchmarks.
+//! [`HeaderValue`]); `decoder.rs` the incremental [`Decoder`] and its [`DecodeError`];
+//! `encode.rs` the [`encode_event`] encoder used by benchmarks.
 
 mod decoder;
 mod encode;

@@ -1,5 +1,5 @@
 //! The capped copy of a non-streaming (`Converse` / `InvokeModel`) JSON body, and its one
-//! parse at the end: reported usage through [`super::usage_members`] first, else the text
+//! parse at the end: reported usage through `usage_members.rs` first, else the text
 //! measure an estimate is based on.
 
 use serde_json::Value;

@@ -8,18 +8,18 @@
 //! 1. `X-Amzn-Bedrock-{Input,Output,Cache-Read-Input,Cache-Write-Input}-Token-Count` response
 //!    headers (sent by `InvokeModel`) are taken as reported usage for any counted kind.
 //! 2. `Converse` / `InvokeModel` JSON bodies (copied up to [`MAX_BODY_COPY`] bytes and parsed
-//!    once at the end, [`body`]): `usage` in Converse, Anthropic, Nova or OpenAI-style spelling,
+//!    once at the end, `body.rs`): `usage` in Converse, Anthropic, Nova or OpenAI-style spelling,
 //!    Llama's `prompt_token_count`/`generation_token_count`, Titan's `inputTextTokenCount`
-//!    ([`spellings`]).
-//! 3. `ConverseStream`: the `metadata` event's `usage` ([`stream`]).
+//!    (`spellings.rs`).
+//! 3. `ConverseStream`: the `metadata` event's `usage` (`stream.rs`).
 //! 4. `InvokeModelWithResponseStream`: the chunk carrying `amazon-bedrock-invocationMetrics`.
 //!
 //! Streams are decoded frame by frame with [`super::eventstream::Decoder`] as bytes arrive;
 //! only the payloads of events that matter are JSON-parsed (the `:event-type` header is checked
 //! first). Exceptions sent mid-stream are recorded. When no usage was reported (the client went
 //! away, upstream failed, the stream was cut), a conservative estimate is built from what was
-//! seen ([`estimate`]). A successful (2xx) response is never recorded as zero output.
-//! `CountTokens` and unknown operations are never counted ([`kind`]).
+//! seen (`estimate.rs`). A successful (2xx) response is never recorded as zero output.
+//! `CountTokens` and unknown operations are never counted (`kind.rs`).
 
 mod body;
 mod estimate;

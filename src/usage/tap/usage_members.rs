@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-/// Top-level body members that [`super::spellings::reported_body_usage`] reads.
+/// Top-level body members that [`reported_body_usage`](super::spellings::reported_body_usage) reads.
 pub(super) const USAGE_MEMBERS: [&str; 7] = [
     "amazon-bedrock-invocationMetrics",
     "usage",
