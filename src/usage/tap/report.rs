@@ -1,0 +1,55 @@
+//! What a tap produces: the four [`TokenUsage`] counts of one call, where they came from
+//! ([`UsageSource`]), and the [`UsageReport`] handed to the recorder with the stream error and
+//! completeness flag.
+
+/// Token counts of one call. `input_tokens` excludes cache reads and writes, as Bedrock reports
+/// it; the four counts are priced separately.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenUsage {
+    /// Uncached prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Prompt tokens read from the prompt cache.
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the prompt cache.
+    pub cache_write_tokens: u64,
+}
+
+impl TokenUsage {
+    /// Field-wise maximum, for merging partial or cumulative counts.
+    pub(super) fn max_with(&mut self, other: &TokenUsage) {
+        self.input_tokens = self.input_tokens.max(other.input_tokens);
+        self.output_tokens = self.output_tokens.max(other.output_tokens);
+        self.cache_read_tokens = self.cache_read_tokens.max(other.cache_read_tokens);
+        self.cache_write_tokens = self.cache_write_tokens.max(other.cache_write_tokens);
+    }
+}
+
+/// Where the usage in a [`UsageReport`] came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UsageSource {
+    /// Bedrock reported it (headers, body `usage`, `metadata` event, invocation metrics).
+    Reported,
+    /// Nothing was reported; the proxy estimated it from the prompt and what was streamed.
+    Estimated,
+    /// Not counted: `CountTokens`/`Other`, or a non-2xx response with nothing reported. Usage is zero.
+    None,
+}
+
+/// The outcome of tapping one response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UsageReport {
+    /// Token counts to record (all zero when `source` is [`UsageSource::None`]).
+    pub usage: TokenUsage,
+    /// Where `usage` came from.
+    pub source: UsageSource,
+    /// An error seen inside a 2xx stream: `"<:exception-type>: <message>"` for an exception
+    /// frame (e.g. `"modelStreamErrorException: Model stream failed"`), or
+    /// `"event stream decode error: ..."` when the bytes were not a valid event stream. The
+    /// first such error wins.
+    pub stream_error: Option<String>,
+    /// The response reached its normal end: the caller saw the whole body (`finish(true)`),
+    /// no `stream_error` occurred, and no partial event-stream frame was left over.
+    pub complete: bool,
+}
