@@ -1,0 +1,85 @@
+//! `[quota]`: the calendar time zone, default request limits for new users, the warning
+//! threshold, the output tokens a budget reservation assumes, and the fallback price for
+//! unpriced models.
+
+use super::raw::RawQuota;
+use super::values::positive;
+use super::ConfigError;
+
+/// `[quota]`
+#[derive(Clone, Debug)]
+pub struct QuotaConfig {
+    /// Days and months begin at 00:00 here.
+    pub timezone: chrono_tz::Tz,
+    /// For users created without their own daily request limit.
+    pub default_daily_requests: Option<u64>,
+    /// For users created without their own monthly request limit.
+    pub default_monthly_requests: Option<u64>,
+    /// Share of a limit at which a warning goes out.
+    pub warning_percent: u8,
+    /// Output tokens a budget reservation assumes when a request sets no maximum.
+    pub default_max_output_tokens: u64,
+    /// Price (USD per 1,000 input, output tokens) for models without one; `None`
+    /// refuses calls to unpriced models from users with a budget.
+    pub fallback_price: Option<(f64, f64)>,
+}
+
+impl QuotaConfig {
+    /// Validates `[quota]` and fills in its defaults (a default limit of 0 means none).
+    pub(super) fn from_raw(q: RawQuota) -> Result<Self, ConfigError> {
+        let tz_name = q.timezone.unwrap_or_else(|| "CET".to_string());
+        let timezone: chrono_tz::Tz = tz_name.parse().map_err(|_| {
+            ConfigError::new(
+                "quota.timezone",
+                format!("`{tz_name}` is not an IANA time zone"),
+            )
+        })?;
+        let warning_percent = q.warning_percent.unwrap_or(80);
+        if !(1..=100).contains(&warning_percent) {
+            return Err(ConfigError::new(
+                "quota.warning_percent",
+                "must be between 1 and 100",
+            ));
+        }
+        let default_max_output_tokens = positive(
+            "quota.default_max_output_tokens",
+            q.default_max_output_tokens,
+            4096,
+        )?;
+        let fallback_price =
+            fallback_price(q.fallback_usd_per_1k_input, q.fallback_usd_per_1k_output)?;
+        Ok(Self {
+            timezone,
+            default_daily_requests: q.default_daily_requests.or(Some(350)).filter(|v| *v > 0),
+            default_monthly_requests: q.default_monthly_requests.or(Some(5000)).filter(|v| *v > 0),
+            warning_percent,
+            default_max_output_tokens,
+            fallback_price,
+        })
+    }
+}
+
+/// Both prices or neither; each a finite number >= 0.
+fn fallback_price(
+    input: Option<f64>,
+    output: Option<f64>,
+) -> Result<Option<(f64, f64)>, ConfigError> {
+    match (input, output) {
+        (None, None) => Ok(None),
+        (Some(i), Some(o)) if i.is_finite() && o.is_finite() && i >= 0.0 && o >= 0.0 => {
+            Ok(Some((i, o)))
+        }
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "quota.fallback_usd_per_1k_input",
+            "fallback prices must be numbers >= 0",
+        )),
+        (Some(_), None) => Err(ConfigError::new(
+            "quota.fallback_usd_per_1k_output",
+            "must be set with quota.fallback_usd_per_1k_input",
+        )),
+        (None, Some(_)) => Err(ConfigError::new(
+            "quota.fallback_usd_per_1k_input",
+            "must be set with quota.fallback_usd_per_1k_output",
+        )),
+    }
+}

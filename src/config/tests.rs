@@ -1,0 +1,115 @@
+//! Loading a whole configuration: defaults, environment overrides, errors that name the
+//! key, worker defaults and the example file.
+
+use super::*;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_raw(RawConfig::parse(Some(text), &env)?)
+}
+
+#[test]
+fn defaults_need_no_file() {
+    let c = Config::from_raw(RawConfig::parse(None, &[]).unwrap()).unwrap();
+    assert_eq!(c.proxy.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:8081");
+    assert_eq!(c.proxy.max_body_bytes, 26_214_400);
+    assert_eq!(
+        c.upstream.endpoint.to_string(),
+        "https://bedrock-runtime.eu-west-1.amazonaws.com/"
+    );
+    assert_eq!(c.database.kind, DatabaseKind::Sqlite);
+    assert_eq!(
+        c.database.master_key,
+        MasterKeySource::FileOrGenerate("bedrock-gate.db.key".into())
+    );
+    assert_eq!(c.quota.timezone, chrono_tz::Tz::CET);
+    assert_eq!(c.quota.default_daily_requests, Some(350));
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let c = load(
+        "[upstream]\nregion = \"us-east-1\"\n",
+        &[
+            ("BEDROCK_GATE_UPSTREAM__REGION", "eu-central-1"),
+            ("BEDROCK_GATE_PROXY__MAX_BODY_BYTES", "1024"),
+            ("BEDROCK_GATE_EMAIL__ADMINS", "[\"a@x.io\"]"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.upstream.region, "eu-central-1");
+    assert_eq!(c.proxy.max_body_bytes, 1024);
+    assert_eq!(c.email.admins, vec!["a@x.io".to_string()]);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let e = load("[proxy]\nlisten = \"nowhere\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "proxy.listen");
+    let e = load("[proxy]\nlisen = \"1.2.3.4:5\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "proxy.lisen", "{e}");
+    assert_eq!(e.message, "unknown key");
+    let e = load("[proxyy]\nlisten = \"1.2.3.4:5\"\n", &[]).unwrap_err();
+    assert_eq!(
+        (e.key.as_str(), e.message.as_str()),
+        ("proxyy", "unknown section")
+    );
+    let e = load("[quota]\ntimezone = \"Mars/Olympus\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "quota.timezone");
+    let e = load("[proxy]\nmax_body_bytes = \"big\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "proxy.max_body_bytes", "{e}");
+    let e = load("", &[("BEDROCK_GATE_PROXY__NOPE", "1")]).unwrap_err();
+    assert_eq!(e.key, "proxy.nope", "{e}");
+    let e = load("[database]\nurl = \"mysql://root@localhost/x\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "database.master_key");
+    let e = load("[email]\nsmtp_url = \"smtp://127.0.0.1:25\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "email.from");
+    let e = load("[upstream]\nendpoint = \"ftp://x\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "upstream.endpoint");
+    let e = load("[upstream]\ntimeout_secs = 0\n", &[]).unwrap_err();
+    assert_eq!(e.key, "upstream.timeout_secs");
+    let e = load("not toml [", &[]).unwrap_err();
+    assert!(e.message.contains("TOML"), "{e}");
+    let e = load("[proxy]\nworkers = 5000\n", &[]).unwrap_err();
+    assert_eq!(e.key, "proxy.workers", "{e}");
+    let e = load("[proxy]\nworkers = -1\n", &[]).unwrap_err();
+    assert_eq!(e.key, "proxy.workers", "{e}");
+}
+
+#[test]
+fn workers_default_to_one_per_core() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(load("", &[]).unwrap().proxy.workers, cores);
+    assert_eq!(
+        load("[proxy]\nworkers = 0\n", &[]).unwrap().proxy.workers,
+        cores
+    );
+    assert_eq!(
+        load("[proxy]\nworkers = 3\n", &[]).unwrap().proxy.workers,
+        3
+    );
+    let c = load("", &[("BEDROCK_GATE_PROXY__WORKERS", "1")]).unwrap();
+    assert_eq!(c.proxy.workers, 1);
+}
+
+#[test]
+fn the_example_file_is_valid_and_states_the_defaults() {
+    let text = include_str!("../../config/bedrock-gate.example.toml");
+    let c = load(text, &[]).unwrap();
+    let d = Config::from_raw(RawConfig::parse(None, &[]).unwrap()).unwrap();
+    assert_eq!(c.proxy.listen, d.proxy.listen);
+    assert_eq!(c.proxy.max_body_bytes, d.proxy.max_body_bytes);
+    assert_eq!(c.proxy.shutdown_grace, d.proxy.shutdown_grace);
+    assert_eq!(c.upstream.endpoint, d.upstream.endpoint);
+    assert_eq!(c.upstream.timeout, d.upstream.timeout);
+    assert_eq!(c.database.url, d.database.url);
+    assert_eq!(
+        c.quota.default_monthly_requests,
+        d.quota.default_monthly_requests
+    );
+    assert_eq!(c.iam.deny_policy_name, d.iam.deny_policy_name);
+}
