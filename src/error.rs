@@ -126,7 +126,7 @@ impl GateError {
             "x-amzn-errortype",
             HeaderValue::from_static(self.error_type()),
         );
-        if let Ok(id) = HeaderValue::from_str(&crate::usage::new_request_id()) {
+        if let Ok(id) = HeaderValue::from_str(&crate::request_id::new_request_id()) {
             headers.insert("x-amzn-requestid", id);
         }
         match self {

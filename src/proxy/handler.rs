@@ -54,7 +54,7 @@ pub async fn handle(
         Ok(b) => b,
         Err(e) => return refuse(&e),
     };
-    let body_sha256 = crate::auth::sigv4::sha256_hex(&body);
+    let body_sha256 = crate::hash::sha256_hex(&body);
     let principal = match state
         .auth
         .authenticate(&parts, &body_sha256, SystemTime::now())
@@ -301,7 +301,7 @@ impl Finish for Call {
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let p = &self.principal;
         let record = RequestRecord {
-            request_uid: crate::usage::new_request_id(),
+            request_uid: crate::request_id::new_request_id(),
             created_at: self.created_at,
             user_id: p.user_id,
             username: p.username().to_string(),
