@@ -1,10 +1,10 @@
 //! The one error type of the request path, [`GateError`], and the one place where errors
 //! become Bedrock-shaped HTTP responses ([`GateError::to_response`]).
 //!
-//! Every refusal the proxy makes looks like Bedrock's own: a JSON body `{"message": ...}`
-//! and an `x-amzn-ErrorType` header, so each SDK raises its usual typed error. Each error
-//! also knows where it came from ([`Origin`]) and whether a retry can help, which the
-//! metrics and logs use.
+//! Every refusal the proxy makes looks like Bedrock's own: a JSON body `{"message": ...}`,
+//! an `x-amzn-ErrorType` header, so each SDK raises its usual typed error, and the call's
+//! request id in `x-amzn-RequestId`. Each error also knows where it came from ([`Origin`])
+//! and whether a retry can help, which the metrics and logs use.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -111,9 +111,9 @@ impl GateError {
         )
     }
 
-    /// The Bedrock-shaped response for this error. This is the only place errors become
-    /// HTTP responses.
-    pub fn to_response(&self) -> Response<Bytes> {
+    /// The Bedrock-shaped response for this error, carrying the call's `request_id`. This
+    /// is the only place errors become HTTP responses.
+    pub fn to_response(&self, request_id: &str) -> Response<Bytes> {
         let body = serde_json::json!({ "message": self.to_string() }).to_string();
         let mut response = Response::new(Bytes::from(body));
         *response.status_mut() = self.status();
@@ -126,7 +126,7 @@ impl GateError {
             "x-amzn-errortype",
             HeaderValue::from_static(self.error_type()),
         );
-        if let Ok(id) = HeaderValue::from_str(&crate::request_id::new_request_id()) {
+        if let Ok(id) = HeaderValue::from_str(request_id) {
             headers.insert("x-amzn-requestid", id);
         }
         match self {
@@ -151,13 +151,14 @@ mod tests {
 
     #[test]
     fn quota_refusal_says_do_not_retry() {
-        let r = GateError::QuotaExceeded("daily limit".into()).to_response();
+        let r = GateError::QuotaExceeded("daily limit".into()).to_response("rid-1");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             r.headers()["x-amzn-errortype"],
             "ServiceQuotaExceededException"
         );
         assert_eq!(r.headers()["x-should-retry"], "false");
+        assert_eq!(r.headers()["x-amzn-requestid"], "rid-1");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["message"], "daily limit");
     }
@@ -169,7 +170,7 @@ mod tests {
             retry_after_secs: 7,
         };
         assert!(e.retryable());
-        let r = e.to_response();
+        let r = e.to_response("rid-2");
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "7");
     }
@@ -185,6 +186,7 @@ mod tests {
         ];
         for (e, status) in cases {
             assert_eq!(e.status().as_u16(), status, "{e:?}");
+            assert_eq!(e.to_response("rid").headers()["x-amzn-requestid"], "rid");
         }
         assert_eq!(
             GateError::InvalidSignature(String::new()).origin(),
