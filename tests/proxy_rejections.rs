@@ -323,6 +323,46 @@ async fn upstream_errors_pass_through_unchanged_and_are_recorded() {
 }
 
 #[tokio::test]
+async fn an_upstream_that_does_not_answer_is_408_with_the_recorded_request_id() {
+    // Accepts connections and never answers on them.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let gate = Gate::start(GateOptions {
+        upstream_override: Some(silent_url),
+        overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let alice = gate.user("alice", "research").await;
+    let (status, resp) = raw_post(
+        &format!("{}{CONVERSE}", gate.url),
+        &[(
+            "authorization",
+            &format!("Bearer {}", alice.key.bearer_token),
+        )],
+        BODY,
+    )
+    .await;
+    assert_eq!(status, 408);
+    assert_eq!(error_type(&resp), "ModelTimeoutException");
+    let records = gate.records(1).await;
+    assert_eq!(records[0].status_code, 408);
+    assert_eq!(
+        records[0].error_type.as_deref(),
+        Some("ModelTimeoutException")
+    );
+    assert_eq!(request_id(&resp), records[0].request_uid);
+    gate.stop().await;
+    holder.abort();
+}
+
+#[tokio::test]
 async fn every_response_carries_the_request_id_of_its_record() {
     let gate = Gate::start(GateOptions::default()).await;
     let alice = gate.user("alice", "research").await;
