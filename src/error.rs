@@ -1,10 +1,10 @@
 //! The one error type of the request path, [`GateError`], and the one place where errors
 //! become Bedrock-shaped HTTP responses ([`GateError::to_response`]).
 //!
-//! Every refusal the proxy makes looks like Bedrock's own: a JSON body `{"message": ...}`
-//! and an `x-amzn-ErrorType` header, so each SDK raises its usual typed error. Each error
-//! also knows where it came from ([`Origin`]) and whether a retry can help, which the
-//! metrics and logs use.
+//! Every refusal the proxy makes looks like Bedrock's own: a JSON body `{"message": ...}`,
+//! an `x-amzn-ErrorType` header, so each SDK raises its usual typed error, and the call's
+//! request id in `x-amzn-RequestId`. Each error also knows where it came from ([`Origin`])
+//! and whether a retry can help, which the metrics and logs use.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
@@ -73,7 +73,7 @@ impl GateError {
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::UpstreamTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -111,9 +111,9 @@ impl GateError {
         )
     }
 
-    /// The Bedrock-shaped response for this error. This is the only place errors become
-    /// HTTP responses.
-    pub fn to_response(&self) -> Response<Bytes> {
+    /// The Bedrock-shaped response for this error, carrying the call's `request_id`. This
+    /// is the only place errors become HTTP responses.
+    pub fn to_response(&self, request_id: &str) -> Response<Bytes> {
         let body = serde_json::json!({ "message": self.to_string() }).to_string();
         let mut response = Response::new(Bytes::from(body));
         *response.status_mut() = self.status();
@@ -126,7 +126,7 @@ impl GateError {
             "x-amzn-errortype",
             HeaderValue::from_static(self.error_type()),
         );
-        if let Ok(id) = HeaderValue::from_str(&crate::usage::new_request_id()) {
+        if let Ok(id) = HeaderValue::from_str(request_id) {
             headers.insert("x-amzn-requestid", id);
         }
         match self {
@@ -151,13 +151,14 @@ mod tests {
 
     #[test]
     fn quota_refusal_says_do_not_retry() {
-        let r = GateError::QuotaExceeded("daily limit".into()).to_response();
+        let r = GateError::QuotaExceeded("daily limit".into()).to_response("rid-1");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(
             r.headers()["x-amzn-errortype"],
             "ServiceQuotaExceededException"
         );
         assert_eq!(r.headers()["x-should-retry"], "false");
+        assert_eq!(r.headers()["x-amzn-requestid"], "rid-1");
         let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         assert_eq!(v["message"], "daily limit");
     }
@@ -169,26 +170,66 @@ mod tests {
             retry_after_secs: 7,
         };
         assert!(e.retryable());
-        let r = e.to_response();
+        let r = e.to_response("rid-2");
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "7");
     }
 
+    /// The README's table, one row per variant. The match has no `_` arm: a new variant
+    /// does not compile until its status, type, origin and retry advice are written here
+    /// (and a sample of it added to `statuses_match_the_interface_table`).
+    fn interface_row(e: &GateError) -> (u16, &'static str, Origin, bool) {
+        match e {
+            GateError::UnrecognizedClient(_) => {
+                (403, "UnrecognizedClientException", Origin::Auth, false)
+            }
+            GateError::InvalidSignature(_) => {
+                (403, "InvalidSignatureException", Origin::Auth, false)
+            }
+            GateError::AccessDenied(_) => (403, "AccessDeniedException", Origin::Quota, false),
+            GateError::QuotaExceeded(_) => {
+                (400, "ServiceQuotaExceededException", Origin::Quota, false)
+            }
+            GateError::Throttled { .. } => (429, "ThrottlingException", Origin::Quota, true),
+            GateError::BodyTooLarge { .. } => (413, "ValidationException", Origin::Request, false),
+            GateError::Validation(_) => (400, "ValidationException", Origin::Request, false),
+            GateError::UpstreamUnavailable(_) => {
+                (503, "ServiceUnavailableException", Origin::Upstream, true)
+            }
+            GateError::UpstreamTimeout(_) => (408, "ModelTimeoutException", Origin::Upstream, true),
+        }
+    }
+
     #[test]
     fn statuses_match_the_interface_table() {
-        let cases = [
-            (GateError::UnrecognizedClient(String::new()), 403),
-            (GateError::InvalidSignature(String::new()), 403),
-            (GateError::AccessDenied(String::new()), 403),
-            (GateError::BodyTooLarge { limit: 1 }, 413),
-            (GateError::UpstreamUnavailable(String::new()), 503),
+        let samples = [
+            GateError::UnrecognizedClient(String::new()),
+            GateError::InvalidSignature(String::new()),
+            GateError::AccessDenied(String::new()),
+            GateError::QuotaExceeded(String::new()),
+            GateError::Throttled {
+                message: String::new(),
+                retry_after_secs: 1,
+            },
+            GateError::BodyTooLarge { limit: 1 },
+            GateError::Validation(String::new()),
+            GateError::UpstreamUnavailable(String::new()),
+            GateError::UpstreamTimeout(String::new()),
         ];
-        for (e, status) in cases {
+        for e in &samples {
+            let (status, error_type, origin, retryable) = interface_row(e);
             assert_eq!(e.status().as_u16(), status, "{e:?}");
+            assert_eq!(e.error_type(), error_type, "{e:?}");
+            assert_eq!(e.origin(), origin, "{e:?}");
+            assert_eq!(e.retryable(), retryable, "{e:?}");
+            let r = e.to_response("rid");
+            assert_eq!(r.status().as_u16(), status, "{e:?}");
+            assert_eq!(r.headers()["x-amzn-errortype"], error_type, "{e:?}");
+            assert_eq!(r.headers()["x-amzn-requestid"], "rid", "{e:?}");
         }
-        assert_eq!(
-            GateError::InvalidSignature(String::new()).origin(),
-            Origin::Auth
-        );
+        // No variant is sampled twice (so nine samples are nine variants).
+        let kinds: std::collections::HashSet<_> =
+            samples.iter().map(std::mem::discriminant).collect();
+        assert_eq!(kinds.len(), samples.len());
     }
 }

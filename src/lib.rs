@@ -7,10 +7,12 @@
 //! - [`config`]: the TOML file plus environment overrides, turned into a validated config.
 //! - [`store`]: the database (SQLite or MySQL) behind one type.
 //! - [`auth`]: proxy-issued keys, SigV4 verification and bearer tokens.
+//! - [`sigv4`]: SigV4 itself, once for verifying callers and signing for upstream.
 //! - [`proxy`]: the listener, routing, re-signing and forwarding.
 //! - [`usage`]: token usage read from responses, prices, and the request-record writer.
 //! - [`cli`]: the command line.
 //! - [`error`]: the one error type of the request path and its Bedrock-shaped responses.
+//! - [`hash`] and [`request_id`]: leaves (hex and SHA-256; the id of a call).
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -18,10 +20,13 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+mod hash;
 pub mod ops;
 pub mod proxy;
 pub mod quota;
+pub mod request_id;
 pub mod serve;
+mod sigv4;
 pub mod snapshot;
 pub mod store;
 pub mod usage;

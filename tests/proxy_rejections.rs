@@ -1,5 +1,6 @@
 //! Every refusal of the INTERFACE table that exists today, each with nothing sent
-//! upstream; and upstream errors passing through unchanged.
+//! upstream; upstream errors passing through unchanged; and the one request id of a
+//! call, in its response and its record.
 //!
 //! Not covered here because not built yet: the blocked-user 403 and the quota 400
 //! (quota work), and the 429 of a short-term rate limit (no rate limit is configurable).
@@ -20,6 +21,10 @@ fn json_message(resp: &http::Response<bytes::Bytes>) -> String {
 
 fn error_type(resp: &http::Response<bytes::Bytes>) -> &str {
     resp.headers()["x-amzn-errortype"].to_str().unwrap()
+}
+
+fn request_id(resp: &http::Response<bytes::Bytes>) -> &str {
+    resp.headers()["x-amzn-requestid"].to_str().unwrap()
 }
 
 async fn post_signed(
@@ -273,6 +278,11 @@ async fn an_unreachable_upstream_is_503_and_recorded() {
     assert_eq!(status, 503);
     assert_eq!(error_type(&resp), "ServiceUnavailableException");
     let records = gate.records(1).await;
+    assert_eq!(
+        request_id(&resp),
+        records[0].request_uid,
+        "the client's request id is the recorded one"
+    );
     assert_eq!(records[0].status_code, 503);
     assert_eq!(
         records[0].error_type.as_deref(),
@@ -315,5 +325,82 @@ async fn upstream_errors_pass_through_unchanged_and_are_recorded() {
         assert_eq!(r.error_type.as_deref(), Some(kind));
     }
     assert_eq!(gate.upstream.valid_count(), 3);
+    gate.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_that_does_not_answer_is_408_with_the_recorded_request_id() {
+    // Accepts connections and never answers on them.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let gate = Gate::start(GateOptions {
+        upstream_override: Some(silent_url),
+        overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let alice = gate.user("alice", "research").await;
+    let (status, resp) = raw_post(
+        &format!("{}{CONVERSE}", gate.url),
+        &[(
+            "authorization",
+            &format!("Bearer {}", alice.key.bearer_token),
+        )],
+        BODY,
+    )
+    .await;
+    assert_eq!(status, 408);
+    assert_eq!(error_type(&resp), "ModelTimeoutException");
+    let records = gate.records(1).await;
+    assert_eq!(records[0].status_code, 408);
+    assert_eq!(
+        records[0].error_type.as_deref(),
+        Some("ModelTimeoutException")
+    );
+    assert_eq!(request_id(&resp), records[0].request_uid);
+    gate.stop().await;
+    holder.abort();
+}
+
+#[tokio::test]
+async fn every_response_carries_the_request_id_of_its_record() {
+    let gate = Gate::start(GateOptions::default()).await;
+    let alice = gate.user("alice", "research").await;
+    let auth = format!("Bearer {}", alice.key.bearer_token);
+
+    // Refused before authentication: an id, and no record.
+    let (status, refused) = raw_post(&format!("{}{CONVERSE}", gate.url), &[], BODY).await;
+    assert_eq!(status, 403);
+    let refused_id = request_id(&refused).to_string();
+    assert_eq!(refused_id.len(), 32, "{refused_id}");
+
+    // Answered by Bedrock, successfully or with its own error: the proxy's id goes to
+    // the client and into the record; Bedrock's is recorded beside it.
+    let mut sent = Vec::new();
+    for (model, status) in [("ok-model", 200), ("throttled", 429)] {
+        let (got, resp) = raw_post(
+            &format!("{}/model/{model}/converse", gate.url),
+            &[("authorization", &auth)],
+            BODY,
+        )
+        .await;
+        assert_eq!(got, status, "{model}");
+        sent.push((model, request_id(&resp).to_string()));
+    }
+    let records = gate.records(2).await;
+    assert_eq!(records.len(), 2, "the refusal left no record");
+    for (model, id) in sent {
+        let r = records.iter().find(|r| r.model_id == model).unwrap();
+        assert_eq!(r.request_uid, id, "{model}");
+        let upstream_id = r.upstream_request_id.as_deref().unwrap();
+        assert_ne!(upstream_id, id, "{model}");
+        assert_ne!(refused_id, id);
+    }
     gate.stop().await;
 }

@@ -200,7 +200,7 @@ impl IssuedKey {
 
 /// The stored form of a bearer token: hex SHA-256.
 pub fn bearer_hash(token: &str) -> String {
-    super::sigv4::sha256_hex(token.as_bytes())
+    crate::hash::sha256_hex(token.as_bytes())
 }
 
 #[cfg(test)]

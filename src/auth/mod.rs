@@ -2,28 +2,28 @@
 //!
 //! [`Authenticator::authenticate`] turns a request head and the body's SHA-256 into the
 //! [`Principal`] that owns the key, or a Bedrock-shaped refusal. It reads only memory:
-//! the key [`directory::Directory`] snapshot and a cache of derived signing keys (one
-//! HMAC chain per key, day and region instead of one per request).
+//! the key [`directory::Directory`] snapshot and the per-day signing keys
+//! ([`crate::sigv4::signing_key::SigningKeys`]: one HMAC chain per key and day instead of
+//! one per request). The signature check itself is [`crate::sigv4::verify`].
 
 pub mod crypto;
 pub mod directory;
-pub mod sigv4;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use directory::{DirectoryHandle, Principal};
-use sigv4::{SigV4Auth, Verification};
 
 use crate::error::GateError;
+use crate::sigv4::signing_key::SigningKeys;
+use crate::sigv4::verify::{SigV4Auth, Verification};
 
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 
 /// Verifies callers against the in-memory key directory.
 pub struct Authenticator {
     directory: Arc<DirectoryHandle>,
-    region: String,
-    signing_keys: moka::sync::Cache<String, [u8; 32]>,
+    signing_keys: SigningKeys,
 }
 
 impl Authenticator {
@@ -31,11 +31,7 @@ impl Authenticator {
     pub fn new(directory: Arc<DirectoryHandle>, region: &str) -> Self {
         Self {
             directory,
-            region: region.to_string(),
-            signing_keys: moka::sync::Cache::builder()
-                .max_capacity(200_000)
-                .time_to_live(Duration::from_secs(36 * 3600))
-                .build(),
+            signing_keys: SigningKeys::new(region),
         }
     }
 
@@ -97,19 +93,12 @@ impl Authenticator {
             auth: &auth,
             parts,
             body_sha256,
-            region: &self.region,
+            region: self.signing_keys.region(),
             now,
         };
         check.verify(|| {
-            let cache_key = format!(
-                "{}/{}/{}",
-                principal.access_key_id(),
-                auth.date,
-                auth.region
-            );
-            self.signing_keys.get_with(cache_key, || {
-                sigv4::signing_key(principal.secret(), auth.date, auth.region, sigv4::SERVICE)
-            })
+            self.signing_keys
+                .get(principal.access_key_id(), principal.secret(), auth.date)
         })?;
         Ok(principal)
     }

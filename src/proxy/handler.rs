@@ -1,6 +1,10 @@
 //! One call through the proxy: read the body, authenticate, route, re-sign, forward, and
 //! stream the answer back through a [`TapBody`] that records the call when it ends.
 //!
+//! A call gets one request id when it arrives: every response it gets carries it in
+//! `x-amzn-RequestId` (refusals, failures and Bedrock's own answers alike; Bedrock's id is
+//! recorded as `upstream_request_id`) and its record stores it as `request_uid`.
+//!
 //! Nothing here waits on the database: keys and prices come from in-memory snapshots and
 //! the record goes onto the writer's channel.
 
@@ -9,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 
@@ -21,6 +25,7 @@ use crate::error::GateError;
 use crate::quota::engine::{refusal_message, Ask, Refusal, Reservation};
 use crate::quota::estimate;
 use crate::quota::policy::Standing;
+use crate::request_id::new_request_id;
 use crate::store::{now_ms, RequestRecord};
 use crate::usage::{UsageReport, UsageSource, UsageTap};
 
@@ -48,13 +53,14 @@ pub async fn handle(
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let created_at = now_ms();
+    let request_id = new_request_id();
     let (parts, body) = request.into_parts();
 
     let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse(&e, &request_id),
     };
-    let body_sha256 = crate::auth::sigv4::sha256_hex(&body);
+    let body_sha256 = crate::hash::sha256_hex(&body);
     let principal = match state
         .auth
         .authenticate(&parts, &body_sha256, SystemTime::now())
@@ -62,25 +68,29 @@ pub async fn handle(
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, peer = %remote, "refused: authentication");
-            return refuse(&e);
+            return refuse(&e, &request_id);
         }
     };
     let route = Route::parse(&parts.method, parts.uri.path(), &body);
     if route.operation == Operation::InvokeModelWithBidirectionalStream {
-        return refuse(&GateError::Validation(
-            "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
-        ));
+        return refuse(
+            &GateError::Validation(
+                "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
+            ),
+            &request_id,
+        );
     }
     let reservation = match admit(&state, &principal, &route, &body).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(error = %e, user = %principal.username(), "refused: quota");
-            return refuse(&e);
+            return refuse(&e, &request_id);
         }
     };
     let estimated_input_tokens = (body.len() as u64).div_ceil(4).max(1);
     let mut call = Call {
         state: Arc::clone(&state),
+        request_id,
         principal,
         route,
         created_at,
@@ -133,6 +143,9 @@ pub async fn handle(
     );
     for name in HOP_BY_HOP {
         head.headers.remove(name);
+    }
+    if let Ok(id) = HeaderValue::from_str(&call.request_id) {
+        head.headers.insert("x-amzn-requestid", id);
     }
     let body = TapBody::new(incoming, tap, Box::new(call), deadline);
     Response::from_parts(head, ProxyBody::new(body))
@@ -239,16 +252,18 @@ async fn read_body(
     }
 }
 
-/// The Bedrock-shaped response for a refusal.
-pub fn refuse(error: &GateError) -> Response<ProxyBody> {
+/// The Bedrock-shaped response for a refusal of the call `request_id`.
+pub fn refuse(error: &GateError, request_id: &str) -> Response<ProxyBody> {
     error
-        .to_response()
+        .to_response(request_id)
         .map(|b| ProxyBody::new(Full::new(b).map_err(|never| match never {})))
 }
 
 /// An authenticated call on its way through the proxy.
 struct Call {
     state: Arc<ProxyState>,
+    /// Sent back in `x-amzn-RequestId` and recorded as `request_uid`.
+    request_id: String,
     principal: Arc<Principal>,
     route: Route,
     created_at: i64,
@@ -282,8 +297,9 @@ impl Call {
             stream_error: None,
             complete: false,
         };
+        let response = refuse(error, &self.request_id);
         Box::new(self).finish(report);
-        refuse(error)
+        response
     }
 }
 
@@ -301,7 +317,7 @@ impl Finish for Call {
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let p = &self.principal;
         let record = RequestRecord {
-            request_uid: crate::usage::new_request_id(),
+            request_uid: self.request_id,
             created_at: self.created_at,
             user_id: p.user_id,
             username: p.username().to_string(),

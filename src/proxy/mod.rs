@@ -28,9 +28,6 @@ use crate::snapshot::Snapshot;
 use crate::store::Price;
 use crate::usage::{PriceBook, Recorder};
 
-/// The service name Bedrock runtime requests are signed with.
-pub const SIGNING_NAME: &str = "bedrock";
-
 /// Everything a call needs, shared by all connections.
 pub struct ProxyState {
     /// Verifies callers.

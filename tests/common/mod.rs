@@ -86,7 +86,7 @@ impl TestDb {
             },
             Engine::MySql => {
                 let server = mysql_server().expect("MySQL server configured");
-                let name = format!("bg_test_{}", bedrock_gate::usage::new_request_id());
+                let name = format!("bg_test_{}", bedrock_gate::request_id::new_request_id());
                 let mut conn = <sqlx::MySqlConnection as sqlx::Connection>::connect(&server)
                     .await
                     .unwrap_or_else(|e| panic!("cannot reach MariaDB at {server}: {e}"));
