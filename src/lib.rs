@@ -11,12 +11,15 @@
 //! - [`usage`]: token usage read from responses, prices, and the request-record writer.
 //! - [`cli`]: the command line.
 //! - [`error`]: the one error type of the request path and its Bedrock-shaped responses.
+//! - `lifecycle`: the task registry and shutdown order, the shared accept loop and
+//!   connection draining.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub(crate) mod lifecycle;
 pub mod proxy;
 pub mod quota;
 pub mod serve;
