@@ -18,6 +18,7 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
 use super::app::App;
@@ -105,10 +106,10 @@ impl App {
         tasks.spawn_until_stopped("credential refresher", Stage::Background, async move {
             let _ = refresher.await;
         });
-        tasks.spawn_until_stopped(
+        tasks.spawn(
             "idle capacity returner",
             Stage::Background,
-            return_idle_capacity(Arc::downgrade(&quota)),
+            return_idle_capacity(Arc::downgrade(&quota), tasks.stop_signal(Stage::Background)),
         );
         {
             let store = Arc::clone(&store);
@@ -171,12 +172,18 @@ impl App {
     }
 }
 
-/// Every [`RETURN_EVERY`], gives back quota capacity idle for [`IDLE_RETURN`]. Holds the
-/// engine weakly, so it never keeps the quota event channel open at shutdown.
-async fn return_idle_capacity(quota: Weak<QuotaEngine>) {
+/// Every [`RETURN_EVERY`], gives back quota capacity idle for [`IDLE_RETURN`], until
+/// `stop` fires; a release under way finishes first (cut off, its units would stay
+/// granted to nobody until the period ends). Holds the engine weakly, so it never keeps
+/// the quota event channel open at shutdown, and ends once the engine is gone.
+async fn return_idle_capacity(quota: Weak<QuotaEngine>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(RETURN_EVERY);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
         let Some(quota) = quota.upgrade() else {
             return;
         };
