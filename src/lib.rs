@@ -13,6 +13,8 @@
 //! - [`cli`]: the command line.
 //! - [`error`]: the one error type of the request path and its Bedrock-shaped responses.
 //! - [`hash`] and [`request_id`]: leaves (hex and SHA-256; the id of a call).
+//! - `lifecycle`: the task registry and shutdown order, the shared accept loop and
+//!   connection draining.
 #![forbid(unsafe_code)]
 
 pub mod auth;
@@ -21,6 +23,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 mod hash;
+pub(crate) mod lifecycle;
 pub mod ops;
 pub mod proxy;
 pub mod quota;

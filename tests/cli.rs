@@ -302,21 +302,20 @@ async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
     assert!(ready, "serve became ready");
 
     let url = format!("http://127.0.0.1:{proxy_port}/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream");
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let req = http::Request::post(url)
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
+        .unwrap();
+    // The response head has arrived: the stream is in flight (events follow 150 ms apart).
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
     let reader = tokio::spawn(async move {
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build_http::<http_body_util::Full<bytes::Bytes>>();
-        let req = http::Request::post(url)
-            .header("authorization", format!("Bearer {token}"))
-            .body(http_body_util::Full::new(bytes::Bytes::from_static(b"{}")))
-            .unwrap();
-        let resp = client.request(req).await.unwrap();
-        assert_eq!(resp.status(), 200);
         http_body_util::BodyExt::collect(resp.into_body())
             .await
             .map(|c| c.to_bytes())
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

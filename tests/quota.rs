@@ -83,6 +83,18 @@ async fn wait_blocked(gate: &Gate, username: &str) -> bedrock_gate::store::Block
     panic!("{username} was not blocked");
 }
 
+/// Waits until the database's state version is past `version` (a block is committed
+/// just before its version bump).
+async fn wait_version_above(gate: &Gate, version: i64) {
+    for _ in 0..100 {
+        if gate.store.state_version().await.unwrap() > version {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the state version did not move past {version}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_calls_against_a_limit_of_50_admit_exactly_50() {
     for engine in common::engines() {
@@ -97,6 +109,7 @@ async fn exactly_50_of_200(engine: Engine) {
     })
     .await;
     let alice = gate.user_with_limits("alice", "research", limit(50)).await;
+    let before_block = gate.store.state_version().await.unwrap();
     let results = burst(
         std::slice::from_ref(&gate.url),
         &alice.key.bearer_token,
@@ -137,8 +150,10 @@ async fn exactly_50_of_200(engine: Engine) {
         1
     );
 
-    // While blocked for the limit, calls keep getting the limit's 400.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // While blocked for the limit (once the proxy serves the block), calls keep getting
+    // the limit's 400.
+    wait_version_above(&gate, before_block).await;
+    gate.wait_applied().await;
     let (status, resp) = call(&gate.url, &alice.key.bearer_token).await;
     assert_eq!(
         (status, error_type(&resp).as_str()),
@@ -254,7 +269,7 @@ async fn a_team_limit_is_shared_by_its_members() {
         )
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await; // propagation (watcher polls every 100 ms)
+    gate.wait_applied().await;
     let mut ok = 0;
     for token in [
         &a.key.bearer_token,
@@ -335,7 +350,10 @@ async fn budgets_reserve_the_worst_case_and_refuse_what_cannot_fit() {
     gate.stop().await;
 }
 
-#[tokio::test]
+// Several threads: the CLI runs as a child process the test waits for without yielding,
+// and the proxy's tasks must go on meanwhile (a record write holding SQLite's write lock
+// on a frozen runtime would make the CLI time out on "database is locked").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocks_protection_reset_and_audit_behave_as_specified() {
     for engine in common::engines() {
         blocks_protection_reset_and_audit(engine).await;
@@ -384,7 +402,7 @@ async fn blocks_protection_reset_and_audit(engine: Engine) {
         );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
-    let settle = || tokio::time::sleep(Duration::from_millis(400));
+    let settle = || gate.wait_applied();
 
     // A manual block: 403 AccessDenied saying why and until when; nothing upstream.
     cli(&[

@@ -143,11 +143,13 @@ async fn shutdown_during_a_stream_finishes_it_and_flushes_its_record() {
         ))
         .await
         .unwrap();
-    let reader =
-        tokio::spawn(async move { resp.into_body().collect().await.map(|c| c.to_bytes()) });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The first event has arrived: the stream is in flight.
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    let reader = tokio::spawn(async move { body.collect().await.map(|c| c.to_bytes()) });
     gate.stop_in_place().await; // returns after in-flight calls and the flush
-    let bytes = reader.await.unwrap().expect("the stream completed");
+    let rest = reader.await.unwrap().expect("the stream completed");
+    let bytes = [first, rest].concat();
     assert_eq!(
         common::upstream::decode_event_stream(&bytes).unwrap().len(),
         6

@@ -1,6 +1,7 @@
 //! The connections one thread serves: each accepted TCP stream (after the TLS handshake,
 //! when TLS is on) becomes a hyper HTTP/1.1-or-HTTP/2 connection task whose requests go
-//! to [`super::handler::handle`]; on shutdown they are drained within a grace period.
+//! to [`super::handler::handle`]; on shutdown they are drained within a grace period
+//! (`lifecycle::draining`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -10,12 +11,11 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpStream;
-use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use super::{handler, ProxyState};
+use crate::lifecycle::draining::ConnectionSet;
 
 /// The connections of one thread (one proxy worker, or the only one).
 pub struct Connections {
@@ -23,8 +23,7 @@ pub struct Connections {
     state: Arc<ProxyState>,
     worker: usize,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    graceful: GracefulShutdown,
-    tasks: JoinSet<()>,
+    open: ConnectionSet,
 }
 
 impl Connections {
@@ -45,8 +44,7 @@ impl Connections {
             state,
             worker,
             builder: Arc::new(builder),
-            graceful: GracefulShutdown::new(),
-            tasks: JoinSet::new(),
+            open: ConnectionSet::new(),
         }
     }
 
@@ -61,22 +59,16 @@ impl Connections {
         });
         let builder = Arc::clone(&self.builder);
         match &self.tls {
-            None => {
-                let conn = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let conn = self.graceful.watch(conn);
-                self.tasks.spawn(async move {
-                    let _on_close = on_close;
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
-                    }
-                });
-            }
+            None => self.open.spawn(move |watcher| async move {
+                let _on_close = on_close;
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = watcher.watch(conn.into_owned()).await {
+                    tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
+                }
+            }),
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
-                let watcher = self.graceful.watcher();
-                self.tasks.spawn(async move {
+                self.open.spawn(move |watcher| async move {
                     let _on_close = on_close;
                     let handshake =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream));
@@ -88,34 +80,28 @@ impl Connections {
                         }
                         Err(_) => return,
                     };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(conn).await {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
                     }
                 });
             }
         }
-        // Reap finished connection tasks so the set does not grow without bound.
-        while self.tasks.try_join_next().is_some() {}
     }
 
     /// Lets in-flight calls (streams included) finish, for at most `grace`, then closes
     /// what is left.
-    pub async fn drain(mut self, grace: Duration) {
+    pub async fn drain(self, grace: Duration) {
         tracing::info!(
             worker = self.worker,
-            in_flight = self.tasks.len(),
+            in_flight = self.open.len(),
             "proxy stopped accepting; finishing in-flight calls"
         );
-        if tokio::time::timeout(grace, self.graceful.shutdown())
-            .await
-            .is_err()
-        {
-            tracing::warn!("grace period over; closing the remaining connections");
+        if !self.open.drain(grace).await {
+            tracing::warn!(
+                worker = self.worker,
+                "grace period over; closed the remaining connections"
+            );
         }
-        self.tasks.abort_all();
-        while self.tasks.join_next().await.is_some() {}
     }
 }

@@ -2,7 +2,8 @@
 //! each request to [`handler::handle`], and on shutdown stops accepting and lets in-flight
 //! calls, streams included, finish within a grace period.
 //!
-//! [`run`] takes a bound listener and a shutdown future, so tests run it on port 0.
+//! [`run`] takes a bound listener and a stop signal, so tests run it on port 0; the
+//! accept loop is the one both listeners share (`lifecycle::accept`).
 
 pub mod body;
 pub mod connections;
@@ -12,12 +13,12 @@ pub mod tls;
 pub mod upstream;
 pub mod workers;
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use connections::Connections;
 
@@ -67,8 +68,8 @@ impl ProxyState {
     }
 }
 
-/// Serves the proxy on `listener` until `shutdown` resolves, then waits up to `grace`
-/// for in-flight calls before closing what is left.
+/// Serves the proxy on `listener` until `stop` fires, then waits up to `grace` for
+/// in-flight calls before closing what is left.
 ///
 /// Connections are accepted here and served by [`upstream::Upstream::workers`] worker
 /// threads ([`workers`]); with one worker, everything runs on the calling runtime.
@@ -76,7 +77,7 @@ pub async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<ProxyState>,
-    shutdown: impl Future<Output = ()>,
+    stop: CancellationToken,
     grace: Duration,
 ) {
     let count = state.upstream.workers();
@@ -87,21 +88,7 @@ pub async fn run(
         Some(pool) => Serving::Workers(pool),
         None => Serving::Here(Connections::new(tls, state, 0)),
     };
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, remote) = tokio::select! {
-            biased;
-            _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    crate::lifecycle::accept::accept_until_stopped("proxy", listener, &stop, |stream, remote| {
         match &mut serving {
             Serving::Workers(pool) => {
                 if let Err(e) = pool.dispatch(stream, remote) {
@@ -110,8 +97,8 @@ pub async fn run(
             }
             Serving::Here(here) => here.serve(stream, remote, ()),
         }
-    }
-    drop(listener);
+    })
+    .await;
     match serving {
         Serving::Workers(pool) => pool.shutdown().await,
         Serving::Here(here) => here.drain(grace).await,

@@ -1,11 +1,12 @@
 //! The admin listener's health checks: `GET /healthz` (200 while the process runs) and
 //! `GET /readyz` (200 only when the database answers and upstream credentials are
 //! loaded). The admin API, dashboard and `/metrics` are not built yet; other paths get
-//! a JSON 404.
+//! a JSON 404. It shares the proxy's accept loop and drains its connections on shutdown
+//! like the proxy does (`lifecycle`).
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -15,7 +16,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
+use crate::lifecycle::accept::accept_until_stopped;
+use crate::lifecycle::draining::ConnectionSet;
 use crate::proxy::upstream::CredentialCache;
 use crate::store::Store;
 
@@ -28,27 +32,30 @@ pub struct AdminState {
     pub credentials: Arc<CredentialCache>,
 }
 
-/// Serves until `shutdown` resolves.
-pub async fn run(listener: TcpListener, state: AdminState, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = &mut shutdown => return,
-            a = listener.accept() => match a {
-                Ok(a) => a,
-                Err(_) => continue,
-            },
-        };
+/// Serves until `stop` fires, then lets open requests finish within `grace`.
+pub(crate) async fn run(
+    listener: TcpListener,
+    state: AdminState,
+    stop: CancellationToken,
+    grace: Duration,
+) {
+    let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
+    let mut open = ConnectionSet::new();
+    accept_until_stopped("admin", listener, &stop, |stream, _| {
         let state = state.clone();
-        tokio::spawn(async move {
+        let builder = Arc::clone(&builder);
+        open.spawn(move |watcher| async move {
             let service = service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(route(&state, req).await) }
             });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let _ = watcher.watch(conn.into_owned()).await;
         });
+    })
+    .await;
+    if !open.drain(grace).await {
+        tracing::warn!("admin: grace period over; closed the remaining connections");
     }
 }
 

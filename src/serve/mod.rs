@@ -1,35 +1,28 @@
-//! `serve`: wires the pieces together and runs them until shutdown.
-//!
-//! Start-up order: database (migrated), master key, records spilled by an earlier
-//! shutdown, the key directory and prices, upstream credentials, then the listeners.
-//! Shutdown order: stop accepting, let in-flight calls finish (bounded by
-//! `proxy.shutdown_grace_secs`), flush every request record, close the database.
+//! `serve`: the running proxy process. [`run`] builds the application (`app`: database,
+//! snapshots, credentials, upstream, quota engine; nothing spawned) and runs it
+//! (`running`: every task and both listeners in one task registry, drained in a
+//! defined order on shutdown). This file holds the public entry point, its options and
+//! errors, and the loaders the change watcher shares with start-up.
 
 pub mod admin;
+mod app;
+mod running;
 pub mod watcher;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::net::TcpListener;
 
 use crate::auth::crypto::MasterKey;
-use crate::auth::directory::{Directory, DirectoryBuilder, DirectoryHandle};
-use crate::auth::Authenticator;
+use crate::auth::directory::{Directory, DirectoryBuilder};
 use crate::config::{Config, DatabaseKind};
-use crate::domain::Actor;
-use crate::ops::Ops;
-use crate::proxy::upstream::{CredentialCache, Upstream};
-use crate::proxy::ProxyState;
-use crate::quota::engine::{QuotaEngine, IDLE_RETURN};
-use crate::quota::ledger::StoreLedger;
 use crate::quota::policy::Policy;
-use crate::snapshot::Snapshot;
 use crate::store::{Store, StoreError};
-use crate::usage::{recorder, PriceBook};
+
+pub use watcher::AppliedVersion;
 
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +52,9 @@ pub struct ServeOptions {
     pub credentials: Option<SharedCredentialsProvider>,
     /// How often the change watcher polls the database.
     pub poll_interval: Duration,
+    /// Where the proxy publishes the state version it serves; tests subscribe to it to
+    /// wait for a reload.
+    pub applied: AppliedVersion,
 }
 
 impl Default for ServeOptions {
@@ -66,6 +62,7 @@ impl Default for ServeOptions {
         Self {
             credentials: None,
             poll_interval: watcher::POLL_INTERVAL,
+            applied: AppliedVersion::default(),
         }
     }
 }
@@ -113,164 +110,16 @@ pub fn instance_name() -> String {
     format!("proxy:{host}:{}", std::process::id())
 }
 
-/// Runs the proxy and the admin listener until `shutdown` resolves.
+/// Runs the proxy and the admin listener until `shutdown` resolves, then stops every
+/// task in order (see `serve::running`).
 pub async fn run(
     config: Config,
     listeners: Listeners,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let store = Arc::new(Store::connect(&config.database).await?);
-    let applied = store.migrate().await?;
-    if applied > 0 {
-        tracing::info!(applied, "applied database migrations");
-    }
-    let master = MasterKey::load(&config.database.master_key)?;
-    let spill = spill_file(&config);
-    recorder::import_spill(&store, &spill).await?;
-
-    let directory = Arc::new(DirectoryHandle::new(load_directory(&store, &master).await?));
-    let prices = Arc::new(Snapshot::new(PriceBook::new(store.prices().await?)));
-    tracing::info!(
-        keys = directory.get().len(),
-        prices = prices.get().len(),
-        "loaded keys and prices"
-    );
-
-    let credentials = Arc::new(match options.credentials {
-        Some(p) => CredentialCache::new(p),
-        None => CredentialCache::from_default_chain(&config.upstream.region).await,
-    });
-    if let Err(e) = credentials.refresh().await {
-        tracing::warn!(error = %e, "no upstream AWS credentials yet; calls get 503 until they load");
-    }
-    let refresher = credentials.spawn_refresher();
-    let upstream = Upstream::new(
-        &config.upstream.endpoint,
-        &config.upstream.region,
-        Arc::clone(&credentials),
-        config.proxy.workers,
-    )
-    .map_err(ServeError::Setup)?;
-    let tls = match &config.proxy.tls {
-        Some(files) => Some(crate::proxy::tls::acceptor(files).map_err(ServeError::Setup)?),
-        None => None,
-    };
-
-    let policy = Arc::new(Snapshot::new(load_policy(&store).await?));
-    let name = instance_name();
-    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let quota = Arc::new(QuotaEngine::new(
-        Arc::new(StoreLedger::new(Arc::clone(&store))),
-        config.quota.timezone,
-        config.quota.warning_percent,
-        Some(events_tx),
-    ));
-    let ops = Arc::new(Ops::new(Arc::clone(&store), &config));
-    let actions = tokio::spawn(crate::ops::quota_events::run(
-        Arc::clone(&ops),
-        Actor::system(name.clone()),
-        events_rx,
-    ));
-    let scheduler = tokio::spawn(Arc::clone(&ops).run_reset_scheduler(Actor::system(name.clone())));
-    let returner = {
-        let quota = Arc::clone(&quota);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                tick.tick().await;
-                let idle = quota.take_idle(IDLE_RETURN, chrono::Utc::now());
-                quota.release(idle).await;
-            }
-        })
-    };
-
-    let (recorder, recorder_handle) = recorder::spawn(Arc::clone(&store), spill);
-    let state = Arc::new(ProxyState {
-        auth: Authenticator::new(Arc::clone(&directory), &config.upstream.region),
-        upstream,
-        prices: Arc::clone(&prices),
-        recorder,
-        max_body_bytes: config.proxy.max_body_bytes,
-        timeout: config.upstream.timeout,
-        region: config.upstream.region.clone(),
-        quota: Arc::clone(&quota),
-        policy: Arc::clone(&policy),
-        timezone: config.quota.timezone,
-        default_max_output_tokens: config.quota.default_max_output_tokens,
-        fallback_price: config
-            .quota
-            .fallback_price
-            .map(|(i, o)| crate::store::Price {
-                model_id: "(fallback)".into(),
-                input_per_1k: i,
-                output_per_1k: o,
-                cache_read_per_1k: None,
-                cache_write_per_1k: None,
-            }),
-    });
-
-    let watcher = tokio::spawn(watcher::run(
-        Arc::clone(&store),
-        master,
-        watcher::Snapshots {
-            directory,
-            prices,
-            policy,
-        },
-        options.poll_interval,
-    ));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let admin = tokio::spawn(admin::run(
-        listeners.admin,
-        admin::AdminState {
-            store: Arc::clone(&store),
-            credentials,
-        },
-        stopped(stop_rx),
-    ));
-    tracing::info!(
-        proxy = %config.proxy.listen,
-        tls = config.proxy.tls.is_some(),
-        upstream = %config.upstream.endpoint,
-        "bedrock-gate is serving"
-    );
-    crate::proxy::run(
-        listeners.proxy,
-        tls,
-        state,
-        async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        },
-        config.proxy.shutdown_grace,
-    )
-    .await;
-
-    recorder_handle.shutdown().await;
-    returner.abort();
-    quota.release(quota.take_all()).await;
-    watcher.abort();
-    refresher.abort();
-    scheduler.abort();
-    // The engine's event sender goes with the proxy state; let pending events finish.
-    drop(quota);
-    if tokio::time::timeout(Duration::from_secs(10), actions)
+    app::App::build(config, options)
+        .await?
+        .run(listeners, shutdown)
         .await
-        .is_err()
-    {
-        tracing::warn!("quota events still pending at shutdown");
-    }
-    let _ = admin.await;
-    store.close().await;
-    tracing::info!("bedrock-gate stopped; every request record is flushed");
-    Ok(())
-}
-
-async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
-    while !*rx.borrow() {
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
 }

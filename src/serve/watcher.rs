@@ -1,10 +1,13 @@
 //! The change watcher: polls the store's state version and, when it moved, reloads the
 //! key directory, the prices and the quota policy (limits, blocks, protections), so
 //! changes made by the command line or another proxy take effect here within one poll
-//! interval plus the reload time.
+//! interval plus the reload time. The version whose snapshots are in use is published
+//! as [`AppliedVersion`] (tests wait on it instead of sleeping).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::auth::crypto::MasterKey;
 use crate::auth::directory::DirectoryHandle;
@@ -14,6 +17,7 @@ use crate::store::Store;
 use crate::usage::PriceBook;
 
 /// Everything the watcher keeps fresh.
+#[derive(Clone)]
 pub struct Snapshots {
     /// Keys.
     pub directory: Arc<DirectoryHandle>,
@@ -26,9 +30,44 @@ pub struct Snapshots {
 /// Default poll interval (changes must show within 2 seconds).
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
-/// Polls forever; the caller aborts the task on shutdown.
-pub async fn run(store: Arc<Store>, master: MasterKey, snapshots: Snapshots, interval: Duration) {
-    let mut seen = store.state_version().await.ok();
+/// The database state version (`Store::state_version`) whose keys, prices and policy this
+/// proxy serves: everything changed up to that version is in effect here.
+#[derive(Clone, Debug)]
+pub struct AppliedVersion(watch::Sender<i64>);
+
+impl Default for AppliedVersion {
+    fn default() -> Self {
+        Self(watch::channel(0).0)
+    }
+}
+
+impl AppliedVersion {
+    /// Follows the applied version as the watcher moves it.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.0.subscribe()
+    }
+
+    /// The version applied now.
+    pub fn current(&self) -> i64 {
+        *self.0.borrow()
+    }
+
+    /// Records that the snapshots of `version` are in use.
+    pub(crate) fn set(&self, version: i64) {
+        self.0.send_replace(version);
+    }
+}
+
+/// Polls until the task is stopped. Starts from the version `applied` holds (the one the
+/// snapshots were loaded at) and moves it after each reload.
+pub(crate) async fn run(
+    store: Arc<Store>,
+    master: MasterKey,
+    snapshots: Snapshots,
+    interval: Duration,
+    applied: AppliedVersion,
+) {
+    let mut seen = applied.current();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -40,13 +79,14 @@ pub async fn run(store: Arc<Store>, master: MasterKey, snapshots: Snapshots, int
                 continue;
             }
         };
-        if seen == Some(version) {
+        if seen == version {
             continue;
         }
         match reload(&store, &master, &snapshots).await {
             Ok(()) => {
                 tracing::debug!(version, "reloaded keys and prices");
-                seen = Some(version);
+                seen = version;
+                applied.set(version);
             }
             Err(e) => tracing::warn!(error = %e, "reloading keys and prices failed; will retry"),
         }

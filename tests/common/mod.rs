@@ -18,7 +18,7 @@ use bedrock_gate::config::Config;
 use bedrock_gate::domain::{Actor, LimitsUpdate};
 use bedrock_gate::ops::users::CreateUser;
 use bedrock_gate::ops::Ops;
-use bedrock_gate::serve::{Listeners, ServeError, ServeOptions};
+use bedrock_gate::serve::{AppliedVersion, Listeners, ServeError, ServeOptions};
 use bedrock_gate::store::{Limits, RequestRecord, Store, UsageFilter};
 use tokio::net::TcpListener;
 use upstream::{FakeUpstream, UpstreamConfig};
@@ -188,6 +188,7 @@ pub struct Gate {
     pub config: Config,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), ServeError>>>,
+    applied: AppliedVersion,
     db: TestDb,
 }
 
@@ -225,7 +226,9 @@ impl Gate {
         let options = ServeOptions {
             credentials: Some(SharedCredentialsProvider::new(creds)),
             poll_interval: Duration::from_millis(100),
+            ..ServeOptions::default()
         };
+        let applied = options.applied.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(bedrock_gate::serve::run(
             config.clone(),
@@ -245,6 +248,7 @@ impl Gate {
             config,
             shutdown: Some(tx),
             task: Some(task),
+            applied,
             db,
         };
         gate.wait_ready().await;
@@ -259,6 +263,23 @@ impl Gate {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("proxy did not become ready");
+    }
+
+    /// Waits until the proxy serves every change made to the database so far: its change
+    /// watcher has applied the database's current state version.
+    pub async fn wait_applied(&self) {
+        let want = self.store.state_version().await.unwrap();
+        let mut applied = self.applied.subscribe();
+        let reached =
+            tokio::time::timeout(Duration::from_secs(10), applied.wait_for(|&v| v >= want)).await;
+        match reached {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => panic!("the proxy stopped before applying state version {want}"),
+            Err(_) => panic!(
+                "the proxy did not apply state version {want} within 10 s (applied: {})",
+                self.applied.current()
+            ),
+        }
     }
 
     /// Creates a team (if needed), a user and a key, directly in the store, and waits

@@ -1,0 +1,118 @@
+//! Building the application: everything `serve` needs before it can run, in start-up
+//! order (database opened and migrated, master key, records spilled by an earlier
+//! shutdown, the key directory, prices and quota policy with the state version they
+//! were loaded at, upstream credentials, the upstream client and TLS, the quota
+//! engine). Building spawns no task: `App::run` (`running`) starts them all.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+use super::watcher::{self, AppliedVersion};
+use super::{load_directory, load_policy, spill_file, ServeError, ServeOptions};
+use crate::auth::crypto::MasterKey;
+use crate::auth::directory::DirectoryHandle;
+use crate::config::Config;
+use crate::proxy::upstream::{CredentialCache, Upstream};
+use crate::quota::engine::{QuotaEngine, QuotaEvent};
+use crate::quota::ledger::StoreLedger;
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+use crate::usage::{recorder, PriceBook};
+
+/// A built application, ready to run on a pair of listeners.
+pub(crate) struct App {
+    pub(super) config: Config,
+    pub(super) store: Arc<Store>,
+    pub(super) master: MasterKey,
+    /// Where records go when the database is away at shutdown.
+    pub(super) spill: PathBuf,
+    /// Keys, prices and policy, as loaded.
+    pub(super) snapshots: watcher::Snapshots,
+    /// The state version of those snapshots, moved by the watcher.
+    pub(super) applied: AppliedVersion,
+    pub(super) poll_interval: Duration,
+    pub(super) credentials: Arc<CredentialCache>,
+    pub(super) upstream: Upstream,
+    pub(super) tls: Option<TlsAcceptor>,
+    pub(super) quota: Arc<QuotaEngine>,
+    /// What the quota engine raises (warnings, exhausted limits), for the event handler.
+    pub(super) quota_events: mpsc::UnboundedReceiver<QuotaEvent>,
+    /// This process's name in audit rows and job claims.
+    pub(super) name: String,
+}
+
+impl App {
+    /// Opens and migrates the database and loads everything the proxy serves from.
+    pub(crate) async fn build(config: Config, options: ServeOptions) -> Result<Self, ServeError> {
+        let store = Arc::new(Store::connect(&config.database).await?);
+        let applied = store.migrate().await?;
+        if applied > 0 {
+            tracing::info!(applied, "applied database migrations");
+        }
+        let master = MasterKey::load(&config.database.master_key)?;
+        let spill = spill_file(&config);
+        recorder::import_spill(&store, &spill).await?;
+
+        // Read before loading: anything changed after this shows as a newer version.
+        let version = store.state_version().await?;
+        let directory = Arc::new(DirectoryHandle::new(load_directory(&store, &master).await?));
+        let prices = Arc::new(Snapshot::new(PriceBook::new(store.prices().await?)));
+        let policy = Arc::new(Snapshot::new(load_policy(&store).await?));
+        options.applied.set(version);
+        tracing::info!(
+            keys = directory.get().len(),
+            prices = prices.get().len(),
+            "loaded keys and prices"
+        );
+
+        let credentials = Arc::new(match options.credentials {
+            Some(p) => CredentialCache::new(p),
+            None => CredentialCache::from_default_chain(&config.upstream.region).await,
+        });
+        if let Err(e) = credentials.refresh().await {
+            tracing::warn!(error = %e, "no upstream AWS credentials yet; calls get 503 until they load");
+        }
+        let upstream = Upstream::new(
+            &config.upstream.endpoint,
+            &config.upstream.region,
+            Arc::clone(&credentials),
+            config.proxy.workers,
+        )
+        .map_err(ServeError::Setup)?;
+        let tls = match &config.proxy.tls {
+            Some(files) => Some(crate::proxy::tls::acceptor(files).map_err(ServeError::Setup)?),
+            None => None,
+        };
+
+        let (events_tx, quota_events) = mpsc::unbounded_channel();
+        let quota = Arc::new(QuotaEngine::new(
+            Arc::new(StoreLedger::new(Arc::clone(&store))),
+            config.quota.timezone,
+            config.quota.warning_percent,
+            Some(events_tx),
+        ));
+        Ok(Self {
+            store,
+            master,
+            spill,
+            snapshots: watcher::Snapshots {
+                directory,
+                prices,
+                policy,
+            },
+            applied: options.applied,
+            poll_interval: options.poll_interval,
+            credentials,
+            upstream,
+            tls,
+            quota,
+            quota_events,
+            name: super::instance_name(),
+            config,
+        })
+    }
+}

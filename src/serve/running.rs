@@ -1,0 +1,196 @@
+//! Running a built [`App`]: starts every background task and both listeners in one
+//! [`TaskRegistry`], waits for the shutdown signal, then drains the registry in
+//! [`Stage`] order:
+//!
+//! 1. both listeners stop accepting; in-flight calls (streams included) finish within
+//!    `proxy.shutdown_grace`, then what is left is closed;
+//! 2. the record writer flushes every queued record (or spills it to a file);
+//! 3. quota capacity reserved and not used goes back to the database;
+//! 4. quota events already raised are written (their channel closes when the last
+//!    holder of the quota engine, the proxy state, is gone);
+//! 5. the change watcher, reset scheduler, credential refresher and idle-capacity
+//!    returner stop;
+//! 6. the database closes.
+//!
+//! Each stage has a deadline ([`deadline`]); a task that misses it is logged and stopped.
+
+use crate::domain::Actor;
+use crate::ops::Ops;
+use std::future::Future;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
+
+use super::app::App;
+use super::{admin, watcher, Listeners, ServeError};
+use crate::auth::Authenticator;
+use crate::lifecycle::{Stage, TaskRegistry};
+use crate::proxy::ProxyState;
+use crate::quota::engine::{QuotaEngine, IDLE_RETURN};
+use crate::usage::recorder;
+
+/// How often idle quota capacity is looked for.
+const RETURN_EVERY: Duration = Duration::from_secs(2);
+
+/// How long a shutdown stage may take before its unfinished tasks are stopped.
+fn deadline(stage: Stage, grace: Duration) -> Duration {
+    match stage {
+        // The listeners close what is left at the end of the grace period themselves.
+        Stage::Listeners => grace + Duration::from_secs(5),
+        // The writer retries for SHUTDOWN_RETRY, then spills; one more slow database
+        // round (a pool acquire timeout) fits in the margin.
+        Stage::Records => recorder::SHUTDOWN_RETRY + Duration::from_secs(40),
+        Stage::QuotaCapacity => Duration::from_secs(30),
+        Stage::QuotaEvents => Duration::from_secs(10),
+        Stage::Background => Duration::from_secs(5),
+        Stage::Database => Duration::from_secs(10),
+    }
+}
+
+impl App {
+    /// Serves on `listeners` until `shutdown` resolves, then stops everything in order.
+    pub(crate) async fn run(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        let App {
+            config,
+            store,
+            master,
+            spill,
+            snapshots,
+            applied,
+            poll_interval,
+            credentials,
+            upstream,
+            tls,
+            quota,
+            quota_events,
+            name,
+        } = self;
+        let grace = config.proxy.shutdown_grace;
+        let ops = Arc::new(Ops::new(Arc::clone(&store), &config));
+        let actor = Actor::system(name);
+        let mut tasks = TaskRegistry::new(|stage| deadline(stage, grace));
+
+        let (recorder, recorder_handle) = recorder::spawn(Arc::clone(&store), spill);
+        tasks.on_shutdown("record writer", Stage::Records, recorder_handle.shutdown());
+        {
+            let quota = Arc::clone(&quota);
+            tasks.on_shutdown("quota capacity", Stage::QuotaCapacity, async move {
+                quota.release(quota.take_all()).await;
+            });
+        }
+        tasks.spawn(
+            "quota events",
+            Stage::QuotaEvents,
+            crate::ops::quota_events::run(Arc::clone(&ops), actor.clone(), quota_events),
+        );
+        tasks.spawn_until_stopped(
+            "change watcher",
+            Stage::Background,
+            watcher::run(
+                Arc::clone(&store),
+                master,
+                snapshots.clone(),
+                poll_interval,
+                applied,
+            ),
+        );
+        tasks.spawn_until_stopped(
+            "reset scheduler",
+            Stage::Background,
+            Arc::clone(&ops).run_reset_scheduler(actor),
+        );
+        let refresher = AbortOnDropHandle::new(credentials.spawn_refresher());
+        tasks.spawn_until_stopped("credential refresher", Stage::Background, async move {
+            let _ = refresher.await;
+        });
+        tasks.spawn(
+            "idle capacity returner",
+            Stage::Background,
+            return_idle_capacity(Arc::downgrade(&quota), tasks.stop_signal(Stage::Background)),
+        );
+        {
+            let store = Arc::clone(&store);
+            tasks.on_shutdown("database", Stage::Database, async move {
+                store.close().await;
+            });
+        }
+
+        let state = Arc::new(ProxyState {
+            auth: Authenticator::new(Arc::clone(&snapshots.directory), &config.upstream.region),
+            upstream,
+            prices: snapshots.prices,
+            recorder,
+            max_body_bytes: config.proxy.max_body_bytes,
+            timeout: config.upstream.timeout,
+            region: config.upstream.region.clone(),
+            quota,
+            policy: snapshots.policy,
+            timezone: config.quota.timezone,
+            default_max_output_tokens: config.quota.default_max_output_tokens,
+            fallback_price: config
+                .quota
+                .fallback_price
+                .map(|(i, o)| crate::store::Price {
+                    model_id: "(fallback)".into(),
+                    input_per_1k: i,
+                    output_per_1k: o,
+                    cache_read_per_1k: None,
+                    cache_write_per_1k: None,
+                }),
+        });
+        let stop = tasks.stop_signal(Stage::Listeners);
+        tasks.spawn(
+            "admin listener",
+            Stage::Listeners,
+            admin::run(
+                listeners.admin,
+                admin::AdminState { store, credentials },
+                stop.clone(),
+                grace,
+            ),
+        );
+        tasks.spawn(
+            "proxy listener",
+            Stage::Listeners,
+            crate::proxy::run(listeners.proxy, tls, state, stop, grace),
+        );
+        tracing::info!(
+            proxy = %config.proxy.listen,
+            tls = config.proxy.tls.is_some(),
+            upstream = %config.upstream.endpoint,
+            "bedrock-gate is serving"
+        );
+
+        shutdown.await;
+        tracing::info!("shutdown requested");
+        tasks.shutdown().await;
+        tracing::info!("bedrock-gate stopped; every request record is flushed");
+        Ok(())
+    }
+}
+
+/// Every [`RETURN_EVERY`], gives back quota capacity idle for [`IDLE_RETURN`], until
+/// `stop` fires; a release under way finishes first (cut off, its units would stay
+/// granted to nobody until the period ends). Holds the engine weakly, so it never keeps
+/// the quota event channel open at shutdown, and ends once the engine is gone.
+async fn return_idle_capacity(quota: Weak<QuotaEngine>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(RETURN_EVERY);
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(quota) = quota.upgrade() else {
+            return;
+        };
+        let idle = quota.take_idle(IDLE_RETURN, chrono::Utc::now());
+        quota.release(idle).await;
+    }
+}
