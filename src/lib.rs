@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 mod hash;
 pub(crate) mod lifecycle;
 pub mod ops;

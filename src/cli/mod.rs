@@ -14,11 +14,8 @@ use clap::Parser;
 
 use args::{Cli, Command, Output};
 
-use std::sync::Arc;
-
 use crate::config::Config;
 use crate::ops::Ops;
-use crate::store::Store;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
@@ -84,9 +81,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if matches!(cli.command, Command::Serve) {
         return serve(config).await;
     }
-    let store = open(&config).await?;
-    let applied = store.migrate().await?;
-    let ops = Ops::new(Arc::new(store), &config);
+    let (ops, applied) = Ops::open(&config)
+        .await
+        .context("cannot open the database (database.url)")?;
     match cli.command {
         Command::Serve => unreachable!("handled above"),
         Command::Migrate => print(
@@ -102,16 +99,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { user, limit } => blocking::audit(&ops, out, user, limit).await?,
         Command::Reset => blocking::reset(&ops, out).await?,
     }
-    ops.store().close().await;
+    ops.close().await;
     Ok(())
-}
-
-/// Opens the database; every command but `serve` then applies pending migrations, so it
-/// works on a fresh database.
-async fn open(config: &Config) -> anyhow::Result<Store> {
-    Store::connect(&config.database)
-        .await
-        .with_context(|| "cannot open the database (database.url)".to_string())
 }
 
 /// Prints a command's result: the view as one JSON document, or the text.

@@ -5,7 +5,7 @@ use super::args::{Output, PricingCommand, UsageArgs, UsageFormat};
 use super::print;
 use crate::ops::reports::{parse_date, UsageQuery};
 use crate::ops::Ops;
-use crate::store::{Price, RequestRecord};
+use crate::ops::views::{Price, RequestRecord};
 
 /// `pricing ...`
 pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyhow::Result<()> {

@@ -61,6 +61,19 @@ impl Ops {
         }
     }
 
+    /// Opens the configured database, applies pending migrations and returns the
+    /// service over it with the number of migrations applied (the command line's entry).
+    pub async fn open(config: &Config) -> Result<(Self, usize), OpsError> {
+        let store = Store::connect(&config.database).await?;
+        let applied = store.migrate().await?;
+        Ok((Self::new(Arc::new(store), config), applied))
+    }
+
+    /// Closes the database connections.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
     /// The same service with another clock (deterministic tests).
     pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
         self.clock = clock;

@@ -7,6 +7,8 @@ use crate::auth::crypto::IssuedKey;
 use crate::domain::{KeyStatus, Language, Limits};
 use crate::store::{Team, UsageTotals, User};
 
+pub use crate::store::{AuditEntry, KeyInfo, Price, RequestRecord};
+
 /// A team.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TeamView {

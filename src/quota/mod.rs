@@ -10,7 +10,7 @@
 //! - `policy`: the limits, blocks and protections a proxy enforces (snapshots).
 //!
 //! What happens when a limit is reached or a warning threshold crossed (automatic
-//! blocks, events) and the daily reset are rules of the service layer (`crate::ops`);
+//! blocks, events) and the daily reset are rules of the service layer (`ops`);
 //! the engine only reports [`engine::QuotaEvent`]s on a channel.
 //!
 //! The design, its invariants and its bounds are in `docs/QUOTA.md`.

@@ -35,6 +35,8 @@ pub(crate) struct App {
     /// The state version of those snapshots, moved by the watcher.
     pub(super) applied: AppliedVersion,
     pub(super) poll_interval: Duration,
+    /// How often the event dispatcher polls the outbox.
+    pub(super) event_interval: Duration,
     pub(super) credentials: Arc<CredentialCache>,
     pub(super) upstream: Upstream,
     pub(super) tls: Option<TlsAcceptor>,
@@ -106,6 +108,7 @@ impl App {
             },
             applied: options.applied,
             poll_interval: options.poll_interval,
+            event_interval: options.event_interval,
             credentials,
             upstream,
             tls,

@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub credentials: Option<SharedCredentialsProvider>,
     /// How often the change watcher polls the database.
     pub poll_interval: Duration,
+    /// How often the event dispatcher polls the outbox.
+    pub event_interval: Duration,
     /// Where the proxy publishes the state version it serves; tests subscribe to it to
     /// wait for a reload.
     pub applied: AppliedVersion,
@@ -62,6 +64,7 @@ impl Default for ServeOptions {
         Self {
             credentials: None,
             poll_interval: watcher::POLL_INTERVAL,
+            event_interval: crate::events::dispatcher::POLL_INTERVAL,
             applied: AppliedVersion::default(),
         }
     }

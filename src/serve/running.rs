@@ -15,6 +15,7 @@
 //! Each stage has a deadline ([`deadline`]); a task that misses it is logged and stopped.
 
 use crate::domain::Actor;
+use crate::events::log::LogSubscriber;
 use crate::ops::Ops;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -64,6 +65,7 @@ impl App {
             snapshots,
             applied,
             poll_interval,
+            event_interval,
             credentials,
             upstream,
             tls,
@@ -98,6 +100,16 @@ impl App {
                 snapshots.clone(),
                 poll_interval,
                 applied,
+            ),
+        );
+        tasks.spawn_until_stopped(
+            "event dispatcher",
+            Stage::Background,
+            crate::events::dispatcher::run(
+                Arc::clone(&store),
+                vec![Arc::new(LogSubscriber)],
+                actor.to_string(),
+                event_interval,
             ),
         );
         tasks.spawn_until_stopped(

@@ -1,5 +1,5 @@
 //! Proxy-issued keys (`api_keys`), stored as the proxy needs them and no more: the SigV4
-//! secret encrypted (AES-256-GCM, see `crate::auth::crypto`) and the bearer token as a
+//! secret encrypted (AES-256-GCM, see the `auth::crypto` module) and the bearer token as a
 //! SHA-256 hash.
 
 use futures_util::TryStreamExt;

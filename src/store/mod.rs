@@ -3,7 +3,7 @@
 //! for each engine, so the two cannot drift apart.
 //!
 //! The store is never on the request path: the proxy serves from in-memory snapshots
-//! (see [`crate::auth::directory`]) and writes request rows from a background task.
+//! (the key directory in `auth`) and writes request rows from a background task.
 //! Times are Unix epoch milliseconds (UTC) in `BIGINT` columns on both engines.
 //!
 //! One file per table group: `teams`, `users`, `limits` (user limits and the policy
@@ -11,7 +11,7 @@
 //! event in one transaction), `audit`, `counters` (`quota_counters`), `jobs`
 //! (`scheduler_runs`), `outbox` (domain events and their deliveries), `pricing`,
 //! `requests` (`bedrock_requests`). The store holds no business rule: the service layer
-//! (`crate::ops`) decides, the store writes.
+//! (`ops`) decides, the store writes.
 
 mod audit;
 mod blocks;

@@ -226,6 +226,7 @@ impl Gate {
         let options = ServeOptions {
             credentials: Some(SharedCredentialsProvider::new(creds)),
             poll_interval: Duration::from_millis(100),
+            event_interval: Duration::from_millis(100),
             ..ServeOptions::default()
         };
         let applied = options.applied.clone();
