@@ -113,7 +113,11 @@ async fn three_proxies_write_each_event_once_and_deliver_it_once() {
     // An administrator lifts it once.
     first
         .ops
-        .unblock(&Actor::system("cli:admin"), "carol", Some("deadline".into()))
+        .unblock(
+            &Actor::system("cli:admin"),
+            "carol",
+            Some("deadline".into()),
+        )
         .await
         .unwrap();
 
@@ -133,7 +137,11 @@ async fn three_proxies_write_each_event_once_and_deliver_it_once() {
     assert_eq!(count(EventKind::Unblocked).await.len(), 1);
     assert_eq!(count(EventKind::ResetDone).await.len(), 1);
     let audit = first.ops.audit(Some("carol"), 100).await.unwrap();
-    assert_eq!(audit.len(), 2, "one auto_block and one unblock row: {audit:?}");
+    assert_eq!(
+        audit.len(),
+        2,
+        "one auto_block and one unblock row: {audit:?}"
+    );
 
     // The log subscriber got every event exactly once, whichever proxy claimed it.
     let total = store.events(None, 1000).await.unwrap().len();

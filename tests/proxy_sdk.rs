@@ -9,6 +9,7 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseStreamOutput, Message, ResponseStream,
 };
+use bedrock_gate::domain::UsageSource;
 use common::upstream::{CACHE_READ_TOKENS, CACHE_WRITE_TOKENS, INPUT_TOKENS, OUTPUT_TOKENS};
 use common::{Gate, GateOptions};
 
@@ -143,7 +144,7 @@ async fn sdk_with_sigv4_runs_every_operation_with_every_model_id_form() {
         assert_eq!(r.username, "alice");
         assert_eq!(r.team, "research");
         assert_eq!(r.status_code, 200);
-        assert_eq!(r.usage_source, "reported", "{r:?}");
+        assert_eq!(r.usage_source, UsageSource::Reported, "{r:?}");
         assert_eq!(r.input_tokens as u64, INPUT_TOKENS, "{r:?}");
         assert_eq!(r.output_tokens as u64, OUTPUT_TOKENS, "{r:?}");
         assert_eq!(r.cache_read_tokens as u64, CACHE_READ_TOKENS, "{r:?}");

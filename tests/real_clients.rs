@@ -8,6 +8,7 @@
 
 mod common;
 
+use bedrock_gate::domain::UsageSource;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -204,7 +205,7 @@ async fn boto3_and_aws_cli_through_the_proxy() {
         assert_eq!(r.team, "platform", "{r:?}");
         assert_eq!(r.access_key_id, dave.key.access_key_id, "{r:?}");
         assert_eq!(r.status_code, 200, "{r:?}");
-        assert_eq!(r.usage_source, "reported", "{r:?}");
+        assert_eq!(r.usage_source, UsageSource::Reported, "{r:?}");
         assert_eq!(r.input_tokens as u64, INPUT_TOKENS, "{r:?}");
         assert_eq!(r.output_tokens as u64, OUTPUT_TOKENS, "{r:?}");
         assert!(r.upstream_request_id.is_some(), "{r:?}");
@@ -387,7 +388,7 @@ async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
             continue;
         }
         assert!(r.operation.starts_with("InvokeModel"), "{r:?}");
-        assert_eq!(r.usage_source, "reported", "{r:?}");
+        assert_eq!(r.usage_source, UsageSource::Reported, "{r:?}");
         assert_eq!(r.input_tokens as u64, INPUT_TOKENS, "{r:?}");
         assert_eq!(r.output_tokens as u64, OUTPUT_TOKENS, "{r:?}");
         assert!(

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bedrock_gate::config::DatabaseKind;
 use bedrock_gate::domain::{
     Actor, AuditOperation, BlockKind, DomainEvent, EventKind, KeyStatus, Language, LimitsUpdate,
-    NewEvent,
+    NewEvent, UsageSource,
 };
 use bedrock_gate::ops::blocking::BlockDuration;
 use bedrock_gate::ops::users::CreateUser;
@@ -77,7 +77,7 @@ fn record(uid: &str, user_id: i64, username: &str, team: &str, at: i64) -> Reque
         cache_write_tokens: 2,
         cost_usd: 0.25,
         latency_ms: 12,
-        usage_source: "reported".into(),
+        usage_source: UsageSource::Reported,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod common;
 
+use bedrock_gate::domain::UsageSource;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -86,7 +87,7 @@ async fn a_client_that_leaves_mid_stream_still_leaves_a_record() {
     drop(body); // the client goes away
     let records = gate.records(1).await;
     let r = &records[0];
-    assert_eq!(r.usage_source, "estimated", "{r:?}");
+    assert_eq!(r.usage_source, UsageSource::Estimated, "{r:?}");
     assert!(
         r.input_tokens > 0 && r.output_tokens > 0,
         "never zero: {r:?}"
@@ -122,7 +123,7 @@ async fn a_mid_stream_exception_is_passed_on_and_recorded() {
             .contains("modelStreamErrorException"),
         "{r:?}"
     );
-    assert_eq!(r.usage_source, "estimated");
+    assert_eq!(r.usage_source, UsageSource::Estimated);
     assert!(r.output_tokens >= 1);
     gate.stop().await;
 }
@@ -156,6 +157,6 @@ async fn shutdown_during_a_stream_finishes_it_and_flushes_its_record() {
     );
     let records = gate.store.requests(&Default::default()).await.unwrap();
     assert_eq!(records.len(), 1, "flushed before serve returned");
-    assert_eq!(records[0].usage_source, "reported");
+    assert_eq!(records[0].usage_source, UsageSource::Reported);
     assert_eq!(records[0].output_tokens, 45);
 }

@@ -146,7 +146,7 @@ url = "sqlite://$WORK/keys.db?mode=rwc"
 master_key = "$MASTER"
 TOML
 "$GATE" --config "$WORK/keys.toml" migrate >/dev/null
-"$SEED" "sqlite://$WORK/keys.db" "$MASTER" 100000 >/dev/null
+"$SEED" "$WORK/keys.toml" 100000 >/dev/null
 RUST_LOG=warn "$GATE" --config "$WORK/keys.toml" serve > "$WORK/keys.log" 2>&1 & KP=$!; PIDS+=($KP)
 wait_port 18096; sleep 3
 echo "{\"target\":\"bedrock-gate-100k-keys\",\"idle_rss_kb\":$(rss_kb "$KP"),\"peak_rss_kb\":$(hwm_kb "$KP")}" | tee -a "$RESULTS"

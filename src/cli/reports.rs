@@ -4,8 +4,8 @@
 use super::args::{Output, PricingCommand, UsageArgs, UsageFormat};
 use super::print;
 use crate::ops::reports::{parse_date, UsageQuery};
-use crate::ops::Ops;
 use crate::ops::views::{Price, RequestRecord};
+use crate::ops::Ops;
 
 /// `pricing ...`
 pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyhow::Result<()> {

@@ -72,14 +72,18 @@ pub async fn round(
     by: &str,
 ) -> Result<usize, StoreError> {
     let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
-    let claimed = store.claim_events(subscriber.name(), by, lease, BATCH).await?;
+    let claimed = store
+        .claim_events(subscriber.name(), by, lease, BATCH)
+        .await?;
     for event in &claimed {
         let outcome = deliver(subscriber, event).await;
         if let Err((why, _)) = &outcome {
             tracing::warn!(subscriber = subscriber.name(), event_id = event.event_id,
                 attempts = event.attempts, error = %why, "event delivery failed; will retry");
         }
-        store.finish_delivery(subscriber.name(), event, outcome).await?;
+        store
+            .finish_delivery(subscriber.name(), event, outcome)
+            .await?;
     }
     Ok(claimed.len())
 }
@@ -88,7 +92,10 @@ async fn deliver(subscriber: &dyn Subscriber, claimed: &ClaimedEvent) -> Result<
     let now = chrono::Utc::now().timestamp_millis();
     let event: DomainEvent = serde_json::from_str(&claimed.payload).map_err(|e| {
         // Written by a newer version of the proxy: keep it for that version.
-        (format!("event does not decode here: {e}"), retry_at(now, 20))
+        (
+            format!("event does not decode here: {e}"),
+            retry_at(now, 20),
+        )
     })?;
     subscriber
         .deliver(&event)

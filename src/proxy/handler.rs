@@ -339,12 +339,7 @@ impl Finish for Call {
             cache_write_tokens: to_i64(usage.cache_write_tokens),
             cost_usd: cost,
             latency_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            usage_source: match report.source {
-                UsageSource::Reported => "reported",
-                UsageSource::Estimated => "estimated",
-                UsageSource::None => "none",
-            }
-            .to_string(),
+            usage_source: report.source,
         };
         tracing::debug!(user = %record.username, model = %record.model_id,
             status = record.status_code, input = record.input_tokens,

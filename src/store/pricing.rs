@@ -1,12 +1,11 @@
 //! Model prices (`model_pricing`), in USD per 1,000 tokens.
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{now_ms, on_pool, Store, StoreError};
 
 /// The price of one model.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Price {
     /// Bare model id (`anthropic.claude-3-haiku-20240307-v1:0`).
     pub model_id: String,
@@ -63,23 +62,12 @@ impl Store {
     /// Every price, by model id.
     pub async fn prices(&self) -> Result<Vec<Price>, StoreError> {
         let prices = on_pool!(self, p => {
-            let rows = sqlx::query(
+            sqlx::query_as::<_, Price>(
                 "SELECT model_id, input_per_1k, output_per_1k, cache_read_per_1k, \
                  cache_write_per_1k FROM model_pricing ORDER BY model_id",
             )
             .fetch_all(p)
-            .await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push(Price {
-                    model_id: r.try_get("model_id")?,
-                    input_per_1k: r.try_get("input_per_1k")?,
-                    output_per_1k: r.try_get("output_per_1k")?,
-                    cache_read_per_1k: r.try_get("cache_read_per_1k")?,
-                    cache_write_per_1k: r.try_get("cache_write_per_1k")?,
-                });
-            }
-            out
+            .await?
         });
         Ok(prices)
     }

@@ -2,13 +2,13 @@
 //! queries behind `usage` and `user info`.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::{on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
+use crate::domain::UsageSource;
 
 /// One proxied call, as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct RequestRecord {
     /// Unique id (32 hex chars); makes a retried batch insert idempotent.
     pub request_uid: String,
@@ -54,8 +54,8 @@ pub struct RequestRecord {
     pub cost_usd: f64,
     /// Time from arrival to the last byte (ms).
     pub latency_ms: i64,
-    /// `reported`, `estimated` or `none`.
-    pub usage_source: String,
+    /// Where the token counts came from.
+    pub usage_source: UsageSource,
 }
 
 /// Which records `usage` shows.
@@ -74,7 +74,7 @@ pub struct UsageFilter {
 }
 
 /// Sums over a set of records.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct UsageTotals {
     /// Calls.
     pub requests: i64,
@@ -221,41 +221,21 @@ impl Store {
     /// Records matching `filter`, newest first.
     pub async fn requests(&self, filter: &UsageFilter) -> Result<Vec<RequestRecord>, StoreError> {
         let sql = format!(
-            "SELECT {} FROM bedrock_requests {FILTER} ORDER BY created_at DESC, id DESC LIMIT ?",
-            COLUMNS.join(", ")
+            "SELECT {}, COALESCE(user_id, 0) AS user_id FROM bedrock_requests {FILTER} \
+             ORDER BY created_at DESC, id DESC LIMIT ?",
+            COLUMNS
+                .iter()
+                .filter(|c| **c != "user_id")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         let limit = filter.limit.unwrap_or(i64::MAX).max(0);
         let records = on_pool!(self, p => {
-            let rows = bind_filter!(sqlx::query(&sql), filter).bind(limit).fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in rows {
-                out.push(RequestRecord {
-                    request_uid: r.try_get("request_uid")?,
-                    created_at: r.try_get("created_at")?,
-                    user_id: r.try_get::<Option<i64>, _>("user_id")?.unwrap_or(0),
-                    username: r.try_get("username")?,
-                    team: r.try_get("team")?,
-                    person: r.try_get("person")?,
-                    tool: r.try_get("tool")?,
-                    access_key_id: r.try_get("access_key_id")?,
-                    model_id: r.try_get("model_id")?,
-                    operation: r.try_get("operation")?,
-                    upstream_request_id: r.try_get("upstream_request_id")?,
-                    source_ip: r.try_get("source_ip")?,
-                    user_agent: r.try_get("user_agent")?,
-                    region: r.try_get("region")?,
-                    status_code: r.try_get("status_code")?,
-                    error_type: r.try_get("error_type")?,
-                    input_tokens: r.try_get("input_tokens")?,
-                    output_tokens: r.try_get("output_tokens")?,
-                    cache_read_tokens: r.try_get("cache_read_tokens")?,
-                    cache_write_tokens: r.try_get("cache_write_tokens")?,
-                    cost_usd: r.try_get("cost_usd")?,
-                    latency_ms: r.try_get("latency_ms")?,
-                    usage_source: r.try_get("usage_source")?,
-                });
-            }
-            out
+            bind_filter!(sqlx::query_as::<_, RequestRecord>(&sql), filter)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
         });
         Ok(records)
     }
@@ -271,15 +251,7 @@ impl Store {
              COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM bedrock_requests {FILTER}"
         );
         let totals = on_pool!(self, p => {
-            let r = bind_filter!(sqlx::query(&sql), filter).fetch_one(p).await?;
-            UsageTotals {
-                requests: r.try_get("requests")?,
-                input_tokens: r.try_get("input_tokens")?,
-                output_tokens: r.try_get("output_tokens")?,
-                cache_read_tokens: r.try_get("cache_read_tokens")?,
-                cache_write_tokens: r.try_get("cache_write_tokens")?,
-                cost_usd: r.try_get("cost_usd")?,
-            }
+            bind_filter!(sqlx::query_as::<_, UsageTotals>(&sql), filter).fetch_one(p).await?
         });
         Ok(totals)
     }

@@ -26,16 +26,7 @@ impl TokenUsage {
     }
 }
 
-/// Where the usage in a [`UsageReport`] came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum UsageSource {
-    /// Bedrock reported it (headers, body `usage`, `metadata` event, invocation metrics).
-    Reported,
-    /// Nothing was reported; the proxy estimated it from the prompt and what was streamed.
-    Estimated,
-    /// Not counted: `CountTokens`/`Other`, or a non-2xx response with nothing reported. Usage is zero.
-    None,
-}
+pub use crate::domain::UsageSource;
 
 /// The outcome of tapping one response.
 #[derive(Clone, Debug, PartialEq)]
