@@ -3,7 +3,14 @@
 //!
 //! - `calendar`: periods (DST-aware local days and months).
 //! - `engine`: admission (one atomic check-and-reserve across every applicable limit)
-//!   and settlement, served from capacity chunks held in memory.
+//!   and settlement, served from capacity chunks held in memory; the public face of
+//!   the private files below, whose types it re-exports:
+//!   - `charge`: what a call asks (`Ask`), its charges and its reservation;
+//!   - `bucket`: a counter's local bucket and the size of its next chunk;
+//!   - `periods`: the day and month keys a call counts against, cached per day;
+//!   - `refusal`: why a call was refused and the message the client reads;
+//!   - `event`: the warnings and exhaustions admission reports;
+//!   - `idle`: giving unused capacity back to the ledger.
 //! - `ledger`: where chunks come from: the database's `quota_counters` rows, granted
 //!   by conditional updates so that all proxies together never exceed a limit.
 //! - `estimate`: the worst-case cost a call reserves against budgets.
@@ -15,11 +22,17 @@
 //!
 //! The design, its invariants and its bounds are in `docs/QUOTA.md`.
 
+mod bucket;
 pub mod calendar;
+mod charge;
 pub mod engine;
 pub mod estimate;
+mod event;
+mod idle;
 pub mod ledger;
+mod periods;
 pub mod policy;
+mod refusal;
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,0 +1,92 @@
+//! A counter's local bucket: the units this proxy may still hand out for one counter
+//! (subject, metric, period), what it last saw granted to all proxies, and the size of
+//! the next chunk it draws from the ledger (doubling while draws come fast, halving
+//! when idle, capped to a tenth of the limit).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::CounterKey;
+
+/// Maps keyed by counters the proxy builds itself: a fast hasher is safe here.
+pub(super) type KeyMap<V> = HashMap<CounterKey, V, foldhash::fast::RandomState>;
+
+/// After a grant came back short, calls are refused from memory for this long before the
+/// ledger is asked again (capacity may have been returned by another proxy).
+pub const EXHAUSTED_RECHECK: Duration = Duration::from_secs(1);
+
+/// A refill within this long of the previous one doubles the next chunk.
+const FAST_REFILL: Duration = Duration::from_secs(5);
+/// A refill after this long without one halves the next chunk.
+const SLOW_REFILL: Duration = Duration::from_secs(30);
+
+/// The units this proxy holds for one counter.
+#[derive(Debug)]
+pub(super) struct Bucket {
+    /// Units that may still be debited (negative after a call cost more than reserved).
+    pub(super) available: i64,
+    /// The limit the counter was last charged against.
+    pub(super) limit: i64,
+    /// Units granted to all proxies together, as of the last grant.
+    pub(super) total_seen: Option<i64>,
+    /// Units to ask for in the next grant.
+    next_chunk: i64,
+    /// When the last grant arrived.
+    last_fill: Option<Instant>,
+    /// When the bucket was last debited or filled.
+    pub(super) last_used: Instant,
+    /// When a grant last came back short (cleared by a sufficient one).
+    pub(super) exhausted_at: Option<Instant>,
+    /// Whether the warning for this counter was sent.
+    pub(super) warned: bool,
+}
+
+impl Bucket {
+    /// An empty bucket for a counter limited to `limit`; its first chunk is 1% of it.
+    pub(super) fn new(limit: i64, now: Instant) -> Self {
+        Self {
+            available: 0,
+            limit,
+            total_seen: None,
+            next_chunk: (limit / 100).max(1),
+            last_fill: None,
+            last_used: now,
+            exhausted_at: None,
+            warned: false,
+        }
+    }
+
+    /// Whether a grant came back short less than [`EXHAUSTED_RECHECK`] ago and
+    /// `missing` more units would pass the limit: refuse without asking the ledger.
+    pub(super) fn refuses_from_memory(&self, missing: i64, now: Instant) -> bool {
+        let seen = self.total_seen.unwrap_or(0);
+        self.exhausted_at.is_some_and(|at| {
+            now.duration_since(at) < EXHAUSTED_RECHECK && seen + missing > self.limit
+        })
+    }
+
+    /// The units to ask for when `missing` are needed now: the next chunk, adapted to
+    /// the draw rate (doubled when refilled within 5 s, halved when idle for 30 s), but
+    /// at least `missing`.
+    pub(super) fn chunk_for(&mut self, missing: i64, now: Instant) -> i64 {
+        if let Some(last) = self.last_fill {
+            let since = now.duration_since(last);
+            if since < FAST_REFILL {
+                self.next_chunk = (self.next_chunk * 2).min((self.limit / 10).max(1));
+            } else if since > SLOW_REFILL {
+                self.next_chunk = (self.next_chunk / 2).max(1);
+            }
+        }
+        self.next_chunk.max(missing)
+    }
+
+    /// Adds a grant of `granted` units after which `total` are granted to all proxies.
+    pub(super) fn fill(&mut self, granted: i64, total: i64, now: Instant) {
+        self.available += granted;
+        self.total_seen = Some(total);
+        self.last_fill = Some(now);
+        self.last_used = now;
+    }
+}

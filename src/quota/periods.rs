@@ -1,0 +1,80 @@
+//! Period keys: the local day (`2026-11-25`) and month (`2026-11`) a call counts
+//! against, and when each ends, cached for the whole local day so that admitting a
+//! call formats no dates.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::calendar;
+
+/// The period keys of `now`: the local day and the local month.
+pub fn period_keys(tz: Tz, now: DateTime<Utc>) -> (String, String) {
+    let local = now.with_timezone(&tz);
+    (
+        local.format("%Y-%m-%d").to_string(),
+        local.format("%Y-%m").to_string(),
+    )
+}
+
+/// The day and month periods around one instant, valid for the whole local day.
+#[derive(Clone, Debug)]
+pub(super) struct Periods {
+    /// The local day's key.
+    pub(super) day: Arc<str>,
+    /// The local month's key.
+    pub(super) month: Arc<str>,
+    day_start_ms: i64,
+    pub(super) day_end_ms: i64,
+    pub(super) month_end_ms: i64,
+}
+
+impl Periods {
+    fn at(tz: Tz, now: DateTime<Utc>) -> Self {
+        let (day, month) = period_keys(tz, now);
+        let today = calendar::day(tz, now);
+        Self {
+            day: day.into(),
+            month: month.into(),
+            day_start_ms: today.start_ms,
+            day_end_ms: today.end_ms,
+            month_end_ms: calendar::month(tz, now).end_ms,
+        }
+    }
+
+    fn contains(&self, now: DateTime<Utc>) -> bool {
+        (self.day_start_ms..self.day_end_ms).contains(&now.timestamp_millis())
+    }
+}
+
+/// The periods last asked about, in one time zone.
+pub(super) struct PeriodCache {
+    tz: Tz,
+    cached: Mutex<Option<Periods>>,
+}
+
+impl PeriodCache {
+    /// An empty cache counting periods in `tz`.
+    pub(super) fn new(tz: Tz) -> Self {
+        Self {
+            tz,
+            cached: Mutex::new(None),
+        }
+    }
+
+    /// The day and month around `now`, from the cache while `now` is in the cached day.
+    pub(super) fn get(&self, now: DateTime<Utc>) -> Periods {
+        let mut cached = super::engine::lock(&self.cached);
+        match cached.as_ref() {
+            Some(p) if p.contains(now) => p.clone(),
+            _ => cached.insert(Periods::at(self.tz, now)).clone(),
+        }
+    }
+}
+
+/// An instant from epoch milliseconds.
+pub(super) fn utc_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
