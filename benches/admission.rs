@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench admission`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::sync::Arc;
 
 use bedrock_gate::quota::engine::{Ask, QuotaEngine};

@@ -9,6 +9,8 @@
 //!
 //! Run: `cargo bench --bench hot_path`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::sync::Arc;
 use std::time::SystemTime;
 

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 /// Appends the lowercase hex of `bytes` to `out`, 32 bytes at a time through a stack
 /// buffer (no intermediate string).
+#[allow(clippy::expect_used)] // both states invariants of hex encoding
 pub(crate) fn push_hex(bytes: &[u8], out: &mut String) {
     let mut buf = [0u8; 64];
     out.reserve(bytes.len() * 2);

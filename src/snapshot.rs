@@ -2,7 +2,9 @@
 //! whole. Readers take an `Arc` under a lock held for a pointer copy, so the request path
 //! never waits on a reload.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 /// A replaceable shared value.
 #[derive(Default)]
@@ -20,18 +22,12 @@ impl<T> Snapshot<T> {
 
     /// The current value.
     pub fn get(&self) -> Arc<T> {
-        match self.current.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&self.current.read())
     }
 
     /// Replaces the value; readers holding the old one keep it until they drop it.
     pub fn replace(&self, value: T) {
         let new = Arc::new(value);
-        match self.current.write() {
-            Ok(mut g) => *g = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        *self.current.write() = new;
     }
 }

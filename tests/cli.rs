@@ -1,6 +1,8 @@
 //! The real binary: the command line's outputs and exit codes, configuration errors, and
 //! `serve` stopped by SIGTERM in the middle of a stream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 //! its subscriber exactly once, with three proxies on one database (MariaDB when
 //! `GATE_TEST_MYSQL_URL` is set, as in CI; else a shared SQLite file).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use std::sync::Arc;

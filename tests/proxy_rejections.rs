@@ -5,6 +5,8 @@
 //! Not covered here because not built yet: the blocked-user 403 and the quota 400
 //! (quota work), and the 429 of a short-term rate limit (no rate limit is configurable).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use std::time::{Duration, SystemTime};

@@ -3,6 +3,8 @@
 //! SigV4 and with a bearer token. The fake upstream verifies the proxy's re-signed
 //! requests independently and never sees the caller's credentials.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use aws_sdk_bedrockruntime::primitives::Blob;

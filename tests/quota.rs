@@ -4,6 +4,8 @@
 //! INTERFACE table says, automatic and manual blocks, protection, the reset and the
 //! audit trail.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use std::sync::Arc;

@@ -10,8 +10,10 @@
 //! `Duration::ZERO` as the idle threshold instead of waiting `IDLE_RETURN`, and the one
 //! test that needs `EXHAUSTED_RECHECK` to pass sleeps for it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_gate::quota::engine::{
@@ -24,6 +26,7 @@ use bedrock_gate::store::{Limits, StoreError};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use futures_util::future::join_all;
+use parking_lot::Mutex;
 use proptest::prelude::*;
 use proptest::test_runner::Config as ProptestConfig;
 use tokio::sync::mpsc;
@@ -152,11 +155,11 @@ impl FaultLedger {
     }
 
     fn lost(&self, key: &CounterKey) -> i64 {
-        self.lost.lock().unwrap().get(key).copied().unwrap_or(0)
+        self.lost.lock().get(key).copied().unwrap_or(0)
     }
 
     fn roll(&self) -> (u64, u64, u64) {
-        let mut rng = self.rng.lock().unwrap();
+        let mut rng = self.rng.lock();
         (
             rng.below(self.max_yields + 1),
             rng.below(self.max_yields + 1),
@@ -186,7 +189,7 @@ impl Ledger for FaultLedger {
                 yield_now().await;
             }
             if fault < self.fail_per_mille + self.lost_reply_per_mille {
-                *self.lost.lock().unwrap().entry(key.clone()).or_insert(0) += grant.granted;
+                *self.lost.lock().entry(key.clone()).or_insert(0) += grant.granted;
                 return Err(StoreError::Invalid("injected: reply lost".into()));
             }
             Ok(grant)

@@ -2,6 +2,8 @@
 //! from [`common::engines`] (MariaDB when `GATE_TEST_MYSQL_URL` is set; CI sets it
 //! and `GATE_TEST_REQUIRE_MYSQL=1`, so a missing server fails instead of skipping).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Streams pass through unbuffered, and a call's usage is recorded however the stream
 //! ends: normally, with a mid-stream exception, or with the client gone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use bedrock_gate::domain::UsageSource;

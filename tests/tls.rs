@@ -2,6 +2,8 @@
 //! serves TLS (rustls) and offers HTTP/2 and HTTP/1.1 by ALPN. With a client trusting the
 //! test certificate, one call over each protocol reaches the upstream and is recorded.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 mod common;
 
 use std::sync::Arc;

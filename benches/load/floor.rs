@@ -9,6 +9,8 @@
 //!
 //! `cargo run --release --example bench-floor -- LISTEN UPSTREAM_URL [THREADS]`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 

@@ -10,8 +10,10 @@
 //!   [--path /model/anthropic.claude-3-haiku-20240307-v1%3A0/converse] [--body-bytes 2048] \
 //!   [--hold]` (`--hold`: open `--concurrency` streams and keep them open for the duration)
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -22,6 +24,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use parking_lot::Mutex;
 
 #[derive(Clone)]
 struct Opts {
@@ -153,9 +156,7 @@ async fn one(
     let us = started.elapsed().as_micros() as u64;
     if outcome {
         stats.ok.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut h) = stats.hist.lock() {
-            let _ = h.record(us.max(1));
-        }
+        let _ = stats.hist.lock().record(us.max(1));
     } else {
         stats.errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -248,7 +249,7 @@ async fn main() {
     }
     while set.join_next().await.is_some() {}
     let secs = begin.elapsed().as_secs_f64();
-    let h = stats.hist.lock().expect("histogram").clone();
+    let h = stats.hist.lock().clone();
     let ok = stats.ok.load(Ordering::Relaxed);
     println!(
         "{}",

@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release --example bench-seed -- CONFIG.toml COUNT`
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::path::Path;
 
 use bedrock_gate::config::Config;

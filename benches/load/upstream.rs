@@ -7,6 +7,8 @@
 //! `listening on ADDR`. Models whose id contains `hold` stream one event every HOLD_MS
 //! milliseconds (default 1000) for a minute, to keep streams open.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
 use std::convert::Infallible;
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use crate::ops::blocking::BlockDuration;
 /// bedrock-gate: a quota-enforcing reverse proxy for the AWS Bedrock runtime.
 #[derive(Debug, Parser)]
 #[command(name = "bedrock-gate", version, about, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Configuration file (else $BEDROCK_GATE_CONFIG, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -24,7 +24,7 @@ pub struct Cli {
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     /// For people.
     Text,
     /// Exactly one JSON document on stdout.
@@ -33,7 +33,7 @@ pub enum Output {
 
 /// Commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the proxy and the admin listener until SIGTERM/SIGINT.
     Serve,
     /// Apply pending database migrations and exit.
@@ -67,7 +67,7 @@ pub enum Command {
 
 /// Limit flags shared by create and set-limits. A value of `unlimited` removes a limit.
 #[derive(Debug, Args, Default)]
-pub struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Requests per calendar day.
     #[arg(long, value_name = "N|unlimited", value_parser = parse_count)]
     pub daily_requests: Option<Limit<i64>>,
@@ -84,7 +84,7 @@ pub struct LimitArgs {
 
 /// A limit value on the command line.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Limit<T> {
+pub(crate) enum Limit<T> {
     /// No limit.
     Unlimited,
     /// This many.
@@ -93,7 +93,7 @@ pub enum Limit<T> {
 
 impl<T: Copy> Limit<T> {
     /// As stored: `None` for unlimited.
-    pub fn stored(self) -> Option<T> {
+    pub(crate) fn stored(self) -> Option<T> {
         match self {
             Self::Unlimited => None,
             Self::Value(v) => Some(v),
@@ -103,7 +103,7 @@ impl<T: Copy> Limit<T> {
 
 impl LimitArgs {
     /// The flags as a limits update (flags not given leave a limit as it is).
-    pub fn update(&self) -> crate::domain::LimitsUpdate {
+    pub(crate) fn update(&self) -> crate::domain::LimitsUpdate {
         crate::domain::LimitsUpdate {
             daily_requests: self.daily_requests.map(Limit::stored),
             monthly_requests: self.monthly_requests.map(Limit::stored),
@@ -152,7 +152,7 @@ fn parse_usd(s: &str) -> Result<Limit<f64>, String> {
 
 /// `team ...`
 #[derive(Debug, Subcommand)]
-pub enum TeamCommand {
+pub(crate) enum TeamCommand {
     /// Create a team.
     Create {
         /// Team name.
@@ -188,7 +188,7 @@ fn parse_language(s: &str) -> Result<Language, String> {
 
 /// `user ...`
 #[derive(Debug, Subcommand)]
-pub enum UserCommand {
+pub(crate) enum UserCommand {
     /// Create a user in an existing team.
     Create {
         /// Login-like name.
@@ -293,7 +293,7 @@ fn parse_duration(s: &str) -> Result<BlockDuration, String> {
 
 /// `key ...`
 #[derive(Debug, Subcommand)]
-pub enum KeyCommand {
+pub(crate) enum KeyCommand {
     /// List keys.
     List {
         /// Only this user's.
@@ -309,7 +309,7 @@ pub enum KeyCommand {
 
 /// `pricing ...`
 #[derive(Debug, Subcommand)]
-pub enum PricingCommand {
+pub(crate) enum PricingCommand {
     /// Set a model's price.
     Set {
         /// Model id (bare, inference-profile id or ARN).
@@ -331,7 +331,7 @@ pub enum PricingCommand {
 
 /// Formats of `usage`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum UsageFormat {
+pub(crate) enum UsageFormat {
     /// Aligned columns.
     Table,
     /// Comma-separated values with a header row.
@@ -342,7 +342,7 @@ pub enum UsageFormat {
 
 /// `usage`
 #[derive(Debug, Args)]
-pub struct UsageArgs {
+pub(crate) struct UsageArgs {
     /// Only this user.
     #[arg(long)]
     pub user: Option<String>,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::periods::{utc_ms, Periods};
+use super::periods::Periods;
 use super::{CounterKey, Metric, Subject, Window};
 use crate::store::Limits;
 
@@ -79,11 +79,10 @@ pub(super) fn charges(ask: &Ask<'_>, periods: Periods) -> Vec<Charge> {
     let Periods {
         day,
         month,
-        day_end_ms,
-        month_end_ms,
+        day_end,
+        month_end,
         ..
     } = periods;
-    let (day_end, month_end) = (utc_ms(day_end_ms), utc_ms(month_end_ms));
     let mut out = Vec::with_capacity(8);
     let scopes = [
         (Subject::User(ask.user_id), ask.username, &ask.user_limits),

@@ -17,10 +17,11 @@
 //! This module is the public face of the quota engine: the types of the sibling files
 //! (charges, refusals, events, period keys, idle return) are re-exported here.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -46,13 +47,6 @@ pub struct QuotaEngine {
     events: Option<mpsc::UnboundedSender<QuotaEvent>>,
     /// The local day and month last asked about, so that a call does not format dates.
     pub(super) periods: PeriodCache,
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
 }
 
 impl QuotaEngine {
@@ -127,7 +121,7 @@ impl QuotaEngine {
 
     /// Debits every charge if every bucket has room; else the index of a short one.
     fn try_debit(&self, charges: &[Charge]) -> Result<Reservation, usize> {
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = self.buckets.lock();
         for (i, c) in charges.iter().enumerate() {
             let room = buckets.get(&c.key).map_or(0, |b| b.available);
             if room < c.amount {
@@ -148,7 +142,8 @@ impl QuotaEngine {
 
     fn grant_lock(&self, key: &CounterKey) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(
-            lock(&self.grant_locks)
+            self.grant_locks
+                .lock()
                 .entry(key.clone())
                 .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(()))),
         )
@@ -165,7 +160,7 @@ impl QuotaEngine {
         let gate = self.grant_lock(&charge.key);
         let _held = gate.lock().await;
         let (need, want) = {
-            let mut buckets = lock(&self.buckets);
+            let mut buckets = self.buckets.lock();
             let now = Instant::now();
             let b = buckets
                 .entry(charge.key.clone())
@@ -190,7 +185,7 @@ impl QuotaEngine {
             .grant(&charge.key, need, want, charge.limit.limit)
             .await
             .map_err(|e| Refusal::Unavailable(format!("quota store unavailable: {e}")))?;
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = self.buckets.lock();
         let Some(b) = buckets.get_mut(&charge.key) else {
             return Ok(());
         };
@@ -220,7 +215,7 @@ impl QuotaEngine {
     /// Settles a finished call: budget reservations become the real cost (`micro_usd`);
     /// what was reserved but not used returns to the local buckets.
     pub fn settle(&self, reservation: Reservation, micro_usd: i64) {
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = self.buckets.lock();
         for (key, reserved) in reservation.debits {
             if key.metric != Metric::MicroUsd {
                 continue;
@@ -241,7 +236,7 @@ impl QuotaEngine {
 
     /// Gives a reservation back whole: the call never reached upstream.
     pub fn cancel(&self, reservation: Reservation) {
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = self.buckets.lock();
         for (key, reserved) in reservation.debits {
             if let Some(b) = buckets.get_mut(&key) {
                 b.available += reserved;
@@ -251,6 +246,6 @@ impl QuotaEngine {
 
     /// Units this proxy holds unused for `key`.
     pub fn held(&self, key: &CounterKey) -> i64 {
-        lock(&self.buckets).get(key).map_or(0, |b| b.available)
+        self.buckets.lock().get(key).map_or(0, |b| b.available)
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
-use super::engine::{lock, QuotaEngine};
+use super::engine::QuotaEngine;
 use super::periods::Periods;
 use super::CounterKey;
 
@@ -23,7 +23,7 @@ impl QuotaEngine {
         let Periods { day, month, .. } = self.periods.get(now);
         let instant = Instant::now();
         let mut out = Vec::new();
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = self.buckets.lock();
         buckets.retain(|key, b| {
             let current = *key.period == *day || *key.period == *month;
             if current && b.available > 0 && instant.duration_since(b.last_used) >= idle {
@@ -33,14 +33,15 @@ impl QuotaEngine {
             current
         });
         // Grant locks of dropped buckets that nobody waits on go too.
-        lock(&self.grant_locks)
+        self.grant_locks
+            .lock()
             .retain(|key, l| buckets.contains_key(key) || Arc::strong_count(l) > 1);
         out
     }
 
     /// Takes all held capacity (shutdown).
     pub fn take_all(&self) -> Vec<(CounterKey, i64)> {
-        let mut buckets = lock(&self.buckets);
+        let mut buckets = self.buckets.lock();
         buckets
             .iter_mut()
             .filter(|(_, b)| b.available > 0)

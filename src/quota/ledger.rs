@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::CounterKey;
 
@@ -163,18 +165,12 @@ pub struct MemoryLedger {
 impl MemoryLedger {
     /// Units of `key` granted to all engines together.
     pub fn granted(&self, key: &CounterKey) -> i64 {
-        match self.rows.lock() {
-            Ok(rows) => rows.get(key).copied().unwrap_or(0),
-            Err(p) => p.into_inner().get(key).copied().unwrap_or(0),
-        }
+        self.rows.lock().get(key).copied().unwrap_or(0)
     }
 
     fn with_rows<T>(&self, f: impl FnOnce(&mut HashMap<CounterKey, i64>) -> T) -> T {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        match self.rows.lock() {
-            Ok(mut rows) => f(&mut rows),
-            Err(p) => f(&mut p.into_inner()),
-        }
+        f(&mut self.rows.lock())
     }
 }
 

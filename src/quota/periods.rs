@@ -3,10 +3,10 @@
 //! call formats no dates.
 
 use std::sync::Arc;
-use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use parking_lot::Mutex;
 
 use super::calendar;
 
@@ -27,20 +27,25 @@ pub(super) struct Periods {
     /// The local month's key.
     pub(super) month: Arc<str>,
     day_start_ms: i64,
-    pub(super) day_end_ms: i64,
-    pub(super) month_end_ms: i64,
+    day_end_ms: i64,
+    /// When the local day ends.
+    pub(super) day_end: DateTime<Utc>,
+    /// When the local month ends.
+    pub(super) month_end: DateTime<Utc>,
 }
 
 impl Periods {
     fn at(tz: Tz, now: DateTime<Utc>) -> Self {
         let (day, month) = period_keys(tz, now);
         let today = calendar::day(tz, now);
+        let month_end_ms = calendar::month(tz, now).end_ms;
         Self {
             day: day.into(),
             month: month.into(),
             day_start_ms: today.start_ms,
             day_end_ms: today.end_ms,
-            month_end_ms: calendar::month(tz, now).end_ms,
+            day_end: utc_ms(today.end_ms),
+            month_end: utc_ms(month_end_ms),
         }
     }
 
@@ -66,7 +71,7 @@ impl PeriodCache {
 
     /// The day and month around `now`, from the cache while `now` is in the cached day.
     pub(super) fn get(&self, now: DateTime<Utc>) -> Periods {
-        let mut cached = super::engine::lock(&self.cached);
+        let mut cached = self.cached.lock();
         match cached.as_ref() {
             Some(p) if p.contains(now) => p.clone(),
             _ => cached.insert(Periods::at(self.tz, now)).clone(),
@@ -74,7 +79,9 @@ impl PeriodCache {
     }
 }
 
-/// An instant from epoch milliseconds.
-pub(super) fn utc_ms(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+/// The instant of a period bound.
+#[allow(clippy::expect_used)]
+fn utc_ms(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms)
+        .expect("a period bound is the timestamp of a DateTime, so it converts back")
 }

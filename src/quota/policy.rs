@@ -56,6 +56,7 @@ fn limits_key(l: &Limits) -> [u64; 4] {
 
 impl Policy {
     /// A snapshot from the store's rows.
+    #[allow(clippy::expect_used)]
     pub fn new(
         users: Vec<(i64, i64, Limits)>,
         teams: Vec<(i64, Limits)>,
@@ -67,7 +68,8 @@ impl Policy {
         for (id, team_id, limits) in users {
             let i = *index.entry(limits_key(&limits)).or_insert_with(|| {
                 limit_sets.push(limits);
-                u32::try_from(limit_sets.len() - 1).unwrap_or(u32::MAX)
+                u32::try_from(limit_sets.len() - 1)
+                    .expect("fewer than 2^32 distinct limit sets: each is one user's row")
             });
             map.insert(id, (team_id, i));
         }
@@ -80,13 +82,14 @@ impl Policy {
     }
 
     /// The user's own limits and their team's (unlimited when unknown).
+    #[allow(clippy::expect_used)]
     pub fn limits(&self, user_id: i64) -> (Limits, Limits) {
         match self.users.get(&user_id) {
             Some((team_id, i)) => (
                 self.limit_sets
                     .get(*i as usize)
                     .copied()
-                    .unwrap_or_default(),
+                    .expect("a user's limit set index points into limit_sets: new() built both"),
                 self.teams.get(team_id).copied().unwrap_or_default(),
             ),
             None => (Limits::default(), Limits::default()),

@@ -26,6 +26,7 @@ pub(crate) fn signature(key: &[u8; 32], string_to_sign: &str) -> [u8; 32] {
     hmac(key, string_to_sign.as_bytes())
 }
 
+#[allow(clippy::expect_used)] // HMAC's key length is unbounded
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac =
         <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");

@@ -17,6 +17,8 @@ use crate::error::GateError;
 
 /// How far the request date may be from the proxy's clock.
 pub(crate) const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+/// [`MAX_SKEW`] for date arithmetic (evaluated at compile time).
+const SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(MAX_SKEW.as_secs() as i64);
 
 const MISMATCH: &str = "The request signature we calculated does not match the signature you \
      provided. Check your AWS Secret Access Key and signing method. Consult the service \
@@ -183,7 +185,7 @@ impl Verification<'_> {
 
 fn check_skew(when: DateTime<Utc>, amz_date: &str, now: SystemTime) -> Result<(), GateError> {
     let now: DateTime<Utc> = now.into();
-    let skew = chrono::Duration::from_std(MAX_SKEW).expect("five minutes fit a chrono duration");
+    let skew = SKEW;
     let fmt = |t: DateTime<Utc>| super::scope::amz_date(t.into());
     if when < now - skew {
         return Err(GateError::InvalidSignature(format!(

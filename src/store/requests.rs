@@ -134,7 +134,7 @@ macro_rules! bind_filter {
 }
 
 /// Rows per multi-row insert statement: powers of two up to the largest.
-pub const INSERT_SHAPES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
+pub(super) const INSERT_SHAPES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
 /// Rows for the next statement when `left` rows remain: the largest shape that fits.
 fn chunk_rows(left: usize) -> usize {
@@ -165,7 +165,7 @@ impl Store {
     /// is skipped, so a batch can be retried after an unknown outcome. Returns the rows
     /// inserted.
     ///
-    /// Rows go in as multi-row statements of [`INSERT_SHAPES`] sizes only (a batch of 300
+    /// Rows go in as multi-row statements of `INSERT_SHAPES` sizes only (a batch of 300
     /// is 128 + 128 + 32 + 8 + 4), so every statement is one of a few the connection has
     /// already prepared and cached.
     pub async fn insert_requests(&self, records: &[RequestRecord]) -> Result<u64, StoreError> {

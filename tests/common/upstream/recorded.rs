@@ -1,7 +1,7 @@
 //! What the fake upstream received: one [`ReceivedRequest`] per request, signature
 //! verdict included, kept in arrival order in a [`RequestLog`] the tests inspect.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 /// One request as the fake upstream received it.
 #[derive(Clone, Debug)]
@@ -36,24 +36,23 @@ pub(super) struct RequestLog {
 impl RequestLog {
     /// Appends one request.
     pub(super) fn push(&self, request: ReceivedRequest) {
-        self.requests.lock().expect("requests lock").push(request);
+        self.requests.lock().push(request);
     }
 
     /// A copy of every request so far.
     pub(super) fn all(&self) -> Vec<ReceivedRequest> {
-        self.requests.lock().expect("requests lock").clone()
+        self.requests.lock().clone()
     }
 
     /// How many requests arrived, valid or not.
     pub(super) fn count(&self) -> usize {
-        self.requests.lock().expect("requests lock").len()
+        self.requests.lock().len()
     }
 
     /// Requests whose signature verified and that were not refused.
     pub(super) fn valid_count(&self) -> usize {
         self.requests
             .lock()
-            .expect("requests lock")
             .iter()
             .filter(|r| r.signature_valid && r.rejection.is_none())
             .count()
