@@ -1,26 +1,12 @@
 //! The one error type of the request path, [`GateError`], and the one place where errors
-//! become Bedrock-shaped HTTP responses ([`GateError::to_response`]).
+//! become Bedrock-shaped HTTP responses (`GateError::to_response`).
 //!
 //! Every refusal the proxy makes looks like Bedrock's own: a JSON body `{"message": ...}`,
 //! an `x-amzn-ErrorType` header, so each SDK raises its usual typed error, and the call's
-//! request id in `x-amzn-RequestId`. Each error also knows where it came from ([`Origin`])
-//! and whether a retry can help, which the metrics and logs use.
+//! request id in `x-amzn-RequestId`.
 
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
-
-/// Which stage of the request path produced an error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// Reading or validating the caller's request.
-    Request,
-    /// Authenticating the caller.
-    Auth,
-    /// Admission (quotas, blocks).
-    Quota,
-    /// Talking to the upstream Bedrock endpoint.
-    Upstream,
-}
 
 /// Everything the proxy refuses or fails with before an upstream response exists.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -64,7 +50,7 @@ pub enum GateError {
 
 impl GateError {
     /// The HTTP status Bedrock uses for this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::UnrecognizedClient(_) | Self::InvalidSignature(_) | Self::AccessDenied(_) => {
                 StatusCode::FORBIDDEN
@@ -78,7 +64,7 @@ impl GateError {
     }
 
     /// The `x-amzn-ErrorType` value, which SDKs map to their typed exceptions.
-    pub fn error_type(&self) -> &'static str {
+    pub(crate) fn error_type(&self) -> &'static str {
         match self {
             Self::UnrecognizedClient(_) => "UnrecognizedClientException",
             Self::InvalidSignature(_) => "InvalidSignatureException",
@@ -91,29 +77,9 @@ impl GateError {
         }
     }
 
-    /// Where the error came from.
-    pub fn origin(&self) -> Origin {
-        match self {
-            Self::UnrecognizedClient(_) | Self::InvalidSignature(_) => Origin::Auth,
-            Self::AccessDenied(_) | Self::QuotaExceeded(_) | Self::Throttled { .. } => {
-                Origin::Quota
-            }
-            Self::BodyTooLarge { .. } | Self::Validation(_) => Origin::Request,
-            Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_) => Origin::Upstream,
-        }
-    }
-
-    /// Whether the same request can succeed if the client retries it unchanged.
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Throttled { .. } | Self::UpstreamUnavailable(_) | Self::UpstreamTimeout(_)
-        )
-    }
-
     /// The Bedrock-shaped response for this error, carrying the call's `request_id`. This
     /// is the only place errors become HTTP responses.
-    pub fn to_response(&self, request_id: &str) -> Response<Bytes> {
+    pub(crate) fn to_response(&self, request_id: &str) -> Response<Bytes> {
         let body = serde_json::json!({ "message": self.to_string() }).to_string();
         let mut response = Response::new(Bytes::from(body));
         *response.status_mut() = self.status();
@@ -169,34 +135,26 @@ mod tests {
             message: "slow down".into(),
             retry_after_secs: 7,
         };
-        assert!(e.retryable());
         let r = e.to_response("rid-2");
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(r.headers()["x-should-retry"], "true");
     }
 
     /// The README's table, one row per variant. The match has no `_` arm: a new variant
-    /// does not compile until its status, type, origin and retry advice are written here
+    /// does not compile until its status and error type are written here
     /// (and a sample of it added to `statuses_match_the_interface_table`).
-    fn interface_row(e: &GateError) -> (u16, &'static str, Origin, bool) {
+    fn interface_row(e: &GateError) -> (u16, &'static str) {
         match e {
-            GateError::UnrecognizedClient(_) => {
-                (403, "UnrecognizedClientException", Origin::Auth, false)
-            }
-            GateError::InvalidSignature(_) => {
-                (403, "InvalidSignatureException", Origin::Auth, false)
-            }
-            GateError::AccessDenied(_) => (403, "AccessDeniedException", Origin::Quota, false),
-            GateError::QuotaExceeded(_) => {
-                (400, "ServiceQuotaExceededException", Origin::Quota, false)
-            }
-            GateError::Throttled { .. } => (429, "ThrottlingException", Origin::Quota, true),
-            GateError::BodyTooLarge { .. } => (413, "ValidationException", Origin::Request, false),
-            GateError::Validation(_) => (400, "ValidationException", Origin::Request, false),
-            GateError::UpstreamUnavailable(_) => {
-                (503, "ServiceUnavailableException", Origin::Upstream, true)
-            }
-            GateError::UpstreamTimeout(_) => (408, "ModelTimeoutException", Origin::Upstream, true),
+            GateError::UnrecognizedClient(_) => (403, "UnrecognizedClientException"),
+            GateError::InvalidSignature(_) => (403, "InvalidSignatureException"),
+            GateError::AccessDenied(_) => (403, "AccessDeniedException"),
+            GateError::QuotaExceeded(_) => (400, "ServiceQuotaExceededException"),
+            GateError::Throttled { .. } => (429, "ThrottlingException"),
+            GateError::BodyTooLarge { .. } => (413, "ValidationException"),
+            GateError::Validation(_) => (400, "ValidationException"),
+            GateError::UpstreamUnavailable(_) => (503, "ServiceUnavailableException"),
+            GateError::UpstreamTimeout(_) => (408, "ModelTimeoutException"),
         }
     }
 
@@ -217,11 +175,9 @@ mod tests {
             GateError::UpstreamTimeout(String::new()),
         ];
         for e in &samples {
-            let (status, error_type, origin, retryable) = interface_row(e);
+            let (status, error_type) = interface_row(e);
             assert_eq!(e.status().as_u16(), status, "{e:?}");
             assert_eq!(e.error_type(), error_type, "{e:?}");
-            assert_eq!(e.origin(), origin, "{e:?}");
-            assert_eq!(e.retryable(), retryable, "{e:?}");
             let r = e.to_response("rid");
             assert_eq!(r.status().as_u16(), status, "{e:?}");
             assert_eq!(r.headers()["x-amzn-errortype"], error_type, "{e:?}");

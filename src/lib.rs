@@ -22,7 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod events;
+pub(crate) mod events;
 mod hash;
 pub(crate) mod lifecycle;
 pub mod ops;

@@ -21,12 +21,12 @@ impl<T> Snapshot<T> {
     }
 
     /// The current value.
-    pub fn get(&self) -> Arc<T> {
+    pub(crate) fn get(&self) -> Arc<T> {
         Arc::clone(&self.current.read())
     }
 
     /// Replaces the value; readers holding the old one keep it until they drop it.
-    pub fn replace(&self, value: T) {
+    pub(crate) fn replace(&self, value: T) {
         let new = Arc::new(value);
         *self.current.write() = new;
     }

@@ -17,9 +17,9 @@ use rand::{Rng, RngCore};
 use crate::config::MasterKeySource;
 
 /// Prefix of proxy-issued access key ids (AWS's own start with `AKIA`/`ASIA`).
-pub const ACCESS_KEY_PREFIX: &str = "BG";
+pub(crate) const ACCESS_KEY_PREFIX: &str = "BG";
 /// Prefix of bearer tokens, as Bedrock API keys look.
-pub const BEARER_PREFIX: &str = "bedrock-api-key-";
+pub(crate) const BEARER_PREFIX: &str = "bedrock-api-key-";
 
 /// Errors of the master key and secret encryption.
 #[derive(Debug, thiserror::Error)]
@@ -54,7 +54,7 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     /// Loads (or, next to an SQLite database, creates) the master key.
-    pub fn load(source: &MasterKeySource) -> Result<Self, CryptoError> {
+    pub(crate) fn load(source: &MasterKeySource) -> Result<Self, CryptoError> {
         match source {
             MasterKeySource::Inline(text) => Self::from_base64(text),
             MasterKeySource::File(path) => Self::from_file(path),
@@ -141,7 +141,11 @@ impl MasterKey {
     }
 
     /// Decrypts the secret stored for `access_key_id`.
-    pub fn decrypt(&self, access_key_id: &str, stored: &[u8]) -> Result<String, CryptoError> {
+    pub(crate) fn decrypt(
+        &self,
+        access_key_id: &str,
+        stored: &[u8],
+    ) -> Result<String, CryptoError> {
         if stored.len() < 12 + 16 {
             return Err(CryptoError::Decrypt);
         }
@@ -173,7 +177,7 @@ pub struct IssuedKey {
 
 impl IssuedKey {
     /// Generates new random credentials.
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
         const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut rng = rand::thread_rng();

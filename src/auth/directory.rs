@@ -18,13 +18,13 @@ use crate::store::ActiveKey;
 /// in one allocation, which keeps a directory of 100,000 keys small.
 pub struct Principal {
     /// User id.
-    pub user_id: i64,
+    pub(crate) user_id: i64,
     /// Team id.
-    pub team_id: i64,
+    pub(crate) team_id: i64,
     /// Team name.
-    pub team: Arc<str>,
+    pub(crate) team: Arc<str>,
     /// The tool the key was issued for.
-    pub tool: Arc<str>,
+    pub(crate) tool: Arc<str>,
     /// username, person, access key id and secret, back to back.
     text: Box<str>,
     /// Where the user name, the person and the access key id end in `text`.
@@ -37,22 +37,22 @@ impl Principal {
     }
 
     /// User name.
-    pub fn username(&self) -> &str {
+    pub(crate) fn username(&self) -> &str {
         self.part(0, self.ends[0])
     }
 
     /// The person's full name.
-    pub fn person(&self) -> &str {
+    pub(crate) fn person(&self) -> &str {
         self.part(self.ends[0], self.ends[1])
     }
 
     /// The key's access key id.
-    pub fn access_key_id(&self) -> &str {
+    pub(crate) fn access_key_id(&self) -> &str {
         self.part(self.ends[1], self.ends[2])
     }
 
     /// The SigV4 secret; never logged.
-    pub fn secret(&self) -> &str {
+    pub(crate) fn secret(&self) -> &str {
         self.part(self.ends[2], self.text.len())
     }
 }
@@ -100,7 +100,7 @@ pub struct Directory {
 }
 
 /// Builds a [`Directory`] key by key, sharing repeated names.
-pub struct DirectoryBuilder<'m> {
+pub(crate) struct DirectoryBuilder<'m> {
     dir: Directory,
     master: &'m MasterKey,
     names: HashMap<String, Arc<str>>,
@@ -109,7 +109,7 @@ pub struct DirectoryBuilder<'m> {
 
 impl<'m> DirectoryBuilder<'m> {
     /// An empty builder decrypting with `master`.
-    pub fn new(master: &'m MasterKey) -> Self {
+    pub(crate) fn new(master: &'m MasterKey) -> Self {
         Self {
             dir: Directory::default(),
             master,
@@ -129,7 +129,7 @@ impl<'m> DirectoryBuilder<'m> {
 
     /// Adds a key. Keys whose secret does not decrypt are left out (and counted) rather
     /// than failing the whole load.
-    pub fn add(&mut self, k: ActiveKey) {
+    pub(crate) fn add(&mut self, k: ActiveKey) {
         let secret = match self.master.decrypt(&k.access_key_id, &k.secret_enc) {
             Ok(s) => s,
             Err(e) => {
@@ -167,7 +167,7 @@ impl<'m> DirectoryBuilder<'m> {
     }
 
     /// The directory, and how many keys were left out.
-    pub fn finish(mut self) -> (Directory, usize) {
+    pub(crate) fn finish(mut self) -> (Directory, usize) {
         self.dir.by_access_key.shrink_to_fit();
         self.dir.by_bearer_hash.shrink_to_fit();
         (self.dir, self.skipped)
@@ -175,7 +175,7 @@ impl<'m> DirectoryBuilder<'m> {
 }
 
 impl Directory {
-    /// Builds a snapshot from a list of keys (see [`DirectoryBuilder`]).
+    /// Builds a snapshot from a list of keys (see `DirectoryBuilder`).
     pub fn build(keys: Vec<ActiveKey>, master: &MasterKey) -> (Self, usize) {
         let mut b = DirectoryBuilder::new(master);
         for k in keys {
@@ -185,25 +185,20 @@ impl Directory {
     }
 
     /// The owner of an access key id.
-    pub fn by_access_key(&self, access_key_id: &str) -> Option<&Arc<Principal>> {
+    pub(crate) fn by_access_key(&self, access_key_id: &str) -> Option<&Arc<Principal>> {
         self.by_access_key.get(access_key_id).map(|e| &e.0)
     }
 
     /// The owner of a bearer token. The lookup is by the token's SHA-256: the map probe
     /// compares hashes, never the token, so its timing says nothing about the token.
-    pub fn by_bearer(&self, token: &str) -> Option<&Arc<Principal>> {
+    pub(crate) fn by_bearer(&self, token: &str) -> Option<&Arc<Principal>> {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         self.by_bearer_hash.get(&hash)
     }
 
     /// How many keys the snapshot holds.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_access_key.len()
-    }
-
-    /// Whether the snapshot is empty.
-    pub fn is_empty(&self) -> bool {
-        self.by_access_key.is_empty()
     }
 }
 

@@ -3,8 +3,8 @@
 //! [`Authenticator::authenticate`] turns a request head and the body's SHA-256 into the
 //! [`Principal`] that owns the key, or a Bedrock-shaped refusal. It reads only memory:
 //! the key [`directory::Directory`] snapshot and the per-day signing keys
-//! ([`crate::sigv4::signing_key::SigningKeys`]: one HMAC chain per key and day instead of
-//! one per request). The signature check itself is [`crate::sigv4::verify`].
+//! (`sigv4::signing_key::SigningKeys`: one HMAC chain per key and day instead of
+//! one per request). The signature check itself is `sigv4::verify`.
 
 pub mod crypto;
 pub mod directory;
@@ -33,11 +33,6 @@ impl Authenticator {
             directory,
             signing_keys: SigningKeys::new(region),
         }
-    }
-
-    /// The key directory this authenticator reads.
-    pub fn directory(&self) -> &Arc<DirectoryHandle> {
-        &self.directory
     }
 
     /// Authenticates a request: `Authorization: Bearer <token>` or SigV4.

@@ -13,13 +13,13 @@ use crate::ops::blocking::BlockDuration;
 pub(crate) struct Cli {
     /// Configuration file (else $BEDROCK_GATE_CONFIG, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
-    pub output: Output,
+    pub(crate) output: Output,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Output formats.
@@ -70,16 +70,16 @@ pub(crate) enum Command {
 pub(crate) struct LimitArgs {
     /// Requests per calendar day.
     #[arg(long, value_name = "N|unlimited", value_parser = parse_count)]
-    pub daily_requests: Option<Limit<i64>>,
+    pub(crate) daily_requests: Option<Limit<i64>>,
     /// Requests per calendar month.
     #[arg(long, value_name = "N|unlimited", value_parser = parse_count)]
-    pub monthly_requests: Option<Limit<i64>>,
+    pub(crate) monthly_requests: Option<Limit<i64>>,
     /// USD per calendar day.
     #[arg(long, value_name = "USD|unlimited", value_parser = parse_usd)]
-    pub daily_budget_usd: Option<Limit<f64>>,
+    pub(crate) daily_budget_usd: Option<Limit<f64>>,
     /// USD per calendar month.
     #[arg(long, value_name = "USD|unlimited", value_parser = parse_usd)]
-    pub monthly_budget_usd: Option<Limit<f64>>,
+    pub(crate) monthly_budget_usd: Option<Limit<f64>>,
 }
 
 /// A limit value on the command line.
@@ -345,20 +345,20 @@ pub(crate) enum UsageFormat {
 pub(crate) struct UsageArgs {
     /// Only this user.
     #[arg(long)]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Only this team.
     #[arg(long)]
-    pub team: Option<String>,
+    pub(crate) team: Option<String>,
     /// First day (YYYY-MM-DD, in quota.timezone).
     #[arg(long, value_name = "DATE")]
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Last day, inclusive (YYYY-MM-DD, in quota.timezone).
     #[arg(long, value_name = "DATE")]
-    pub to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Output format (`--output json` implies json).
     #[arg(long, value_enum, default_value_t = UsageFormat::Table)]
-    pub format: UsageFormat,
+    pub(crate) format: UsageFormat,
     /// At most this many records, newest first.
     #[arg(long, default_value_t = 1000)]
-    pub limit: i64,
+    pub(crate) limit: i64,
 }

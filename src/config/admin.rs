@@ -8,9 +8,9 @@ use super::ConfigError;
 
 /// `[admin]`
 #[derive(Clone, Debug)]
-pub struct AdminConfig {
+pub(crate) struct AdminConfig {
     /// Dashboard, admin API, metrics and health checks.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
 }
 
 impl AdminConfig {

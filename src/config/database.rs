@@ -23,16 +23,16 @@ pub struct DatabaseConfig {
     /// The sqlx URL.
     pub url: String,
     /// Engine named by the URL.
-    pub kind: DatabaseKind,
+    pub(crate) kind: DatabaseKind,
     /// Pool size.
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
     /// Where the master key that encrypts SigV4 secrets comes from.
-    pub master_key: MasterKeySource,
+    pub(crate) master_key: MasterKeySource,
 }
 
 /// Where the master key (32 bytes, AES-256-GCM) comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MasterKeySource {
+pub(crate) enum MasterKeySource {
     /// Given inline (base64) in the config or environment.
     Inline(String),
     /// Read from a file that must exist.
@@ -106,7 +106,7 @@ fn master_key_source(
 }
 
 /// The file behind a `sqlite:` URL, or `None` for an in-memory database.
-pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub(crate) fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or("");

@@ -3,19 +3,23 @@
 
 use super::raw::RawEmail;
 use super::ConfigError;
-pub use crate::domain::Language;
+pub(crate) use crate::domain::Language;
 
 /// `[email]`
 #[derive(Clone, Debug)]
-pub struct EmailConfig {
+#[expect(
+    dead_code,
+    reason = "validated now; the SMTP settings are read by the notifier, not built yet"
+)]
+pub(crate) struct EmailConfig {
     /// lettre SMTP URL; `None` means no email.
-    pub smtp_url: Option<String>,
+    pub(crate) smtp_url: Option<String>,
     /// Sender address.
-    pub from: Option<String>,
+    pub(crate) from: Option<String>,
     /// Who gets blocking alerts and summaries.
-    pub admins: Vec<String>,
+    pub(crate) admins: Vec<String>,
     /// Default template language.
-    pub language: Language,
+    pub(crate) language: Language,
 }
 
 impl EmailConfig {

@@ -5,13 +5,17 @@ use super::raw::RawIam;
 
 /// `[iam]`
 #[derive(Clone, Debug)]
-pub struct IamConfig {
+#[expect(
+    dead_code,
+    reason = "accepted now; read by the CloudTrail/IAM backstop, not built yet"
+)]
+pub(crate) struct IamConfig {
     /// Whether the CloudTrail/IAM backstop runs.
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// A local IAM emulator, for tests.
-    pub endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     /// The inline deny policy put on blocked IAM users.
-    pub deny_policy_name: String,
+    pub(crate) deny_policy_name: String,
 }
 
 impl IamConfig {

@@ -14,26 +14,26 @@ const MAX_WORKERS: u64 = 1024;
 
 /// `[proxy]`
 #[derive(Clone, Debug)]
-pub struct ProxyConfig {
+pub(crate) struct ProxyConfig {
     /// Where tools send their Bedrock runtime calls.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// PEM certificate chain and key; both set means HTTPS.
-    pub tls: Option<TlsFiles>,
+    pub(crate) tls: Option<TlsFiles>,
     /// Larger request bodies get 413.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// How long `serve` waits for in-flight calls on shutdown.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     /// Proxy worker threads (`proxy.workers`; 0 in the file means one per CPU).
-    pub workers: usize,
+    pub(crate) workers: usize,
 }
 
 /// A certificate chain and its private key, both PEM.
 #[derive(Clone, Debug)]
-pub struct TlsFiles {
+pub(crate) struct TlsFiles {
     /// Certificate chain.
-    pub cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// Private key.
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl ProxyConfig {

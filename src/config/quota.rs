@@ -12,16 +12,16 @@ pub struct QuotaConfig {
     /// Days and months begin at 00:00 here.
     pub timezone: chrono_tz::Tz,
     /// For users created without their own daily request limit.
-    pub default_daily_requests: Option<u64>,
+    pub(crate) default_daily_requests: Option<u64>,
     /// For users created without their own monthly request limit.
-    pub default_monthly_requests: Option<u64>,
+    pub(crate) default_monthly_requests: Option<u64>,
     /// Share of a limit at which a warning goes out.
-    pub warning_percent: u8,
+    pub(crate) warning_percent: u8,
     /// Output tokens a budget reservation assumes when a request sets no maximum.
-    pub default_max_output_tokens: u64,
+    pub(crate) default_max_output_tokens: u64,
     /// Price (USD per 1,000 input, output tokens) for models without one; `None`
     /// refuses calls to unpriced models from users with a budget.
-    pub fallback_price: Option<(f64, f64)>,
+    pub(crate) fallback_price: Option<(f64, f64)>,
 }
 
 impl QuotaConfig {

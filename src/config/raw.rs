@@ -11,89 +11,89 @@ use super::{ConfigError, CONFIG_ENV, ENV_PREFIX};
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     /// `[proxy]`
-    pub proxy: Option<RawProxy>,
+    pub(crate) proxy: Option<RawProxy>,
     /// `[admin]`
-    pub admin: Option<RawAdmin>,
+    pub(crate) admin: Option<RawAdmin>,
     /// `[upstream]`
-    pub upstream: Option<RawUpstream>,
+    pub(crate) upstream: Option<RawUpstream>,
     /// `[database]`
-    pub database: Option<RawDatabase>,
+    pub(crate) database: Option<RawDatabase>,
     /// `[quota]`
-    pub quota: Option<RawQuota>,
+    pub(crate) quota: Option<RawQuota>,
     /// `[email]`
-    pub email: Option<RawEmail>,
+    pub(crate) email: Option<RawEmail>,
     /// `[iam]`
-    pub iam: Option<RawIam>,
+    pub(crate) iam: Option<RawIam>,
 }
 
 /// `[proxy]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProxy {
-    pub listen: Option<String>,
-    pub tls_cert: Option<String>,
-    pub tls_key: Option<String>,
-    pub max_body_bytes: Option<u64>,
-    pub shutdown_grace_secs: Option<u64>,
-    pub workers: Option<u64>,
+pub(crate) struct RawProxy {
+    pub(crate) listen: Option<String>,
+    pub(crate) tls_cert: Option<String>,
+    pub(crate) tls_key: Option<String>,
+    pub(crate) max_body_bytes: Option<u64>,
+    pub(crate) shutdown_grace_secs: Option<u64>,
+    pub(crate) workers: Option<u64>,
 }
 
 /// `[admin]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAdmin {
-    pub listen: Option<String>,
+pub(crate) struct RawAdmin {
+    pub(crate) listen: Option<String>,
 }
 
 /// `[upstream]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawUpstream {
-    pub region: Option<String>,
-    pub endpoint: Option<String>,
-    pub timeout_secs: Option<u64>,
+pub(crate) struct RawUpstream {
+    pub(crate) region: Option<String>,
+    pub(crate) endpoint: Option<String>,
+    pub(crate) timeout_secs: Option<u64>,
 }
 
 /// `[database]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDatabase {
-    pub url: Option<String>,
-    pub max_connections: Option<u64>,
-    pub master_key: Option<String>,
-    pub master_key_file: Option<String>,
+pub(crate) struct RawDatabase {
+    pub(crate) url: Option<String>,
+    pub(crate) max_connections: Option<u64>,
+    pub(crate) master_key: Option<String>,
+    pub(crate) master_key_file: Option<String>,
 }
 
 /// `[quota]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawQuota {
-    pub timezone: Option<String>,
-    pub default_daily_requests: Option<u64>,
-    pub default_monthly_requests: Option<u64>,
-    pub warning_percent: Option<u8>,
-    pub default_max_output_tokens: Option<u64>,
-    pub fallback_usd_per_1k_input: Option<f64>,
-    pub fallback_usd_per_1k_output: Option<f64>,
+pub(crate) struct RawQuota {
+    pub(crate) timezone: Option<String>,
+    pub(crate) default_daily_requests: Option<u64>,
+    pub(crate) default_monthly_requests: Option<u64>,
+    pub(crate) warning_percent: Option<u8>,
+    pub(crate) default_max_output_tokens: Option<u64>,
+    pub(crate) fallback_usd_per_1k_input: Option<f64>,
+    pub(crate) fallback_usd_per_1k_output: Option<f64>,
 }
 
 /// `[email]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEmail {
-    pub smtp_url: Option<String>,
-    pub from: Option<String>,
-    pub admins: Option<Vec<String>>,
-    pub language: Option<String>,
+pub(crate) struct RawEmail {
+    pub(crate) smtp_url: Option<String>,
+    pub(crate) from: Option<String>,
+    pub(crate) admins: Option<Vec<String>>,
+    pub(crate) language: Option<String>,
 }
 
 /// `[iam]`
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawIam {
-    pub enabled: Option<bool>,
-    pub endpoint_url: Option<String>,
-    pub deny_policy_name: Option<String>,
+pub(crate) struct RawIam {
+    pub(crate) enabled: Option<bool>,
+    pub(crate) endpoint_url: Option<String>,
+    pub(crate) deny_policy_name: Option<String>,
 }
 
 impl RawConfig {

@@ -10,13 +10,13 @@ use super::ConfigError;
 
 /// `[upstream]`
 #[derive(Clone, Debug)]
-pub struct UpstreamConfig {
+pub(crate) struct UpstreamConfig {
     /// Region of the Bedrock runtime; also the region callers must sign for.
-    pub region: String,
+    pub(crate) region: String,
     /// Base URL of the Bedrock runtime, `{region}` already substituted.
-    pub endpoint: http::Uri,
+    pub(crate) endpoint: http::Uri,
     /// Whole-call limit, streams included.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl UpstreamConfig {

@@ -9,16 +9,11 @@ pub struct Actor(String);
 
 impl Actor {
     /// The operator at the command line, by their login (`SUDO_USER`, else `USER`).
-    pub fn cli() -> Self {
+    pub(crate) fn cli() -> Self {
         let user = std::env::var("SUDO_USER")
             .or_else(|_| std::env::var("USER"))
             .unwrap_or_else(|_| "unknown".into());
         Self(format!("cli:{user}"))
-    }
-
-    /// A caller of the admin API, by the name of its token.
-    pub fn api(token_name: &str) -> Self {
-        Self(format!("api:{token_name}"))
     }
 
     /// A process acting by itself (`proxy:<host>:<pid>`), as named by the caller.
@@ -27,7 +22,7 @@ impl Actor {
     }
 
     /// The text stored in `performed_by`.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

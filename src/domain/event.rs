@@ -33,7 +33,7 @@ pub enum LimitSubject {
 
 impl LimitSubject {
     /// `user:12` or `team:3`, as in quota counters.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Self::User { id, .. } => format!("user:{id}"),
             Self::Team { id, .. } => format!("team:{id}"),
@@ -203,7 +203,7 @@ super::text_enum!(EventKind, "event type", {
 
 impl DomainEvent {
     /// The event's type.
-    pub fn kind(&self) -> EventKind {
+    pub(crate) fn kind(&self) -> EventKind {
         match self {
             Self::Warning { .. } => EventKind::Warning,
             Self::TeamLimitReached { .. } => EventKind::TeamLimitReached,
@@ -219,7 +219,7 @@ impl DomainEvent {
 
     /// The user or team the event is about, as `user:<name>`/`team:<name>` (`None` for
     /// the reset).
-    pub fn subject(&self) -> Option<String> {
+    pub(crate) fn subject(&self) -> Option<String> {
         let subject = |s: &LimitSubject| match s {
             LimitSubject::User { name, .. } => format!("user:{name}"),
             LimitSubject::Team { name, .. } => format!("team:{name}"),
@@ -244,10 +244,10 @@ impl DomainEvent {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
     /// The event.
-    pub event: DomainEvent,
+    pub(crate) event: DomainEvent,
     /// Unique per happening (`warning:user:12:daily_requests:2026-11-25:80`), or `None`
     /// for events that are unique by nature (each manual action).
-    pub dedupe_key: Option<String>,
+    pub(crate) dedupe_key: Option<String>,
 }
 
 impl NewEvent {

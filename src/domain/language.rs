@@ -14,12 +14,7 @@ super::text_enum!(Language, "language", { En => "en", Es => "es" });
 
 impl Language {
     /// Parses `en` or `es`.
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         s.parse().ok()
-    }
-
-    /// The code stored in the database.
-    pub fn code(self) -> &'static str {
-        self.as_str()
     }
 }

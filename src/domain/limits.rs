@@ -30,7 +30,7 @@ pub struct LimitsUpdate {
 
 impl LimitsUpdate {
     /// The limits after applying this update to `base`.
-    pub fn apply(&self, base: Limits) -> Limits {
+    pub(crate) fn apply(&self, base: Limits) -> Limits {
         Limits {
             daily_requests: self.daily_requests.unwrap_or(base.daily_requests),
             monthly_requests: self.monthly_requests.unwrap_or(base.monthly_requests),
@@ -50,7 +50,7 @@ impl LimitsUpdate {
     }
 
     /// Whether the update changes nothing.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         *self == Self::default()
     }
 }

@@ -28,9 +28,9 @@ pub use usage_source::UsageSource;
 #[error("`{value}` is not a valid {what}")]
 pub struct UnknownValue {
     /// Which type was parsed.
-    pub what: &'static str,
+    pub(crate) what: &'static str,
     /// The text found.
-    pub value: String,
+    pub(crate) value: String,
 }
 
 /// Implements `as_str`, `FromStr`, `TryFrom<String>`, `Display`, serde and sqlx's
@@ -39,11 +39,12 @@ pub struct UnknownValue {
 macro_rules! text_enum {
     ($ty:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $ty {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+            /// Every value, in declaration order (for tests that cover each).
+            #[cfg(test)]
+            pub(crate) const ALL: &'static [$ty] = &[$($ty::$variant),+];
 
             /// The stored (and serialised) text.
-            pub const fn as_str(self) -> &'static str {
+            pub(crate) const fn as_str(self) -> &'static str {
                 match self {
                     $($ty::$variant => $text),+
                 }
@@ -147,6 +148,7 @@ mod tests {
         round_trip(KeyStatus::ALL);
         round_trip(AuditOperation::ALL);
         round_trip(UsageSource::ALL);
+        round_trip(EventKind::ALL);
         assert!("spanish".parse::<Language>().is_err());
         assert_eq!(
             "x".parse::<BlockKind>().unwrap_err().to_string(),

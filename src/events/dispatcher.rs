@@ -14,18 +14,18 @@ use crate::domain::DomainEvent;
 use crate::store::{ClaimedEvent, Store, StoreError};
 
 /// How often the outbox is polled when idle.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a claim lasts before another proxy may take the event over.
-pub const LEASE: Duration = Duration::from_secs(60);
+pub(crate) const LEASE: Duration = Duration::from_secs(60);
 /// The first retry delay of a failed delivery.
-pub const RETRY_BASE: Duration = Duration::from_secs(5);
+pub(crate) const RETRY_BASE: Duration = Duration::from_secs(5);
 /// The longest retry delay.
-pub const RETRY_MAX: Duration = Duration::from_secs(3600);
+pub(crate) const RETRY_MAX: Duration = Duration::from_secs(3600);
 /// Events claimed per subscriber per round.
 const BATCH: i64 = 100;
 
 /// When a delivery that failed `attempts` times is tried again (epoch ms).
-pub fn retry_at(now_ms: i64, attempts: i64) -> i64 {
+pub(crate) fn retry_at(now_ms: i64, attempts: i64) -> i64 {
     let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
     let base = i64::try_from(RETRY_BASE.as_millis()).unwrap_or(i64::MAX);
     let max = i64::try_from(RETRY_MAX.as_millis()).unwrap_or(i64::MAX);
@@ -33,7 +33,7 @@ pub fn retry_at(now_ms: i64, attempts: i64) -> i64 {
 }
 
 /// Registers every subscriber, then delivers until the task is stopped.
-pub async fn run(
+pub(crate) async fn run(
     store: Arc<Store>,
     subscribers: Vec<Arc<dyn Subscriber>>,
     by: String,
@@ -66,7 +66,7 @@ pub async fn run(
 }
 
 /// Claims and delivers one batch for `subscriber`; returns how many were claimed.
-pub async fn round(
+pub(crate) async fn round(
     store: &Store,
     subscriber: &dyn Subscriber,
     by: &str,

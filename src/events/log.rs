@@ -7,7 +7,7 @@ use crate::domain::DomainEvent;
 
 /// Logs each event.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct LogSubscriber;
+pub(crate) struct LogSubscriber;
 
 impl Subscriber for LogSubscriber {
     fn name(&self) -> &'static str {

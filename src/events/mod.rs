@@ -7,8 +7,8 @@
 //! failed with a retry time. Subscribers built today: [`log::LogSubscriber`], one log
 //! line per event. Email, webhooks and the IAM backstop plug in as further subscribers.
 
-pub mod dispatcher;
-pub mod log;
+pub(crate) mod dispatcher;
+pub(crate) mod log;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -16,11 +16,11 @@ use std::pin::Pin;
 use crate::domain::DomainEvent;
 
 /// A boxed delivery future.
-pub type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub(crate) type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// Something that must hear about events: gets each event once it is claimed for it,
 /// and answers `Err(why)` to have it retried later.
-pub trait Subscriber: Send + Sync + 'static {
+pub(crate) trait Subscriber: Send + Sync + 'static {
     /// A stable name: deliveries are tracked per name in the database.
     fn name(&self) -> &'static str;
     /// Handles one event.

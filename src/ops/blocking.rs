@@ -1,6 +1,6 @@
 //! The blocking service: the only writer of blocks and protections. Manual actions
 //! (block, unblock, protect, unprotect), automatic blocks for a reached limit and the
-//! daily reset all end in [`Ops::change_block`], which writes the new status, its audit
+//! daily reset all end in `Ops::change_block`, which writes the new status, its audit
 //! row and its domain event in one transaction.
 
 use super::views::BlockingView;

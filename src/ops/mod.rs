@@ -2,21 +2,22 @@
 //! blocks, prices and reports, in one place that the command line, the admin API and
 //! the dashboard all call.
 //!
-//! Each operation takes the acting identity ([`Actor`]) where it changes something, and
-//! returns a `Serialize` view ([`views`]) that front ends print or send as they are.
+//! Each operation takes the acting identity ([`Actor`](crate::domain::Actor)) where it
+//! changes something, and returns a `Serialize` view ([`views`]) that front ends print or
+//! send as they are.
 //! Changes that others must hear about are written as domain events in the same
 //! transaction as the change (see `crate::domain::DomainEvent` and `store::outbox`).
 //! Blocks have exactly one writer: [`blocking`]; automatic blocks
-//! ([`quota_events`]) and the daily reset ([`reset`]) go through it too.
+//! (`quota_events`) and the daily reset ([`reset`]) go through it too.
 
 pub mod blocking;
 mod error;
-pub mod keys;
-pub mod pricing;
-pub mod quota_events;
-pub mod reports;
+pub(crate) mod keys;
+pub(crate) mod pricing;
+pub(crate) mod quota_events;
+pub(crate) mod reports;
 pub mod reset;
-pub mod teams;
+pub(crate) mod teams;
 pub mod users;
 mod validate;
 pub mod views;
@@ -39,7 +40,6 @@ pub struct Ops {
     default_limits: Limits,
     default_language: Language,
     master_key: MasterKeySource,
-    clock: fn() -> DateTime<Utc>,
 }
 
 impl Ops {
@@ -57,7 +57,6 @@ impl Ops {
             },
             default_language: config.email.language,
             master_key: config.database.master_key.clone(),
-            clock: Utc::now,
         }
     }
 
@@ -74,23 +73,12 @@ impl Ops {
         self.store.close().await;
     }
 
-    /// The same service with another clock (deterministic tests).
-    pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The store underneath (for the proxy's own loaders).
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
-    }
-
     /// `quota.timezone`: where days and months begin.
-    pub fn timezone(&self) -> Tz {
+    pub(crate) fn timezone(&self) -> Tz {
         self.tz
     }
 
     fn now(&self) -> DateTime<Utc> {
-        (self.clock)()
+        Utc::now()
     }
 }

@@ -6,7 +6,7 @@ use crate::store::Price;
 
 impl Ops {
     /// Sets a model's price per 1,000 tokens.
-    pub async fn set_price(&self, price: Price) -> Result<Price, OpsError> {
+    pub(crate) async fn set_price(&self, price: Price) -> Result<Price, OpsError> {
         let bare = crate::usage::pricing::normalize_model_id(&price.model_id).to_string();
         if bare.is_empty() {
             return Err(OpsError::Invalid(format!(
@@ -23,7 +23,7 @@ impl Ops {
     }
 
     /// Every price, by model id.
-    pub async fn prices(&self) -> Result<Vec<Price>, OpsError> {
+    pub(crate) async fn prices(&self) -> Result<Vec<Price>, OpsError> {
         Ok(self.store.prices().await?)
     }
 }

@@ -17,7 +17,7 @@ use crate::store::BlockStatus;
 
 /// Handles events until the channel closes, retrying each for a while when the
 /// database is away.
-pub async fn run(ops: Arc<Ops>, actor: Actor, mut rx: mpsc::UnboundedReceiver<QuotaEvent>) {
+pub(crate) async fn run(ops: Arc<Ops>, actor: Actor, mut rx: mpsc::UnboundedReceiver<QuotaEvent>) {
     while let Some(event) = rx.recv().await {
         let mut delay = Duration::from_millis(100);
         for _ in 0..20 {
@@ -56,7 +56,11 @@ fn percent(used: i64, limit: i64) -> f64 {
 
 impl Ops {
     /// Records one quota event.
-    pub async fn quota_event(&self, actor: &Actor, event: &QuotaEvent) -> Result<(), OpsError> {
+    pub(crate) async fn quota_event(
+        &self,
+        actor: &Actor,
+        event: &QuotaEvent,
+    ) -> Result<(), OpsError> {
         match event {
             QuotaEvent::Warning {
                 limit,

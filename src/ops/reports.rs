@@ -11,37 +11,37 @@ use crate::store::{AuditEntry, RequestRecord, UsageFilter, UsageTotals};
 
 /// Which records a usage report covers.
 #[derive(Clone, Debug, Default)]
-pub struct UsageQuery {
+pub(crate) struct UsageQuery {
     /// Only this user.
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Only this team.
-    pub team: Option<String>,
+    pub(crate) team: Option<String>,
     /// From this local day (inclusive).
-    pub from: Option<NaiveDate>,
+    pub(crate) from: Option<NaiveDate>,
     /// To this local day (inclusive).
-    pub to: Option<NaiveDate>,
+    pub(crate) to: Option<NaiveDate>,
     /// At most this many records, newest first.
-    pub limit: i64,
+    pub(crate) limit: i64,
 }
 
 /// A usage report: the totals over the whole range and the newest records.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct UsageReport {
+pub(crate) struct UsageReport {
     /// Sums over every matching record (not only those listed).
-    pub totals: UsageTotals,
+    pub(crate) totals: UsageTotals,
     /// Records, newest first.
-    pub records: Vec<RequestRecord>,
+    pub(crate) records: Vec<RequestRecord>,
 }
 
 /// Parses a `YYYY-MM-DD` date given as `field`.
-pub fn parse_date(field: &str, s: &str) -> Result<NaiveDate, OpsError> {
+pub(crate) fn parse_date(field: &str, s: &str) -> Result<NaiveDate, OpsError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .map_err(|_| OpsError::Invalid(format!("{field} `{s}` is not a date like 2026-11-24")))
 }
 
 impl Ops {
     /// Records and totals for `query`; days are local days in `quota.timezone`.
-    pub async fn usage(&self, query: &UsageQuery) -> Result<UsageReport, OpsError> {
+    pub(crate) async fn usage(&self, query: &UsageQuery) -> Result<UsageReport, OpsError> {
         if let (Some(f), Some(t)) = (query.from, query.to) {
             if t < f {
                 return Err(OpsError::Invalid(format!("--to {t} is before --from {f}")));

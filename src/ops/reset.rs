@@ -22,17 +22,17 @@ use crate::quota::engine::period_keys;
 use crate::store::BlockStatus;
 
 /// The job name in `scheduler_runs`.
-pub const JOB: &str = "daily_reset";
+pub(crate) const JOB: &str = "daily_reset";
 
 /// What a reset did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ResetReport {
     /// The local day the reset ran for.
-    pub day: String,
+    pub(crate) day: String,
     /// Users whose block was lifted.
     pub unblocked: Vec<String>,
     /// Users whose day-long protection ended.
-    pub unprotected: Vec<String>,
+    pub(crate) unprotected: Vec<String>,
 }
 
 impl Ops {
@@ -94,7 +94,7 @@ impl Ops {
     }
 
     /// Runs the reset once per local day, on exactly one proxy; catches up at start.
-    pub async fn run_reset_scheduler(self: Arc<Self>, actor: Actor) {
+    pub(crate) async fn run_reset_scheduler(self: Arc<Self>, actor: Actor) {
         loop {
             let now = Utc::now();
             let (day, _) = period_keys(self.tz, now);

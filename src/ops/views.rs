@@ -7,17 +7,17 @@ use crate::auth::crypto::IssuedKey;
 use crate::domain::{KeyStatus, Language, Limits};
 use crate::store::{Team, UsageTotals, User};
 
-pub use crate::store::{AuditEntry, KeyInfo, Price, RequestRecord};
+pub(crate) use crate::store::{Price, RequestRecord};
 
 /// A team.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TeamView {
     /// Unique name.
-    pub name: String,
+    pub(crate) name: String,
     /// Limits shared by the members.
     pub limits: Limits,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 impl From<&Team> for TeamView {
@@ -32,11 +32,11 @@ impl From<&Team> for TeamView {
 
 /// Usage today and this month (calendar periods in `quota.timezone`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
-pub struct DayMonth {
+pub(crate) struct DayMonth {
     /// Today.
-    pub day: UsageTotals,
+    pub(crate) day: UsageTotals,
     /// This month.
-    pub month: UsageTotals,
+    pub(crate) month: UsageTotals,
 }
 
 /// `team info`: the team, its members and its usage.
@@ -44,32 +44,32 @@ pub struct DayMonth {
 pub struct TeamInfo {
     /// The team.
     #[serde(flatten)]
-    pub team: TeamView,
+    pub(crate) team: TeamView,
     /// Usernames of the members.
-    pub members: Vec<String>,
+    pub(crate) members: Vec<String>,
     /// Usage of all members together.
-    pub usage: DayMonth,
+    pub(crate) usage: DayMonth,
 }
 
 /// A user.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct UserView {
     /// Unique name.
-    pub username: String,
+    pub(crate) username: String,
     /// The person's full name.
-    pub person: String,
+    pub(crate) person: String,
     /// Team name.
     pub team: String,
     /// Where messages go.
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Message language.
     pub language: Language,
     /// The IAM user linked for the backstop.
-    pub iam_user: Option<String>,
+    pub(crate) iam_user: Option<String>,
     /// The user's own limits.
     pub limits: Limits,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 impl From<&User> for UserView {
@@ -89,15 +89,15 @@ impl From<&User> for UserView {
 
 /// A key in a user's view (never its secret).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct KeySummary {
+pub(crate) struct KeySummary {
     /// The SigV4 access key id.
-    pub access_key_id: String,
+    pub(crate) access_key_id: String,
     /// The tool it was issued for.
-    pub tool: String,
+    pub(crate) tool: String,
     /// Active or revoked.
-    pub status: KeyStatus,
+    pub(crate) status: KeyStatus,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// `user info`: the user, usage today and this month, blocking status and keys.
@@ -105,14 +105,14 @@ pub struct KeySummary {
 pub struct UserInfo {
     /// The user.
     #[serde(flatten)]
-    pub user: UserView,
+    pub(crate) user: UserView,
     /// Usage.
-    pub usage: DayMonth,
+    pub(crate) usage: DayMonth,
     /// Blocking status.
     #[serde(flatten)]
     pub blocking: BlockingView,
     /// Keys, newest first.
-    pub keys: Vec<KeySummary>,
+    pub(crate) keys: Vec<KeySummary>,
 }
 
 /// A user's blocking status after a change (or as it stands).
@@ -120,7 +120,7 @@ pub struct UserInfo {
 pub struct BlockingView {
     /// The user.
     #[serde(skip_serializing_if = "String::is_empty")]
-    pub username: String,
+    pub(crate) username: String,
     /// Calls are refused.
     pub blocked: bool,
     /// Why.
@@ -130,7 +130,7 @@ pub struct BlockingView {
     /// Protected from limits.
     pub administrative_safe: bool,
     /// Until when the protection lasts; `None` is standing.
-    pub safe_until: Option<i64>,
+    pub(crate) safe_until: Option<i64>,
 }
 
 /// A key just issued: the only time its secret and bearer token are shown.
@@ -140,21 +140,21 @@ pub struct IssuedKeyView {
     #[serde(flatten)]
     pub key: IssuedKey,
     /// The owner.
-    pub username: String,
+    pub(crate) username: String,
     /// The tool.
-    pub tool: String,
+    pub(crate) tool: String,
 }
 
 /// The name of what was deleted.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Deleted {
     /// Team or user name.
-    pub deleted: String,
+    pub(crate) deleted: String,
 }
 
 /// The key that was revoked.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Revoked {
     /// Access key id.
-    pub revoked: String,
+    pub(crate) revoked: String,
 }

@@ -14,16 +14,16 @@ use hyper::body::Incoming;
 use crate::usage::{UsageReport, UsageTap};
 
 /// The error type of bodies the proxy sends.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What happens when a call is finished: settle and record.
-pub trait Finish: Send + 'static {
+pub(crate) trait Finish: Send + 'static {
     /// Called once with the usage read from the response.
     fn finish(self: Box<Self>, report: UsageReport);
 }
 
 /// A streaming response body that reads usage as it passes.
-pub struct TapBody {
+pub(crate) struct TapBody {
     inner: Incoming,
     tap: Option<UsageTap>,
     on_finish: Option<Box<dyn Finish>>,
@@ -32,7 +32,7 @@ pub struct TapBody {
 
 impl TapBody {
     /// Wraps `inner`; `on_finish` runs once when the body is over, however it ends.
-    pub fn new(
+    pub(crate) fn new(
         inner: Incoming,
         tap: UsageTap,
         on_finish: Box<dyn Finish>,

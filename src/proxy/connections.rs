@@ -18,7 +18,7 @@ use super::{handler, ProxyState};
 use crate::lifecycle::draining::ConnectionSet;
 
 /// The connections of one thread (one proxy worker, or the only one).
-pub struct Connections {
+pub(crate) struct Connections {
     tls: Option<TlsAcceptor>,
     state: Arc<ProxyState>,
     worker: usize,
@@ -28,7 +28,7 @@ pub struct Connections {
 
 impl Connections {
     /// An empty set serving calls as worker `worker`.
-    pub fn new(tls: Option<TlsAcceptor>, state: Arc<ProxyState>, worker: usize) -> Self {
+    pub(crate) fn new(tls: Option<TlsAcceptor>, state: Arc<ProxyState>, worker: usize) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -50,7 +50,12 @@ impl Connections {
 
     /// Serves `stream` on the current runtime. `on_close` is dropped when the connection
     /// ends (the worker pool counts its connections with it).
-    pub fn serve<G: Send + 'static>(&mut self, stream: TcpStream, remote: SocketAddr, on_close: G) {
+    pub(crate) fn serve<G: Send + 'static>(
+        &mut self,
+        stream: TcpStream,
+        remote: SocketAddr,
+        on_close: G,
+    ) {
         let _ = stream.set_nodelay(true);
         let (state, worker) = (Arc::clone(&self.state), self.worker);
         let service = service_fn(move |req| {
@@ -91,7 +96,7 @@ impl Connections {
 
     /// Lets in-flight calls (streams included) finish, for at most `grace`, then closes
     /// what is left.
-    pub async fn drain(self, grace: Duration) {
+    pub(crate) async fn drain(self, grace: Duration) {
         tracing::info!(
             worker = self.worker,
             in_flight = self.open.len(),

@@ -30,7 +30,7 @@ use crate::store::{now_ms, RequestRecord};
 use crate::usage::{UsageReport, UsageSource, UsageTap};
 
 /// The body type of every proxy response.
-pub type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type ProxyBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
 /// Response headers that belong to one hop and are not passed on.
 const HOP_BY_HOP: [&str; 6] = [
@@ -45,7 +45,7 @@ const HOP_BY_HOP: [&str; 6] = [
 /// Handles one request. Never fails: every error becomes a Bedrock-shaped response.
 ///
 /// `worker` is the number of the proxy worker thread running the call.
-pub async fn handle(
+pub(crate) async fn handle(
     state: Arc<ProxyState>,
     worker: usize,
     request: Request<Incoming>,
@@ -253,7 +253,7 @@ async fn read_body(
 }
 
 /// The Bedrock-shaped response for a refusal of the call `request_id`.
-pub fn refuse(error: &GateError, request_id: &str) -> Response<ProxyBody> {
+pub(crate) fn refuse(error: &GateError, request_id: &str) -> Response<ProxyBody> {
     error
         .to_response(request_id)
         .map(|b| ProxyBody::new(Full::new(b).map_err(|never| match never {})))

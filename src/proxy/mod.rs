@@ -1,17 +1,17 @@
 //! The proxy listener: accepts connections (HTTP/1.1 and HTTP/2, plain or TLS), hands
-//! each request to [`handler::handle`], and on shutdown stops accepting and lets in-flight
+//! each request to `handler::handle`, and on shutdown stops accepting and lets in-flight
 //! calls, streams included, finish within a grace period.
 //!
-//! [`run`] takes a bound listener and a stop signal, so tests run it on port 0; the
+//! `run` takes a bound listener and a stop signal, so tests run it on port 0; the
 //! accept loop is the one both listeners share (`lifecycle::accept`).
 
-pub mod body;
-pub mod connections;
-pub mod handler;
-pub mod route;
-pub mod tls;
+pub(crate) mod body;
+pub(crate) mod connections;
+pub(crate) mod handler;
+pub(crate) mod route;
+pub(crate) mod tls;
 pub mod upstream;
-pub mod workers;
+pub(crate) mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,36 +30,36 @@ use crate::store::Price;
 use crate::usage::{PriceBook, Recorder};
 
 /// Everything a call needs, shared by all connections.
-pub struct ProxyState {
+pub(crate) struct ProxyState {
     /// Verifies callers.
-    pub auth: Authenticator,
+    pub(crate) auth: Authenticator,
     /// Reaches Bedrock.
-    pub upstream: upstream::Upstream,
+    pub(crate) upstream: upstream::Upstream,
     /// Current prices.
-    pub prices: Arc<Snapshot<PriceBook>>,
+    pub(crate) prices: Arc<Snapshot<PriceBook>>,
     /// Queues request records.
-    pub recorder: Recorder,
+    pub(crate) recorder: Recorder,
     /// Larger request bodies get 413.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// Whole-call limit.
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// Upstream region (recorded with each call).
-    pub region: String,
+    pub(crate) region: String,
     /// Admission against limits and budgets.
-    pub quota: Arc<QuotaEngine>,
+    pub(crate) quota: Arc<QuotaEngine>,
     /// Current limits, blocks and protections.
-    pub policy: Arc<Snapshot<Policy>>,
+    pub(crate) policy: Arc<Snapshot<Policy>>,
     /// Days and months are counted here.
-    pub timezone: chrono_tz::Tz,
+    pub(crate) timezone: chrono_tz::Tz,
     /// Output tokens a budget reservation assumes when a request sets no maximum.
-    pub default_max_output_tokens: u64,
+    pub(crate) default_max_output_tokens: u64,
     /// Price for models without one (`quota.fallback_usd_per_1k_*`).
-    pub fallback_price: Option<Price>,
+    pub(crate) fallback_price: Option<Price>,
 }
 
 impl ProxyState {
     /// The price of a model, or the configured fallback.
-    pub fn price(&self, model_id: &str) -> Option<Price> {
+    pub(crate) fn price(&self, model_id: &str) -> Option<Price> {
         self.prices
             .get()
             .lookup(model_id)
@@ -73,7 +73,7 @@ impl ProxyState {
 ///
 /// Connections are accepted here and served by [`upstream::Upstream::workers`] worker
 /// threads ([`workers`]); with one worker, everything runs on the calling runtime.
-pub async fn run(
+pub(crate) async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<ProxyState>,

@@ -10,7 +10,7 @@ use crate::usage::ResponseKind;
 
 /// A Bedrock runtime operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
+pub(crate) enum Operation {
     /// `POST /model/{id}/invoke`
     InvokeModel,
     /// `POST /model/{id}/invoke-with-response-stream`
@@ -37,7 +37,7 @@ pub enum Operation {
 
 impl Operation {
     /// The operation's name as Bedrock's API spells it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::InvokeModel => "InvokeModel",
             Self::InvokeModelWithResponseStream => "InvokeModelWithResponseStream",
@@ -54,7 +54,7 @@ impl Operation {
     }
 
     /// How the response carries token usage.
-    pub fn response_kind(self) -> ResponseKind {
+    pub(crate) fn response_kind(self) -> ResponseKind {
         match self {
             Self::InvokeModel => ResponseKind::Invoke,
             Self::InvokeModelWithResponseStream => ResponseKind::InvokeStream,
@@ -68,16 +68,16 @@ impl Operation {
 
 /// A routed request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Route {
+pub(crate) struct Route {
     /// The operation.
-    pub operation: Operation,
+    pub(crate) operation: Operation,
     /// The model (or guardrail) id, decoded; empty when the call names none.
-    pub model_id: String,
+    pub(crate) model_id: String,
 }
 
 impl Route {
     /// Routes a request by method, raw path and body.
-    pub fn parse(method: &http::Method, path: &str, body: &[u8]) -> Self {
+    pub(crate) fn parse(method: &http::Method, path: &str, body: &[u8]) -> Self {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         let decode = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
         let (operation, model_id) = match segments.as_slice() {

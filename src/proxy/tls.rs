@@ -8,7 +8,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::TlsFiles;
 
 /// Builds the acceptor; errors name the file that is wrong.
-pub fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
+pub(crate) fn acceptor(files: &TlsFiles) -> Result<TlsAcceptor, String> {
     let cert_text = std::fs::read(&files.cert)
         .map_err(|e| format!("proxy.tls_cert {}: {e}", files.cert.display()))?;
     let certs = rustls_pemfile::certs(&mut cert_text.as_slice())

@@ -25,7 +25,7 @@ use super::ProxyState;
 type Handoff = (std::net::TcpStream, SocketAddr);
 
 /// The running workers.
-pub struct Workers {
+pub(crate) struct Workers {
     workers: Vec<Worker>,
 }
 
@@ -47,7 +47,7 @@ impl Drop for OpenConnection {
 impl Workers {
     /// Starts `count` worker threads. Threads that cannot start are logged and left out;
     /// `None` when none could start.
-    pub fn start(
+    pub(crate) fn start(
         count: usize,
         tls: &Option<TlsAcceptor>,
         state: &Arc<ProxyState>,
@@ -67,7 +67,7 @@ impl Workers {
 
     /// Hands `stream` to the worker with the fewest open connections. Returns the stream
     /// if no worker can take it.
-    pub fn dispatch(
+    pub(crate) fn dispatch(
         &self,
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
@@ -94,7 +94,7 @@ impl Workers {
     }
 
     /// Stops handing out connections and waits until every worker has drained its own.
-    pub async fn shutdown(self) {
+    pub(crate) async fn shutdown(self) {
         let mut done = Vec::with_capacity(self.workers.len());
         for worker in self.workers {
             drop(worker.handoff);

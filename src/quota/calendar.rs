@@ -7,16 +7,16 @@ use chrono_tz::Tz;
 
 /// A half-open period `[start, end)` in epoch milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Period {
+pub(crate) struct Period {
     /// First millisecond of the period.
-    pub start_ms: i64,
+    pub(crate) start_ms: i64,
     /// First millisecond after the period.
-    pub end_ms: i64,
+    pub(crate) end_ms: i64,
 }
 
 /// The first instant of local day `date` in `tz`. Where midnight does not exist (a DST
 /// gap at 00:00 in some zones), the day starts at the first instant after the gap.
-pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     for hour in 0..24 {
         let Some(naive) = date.and_hms_opt(hour, 0, 0) else {
             continue;
@@ -32,7 +32,7 @@ pub fn start_of_day(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// The local day containing `now`.
-pub fn day(tz: Tz, now: DateTime<Utc>) -> Period {
+pub(crate) fn day(tz: Tz, now: DateTime<Utc>) -> Period {
     let date = now.with_timezone(&tz).date_naive();
     let next = date.succ_opt().unwrap_or(date);
     Period {
@@ -42,7 +42,7 @@ pub fn day(tz: Tz, now: DateTime<Utc>) -> Period {
 }
 
 /// The local month containing `now`.
-pub fn month(tz: Tz, now: DateTime<Utc>) -> Period {
+pub(crate) fn month(tz: Tz, now: DateTime<Utc>) -> Period {
     let date = now.with_timezone(&tz).date_naive();
     let first = date.with_day(1).unwrap_or(date);
     let next = if first.month() == 12 {

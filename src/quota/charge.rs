@@ -32,11 +32,11 @@ pub struct Charge {
     /// The counter.
     pub key: CounterKey,
     /// Units to reserve.
-    pub amount: i64,
+    pub(crate) amount: i64,
     /// The limit behind it.
-    pub limit: LimitRef,
+    pub(crate) limit: LimitRef,
     /// When the period ends.
-    pub resets_at: DateTime<Utc>,
+    pub(crate) resets_at: DateTime<Utc>,
 }
 
 /// What a call asks of the quota engine.
@@ -65,13 +65,6 @@ pub struct Ask<'a> {
 pub struct Reservation {
     /// The units debited from each counter.
     pub(super) debits: Vec<(CounterKey, i64)>,
-}
-
-impl Reservation {
-    /// Whether nothing was reserved (no limit applies).
-    pub fn is_empty(&self) -> bool {
-        self.debits.is_empty()
-    }
 }
 
 /// The charges of `ask` in `periods`: one per limit that is set, user limits first.

@@ -36,7 +36,8 @@ pub use super::event::QuotaEvent;
 pub use super::idle::IDLE_RETURN;
 pub use super::ledger::SHARE_DIVISOR;
 pub use super::periods::period_keys;
-pub use super::refusal::{refusal_message, Refusal};
+pub(crate) use super::refusal::refusal_message;
+pub use super::refusal::Refusal;
 
 /// The in-memory side of quotas for one proxy.
 pub struct QuotaEngine {
@@ -65,11 +66,6 @@ impl QuotaEngine {
             events,
             periods: PeriodCache::new(tz),
         }
-    }
-
-    /// The ledger (for measurements).
-    pub fn ledger(&self) -> &Arc<dyn Ledger> {
-        &self.ledger
     }
 
     /// The charges a call makes at `now`: one per limit that is set.
@@ -230,7 +226,7 @@ impl QuotaEngine {
 
     /// Keeps a reservation as spent: the call's cost is unknown (it may have reached
     /// Bedrock), so its worst case counts.
-    pub fn settle_worst_case(&self, reservation: Reservation) {
+    pub(crate) fn settle_worst_case(&self, reservation: Reservation) {
         drop(reservation);
     }
 

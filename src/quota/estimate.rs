@@ -7,13 +7,13 @@ use crate::store::Price;
 /// Bytes of request body per estimated prompt token. Real tokenizers average about four
 /// bytes of English per token; two keeps the estimate above the real count for JSON
 /// bodies in most languages (base64 images are over-estimated, which is safe).
-pub const BYTES_PER_TOKEN: u64 = 2;
+pub(crate) const BYTES_PER_TOKEN: u64 = 2;
 
 /// The output limit a request sets, in any of the shapes Bedrock models take:
 /// Converse `inferenceConfig.maxTokens`, Anthropic `max_tokens`, Llama `max_gen_len`,
 /// Titan `textGenerationConfig.maxTokenCount`, Nova `inferenceConfig.max_new_tokens`,
 /// Mistral/Cohere `max_tokens`/`max_new_tokens`.
-pub fn max_output_tokens(body: &[u8]) -> Option<u64> {
+pub(crate) fn max_output_tokens(body: &[u8]) -> Option<u64> {
     // A typed view: serde skips everything else (the prompt) without building it.
     #[derive(serde::Deserialize)]
     struct Inference {
@@ -48,13 +48,13 @@ pub fn max_output_tokens(body: &[u8]) -> Option<u64> {
 }
 
 /// Estimated prompt tokens of a request body.
-pub fn prompt_tokens(body: &[u8]) -> u64 {
+pub(crate) fn prompt_tokens(body: &[u8]) -> u64 {
     (body.len() as u64).div_ceil(BYTES_PER_TOKEN).max(1)
 }
 
 /// The worst-case cost in USD: every prompt token at the dearer of the input and
 /// cache-write prices, plus the maximum output.
-pub fn worst_case_usd(price: &Price, prompt_tokens: u64, max_output_tokens: u64) -> f64 {
+pub(crate) fn worst_case_usd(price: &Price, prompt_tokens: u64, max_output_tokens: u64) -> f64 {
     let input = price
         .input_per_1k
         .max(price.cache_write_per_1k.unwrap_or(0.0));

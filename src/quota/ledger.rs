@@ -25,7 +25,7 @@ pub const SHARE_DIVISOR: i64 = 8;
 
 /// Units to give: `want` capped to the share of what is left (at least `need`), and to
 /// what is left.
-pub fn units_to_give(granted: i64, need: i64, want: i64, limit: i64) -> i64 {
+pub(crate) fn units_to_give(granted: i64, need: i64, want: i64, limit: i64) -> i64 {
     let left = (limit - granted).max(0);
     want.min((left / SHARE_DIVISOR).max(need)).min(left).max(0)
 }
@@ -37,7 +37,7 @@ pub struct Grant {
     /// Units given to the caller now (0 when the limit is fully granted).
     pub granted: i64,
     /// Units granted to all proxies together after this grant.
-    pub total: i64,
+    pub(crate) total: i64,
 }
 
 /// A boxed future of the ledger.
@@ -66,7 +66,7 @@ pub trait Ledger: Send + Sync + 'static {
 /// Its statements run on the runtime that created it (the one `serve` runs on), whatever
 /// runtime asks: proxy worker threads have runtimes of their own, and database
 /// connections must stay with the runtime that drives them.
-pub struct StoreLedger {
+pub(crate) struct StoreLedger {
     store: Arc<Store>,
     statements: Arc<AtomicU64>,
     home: Option<tokio::runtime::Handle>,
@@ -74,7 +74,7 @@ pub struct StoreLedger {
 
 impl StoreLedger {
     /// A ledger over `store`, running its statements on the current runtime (if any).
-    pub fn new(store: Arc<Store>) -> Self {
+    pub(crate) fn new(store: Arc<Store>) -> Self {
         Self {
             store,
             statements: Arc::new(AtomicU64::new(0)),

@@ -23,15 +23,15 @@
 //! The design, its invariants and its bounds are in `docs/QUOTA.md`.
 
 mod bucket;
-pub mod calendar;
+pub(crate) mod calendar;
 mod charge;
 pub mod engine;
-pub mod estimate;
+pub(crate) mod estimate;
 mod event;
 mod idle;
 pub mod ledger;
 mod periods;
-pub mod policy;
+pub(crate) mod policy;
 mod refusal;
 
 use std::fmt;
@@ -77,7 +77,7 @@ pub struct CounterKey {
 
 impl Subject {
     /// The stored form: `user:12`, `team:3`.
-    pub fn stored(self) -> String {
+    pub(crate) fn stored(self) -> String {
         match self {
             Self::User(id) => format!("user:{id}"),
             Self::Team(id) => format!("team:{id}"),
@@ -87,7 +87,7 @@ impl Subject {
 
 impl Metric {
     /// The stored form.
-    pub fn stored(self) -> &'static str {
+    pub(crate) fn stored(self) -> &'static str {
         match self {
             Self::Requests => "requests",
             Self::MicroUsd => "micro_usd",
@@ -97,7 +97,7 @@ impl Metric {
 
 impl Window {
     /// `daily` or `monthly`.
-    pub fn adjective(self) -> &'static str {
+    pub(crate) fn adjective(self) -> &'static str {
         match self {
             Self::Day => "daily",
             Self::Month => "monthly",
@@ -106,7 +106,7 @@ impl Window {
 }
 
 /// The stored name of a limit: `daily_requests`, `monthly_budget_usd`, ...
-pub fn limit_name(window: Window, metric: Metric) -> String {
+pub(crate) fn limit_name(window: Window, metric: Metric) -> String {
     let metric = match metric {
         Metric::Requests => "requests",
         Metric::MicroUsd => "budget_usd",
@@ -127,11 +127,11 @@ impl fmt::Display for CounterKey {
 }
 
 /// Micro-dollars in a dollar.
-pub const MICRO: f64 = 1_000_000.0;
+pub(crate) const MICRO: f64 = 1_000_000.0;
 
 /// USD to micro-USD, rounded up (reservations and limits never round in the caller's
 /// favour).
-pub fn to_micro(usd: f64) -> i64 {
+pub(crate) fn to_micro(usd: f64) -> i64 {
     if !usd.is_finite() || usd <= 0.0 {
         return 0;
     }

@@ -11,7 +11,7 @@ use crate::store::BlockStatus;
 
 /// A user's standing at one moment.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Standing {
+pub(crate) enum Standing {
     /// Limits apply.
     Clear,
     /// Protected (`administrative_safe`): never refused or blocked for limits.
@@ -35,7 +35,7 @@ pub enum Standing {
 /// Limits of every user and team, and every block and protection. Users share their
 /// limit sets (most users have the defaults), so a user costs a team id and an index.
 #[derive(Clone, Debug, Default)]
-pub struct Policy {
+pub(crate) struct Policy {
     users: IdMap<i64, (i64, u32)>,
     limit_sets: Vec<Limits>,
     teams: IdMap<i64, Limits>,
@@ -57,7 +57,7 @@ fn limits_key(l: &Limits) -> [u64; 4] {
 impl Policy {
     /// A snapshot from the store's rows.
     #[allow(clippy::expect_used)]
-    pub fn new(
+    pub(crate) fn new(
         users: Vec<(i64, i64, Limits)>,
         teams: Vec<(i64, Limits)>,
         blocks: Vec<BlockStatus>,
@@ -83,7 +83,7 @@ impl Policy {
 
     /// The user's own limits and their team's (unlimited when unknown).
     #[allow(clippy::expect_used)]
-    pub fn limits(&self, user_id: i64) -> (Limits, Limits) {
+    pub(crate) fn limits(&self, user_id: i64) -> (Limits, Limits) {
         match self.users.get(&user_id) {
             Some((team_id, i)) => (
                 self.limit_sets
@@ -98,7 +98,7 @@ impl Policy {
 
     /// The user's standing at `now_ms`. Blocks and protections whose time has passed no
     /// longer count, even before the reset job clears them.
-    pub fn standing(&self, user_id: i64, now_ms: i64) -> Standing {
+    pub(crate) fn standing(&self, user_id: i64, now_ms: i64) -> Standing {
         let Some(b) = self.blocks.get(&user_id) else {
             return Standing::Clear;
         };

@@ -27,7 +27,7 @@ pub enum Refusal {
 }
 
 /// The refusal message: names the limit, the usage and when it resets.
-pub fn refusal_message(refusal: &Refusal, tz: Tz) -> String {
+pub(crate) fn refusal_message(refusal: &Refusal, tz: Tz) -> String {
     match refusal {
         Refusal::Unavailable(m) => m.clone(),
         Refusal::Limit {

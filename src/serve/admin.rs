@@ -25,11 +25,11 @@ use crate::store::Store;
 
 /// What the health checks look at.
 #[derive(Clone)]
-pub struct AdminState {
+pub(crate) struct AdminState {
     /// The database.
-    pub store: Arc<Store>,
+    pub(crate) store: Arc<Store>,
     /// Upstream credentials.
-    pub credentials: Arc<CredentialCache>,
+    pub(crate) credentials: Arc<CredentialCache>,
 }
 
 /// Serves until `stop` fires, then lets open requests finish within `grace`.

@@ -4,10 +4,10 @@
 //! defined order on shutdown). This file holds the public entry point, its options and
 //! errors, and the loaders the change watcher shares with start-up.
 
-pub mod admin;
+pub(crate) mod admin;
 mod app;
 mod running;
-pub mod watcher;
+pub(crate) mod watcher;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -71,7 +71,7 @@ impl Default for ServeOptions {
 }
 
 /// Where records go when the database is away at shutdown.
-pub fn spill_file(config: &Config) -> PathBuf {
+pub(crate) fn spill_file(config: &Config) -> PathBuf {
     match (
         config.database.kind,
         crate::config::sqlite_file(&config.database.url),
@@ -86,7 +86,10 @@ pub fn spill_file(config: &Config) -> PathBuf {
 }
 
 /// Loads the key directory from the store.
-pub async fn load_directory(store: &Store, master: &MasterKey) -> Result<Directory, StoreError> {
+pub(crate) async fn load_directory(
+    store: &Store,
+    master: &MasterKey,
+) -> Result<Directory, StoreError> {
     let mut builder = DirectoryBuilder::new(master);
     store.each_active_key(|k| builder.add(k)).await?;
     let (dir, skipped) = builder.finish();
@@ -100,13 +103,13 @@ pub async fn load_directory(store: &Store, master: &MasterKey) -> Result<Directo
 }
 
 /// Loads the quota policy (limits, blocks, protections) from the store.
-pub async fn load_policy(store: &Store) -> Result<Policy, StoreError> {
+pub(crate) async fn load_policy(store: &Store) -> Result<Policy, StoreError> {
     let (users, teams) = store.all_limits().await?;
     Ok(Policy::new(users, teams, store.block_rows().await?))
 }
 
 /// A name for this process in audit rows and job claims.
-pub fn instance_name() -> String {
+pub(crate) fn instance_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());

@@ -18,17 +18,17 @@ use crate::usage::PriceBook;
 
 /// Everything the watcher keeps fresh.
 #[derive(Clone)]
-pub struct Snapshots {
+pub(crate) struct Snapshots {
     /// Keys.
-    pub directory: Arc<DirectoryHandle>,
+    pub(crate) directory: Arc<DirectoryHandle>,
     /// Prices.
-    pub prices: Arc<Snapshot<PriceBook>>,
+    pub(crate) prices: Arc<Snapshot<PriceBook>>,
     /// Limits, blocks and protections.
-    pub policy: Arc<Snapshot<Policy>>,
+    pub(crate) policy: Arc<Snapshot<Policy>>,
 }
 
 /// Default poll interval (changes must show within 2 seconds).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The database state version (`Store::state_version`) whose keys, prices and policy this
 /// proxy serves: everything changed up to that version is in effect here.

@@ -8,36 +8,36 @@ use crate::domain::AuditOperation;
 
 /// What an audit row records about a change (written by [`Store::write_block`]).
 #[derive(Clone, Debug)]
-pub struct AuditRecord {
+pub(crate) struct AuditRecord {
     /// The user.
-    pub user_id: i64,
+    pub(crate) user_id: i64,
     /// The user's name (kept in the row even after the user is deleted).
-    pub username: String,
+    pub(crate) username: String,
     /// What happened.
-    pub operation: AuditOperation,
+    pub(crate) operation: AuditOperation,
     /// Why.
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Who (`cli:<login>`, `proxy:<host>:<pid>`, ...).
-    pub performed_by: String,
+    pub(crate) performed_by: String,
     /// Requests counted when it happened.
-    pub requests_at_time: Option<i64>,
+    pub(crate) requests_at_time: Option<i64>,
     /// The limit involved.
-    pub limit_at_time: Option<i64>,
+    pub(crate) limit_at_time: Option<i64>,
     /// Usage as a share of the limit, in percent.
-    pub usage_percent: Option<f64>,
+    pub(crate) usage_percent: Option<f64>,
 }
 
 /// One audit row as read back.
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Row id.
-    pub id: i64,
+    pub(crate) id: i64,
     /// The user's name.
-    pub username: String,
+    pub(crate) username: String,
     /// What happened.
     pub operation: AuditOperation,
     /// Why.
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Who did it.
     pub performed_by: String,
     /// Requests counted at the time.
@@ -47,7 +47,7 @@ pub struct AuditEntry {
     /// Usage share in percent.
     pub usage_percent: Option<f64>,
     /// When (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// Inserts an [`AuditRecord`] at time `$now` on a transaction.

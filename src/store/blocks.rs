@@ -13,9 +13,9 @@ use crate::domain::{BlockKind, NewEvent};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct BlockStatus {
     /// The user.
-    pub user_id: i64,
+    pub(crate) user_id: i64,
     /// The user's name.
-    pub username: String,
+    pub(crate) username: String,
     /// Whether calls are refused.
     pub blocked: bool,
     /// Manual or automatic.
@@ -23,13 +23,13 @@ pub struct BlockStatus {
     pub kind: Option<BlockKind>,
     /// Why.
     #[sqlx(rename = "blocked_reason")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Until when (epoch ms); `None` with `blocked` is indefinite.
     pub blocked_until: Option<i64>,
     /// Never refused or blocked for limits.
     pub administrative_safe: bool,
     /// Until when the protection lasts (epoch ms); `None` is standing.
-    pub safe_until: Option<i64>,
+    pub(crate) safe_until: Option<i64>,
 }
 
 const STATUS_COLUMNS: &str = "b.user_id, u.username, b.blocked, b.block_kind, \
@@ -40,7 +40,7 @@ impl Store {
     /// Writes `status` with its audit row and event, in one transaction. When the event
     /// has a dedupe key that is already taken, nothing is written and the result is
     /// `false` (another proxy made the same change first).
-    pub async fn write_block(
+    pub(crate) async fn write_block(
         &self,
         status: &BlockStatus,
         audit: &AuditRecord,
@@ -95,7 +95,7 @@ impl Store {
     }
 
     /// Every blocking row that blocks or protects someone.
-    pub async fn block_rows(&self) -> Result<Vec<BlockStatus>, StoreError> {
+    pub(crate) async fn block_rows(&self) -> Result<Vec<BlockStatus>, StoreError> {
         let sql = format!(
             "SELECT {STATUS_COLUMNS} WHERE b.blocked = TRUE OR b.administrative_safe = TRUE"
         );

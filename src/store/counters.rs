@@ -9,20 +9,20 @@ use crate::config::DatabaseKind;
 
 /// One counter row's key in its stored form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CounterRef<'a> {
+pub(crate) struct CounterRef<'a> {
     /// `user:12` or `team:3`.
-    pub subject: &'a str,
+    pub(crate) subject: &'a str,
     /// `requests` or `micro_usd`.
-    pub metric: &'a str,
+    pub(crate) metric: &'a str,
     /// `2026-11-25` or `2026-11`.
-    pub period: &'a str,
+    pub(crate) period: &'a str,
 }
 
 impl Store {
     /// Grants `decide(granted)` units of `counter`, where `granted` is the counter's value
     /// read under the row lock, in one transaction. Returns (units given, total granted
     /// afterwards).
-    pub async fn grant_capacity(
+    pub(crate) async fn grant_capacity(
         &self,
         counter: CounterRef<'_>,
         decide: impl FnOnce(i64) -> i64,
@@ -84,7 +84,7 @@ impl Store {
     }
 
     /// Returns unused units of `counter`.
-    pub async fn release_capacity(
+    pub(crate) async fn release_capacity(
         &self,
         counter: CounterRef<'_>,
         amount: i64,

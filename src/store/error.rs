@@ -21,23 +21,9 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether retrying the same operation later can succeed (the database was away).
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::Protocol(_)
-            )
-        )
-    }
-
     /// A lock conflict between concurrent transactions (deadlock, busy database): the
     /// transaction was rolled back and can be retried.
-    pub fn is_retryable_conflict(&self) -> bool {
+    pub(crate) fn is_retryable_conflict(&self) -> bool {
         let Self::Database(sqlx::Error::Database(db)) = self else {
             return false;
         };

@@ -13,18 +13,18 @@ use crate::domain::{KeyStatus, NewEvent};
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 pub struct KeyInfo {
     /// The SigV4 access key id.
-    pub access_key_id: String,
+    pub(crate) access_key_id: String,
     /// Owner.
-    pub username: String,
+    pub(crate) username: String,
     /// The tool this key was issued for.
     #[sqlx(rename = "tool_name")]
     pub tool: String,
     /// Active or revoked.
     pub status: KeyStatus,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
     /// Revocation time (epoch ms).
-    pub revoked_at: Option<i64>,
+    pub(crate) revoked_at: Option<i64>,
 }
 
 /// What `user create-key` stores.
@@ -101,7 +101,7 @@ impl Store {
     }
 
     /// One key by its access key id.
-    pub async fn key(&self, access_key_id: &str) -> Result<KeyInfo, StoreError> {
+    pub(crate) async fn key(&self, access_key_id: &str) -> Result<KeyInfo, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} WHERE k.access_key_id = ?");
         let key = on_pool!(self, p => {
             sqlx::query_as::<_, KeyInfo>(&sql).bind(access_key_id).fetch_optional(p).await?
@@ -110,7 +110,7 @@ impl Store {
     }
 
     /// Keys, all or one user's, newest first.
-    pub async fn keys(&self, user_id: Option<i64>) -> Result<Vec<KeyInfo>, StoreError> {
+    pub(crate) async fn keys(&self, user_id: Option<i64>) -> Result<Vec<KeyInfo>, StoreError> {
         let sql = format!(
             "SELECT {KEY_COLUMNS} WHERE (? IS NULL OR k.user_id = ?) \
              ORDER BY k.created_at DESC, k.access_key_id"
@@ -123,7 +123,7 @@ impl Store {
 
     /// Revokes an active key and writes `event`, in one transaction; running proxies
     /// refuse the key within the propagation delay.
-    pub async fn revoke_key(
+    pub(crate) async fn revoke_key(
         &self,
         access_key_id: &str,
         event: &NewEvent,
@@ -160,7 +160,7 @@ impl Store {
 
     /// Visits every active key with its owner, one row at a time (a directory of 100,000
     /// keys never sits in memory twice).
-    pub async fn each_active_key(
+    pub(crate) async fn each_active_key(
         &self,
         mut visit: impl FnMut(ActiveKey),
     ) -> Result<(), StoreError> {

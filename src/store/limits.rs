@@ -8,7 +8,7 @@ use crate::domain::Limits;
 
 impl Store {
     /// Visits every user's limits with their team id, one row at a time.
-    pub async fn each_user_limits(
+    pub(crate) async fn each_user_limits(
         &self,
         mut visit: impl FnMut(i64, i64, Limits),
     ) -> Result<(), StoreError> {
@@ -29,7 +29,7 @@ impl Store {
     /// Every user's and team's limits: (user id, team id, user limits) and (team id,
     /// team limits), for the proxy's policy snapshot.
     #[allow(clippy::type_complexity)]
-    pub async fn all_limits(
+    pub(crate) async fn all_limits(
         &self,
     ) -> Result<(Vec<(i64, i64, Limits)>, Vec<(i64, Limits)>), StoreError> {
         let mut users = Vec::new();

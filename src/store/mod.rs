@@ -1,5 +1,5 @@
 //! The database: one [`Store`] type over embedded SQLite or MySQL/MariaDB/Aurora, with the
-//! same behaviour on both. Every query is written once; the [`on_pool!`] macro expands it
+//! same behaviour on both. Every query is written once; the `on_pool!` macro expands it
 //! for each engine, so the two cannot drift apart.
 //!
 //! The store is never on the request path: the proxy serves from in-memory snapshots
@@ -33,18 +33,20 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
-pub use audit::{AuditEntry, AuditRecord};
+pub use audit::AuditEntry;
+pub(crate) use audit::AuditRecord;
 pub use blocks::BlockStatus;
-pub use counters::CounterRef;
+pub(crate) use counters::CounterRef;
 pub use error::StoreError;
 pub use keys::{ActiveKey, KeyInfo, NewKey};
 pub use outbox::{ClaimedEvent, StoredEvent};
 pub use pricing::Price;
 pub use requests::{RequestRecord, UsageFilter, UsageTotals};
-pub use teams::{NewTeam, Team};
-pub use users::{NewUser, User};
+pub(crate) use teams::{NewTeam, Team};
+pub(crate) use users::NewUser;
+pub use users::User;
 
-pub use crate::domain::{BlockKind, Limits, LimitsUpdate};
+pub use crate::domain::Limits;
 
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -144,7 +146,7 @@ impl Store {
     }
 
     /// Answers when the database is reachable (`/readyz`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await?.rows_affected());
         Ok(())
     }
@@ -161,7 +163,7 @@ impl Store {
     }
 
     /// Marks that users, keys, limits, blocks or prices changed.
-    pub async fn bump_state_version(&self) -> Result<(), StoreError> {
+    pub(crate) async fn bump_state_version(&self) -> Result<(), StoreError> {
         on_pool!(self, p => {
             sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
                 .execute(p)
@@ -179,13 +181,13 @@ impl Store {
     }
 
     /// Closes every connection (used on shutdown, after the last flush).
-    pub async fn close(&self) {
+    pub(crate) async fn close(&self) {
         on_pool!(self, p => p.close().await)
     }
 }
 
 /// Now, in epoch milliseconds.
-pub fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 

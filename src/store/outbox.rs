@@ -65,17 +65,17 @@ pub(crate) use insert_event;
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 pub struct StoredEvent {
     /// Outbox id (increasing).
-    pub id: i64,
+    pub(crate) id: i64,
     /// The event's type.
     pub kind: EventKind,
     /// `user:<name>` or `team:<name>`.
-    pub subject: Option<String>,
+    pub(crate) subject: Option<String>,
     /// The once-only key, if any.
-    pub dedupe_key: Option<String>,
+    pub(crate) dedupe_key: Option<String>,
     /// The event as JSON (`crate::domain::DomainEvent`).
     pub payload: String,
     /// When it was written (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// An event claimed for one subscriber.
@@ -88,7 +88,7 @@ pub struct ClaimedEvent {
     /// The event as JSON.
     pub payload: String,
     /// The claim, needed to mark the outcome.
-    pub claim_token: String,
+    pub(crate) claim_token: String,
 }
 
 impl Store {

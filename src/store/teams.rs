@@ -9,25 +9,25 @@ use crate::domain::{Limits, NewEvent};
 
 /// A team and its shared limits.
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
-pub struct Team {
+pub(crate) struct Team {
     /// Database id.
-    pub id: i64,
+    pub(crate) id: i64,
     /// Unique name.
-    pub name: String,
+    pub(crate) name: String,
     /// Limits shared by all members.
     #[sqlx(flatten)]
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// What `team create` stores.
 #[derive(Clone, Debug)]
-pub struct NewTeam {
+pub(crate) struct NewTeam {
     /// Unique name.
-    pub name: String,
+    pub(crate) name: String,
     /// Initial limits.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 const TEAM_COLUMNS: &str = "id, name, daily_requests, monthly_requests, daily_budget_usd, \
@@ -35,7 +35,7 @@ const TEAM_COLUMNS: &str = "id, name, daily_requests, monthly_requests, daily_bu
 
 impl Store {
     /// Creates a team.
-    pub async fn create_team(&self, team: &NewTeam) -> Result<Team, StoreError> {
+    pub(crate) async fn create_team(&self, team: &NewTeam) -> Result<Team, StoreError> {
         let l = team.limits;
         on_pool!(self, p => {
             sqlx::query(
@@ -58,7 +58,7 @@ impl Store {
     }
 
     /// One team by name.
-    pub async fn team(&self, name: &str) -> Result<Team, StoreError> {
+    pub(crate) async fn team(&self, name: &str) -> Result<Team, StoreError> {
         let sql = format!("SELECT {TEAM_COLUMNS} WHERE name = ?");
         let team = on_pool!(self, p => {
             sqlx::query_as::<_, Team>(&sql).bind(name).fetch_optional(p).await?
@@ -67,14 +67,14 @@ impl Store {
     }
 
     /// All teams, by name.
-    pub async fn teams(&self) -> Result<Vec<Team>, StoreError> {
+    pub(crate) async fn teams(&self) -> Result<Vec<Team>, StoreError> {
         let sql = format!("SELECT {TEAM_COLUMNS} ORDER BY name");
         let teams = on_pool!(self, p => sqlx::query_as::<_, Team>(&sql).fetch_all(p).await?);
         Ok(teams)
     }
 
     /// Sets a team's limits and writes `event`, in one transaction.
-    pub async fn set_team_limits(
+    pub(crate) async fn set_team_limits(
         &self,
         team_id: i64,
         limits: &Limits,
@@ -101,7 +101,7 @@ impl Store {
     }
 
     /// Members of a team.
-    pub async fn team_members(&self, team_id: i64) -> Result<i64, StoreError> {
+    pub(crate) async fn team_members(&self, team_id: i64) -> Result<i64, StoreError> {
         let n: i64 = on_pool!(self, p => {
             sqlx::query("SELECT COUNT(*) AS n FROM users WHERE team_id = ?")
                 .bind(team_id)
@@ -114,7 +114,7 @@ impl Store {
 
     /// Deletes a team (the caller checked it has no members; the foreign key would
     /// refuse otherwise).
-    pub async fn delete_team(&self, team_id: i64) -> Result<(), StoreError> {
+    pub(crate) async fn delete_team(&self, team_id: i64) -> Result<(), StoreError> {
         on_pool!(self, p => {
             sqlx::query("DELETE FROM teams WHERE id = ?")
                 .bind(team_id)

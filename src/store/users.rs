@@ -13,43 +13,43 @@ pub struct User {
     /// Database id.
     pub id: i64,
     /// Unique login-like name.
-    pub username: String,
+    pub(crate) username: String,
     /// The person's full name.
-    pub person_name: String,
+    pub(crate) person_name: String,
     /// Team id.
-    pub team_id: i64,
+    pub(crate) team_id: i64,
     /// Team name.
-    pub team: String,
+    pub(crate) team: String,
     /// Where notifications go.
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Template language.
-    pub language: Language,
+    pub(crate) language: Language,
     /// The IAM user the backstop blocks, if any.
-    pub iam_user: Option<String>,
+    pub(crate) iam_user: Option<String>,
     /// The user's own limits.
     #[sqlx(flatten)]
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Creation time (epoch ms).
-    pub created_at: i64,
+    pub(crate) created_at: i64,
 }
 
 /// What `user create` stores.
 #[derive(Clone, Debug)]
-pub struct NewUser {
+pub(crate) struct NewUser {
     /// Unique name.
-    pub username: String,
+    pub(crate) username: String,
     /// Full name.
-    pub person_name: String,
+    pub(crate) person_name: String,
     /// Existing team.
-    pub team: String,
+    pub(crate) team: String,
     /// Email address.
-    pub email: Option<String>,
+    pub(crate) email: Option<String>,
     /// Message language.
-    pub language: Language,
+    pub(crate) language: Language,
     /// IAM user name for the backstop.
-    pub iam_user: Option<String>,
+    pub(crate) iam_user: Option<String>,
     /// Initial limits.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name AS team, \
@@ -59,7 +59,7 @@ const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name A
 
 impl Store {
     /// Creates a user and their limits in one transaction.
-    pub async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+    pub(crate) async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
         let team = self.team(&user.team).await?;
         let l = user.limits;
         let now = now_ms();
@@ -112,7 +112,7 @@ impl Store {
     }
 
     /// All users, or one team's, by name.
-    pub async fn users(&self, team_id: Option<i64>) -> Result<Vec<User>, StoreError> {
+    pub(crate) async fn users(&self, team_id: Option<i64>) -> Result<Vec<User>, StoreError> {
         let sql =
             format!("SELECT {USER_COLUMNS} WHERE (? IS NULL OR u.team_id = ?) ORDER BY u.username");
         let users = on_pool!(self, p => {
@@ -122,7 +122,7 @@ impl Store {
     }
 
     /// Sets a user's limits and writes `event`, in one transaction.
-    pub async fn set_user_limits(
+    pub(crate) async fn set_user_limits(
         &self,
         user_id: i64,
         limits: &Limits,
@@ -150,7 +150,7 @@ impl Store {
     }
 
     /// Deletes a user with their keys and limits; their request rows stay.
-    pub async fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
+    pub(crate) async fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
         on_pool!(self, p => {
             sqlx::query("DELETE FROM users WHERE id = ?")
                 .bind(user_id)

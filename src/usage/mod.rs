@@ -1,12 +1,13 @@
-//! Token usage: reading it from responses while they stream ([`tap`], over the
-//! [`eventstream`] decoder), pricing it ([`pricing`]), and writing one `bedrock_requests`
-//! row per call off the request path ([`recorder`]).
+//! Token usage: reading it from responses while they stream (`tap`, over the
+//! [`eventstream`] decoder), pricing it (`pricing`), and writing one `bedrock_requests`
+//! row per call off the request path (`recorder`).
 
 pub mod eventstream;
-pub mod pricing;
-pub mod recorder;
-pub mod tap;
+pub(crate) mod pricing;
+pub(crate) mod recorder;
+pub(crate) mod tap;
 
-pub use pricing::PriceBook;
-pub use recorder::{Recorder, RecorderHandle};
-pub use tap::{ResponseKind, TokenUsage, UsageReport, UsageSource, UsageTap};
+pub(crate) use pricing::PriceBook;
+pub(crate) use recorder::Recorder;
+pub(crate) use tap::UsageSource;
+pub use tap::{ResponseKind, TokenUsage, UsageReport, UsageTap};

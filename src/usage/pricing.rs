@@ -14,13 +14,13 @@ const GEO_PREFIXES: [&str; 9] = [
 
 /// All prices, keyed by bare model id.
 #[derive(Clone, Debug, Default)]
-pub struct PriceBook {
+pub(crate) struct PriceBook {
     prices: HashMap<String, Price>,
 }
 
 impl PriceBook {
     /// A price book from the stored prices.
-    pub fn new(prices: Vec<Price>) -> Self {
+    pub(crate) fn new(prices: Vec<Price>) -> Self {
         Self {
             prices: prices
                 .into_iter()
@@ -30,28 +30,18 @@ impl PriceBook {
     }
 
     /// The price of a model, however it is spelled.
-    pub fn lookup(&self, model_id: &str) -> Option<&Price> {
+    pub(crate) fn lookup(&self, model_id: &str) -> Option<&Price> {
         self.prices.get(normalize_model_id(model_id))
     }
 
-    /// The cost in USD of `usage` on `model_id`, or `None` if the model has no price.
-    pub fn cost(&self, model_id: &str, usage: &TokenUsage) -> Option<f64> {
-        self.lookup(model_id).map(|p| cost_of(p, usage))
-    }
-
     /// How many models have a price.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.prices.len()
-    }
-
-    /// Whether no model has a price.
-    pub fn is_empty(&self) -> bool {
-        self.prices.is_empty()
     }
 }
 
 /// The cost in USD of `usage` at `price`.
-pub fn cost_of(price: &Price, usage: &TokenUsage) -> f64 {
+pub(crate) fn cost_of(price: &Price, usage: &TokenUsage) -> f64 {
     let per = |tokens: u64, per_1k: f64| tokens as f64 * per_1k / 1000.0;
     per(usage.input_tokens, price.input_per_1k)
         + per(usage.output_tokens, price.output_per_1k)
@@ -68,7 +58,7 @@ pub fn cost_of(price: &Price, usage: &TokenUsage) -> f64 {
 /// The bare model id inside a profile id or ARN:
 /// `arn:aws:bedrock:eu-west-1:123:inference-profile/eu.anthropic.x-v1:0` and
 /// `eu.anthropic.x-v1:0` both become `anthropic.x-v1:0`.
-pub fn normalize_model_id(model_id: &str) -> &str {
+pub(crate) fn normalize_model_id(model_id: &str) -> &str {
     let id = if model_id.starts_with("arn:") {
         model_id.rsplit('/').next().unwrap_or(model_id)
     } else {

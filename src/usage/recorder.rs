@@ -20,23 +20,23 @@ use tokio::time::Instant;
 use crate::store::{RequestRecord, Store};
 
 /// Rows per batch at the final flush.
-pub const BATCH: usize = 500;
+pub(crate) const BATCH: usize = 500;
 /// At most this many records are taken into one transaction.
-pub const MAX_PENDING: usize = 20_000;
+pub(crate) const MAX_PENDING: usize = 20_000;
 /// How long a record may wait for companions before its batch is written.
-pub const LINGER: Duration = Duration::from_millis(100);
+pub(crate) const LINGER: Duration = Duration::from_millis(100);
 /// How long the final flush keeps retrying before it spills to a file.
-pub const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
+pub(crate) const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
 
 /// The sending side, cloned into every call.
 #[derive(Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     tx: mpsc::UnboundedSender<RequestRecord>,
 }
 
 impl Recorder {
     /// Queues a record. Never blocks.
-    pub fn record(&self, record: RequestRecord) {
+    pub(crate) fn record(&self, record: RequestRecord) {
         if let Err(mpsc::error::SendError(r)) = self.tx.send(record) {
             // Only after the writer has stopped; keep the record visible in the log.
             tracing::error!(request_uid = %r.request_uid, user = %r.username,
@@ -46,14 +46,14 @@ impl Recorder {
 }
 
 /// Controls the writer task.
-pub struct RecorderHandle {
+pub(crate) struct RecorderHandle {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 impl RecorderHandle {
     /// Drains every queued record into the database (or the spill file) and stops.
-    pub async fn shutdown(mut self) {
+    pub(crate) async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -64,7 +64,7 @@ impl RecorderHandle {
 }
 
 /// Starts the writer.
-pub fn spawn(store: Arc<Store>, spill_file: PathBuf) -> (Recorder, RecorderHandle) {
+pub(crate) fn spawn(store: Arc<Store>, spill_file: PathBuf) -> (Recorder, RecorderHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(run(store, rx, stop_rx, spill_file));
@@ -185,7 +185,10 @@ fn spill(path: &Path, records: &[RequestRecord]) -> std::io::Result<()> {
 
 /// Imports a spill file left by an earlier shutdown, then removes it. Lines that do not
 /// parse are reported and kept in a `.rejected` file beside it.
-pub async fn import_spill(store: &Store, path: &Path) -> Result<u64, crate::store::StoreError> {
+pub(crate) async fn import_spill(
+    store: &Store,
+    path: &Path,
+) -> Result<u64, crate::store::StoreError> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(0);
     };

@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 
 use super::error_chain;
 
-/// The proxy's upstream credentials, kept fresh by [`CredentialCache::spawn_refresher`].
+/// The proxy's upstream credentials, kept fresh by `CredentialCache::spawn_refresher`.
 pub struct CredentialCache {
     provider: SharedCredentialsProvider,
     current: RwLock<Option<Arc<Credentials>>>,
@@ -28,7 +28,7 @@ impl CredentialCache {
     }
 
     /// The standard AWS chain (environment, profile, SSO, container and instance roles).
-    pub async fn from_default_chain(region: &str) -> Self {
+    pub(crate) async fn from_default_chain(region: &str) -> Self {
         let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(region.to_string()))
             .load()
@@ -40,7 +40,7 @@ impl CredentialCache {
     }
 
     /// The credentials in memory now, if any (shared, not copied: a call only reads them).
-    pub fn current(&self) -> Option<Arc<Credentials>> {
+    pub(crate) fn current(&self) -> Option<Arc<Credentials>> {
         self.current.read().as_ref().map(Arc::clone)
     }
 
@@ -57,7 +57,7 @@ impl CredentialCache {
 
     /// Refreshes in the background: five minutes before expiry (or every five minutes
     /// for credentials without one), every 10 s while none could be loaded.
-    pub fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    pub(crate) fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             loop {

@@ -1,6 +1,6 @@
 //! The way to Bedrock: [`Upstream`] puts together the proxy's own AWS credentials
-//! ([`credentials`]), the re-signed upstream request ([`resign`]) and the pooled clients
-//! that send it ([`client`]).
+//! (`credentials`), the re-signed upstream request (`resign`) and the pooled clients
+//! that send it (`client`).
 
 mod client;
 mod credentials;
@@ -42,13 +42,8 @@ impl Upstream {
     }
 
     /// How many worker threads the upstream pools are set up for.
-    pub fn workers(&self) -> usize {
+    pub(crate) fn workers(&self) -> usize {
         self.pools.len()
-    }
-
-    /// The credentials cache (for `/readyz`).
-    pub fn credentials(&self) -> &Arc<CredentialCache> {
-        &self.credentials
     }
 
     /// Builds the upstream request: the caller's method, path, query and headers (minus
@@ -73,7 +68,7 @@ impl Upstream {
     /// failure, the flag says whether the request may have reached Bedrock (only a
     /// failed connection proves it did not).
     /// `worker` is the calling proxy worker thread's number; its own pool is used.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         worker: usize,
         request: Request<Full<Bytes>>,

@@ -9,7 +9,7 @@ use super::{HeaderValue, Message, MAX_MESSAGE_LEN, MIN_MESSAGE_LEN, PRELUDE_LEN}
 /// Why a byte stream is not a valid event stream. Once returned, the [`Decoder`] keeps
 /// returning the same error: framing cannot be recovered after a corrupt frame.
 #[derive(thiserror::Error, Clone, Debug, PartialEq, Eq)]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// The CRC32 of the first 8 bytes does not match the prelude CRC field.
     #[error(
         "event stream prelude CRC mismatch: frame says {expected:#010x}, computed {computed:#010x}"
@@ -65,21 +65,15 @@ pub enum DecodeError {
 /// decoder is poisoned: `next_message` returns that same error forever and `feed` discards its
 /// input (so a caller that keeps passing bytes through does not grow the buffer).
 #[derive(Debug, Default)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     buf: BytesMut,
     error: Option<DecodeError>,
 }
 
 impl Decoder {
-    /// An empty decoder.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// Appends `bytes` to the internal buffer. Does no decoding; ignored once the decoder
     /// has failed.
-    pub fn feed(&mut self, bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) {
         if self.error.is_none() {
             self.buf.extend_from_slice(bytes);
         }
@@ -96,7 +90,7 @@ impl Decoder {
     ///
     /// Any [`DecodeError`]; the decoder then stays failed and returns the same error on every
     /// later call.
-    pub fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
+    pub(crate) fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
         if let Some(err) = &self.error {
             return Err(err.clone());
         }
@@ -113,14 +107,8 @@ impl Decoder {
     /// Number of bytes fed but not yet returned as messages (a partial frame, or frames not
     /// yet pulled with `next_message`). Zero after an error.
     #[must_use]
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
-    }
-
-    /// The error the decoder failed with, if any.
-    #[must_use]
-    pub fn error(&self) -> Option<&DecodeError> {
-        self.error.as_ref()
     }
 
     fn try_next(&mut self) -> Result<Option<Message>, DecodeError> {

@@ -2,19 +2,19 @@
 //! as used by Bedrock's `ConverseStream` and `InvokeModelWithResponseStream` responses.
 //!
 //! This module owns the wire format only: frame boundaries, the two CRC32 checks, and header
-//! decoding. It knows nothing about Bedrock events; [`super::tap`] interprets the messages.
+//! decoding. It knows nothing about Bedrock events; `usage::tap` interprets the messages.
 //!
 //! A frame is laid out as
 //! `[total_len u32 BE][headers_len u32 BE][prelude_crc u32][headers][payload][message_crc u32]`,
 //! where `prelude_crc` is the CRC32 (IEEE) of the first 8 bytes and `message_crc` is the CRC32 of
 //! every byte before it. Each header is `name_len u8`, the name, a type byte (0..=9) and a value.
 //!
-//! The [`Decoder`] accepts bytes in arbitrary pieces (a frame split at any byte boundary, or many
+//! The `Decoder` accepts bytes in arbitrary pieces (a frame split at any byte boundary, or many
 //! frames in one piece). Bytes are appended to one growable buffer and complete frames are split
 //! off its front without copying, so the total work is linear in the stream length.
 //!
-//! Files: this one holds the frame constants and the decoded message model ([`Message`],
-//! [`HeaderValue`]); `decoder.rs` the incremental [`Decoder`] and its [`DecodeError`];
+//! Files: this one holds the frame constants and the decoded message model (`Message`,
+//! `HeaderValue`); `decoder.rs` the incremental `Decoder` and its `DecodeError`;
 //! `encode.rs` the [`encode_event`] encoder used by benchmarks.
 
 mod decoder;
@@ -26,7 +26,7 @@ mod tests;
 
 use bytes::Bytes;
 
-pub use decoder::{DecodeError, Decoder};
+pub(crate) use decoder::Decoder;
 pub use encode::encode_event;
 
 /// Size of the prelude: total length, headers length and prelude CRC.
@@ -34,23 +34,23 @@ const PRELUDE_LEN: usize = 12;
 /// Smallest valid frame: prelude plus the trailing message CRC, no headers, no payload.
 const MIN_MESSAGE_LEN: u32 = 16;
 /// Largest frame accepted (16 MiB), the limit AWS services document for event-stream messages.
-pub const MAX_MESSAGE_LEN: u32 = 16 * 1024 * 1024;
+pub(crate) const MAX_MESSAGE_LEN: u32 = 16 * 1024 * 1024;
 
 /// One decoded event-stream message (frame).
 #[derive(Clone, Debug, PartialEq)]
-pub struct Message {
+pub(crate) struct Message {
     /// Headers in wire order. Names are case-sensitive as sent (Bedrock uses `:event-type`,
     /// `:message-type`, `:exception-type`, `:content-type`, ...).
-    pub headers: Vec<(String, HeaderValue)>,
+    pub(crate) headers: Vec<(String, HeaderValue)>,
     /// The payload bytes (for Bedrock, a JSON document). Shares the decoder's buffer; no copy.
-    pub payload: Bytes,
+    pub(crate) payload: Bytes,
 }
 
 impl Message {
     /// Value of the first header called exactly `name` if that header is a string
     /// (type 7); `None` when the header is absent or has another type.
     #[must_use]
-    pub fn header_str(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header_str(&self, name: &str) -> Option<&str> {
         match self.header(name)? {
             HeaderValue::String(s) => Some(s.as_str()),
             _ => None,
@@ -59,7 +59,7 @@ impl Message {
 
     /// Value of the first header called exactly `name`, of any type.
     #[must_use]
-    pub fn header(&self, name: &str) -> Option<&HeaderValue> {
+    pub(crate) fn header(&self, name: &str) -> Option<&HeaderValue> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
@@ -70,7 +70,7 @@ impl Message {
 /// A typed event-stream header value; the variant order matches the wire type byte (0..=9,
 /// where types 0 and 1 are both [`HeaderValue::Bool`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum HeaderValue {
+pub(crate) enum HeaderValue {
     /// Types 0 (`true`) and 1 (`false`); no value bytes on the wire.
     Bool(bool),
     /// Type 2: one signed byte.

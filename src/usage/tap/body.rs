@@ -11,7 +11,7 @@ use super::usage_members::UsageMembers;
 
 /// Largest response body (non-streaming kinds) copied for parsing at the end. Past this the copy
 /// is dropped and usage comes from the headers or the estimate.
-pub const MAX_BODY_COPY: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY_COPY: usize = 4 * 1024 * 1024;
 
 /// Copy of a non-streaming body, dropped once it would exceed [`MAX_BODY_COPY`].
 #[derive(Debug, Default)]

@@ -1,4 +1,4 @@
-//! [`ResponseKind`]: which Bedrock runtime operation a request path names, and from that
+//! [`ResponseKind`]: which Bedrock runtime operation a response answers, and from that
 //! whether its calls are counted and whether its body is an event stream or a JSON document.
 
 /// Which Bedrock runtime operation produced the response; decides how its body is read.
@@ -19,35 +19,9 @@ pub enum ResponseKind {
 }
 
 impl ResponseKind {
-    /// Classifies a request path by its last segment when it is a `/model/{id}/...` operation
-    /// (a path prefix before `/model/` is allowed, as Claude Code's base URL may carry one).
-    #[must_use]
-    pub fn from_path(path: &str) -> Self {
-        if !path.contains("/model/") {
-            return ResponseKind::Other;
-        }
-        match path.trim_end_matches('/').rsplit('/').next() {
-            Some("invoke") => ResponseKind::Invoke,
-            Some("invoke-with-response-stream") => ResponseKind::InvokeStream,
-            Some("converse") => ResponseKind::Converse,
-            Some("converse-stream") => ResponseKind::ConverseStream,
-            Some("count-tokens") => ResponseKind::CountTokens,
-            _ => ResponseKind::Other,
-        }
-    }
-
     /// Whether calls of this kind consume tokens that must be recorded.
     #[must_use]
-    pub fn is_counted(self) -> bool {
+    pub(crate) fn is_counted(self) -> bool {
         !matches!(self, ResponseKind::CountTokens | ResponseKind::Other)
-    }
-
-    /// Whether the response body is an AWS event stream.
-    #[must_use]
-    pub fn is_stream(self) -> bool {
-        matches!(
-            self,
-            ResponseKind::ConverseStream | ResponseKind::InvokeStream
-        )
     }
 }

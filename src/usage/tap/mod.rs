@@ -38,12 +38,9 @@ use body::BodyCopy;
 use spellings::usage_from_headers;
 use stream::StreamState;
 
-pub use body::MAX_BODY_COPY;
 pub use kind::ResponseKind;
-pub use report::{TokenUsage, UsageReport, UsageSource};
-pub use spellings::{
-    HEADER_CACHE_READ_TOKENS, HEADER_CACHE_WRITE_TOKENS, HEADER_INPUT_TOKENS, HEADER_OUTPUT_TOKENS,
-};
+pub(crate) use report::UsageSource;
+pub use report::{TokenUsage, UsageReport};
 
 /// Observes one response's body chunks in order and works out its token usage.
 ///

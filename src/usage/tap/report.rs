@@ -7,13 +7,13 @@
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TokenUsage {
     /// Uncached prompt tokens.
-    pub input_tokens: u64,
+    pub(crate) input_tokens: u64,
     /// Generated tokens.
     pub output_tokens: u64,
     /// Prompt tokens read from the prompt cache.
-    pub cache_read_tokens: u64,
+    pub(crate) cache_read_tokens: u64,
     /// Prompt tokens written to the prompt cache.
-    pub cache_write_tokens: u64,
+    pub(crate) cache_write_tokens: u64,
 }
 
 impl TokenUsage {
@@ -26,7 +26,7 @@ impl TokenUsage {
     }
 }
 
-pub use crate::domain::UsageSource;
+pub(crate) use crate::domain::UsageSource;
 
 /// The outcome of tapping one response.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,13 +34,13 @@ pub struct UsageReport {
     /// Token counts to record (all zero when `source` is [`UsageSource::None`]).
     pub usage: TokenUsage,
     /// Where `usage` came from.
-    pub source: UsageSource,
+    pub(crate) source: UsageSource,
     /// An error seen inside a 2xx stream: `"<:exception-type>: <message>"` for an exception
     /// frame (e.g. `"modelStreamErrorException: Model stream failed"`), or
     /// `"event stream decode error: ..."` when the bytes were not a valid event stream. The
     /// first such error wins.
-    pub stream_error: Option<String>,
+    pub(crate) stream_error: Option<String>,
     /// The response reached its normal end: the caller saw the whole body (`finish(true)`),
     /// no `stream_error` occurred, and no partial event-stream frame was left over.
-    pub complete: bool,
+    pub(crate) complete: bool,
 }

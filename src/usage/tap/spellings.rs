@@ -9,13 +9,13 @@ use serde_json::Value;
 use super::report::TokenUsage;
 
 /// Response header carrying the input token count (`InvokeModel`).
-pub const HEADER_INPUT_TOKENS: &str = "x-amzn-bedrock-input-token-count";
+pub(crate) const HEADER_INPUT_TOKENS: &str = "x-amzn-bedrock-input-token-count";
 /// Response header carrying the output token count (`InvokeModel`).
-pub const HEADER_OUTPUT_TOKENS: &str = "x-amzn-bedrock-output-token-count";
+pub(crate) const HEADER_OUTPUT_TOKENS: &str = "x-amzn-bedrock-output-token-count";
 /// Response header carrying the prompt-cache read token count.
-pub const HEADER_CACHE_READ_TOKENS: &str = "x-amzn-bedrock-cache-read-input-token-count";
+pub(crate) const HEADER_CACHE_READ_TOKENS: &str = "x-amzn-bedrock-cache-read-input-token-count";
 /// Response header carrying the prompt-cache write token count.
-pub const HEADER_CACHE_WRITE_TOKENS: &str = "x-amzn-bedrock-cache-write-input-token-count";
+pub(crate) const HEADER_CACHE_WRITE_TOKENS: &str = "x-amzn-bedrock-cache-write-input-token-count";
 
 /// Reported usage from the `X-Amzn-Bedrock-*-Token-Count` headers, if the input or output count
 /// is there and numeric.
