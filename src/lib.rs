@@ -3,18 +3,29 @@
 //! proxy's own AWS credentials, streams the answer back unbuffered and records the token
 //! usage of every call.
 //!
-//! The crate is a library with a thin `main.rs`. Modules are cut by domain:
-//! - [`config`]: the TOML file plus environment overrides, turned into a validated config.
-//! - [`store`]: the database (SQLite or MySQL) behind one type.
-//! - [`auth`]: proxy-issued keys, SigV4 verification and bearer tokens.
-//! - [`sigv4`]: SigV4 itself, once for verifying callers and signing for upstream.
-//! - [`proxy`]: the listener, routing, re-signing and forwarding.
-//! - [`usage`]: token usage read from responses, prices, and the request-record writer.
-//! - [`cli`]: the command line.
+//! The crate is a library with a thin `main.rs`. Its modules, leaves first; each one
+//! imports only from modules above it:
+//! - `hash`: hex and SHA-256 helpers (a leaf).
+//! - [`request_id`]: the one id of a call, in its response header and its record (a leaf).
 //! - [`error`]: the one error type of the request path and its Bedrock-shaped responses.
-//! - [`hash`] and [`request_id`]: leaves (hex and SHA-256; the id of a call).
-//! - `lifecycle`: the task registry and shutdown order, the shared accept loop and
-//!   connection draining.
+//! - [`snapshot`]: a shared value replaced whole by a background task, read without
+//!   waiting.
+//! - `lifecycle`: the task registry and shutdown order, the accept loop both listeners
+//!   share, and connection draining.
+//! - [`domain`]: the typed values every layer shares (language, block kind, key status,
+//!   audit operation, usage source, limits, the acting identity, domain events).
+//! - [`config`]: the TOML file plus environment overrides, turned into a validated config.
+//! - [`store`]: the database (SQLite or MySQL) behind one type, the outbox included.
+//! - `sigv4`: SigV4 itself, once for verifying callers and signing for upstream.
+//! - [`auth`]: proxy-issued keys in memory, SigV4 verification and bearer tokens.
+//! - [`quota`]: limits and budgets enforced in memory, capacity drawn from the database.
+//! - [`usage`]: token usage read from responses, prices, and the request-record writer.
+//! - `events`: delivering outbox events to their subscribers, off the request path.
+//! - [`ops`]: the service layer, owner of every product rule the front ends apply.
+//! - [`proxy`]: the listener, routing, re-signing and forwarding.
+//! - [`serve`]: the running process: the application built, its tasks and listeners run
+//!   and drained.
+//! - [`cli`]: the command line, a thin formatter over [`ops`] and [`serve`].
 #![forbid(unsafe_code)]
 
 pub mod auth;

@@ -1,3 +1,6 @@
+//! Tests of the shared accept loop: backoff doubling to a second on accept errors, logged
+//! once per burst; connections handed off; the socket closed when stopped.
+
 use std::io;
 use std::time::Duration;
 

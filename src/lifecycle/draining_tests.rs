@@ -1,3 +1,6 @@
+//! Tests of connection draining: an in-flight request finishes before its connection
+//! closes, and what is left after the grace period is closed.
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;

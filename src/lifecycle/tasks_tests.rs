@@ -1,3 +1,6 @@
+//! Tests of the task registry: stages drain in order whatever the registration order, a
+//! task past its deadline is aborted, and poll loops stop at their stage.
+
 use std::time::Duration;
 
 use tokio::sync::mpsc;

@@ -1,3 +1,6 @@
+//! Tests of SigV4 verification: the `Authorization` header parsed, the five-minute skew,
+//! and scope, service and region checked before the key.
+
 use super::*;
 
 #[test]

@@ -1,3 +1,6 @@
+//! Tests of the event-stream decoder: AWS's reference vectors, every header type, frames
+//! split at every byte, sticky errors, bad lengths and CRCs, and garbage never panicking.
+
 use super::decoder::DecodeError;
 use super::test_encode::{frame, frame_raw};
 use super::*;

@@ -1,3 +1,7 @@
+//! Tests of the usage tap: usage read from every response shape (streams cut anywhere,
+//! exceptions, JSON bodies, headers, several model families), the capped body copy, and
+//! which calls are counted.
+
 use super::body::MAX_BODY_COPY;
 use super::spellings::{HEADER_INPUT_TOKENS, HEADER_OUTPUT_TOKENS};
 use super::*;
