@@ -20,9 +20,8 @@ mod values;
 use std::path::{Path, PathBuf};
 
 pub(crate) use admin::AdminConfig;
-pub use database::DatabaseConfig;
-pub use database::DatabaseKind;
 pub(crate) use database::{sqlite_file, MasterKeySource};
+pub use database::{DatabaseConfig, DatabaseKind};
 pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
 pub(crate) use proxy::{ProxyConfig, TlsFiles};
