@@ -59,6 +59,26 @@ impl Ops {
             .await?)
     }
 
+    /// Writes an administrator's change with its audit row and event; returns the view.
+    async fn manual(
+        &self,
+        actor: &Actor,
+        status: BlockStatus,
+        operation: AuditOperation,
+        reason: Option<String>,
+        event: DomainEvent,
+    ) -> Result<BlockingView, OpsError> {
+        let view = view(&status);
+        let audit = BlockChange::audit(&status, operation, reason, actor);
+        self.change_block(BlockChange {
+            status,
+            audit,
+            event: NewEvent::new(event),
+        })
+        .await?;
+        Ok(view)
+    }
+
     /// A user's current blocking row (all clear when none).
     pub(crate) async fn status_of(&self, user: &User) -> Result<BlockStatus, OpsError> {
         Ok(self
@@ -102,23 +122,17 @@ impl Ops {
             safe_until: None,
             ..before
         };
-        let audit = BlockChange::audit(&status, AuditOperation::Block, Some(reason.clone()), actor);
-        let event = NewEvent::new(DomainEvent::Blocked {
+        let event = DomainEvent::Blocked {
             user_id: user.id,
             username: user.username.clone(),
             kind: BlockKind::Manual,
-            reason,
+            reason: reason.clone(),
             until,
             limit: None,
             by: actor.to_string(),
-        });
-        self.change_block(BlockChange {
-            status: status.clone(),
-            audit,
-            event,
-        })
-        .await?;
-        Ok(view(&status))
+        };
+        self.manual(actor, status, AuditOperation::Block, Some(reason), event)
+            .await
     }
 
     /// Lifts a block. After an automatic block the user is also protected until the
@@ -150,22 +164,16 @@ impl Ops {
             safe_until,
             ..before.clone()
         };
-        let audit = BlockChange::audit(&status, AuditOperation::Unblock, reason.clone(), actor);
-        let event = NewEvent::new(DomainEvent::Unblocked {
+        let event = DomainEvent::Unblocked {
             user_id: user.id,
             username: user.username.clone(),
             was: before.kind,
-            reason,
+            reason: reason.clone(),
             protected_until: safe_until.filter(|_| safe),
             by: actor.to_string(),
-        });
-        self.change_block(BlockChange {
-            status: status.clone(),
-            audit,
-            event,
-        })
-        .await?;
-        Ok(view(&status))
+        };
+        self.manual(actor, status, AuditOperation::Unblock, reason, event)
+            .await
     }
 
     /// Gives (`on`) or takes away standing protection from limits. Protection lifts an
@@ -194,21 +202,14 @@ impl Ops {
         } else {
             AuditOperation::Unprotect
         };
-        let audit = BlockChange::audit(&status, operation, None, actor);
-        let event = NewEvent::new(DomainEvent::ProtectionChanged {
+        let event = DomainEvent::ProtectionChanged {
             user_id: user.id,
             username: user.username.clone(),
             protected: on,
             until: None,
             by: actor.to_string(),
-        });
-        self.change_block(BlockChange {
-            status: status.clone(),
-            audit,
-            event,
-        })
-        .await?;
-        Ok(view(&status))
+        };
+        self.manual(actor, status, operation, None, event).await
     }
 }
 
