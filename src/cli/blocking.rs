@@ -7,7 +7,8 @@ use crate::domain::Actor;
 use crate::ops::blocking::BlockDuration;
 use crate::ops::Ops;
 
-fn local(ms: Option<i64>, ops: &Ops) -> String {
+/// A time in `quota.timezone` (`2026-11-27 12:01 CET`), or `indefinitely` for none.
+pub(super) fn local(ms: Option<i64>, ops: &Ops) -> String {
     match ms.and_then(chrono::DateTime::from_timestamp_millis) {
         Some(t) => t
             .with_timezone(&ops.timezone())

@@ -120,14 +120,23 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
                 day.requests, day.input_tokens, day.output_tokens, day.cost_usd,
                 month.requests, month.input_tokens, month.output_tokens, month.cost_usd,
             );
-            if info.blocking.blocked {
-                text.push_str(&format!(
-                    "\n  blocked: {}",
-                    info.blocking.blocked_reason.as_deref().unwrap_or("")
-                ));
+            let b = &info.blocking;
+            if b.blocked {
+                let until = match b.blocked_until {
+                    Some(_) => format!("until {}", super::blocking::local(b.blocked_until, ops)),
+                    None => "indefinitely".into(),
+                };
+                let why = b.blocked_reason.as_deref().unwrap_or("no reason given");
+                text.push_str(&format!("\n  blocked {until}: {why}"));
             }
-            if info.blocking.administrative_safe {
-                text.push_str("\n  protected from limits");
+            if b.administrative_safe {
+                match b.safe_until {
+                    Some(_) => text.push_str(&format!(
+                        "\n  protected from limits until {}",
+                        super::blocking::local(b.safe_until, ops)
+                    )),
+                    None => text.push_str("\n  protected from limits"),
+                }
             }
             text.push_str("\n  keys:");
             for k in &info.keys {

@@ -8,10 +8,12 @@ use std::fmt;
 pub struct Actor(String);
 
 impl Actor {
-    /// The operator at the command line, by their login (`SUDO_USER`, else `USER`).
+    /// The operator at the command line, by their login (`SUDO_USER`, else `USER`, else
+    /// `LOGNAME`).
     pub(crate) fn cli() -> Self {
         let user = std::env::var("SUDO_USER")
             .or_else(|_| std::env::var("USER"))
+            .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| "unknown".into());
         Self(format!("cli:{user}"))
     }
