@@ -10,31 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_gate::domain::{Actor, BlockKind, DomainEvent, EventKind, Limits};
-use common::{raw_post, Engine, Gate, GateOptions};
-
-const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
-const BODY: &[u8] =
-    br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":100}}"#;
-
-fn engine() -> Engine {
-    if common::mysql_server().is_some() {
-        Engine::MySql
-    } else {
-        Engine::Sqlite
-    }
-}
+use common::{converse, shared_engine as engine, Gate, GateOptions};
 
 async fn burst(urls: &[String], token: &str, n: usize) -> Vec<u16> {
     let token = Arc::new(token.to_string());
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
-        let url = format!("{}{CONVERSE}", urls[i % urls.len()]);
+        let url = urls[i % urls.len()].clone();
         let token = Arc::clone(&token);
-        set.spawn(async move {
-            raw_post(&url, &[("authorization", &format!("Bearer {token}"))], BODY)
-                .await
-                .0
-        });
+        set.spawn(async move { converse(&url, &token).await.0 });
     }
     let mut out = Vec::new();
     while let Some(r) = set.join_next().await {

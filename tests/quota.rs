@@ -13,28 +13,9 @@ use std::time::Duration;
 
 use bedrock_gate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, EventKind};
 use bedrock_gate::store::Limits;
-use common::{raw_post, Engine, Gate, GateOptions};
-
-const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
-const BODY: &[u8] =
-    br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":100}}"#;
-
-fn engine() -> Engine {
-    if common::mysql_server().is_some() {
-        Engine::MySql
-    } else {
-        Engine::Sqlite
-    }
-}
-
-async fn call(url: &str, token: &str) -> (u16, http::Response<bytes::Bytes>) {
-    raw_post(
-        &format!("{url}{CONVERSE}"),
-        &[("authorization", &format!("Bearer {token}"))],
-        BODY,
-    )
-    .await
-}
+use common::{
+    converse as call, raw_post, shared_engine as engine, Engine, Gate, GateOptions, BODY,
+};
 
 fn error_type(r: &http::Response<bytes::Bytes>) -> String {
     r.headers()

@@ -58,18 +58,12 @@ impl Ops {
         name: &str,
         update: &LimitsUpdate,
     ) -> Result<TeamView, OpsError> {
-        require_some(update)?;
         let team = self.store.team(name).await?;
-        let after = update.apply(team.limits);
-        let event = NewEvent::new(DomainEvent::LimitsChanged {
-            subject: LimitSubject::Team {
-                id: team.id,
-                name: team.name.clone(),
-            },
-            before: team.limits,
-            after,
-            by: actor.to_string(),
-        });
+        let subject = LimitSubject::Team {
+            id: team.id,
+            name: team.name.clone(),
+        };
+        let (after, event) = limits_change(subject, team.limits, update, actor)?;
         self.store.set_team_limits(team.id, &after, &event).await?;
         Ok(TeamView::from(&self.store.team(name).await?))
     }
@@ -90,8 +84,14 @@ impl Ops {
     }
 }
 
-/// Refuses a limits update without any limit in it.
-pub(crate) fn require_some(update: &LimitsUpdate) -> Result<(), OpsError> {
+/// The limits after `update` and the event that says so; refuses an update without any
+/// limit in it.
+pub(crate) fn limits_change(
+    subject: LimitSubject,
+    before: Limits,
+    update: &LimitsUpdate,
+    actor: &Actor,
+) -> Result<(Limits, NewEvent), OpsError> {
     if update.is_empty() {
         return Err(OpsError::Invalid(
             "give at least one of --daily-requests, --monthly-requests, \
@@ -99,5 +99,12 @@ pub(crate) fn require_some(update: &LimitsUpdate) -> Result<(), OpsError> {
                 .into(),
         ));
     }
-    Ok(())
+    let after = update.apply(before);
+    let event = NewEvent::new(DomainEvent::LimitsChanged {
+        subject,
+        before,
+        after,
+        by: actor.to_string(),
+    });
+    Ok((after, event))
 }

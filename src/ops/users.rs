@@ -1,10 +1,10 @@
 //! Users: create (with the configured default limits and language), list, show with
 //! usage, blocking status and keys, change limits, delete.
 
-use super::teams::require_some;
+use super::teams::limits_change;
 use super::views::{BlockingView, Deleted, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
-use crate::domain::{Actor, DomainEvent, Language, LimitSubject, LimitsUpdate, NewEvent};
+use crate::domain::{Actor, Language, LimitSubject, LimitsUpdate};
 use crate::store::{NewUser, UsageFilter};
 
 /// What creating a user takes.
@@ -102,18 +102,12 @@ impl Ops {
         username: &str,
         update: &LimitsUpdate,
     ) -> Result<UserView, OpsError> {
-        require_some(update)?;
         let user = self.store.user(username).await?;
-        let after = update.apply(user.limits);
-        let event = NewEvent::new(DomainEvent::LimitsChanged {
-            subject: LimitSubject::User {
-                id: user.id,
-                name: user.username.clone(),
-            },
-            before: user.limits,
-            after,
-            by: actor.to_string(),
-        });
+        let subject = LimitSubject::User {
+            id: user.id,
+            name: user.username.clone(),
+        };
+        let (after, event) = limits_change(subject, user.limits, update, actor)?;
         self.store.set_user_limits(user.id, &after, &event).await?;
         Ok(UserView::from(&self.store.user(username).await?))
     }

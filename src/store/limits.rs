@@ -6,6 +6,18 @@ use sqlx::Row;
 use super::{on_pool, Store, StoreError};
 use crate::domain::Limits;
 
+/// Binds the four limits of `$l` in column order: daily and monthly requests, daily and
+/// monthly budget.
+macro_rules! bind_limits {
+    ($q:expr, $l:expr) => {
+        $q.bind($l.daily_requests)
+            .bind($l.monthly_requests)
+            .bind($l.daily_budget_usd)
+            .bind($l.monthly_budget_usd)
+    };
+}
+pub(crate) use bind_limits;
+
 impl Store {
     /// Visits every user's limits with their team id, one row at a time.
     pub(crate) async fn each_user_limits(

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::limits::bind_limits;
 use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
 use crate::domain::{Limits, NewEvent};
@@ -38,15 +39,11 @@ impl Store {
     pub(crate) async fn create_team(&self, team: &NewTeam) -> Result<Team, StoreError> {
         let l = team.limits;
         on_pool!(self, p => {
-            sqlx::query(
+            bind_limits!(sqlx::query(
                 "INSERT INTO teams (name, daily_requests, monthly_requests, daily_budget_usd, \
                  monthly_budget_usd, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             )
-            .bind(&team.name)
-            .bind(l.daily_requests)
-            .bind(l.monthly_requests)
-            .bind(l.daily_budget_usd)
-            .bind(l.monthly_budget_usd)
+            .bind(&team.name), l)
             .bind(now_ms())
             .execute(p)
             .await
@@ -83,14 +80,10 @@ impl Store {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query(
+            bind_limits!(sqlx::query(
                 "UPDATE teams SET daily_requests = ?, monthly_requests = ?, \
                  daily_budget_usd = ?, monthly_budget_usd = ? WHERE id = ?",
-            )
-            .bind(limits.daily_requests)
-            .bind(limits.monthly_requests)
-            .bind(limits.daily_budget_usd)
-            .bind(limits.monthly_budget_usd)
+            ), limits)
             .bind(team_id)
             .execute(&mut *tx)
             .await?;

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::limits::bind_limits;
 use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
 use crate::domain::{Language, Limits, NewEvent};
@@ -84,15 +85,11 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?
                 .try_get("id")?;
-            sqlx::query(
+            bind_limits!(sqlx::query(
                 "INSERT INTO user_limits (user_id, daily_requests, monthly_requests, \
                  daily_budget_usd, monthly_budget_usd, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
             )
-            .bind(id)
-            .bind(l.daily_requests)
-            .bind(l.monthly_requests)
-            .bind(l.daily_budget_usd)
-            .bind(l.monthly_budget_usd)
+            .bind(id), l)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -131,14 +128,10 @@ impl Store {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query(
+            bind_limits!(sqlx::query(
                 "UPDATE user_limits SET daily_requests = ?, monthly_requests = ?, \
                  daily_budget_usd = ?, monthly_budget_usd = ?, updated_at = ? WHERE user_id = ?",
-            )
-            .bind(limits.daily_requests)
-            .bind(limits.monthly_requests)
-            .bind(limits.daily_budget_usd)
-            .bind(limits.monthly_budget_usd)
+            ), limits)
             .bind(now_ms())
             .bind(user_id)
             .execute(&mut *tx)

@@ -384,6 +384,32 @@ impl Gate {
     }
 }
 
+/// The Converse path of a priced model, and a small body for it (100 output tokens).
+pub const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse";
+/// See [`CONVERSE`].
+pub const BODY: &[u8] =
+    br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":100}}"#;
+
+/// The engine for tests that run several proxies on one database: MariaDB when
+/// configured, else a shared SQLite file.
+pub fn shared_engine() -> Engine {
+    if mysql_server().is_some() {
+        Engine::MySql
+    } else {
+        Engine::Sqlite
+    }
+}
+
+/// One Converse call with a bearer token to the proxy at `url`.
+pub async fn converse(url: &str, token: &str) -> (u16, http::Response<bytes::Bytes>) {
+    raw_post(
+        &format!("{url}{CONVERSE}"),
+        &[("authorization", &format!("Bearer {token}"))],
+        BODY,
+    )
+    .await
+}
+
 /// A plain GET; returns status and body.
 pub async fn http_get(url: &str) -> Result<(u16, String), String> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
