@@ -647,7 +647,8 @@ proptest! {
 #[tokio::test]
 async fn partial_budget_grant_refuses_the_big_call_and_serves_a_smaller_one() {
     let mem = Arc::new(MemoryLedger::default());
-    let engine = QuotaEngine::new(mem.clone(), TZ, 80, None);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let engine = QuotaEngine::new(mem.clone(), TZ, 80, Some(tx));
     let limits = Limits {
         daily_budget_usd: Some(0.01),
         ..Limits::default()
@@ -657,8 +658,16 @@ async fn partial_budget_grant_refuses_the_big_call_and_serves_a_smaller_one() {
         let r = engine.admit(&big, noon()).await.unwrap();
         engine.settle(r, 4_000);
     }
-    match engine.admit(&big, noon()).await {
-        Err(Refusal::Limit { limit, used, .. }) => {
+    let refusal = engine.admit(&big, noon()).await;
+    let exhausted = refusal.as_ref().err().map(Refusal::is_exhausted);
+    match refusal {
+        Err(Refusal::Limit {
+            limit,
+            used,
+            asked,
+            room,
+            ..
+        }) => {
             assert_eq!(limit.subject, Subject::User(USER));
             assert_eq!(
                 (limit.window, limit.metric),
@@ -666,8 +675,17 @@ async fn partial_budget_grant_refuses_the_big_call_and_serves_a_smaller_one() {
             );
             assert_eq!(limit.limit, 10_000);
             assert_eq!(used, 10_000);
+            assert_eq!((asked, room), (4_000, 2_000));
+            assert_eq!(exhausted, Some(false), "2,000 µUSD are left: not spent");
         }
         other => panic!("expected the budget refusal, got {other:?}"),
+    }
+    // A worst case that does not fit is not a spent budget: nothing to block for.
+    while let Ok(event) = rx.try_recv() {
+        assert!(
+            !matches!(event, QuotaEvent::Exhausted { .. }),
+            "no exhaustion event for a call that did not fit: {event:?}"
+        );
     }
     let small = ask(USER, limits, Limits::default(), 2_000);
     let r = engine
@@ -675,7 +693,13 @@ async fn partial_budget_grant_refuses_the_big_call_and_serves_a_smaller_one() {
         .await
         .expect("2,000 µUSD are left");
     engine.settle(r, 2_000);
-    assert!(engine.admit(&small, noon()).await.is_err());
+    let spent = engine.admit(&small, noon()).await.unwrap_err();
+    assert!(spent.is_exhausted(), "the whole budget is spent: {spent:?}");
+    let mut exhausted = 0;
+    while let Ok(event) = rx.try_recv() {
+        exhausted += usize::from(matches!(event, QuotaEvent::Exhausted { .. }));
+    }
+    assert_eq!(exhausted, 1, "a spent budget is reported once per refusal");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -738,6 +762,7 @@ async fn team_limit_reached_first_refuses_with_the_team_limit() {
         used,
         resets_at,
         period,
+        ..
     } = refusal
     else {
         panic!("expected a limit refusal, got {refusal:?}");

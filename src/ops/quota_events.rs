@@ -98,6 +98,8 @@ impl Ops {
                     &Refusal::Limit {
                         limit: limit.clone(),
                         used: *used,
+                        asked: 0,
+                        room: 0,
                         resets_at: *resets_at,
                         period: period.clone(),
                     },

@@ -189,6 +189,8 @@ async fn admit(
     let budgeted = [user_limits, team_limits]
         .iter()
         .any(|l| l.daily_budget_usd.is_some() || l.monthly_budget_usd.is_some());
+    // The price and prompt estimate, kept to tell a refused caller what would fit.
+    let mut worst_case = None;
     let micro_usd = if budgeted {
         let price = state.price(&route.model_id).ok_or_else(|| {
             GateError::Validation(format!(
@@ -198,13 +200,20 @@ async fn admit(
                 principal.username()
             ))
         })?;
-        let max_out = estimate::max_output_tokens(body).unwrap_or(state.default_max_output_tokens);
-        crate::quota::to_micro(estimate::worst_case_usd(
-            &price,
-            estimate::prompt_tokens(body),
-            max_out,
-        ))
-        .max(1)
+        let max_out = estimate::max_output_tokens(body)
+            .map_err(|e| {
+                GateError::Validation(format!(
+                    "{e}: a USD budget applies to user {}, and the proxy reserves the \
+                     largest output a call may ask for.",
+                    principal.username()
+                ))
+            })?
+            .unwrap_or(state.default_max_output_tokens);
+        let prompt = estimate::prompt_tokens(body);
+        let micro =
+            crate::quota::to_micro(estimate::worst_case_usd(&price, prompt, max_out)).max(1);
+        worst_case = Some((price, prompt));
+        micro
     } else {
         0
     };
@@ -220,10 +229,20 @@ async fn admit(
     };
     match state.quota.admit(&ask, now).await {
         Ok(r) => Ok(Some(r)),
-        Err(r @ Refusal::Limit { .. }) => Err(GateError::QuotaExceeded(refusal_message(
-            &r,
-            state.timezone,
-        ))),
+        Err(r @ Refusal::Limit { .. }) => {
+            let mut message = refusal_message(&r, state.timezone);
+            if let (Refusal::Limit { room, .. }, Some((price, prompt)), false) =
+                (&r, worst_case, r.is_exhausted())
+            {
+                let room_usd = *room as f64 / crate::quota::MICRO;
+                if let Some(fits) = estimate::fitting_output_tokens(&price, prompt, room_usd) {
+                    message.push_str(&format!(
+                        " With this prompt, a maximum output of {fits} tokens or fewer would fit."
+                    ));
+                }
+            }
+            Err(GateError::QuotaExceeded(message))
+        }
         Err(Refusal::Unavailable(m)) => Err(GateError::UpstreamUnavailable(m)),
     }
 }

@@ -95,8 +95,8 @@ impl QuotaEngine {
                 let Err(refusal) = self.fill(short, ask.allow_grants).await else {
                     continue;
                 };
-                if let (Refusal::Limit { used, period, .. }, Some(events)) =
-                    (&refusal, &self.events)
+                if let (Refusal::Limit { used, period, .. }, Some(events), true) =
+                    (&refusal, &self.events, refusal.is_exhausted())
                 {
                     let _ = events.send(QuotaEvent::Exhausted {
                         user_id: ask.user_id,
@@ -147,9 +147,12 @@ impl QuotaEngine {
 
     /// Tops up the bucket of `charge` from the ledger, or refuses.
     async fn fill(&self, charge: &Charge, allow_grants: bool) -> Result<(), Refusal> {
-        let refuse = |used: i64| Refusal::Limit {
+        // `room`: what this call could still have had, here and in the ledger.
+        let refuse = |used: i64, room: i64| Refusal::Limit {
             limit: charge.limit.clone(),
             used,
+            asked: charge.amount,
+            room,
             resets_at: charge.resets_at,
             period: charge.key.period.to_string(),
         };
@@ -167,10 +170,12 @@ impl QuotaEngine {
             }
             let missing = charge.amount - b.available;
             if !allow_grants {
-                return Err(refuse(b.total_seen.unwrap_or(charge.limit.limit)));
+                let used = b.total_seen.unwrap_or(charge.limit.limit);
+                return Err(refuse(used, b.available));
             }
             if b.refuses_from_memory(missing, now) {
-                return Err(refuse(b.total_seen.unwrap_or(0)));
+                let used = b.total_seen.unwrap_or(0);
+                return Err(refuse(used, b.available + (b.limit - used).max(0)));
             }
             // The ledger caps the chunk to a share of what is left, from the counter's
             // current value (this proxy's view of it may be stale).
@@ -202,7 +207,8 @@ impl QuotaEngine {
         }
         if b.available < charge.amount {
             b.exhausted_at = Some(now);
-            return Err(refuse(grant.total));
+            // A short grant gave this proxy everything left: its bucket is the room.
+            return Err(refuse(grant.total, b.available));
         }
         b.exhausted_at = None;
         Ok(())

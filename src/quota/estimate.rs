@@ -9,42 +9,84 @@ use crate::store::Price;
 /// bodies in most languages (base64 images are over-estimated, which is safe).
 pub(crate) const BYTES_PER_TOKEN: u64 = 2;
 
-/// The output limit a request sets, in any of the shapes Bedrock models take:
-/// Converse `inferenceConfig.maxTokens`, Anthropic `max_tokens`, Llama `max_gen_len`,
-/// Titan `textGenerationConfig.maxTokenCount`, Nova `inferenceConfig.max_new_tokens`,
-/// Mistral/Cohere `max_tokens`/`max_new_tokens`.
-pub(crate) fn max_output_tokens(body: &[u8]) -> Option<u64> {
-    // A typed view: serde skips everything else (the prompt) without building it.
-    #[derive(serde::Deserialize)]
-    struct Inference {
-        #[serde(rename = "maxTokens")]
-        max_tokens: Option<u64>,
-        max_new_tokens: Option<u64>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Titan {
-        #[serde(rename = "maxTokenCount")]
-        max_token_count: Option<u64>,
-    }
+/// The largest output limit a request may ask for: above every model's maximum output,
+/// so no real request is refused, and small enough that the worst case stays finite.
+pub(crate) const MAX_OUTPUT_TOKENS_CEILING: u64 = 10_000_000;
+
+/// The output-limit fields Bedrock models read, as (object path, field): Converse
+/// `inferenceConfig.maxTokens`, Anthropic and Mistral/Cohere `max_tokens`, Llama
+/// `max_gen_len`, Titan `textGenerationConfig.maxTokenCount`, Nova
+/// `inferenceConfig.max_new_tokens`, and a top-level `max_new_tokens`.
+const FIELDS: [(Option<&str>, &str); 6] = [
+    (Some("inferenceConfig"), "maxTokens"),
+    (None, "max_tokens"),
+    (None, "max_gen_len"),
+    (Some("textGenerationConfig"), "maxTokenCount"),
+    (Some("inferenceConfig"), "max_new_tokens"),
+    (None, "max_new_tokens"),
+];
+
+/// An output-limit field that is not a whole number of tokens in range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{field}` must be a whole number of tokens from 0 to {MAX_OUTPUT_TOKENS_CEILING} (got {value})"
+)]
+pub(crate) struct BadOutputLimit {
+    /// The field, with its enclosing object (`inferenceConfig.maxTokens`).
+    pub(crate) field: String,
+    /// The value as sent, cut to a readable length.
+    pub(crate) value: String,
+}
+
+/// The output limit a request sets: the largest of every output-limit field present
+/// (`FIELDS`), so that adding a second, smaller spelling cannot lower the reservation.
+/// `Ok(None)` when the body sets none (or is not a JSON object; Bedrock refuses those).
+/// A field that is present but not a whole number from 0 to [`MAX_OUTPUT_TOKENS_CEILING`]
+/// (`100000.0`, `"100000"`, `-1`, `1e30`) is an error: reserving a default for it would
+/// let a caller dodge the budget by spelling the number differently.
+pub(crate) fn max_output_tokens(body: &[u8]) -> Result<Option<u64>, BadOutputLimit> {
+    use serde_json::Value;
+    // Only the fields that can hold an output limit are built; serde skips the prompt.
     #[derive(serde::Deserialize)]
     struct Request {
         #[serde(rename = "inferenceConfig")]
-        inference_config: Option<Inference>,
-        max_tokens: Option<u64>,
-        max_gen_len: Option<u64>,
+        inference_config: Option<Value>,
         #[serde(rename = "textGenerationConfig")]
-        text_generation_config: Option<Titan>,
-        max_new_tokens: Option<u64>,
+        text_generation_config: Option<Value>,
+        max_tokens: Option<Value>,
+        max_gen_len: Option<Value>,
+        max_new_tokens: Option<Value>,
     }
-    let r: Request = serde_json::from_slice(body).ok()?;
-    let inference = r.inference_config.as_ref();
-    inference
-        .and_then(|i| i.max_tokens)
-        .or(r.max_tokens)
-        .or(r.max_gen_len)
-        .or(r.text_generation_config.and_then(|t| t.max_token_count))
-        .or(inference.and_then(|i| i.max_new_tokens))
-        .or(r.max_new_tokens)
+    let Ok(r) = serde_json::from_slice::<Request>(body) else {
+        return Ok(None);
+    };
+    let mut largest: Option<u64> = None;
+    for (object, field) in FIELDS {
+        let value = match (object, field) {
+            (Some("inferenceConfig"), f) => r.inference_config.as_ref().and_then(|o| o.get(f)),
+            (Some(_), f) => r.text_generation_config.as_ref().and_then(|o| o.get(f)),
+            (None, "max_tokens") => r.max_tokens.as_ref(),
+            (None, "max_gen_len") => r.max_gen_len.as_ref(),
+            (None, _) => r.max_new_tokens.as_ref(),
+        };
+        let tokens = match value {
+            None | Some(Value::Null) => continue,
+            Some(Value::Number(n)) => n.as_u64().filter(|&t| t <= MAX_OUTPUT_TOKENS_CEILING),
+            Some(_) => None,
+        };
+        let Some(tokens) = tokens else {
+            let mut shown = value.map(Value::to_string).unwrap_or_default();
+            if shown.len() > 40 {
+                shown = format!("{}...", shown.chars().take(40).collect::<String>());
+            }
+            return Err(BadOutputLimit {
+                field: object.map_or_else(|| field.to_string(), |o| format!("{o}.{field}")),
+                value: shown,
+            });
+        };
+        largest = Some(largest.map_or(tokens, |l| l.max(tokens)));
+    }
+    Ok(largest)
 }
 
 /// Estimated prompt tokens of a request body.
@@ -61,31 +103,76 @@ pub(crate) fn worst_case_usd(price: &Price, prompt_tokens: u64, max_output_token
     prompt_tokens as f64 * input / 1000.0 + max_output_tokens as f64 * price.output_per_1k / 1000.0
 }
 
+/// The largest output limit whose worst case fits in `room_usd` with this prompt, if
+/// any does (a hint for a caller refused because its worst case did not fit).
+pub(crate) fn fitting_output_tokens(
+    price: &Price,
+    prompt_tokens: u64,
+    room_usd: f64,
+) -> Option<u64> {
+    let prompt_usd = worst_case_usd(price, prompt_tokens, 0);
+    if price.output_per_1k <= 0.0 || room_usd <= prompt_usd {
+        return None;
+    }
+    // Floor, then one token less to stay clear of rounding to micro-USD.
+    let tokens = ((room_usd - prompt_usd) * 1000.0 / price.output_per_1k).floor() as u64;
+    tokens.checked_sub(1).filter(|&t| t > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn reads_every_max_tokens_shape() {
+        let read = |b: &[u8]| max_output_tokens(b).unwrap();
+        assert_eq!(read(br#"{"inferenceConfig":{"maxTokens":512}}"#), Some(512));
+        assert_eq!(read(br#"{"max_tokens":100,"messages":[]}"#), Some(100));
+        assert_eq!(read(br#"{"max_gen_len":64}"#), Some(64));
         assert_eq!(
-            max_output_tokens(br#"{"inferenceConfig":{"maxTokens":512}}"#),
-            Some(512)
-        );
-        assert_eq!(
-            max_output_tokens(br#"{"max_tokens":100,"messages":[]}"#),
-            Some(100)
-        );
-        assert_eq!(max_output_tokens(br#"{"max_gen_len":64}"#), Some(64));
-        assert_eq!(
-            max_output_tokens(br#"{"textGenerationConfig":{"maxTokenCount":9}}"#),
+            read(br#"{"textGenerationConfig":{"maxTokenCount":9}}"#),
             Some(9)
         );
         assert_eq!(
-            max_output_tokens(br#"{"inferenceConfig":{"max_new_tokens":7}}"#),
+            read(br#"{"inferenceConfig":{"max_new_tokens":7}}"#),
             Some(7)
         );
-        assert_eq!(max_output_tokens(br#"{"messages":[]}"#), None);
-        assert_eq!(max_output_tokens(b"not json"), None);
+        assert_eq!(read(br#"{"max_new_tokens":3,"max_tokens":null}"#), Some(3));
+        assert_eq!(read(br#"{"messages":[]}"#), None);
+        assert_eq!(read(b"not json"), None);
+        assert_eq!(read(b"[1,2]"), None);
+    }
+
+    #[test]
+    fn the_largest_spelling_counts() {
+        let body = br#"{"max_tokens":100,"inferenceConfig":{"maxTokens":90000},"max_gen_len":5}"#;
+        assert_eq!(max_output_tokens(body).unwrap(), Some(90000));
+    }
+
+    #[test]
+    fn spellings_that_would_dodge_the_reservation_are_refused() {
+        for (body, field) in [
+            (&br#"{"max_tokens":100000.0}"#[..], "max_tokens"),
+            (br#"{"max_tokens":"100000"}"#, "max_tokens"),
+            (br#"{"max_tokens":100000,"max_gen_len":-1}"#, "max_gen_len"),
+            (br#"{"max_tokens":1e30}"#, "max_tokens"),
+            (
+                br#"{"inferenceConfig":{"maxTokens":10000001}}"#,
+                "inferenceConfig.maxTokens",
+            ),
+            (
+                br#"{"textGenerationConfig":{"maxTokenCount":[1]}}"#,
+                "textGenerationConfig.maxTokenCount",
+            ),
+        ] {
+            let e = max_output_tokens(body).unwrap_err();
+            assert_eq!(e.field, field, "{}", String::from_utf8_lossy(body));
+            assert!(e.to_string().contains("whole number"), "{e}");
+        }
+        assert_eq!(
+            max_output_tokens(br#"{"max_tokens":10000000}"#).unwrap(),
+            Some(MAX_OUTPUT_TOKENS_CEILING)
+        );
     }
 
     #[test]
@@ -100,5 +187,9 @@ mod tests {
         let usd = worst_case_usd(&p, 1000, 1000);
         assert!((usd - (0.00375 + 0.015)).abs() < 1e-12);
         assert_eq!(prompt_tokens(&[b'x'; 2001]), 1001);
+        // $0.10 left, $0.00375 of prompt: (0.09625 * 1000 / 0.015) = 6416 tokens, less one.
+        assert_eq!(fitting_output_tokens(&p, 1000, 0.10), Some(6415));
+        assert!(worst_case_usd(&p, 1000, 6415) <= 0.10);
+        assert_eq!(fitting_output_tokens(&p, 1000, 0.003), None);
     }
 }

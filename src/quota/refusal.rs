@@ -17,6 +17,12 @@ pub enum Refusal {
         limit: LimitRef,
         /// Units granted to all proxies together (what is used or held).
         used: i64,
+        /// Units the call asked for (1 request, or its worst-case cost in micro-USD).
+        asked: i64,
+        /// Units the call could still have had (this proxy's bucket plus what the
+        /// ledger has not granted): less than `asked`, and 0 or less when the limit
+        /// is spent.
+        room: i64,
         /// When the period ends.
         resets_at: DateTime<Utc>,
         /// The period (`2026-11-25`, `2026-11`).
@@ -26,6 +32,17 @@ pub enum Refusal {
     Unavailable(String),
 }
 
+impl Refusal {
+    /// Whether the limit is spent (nothing is left for any call), rather than too
+    /// small for this call's worst case: only then is the user blocked for it.
+    pub fn is_exhausted(&self) -> bool {
+        match self {
+            Self::Limit { room, .. } => *room <= 0,
+            Self::Unavailable(_) => false,
+        }
+    }
+}
+
 /// The refusal message: names the limit, the usage and when it resets.
 pub(crate) fn refusal_message(refusal: &Refusal, tz: Tz) -> String {
     match refusal {
@@ -33,6 +50,8 @@ pub(crate) fn refusal_message(refusal: &Refusal, tz: Tz) -> String {
         Refusal::Limit {
             limit,
             used,
+            asked,
+            room,
             resets_at,
             ..
         } => {
@@ -42,6 +61,15 @@ pub(crate) fn refusal_message(refusal: &Refusal, tz: Tz) -> String {
             };
             let when = resets_at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
             let used = (*used).min(limit.limit);
+            if limit.metric == Metric::MicroUsd && *room > 0 {
+                return format!(
+                    "This call may cost up to {}, more than the {} left of the {} budget of {} for {who}; the user is not blocked, and a call with a smaller maximum output (max_tokens) may fit. The budget resets at {when}.",
+                    dollars(*asked),
+                    dollars(*room),
+                    limit.window.adjective(),
+                    dollars(limit.limit),
+                );
+            }
             match limit.metric {
                 Metric::Requests => format!(
                     "The {} request limit of {} for {who} is reached ({used} requests used). It resets at {when}.",
@@ -49,12 +77,23 @@ pub(crate) fn refusal_message(refusal: &Refusal, tz: Tz) -> String {
                     limit.limit
                 ),
                 Metric::MicroUsd => format!(
-                    "The {} budget of ${:.2} for {who} is reached (${:.2} used or reserved). It resets at {when}.",
+                    "The {} budget of {} for {who} is reached ({} used or reserved). It resets at {when}.",
                     limit.window.adjective(),
-                    limit.limit as f64 / super::MICRO,
-                    used as f64 / super::MICRO
+                    dollars(limit.limit),
+                    dollars(used)
                 ),
             }
         }
+    }
+}
+
+/// Micro-USD as dollars: cents, or six decimals for amounts under a cent (which would
+/// otherwise all read `$0.00`).
+fn dollars(micro: i64) -> String {
+    let usd = micro as f64 / super::MICRO;
+    if micro == 0 || micro.abs() >= 10_000 {
+        format!("${usd:.2}")
+    } else {
+        format!("${usd:.6}")
     }
 }
