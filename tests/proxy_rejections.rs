@@ -188,6 +188,20 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
         (403, "InvalidSignatureException")
     );
 
+    // Two Authorization headers, a valid one first: ambiguous, so refused.
+    let valid = format!("Bearer {}", k.bearer_token);
+    let (status, resp) = raw_post(
+        &url,
+        &[("authorization", &valid), ("authorization", "garbage")],
+        BODY,
+    )
+    .await;
+    assert_eq!(
+        (status, error_type(&resp)),
+        (403, "InvalidSignatureException")
+    );
+    assert!(json_message(&resp).contains("more than one Authorization header"));
+
     // A session token sent with a proxy key.
     let (status, resp) = post_signed(
         &gate,

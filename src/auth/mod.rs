@@ -43,7 +43,14 @@ impl Authenticator {
         now: SystemTime,
     ) -> Result<Arc<Principal>, GateError> {
         let dir = self.directory.get();
-        let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
+        let mut values = parts.headers.get_all(http::header::AUTHORIZATION).iter();
+        let (first, second) = (values.next(), values.next());
+        if second.is_some() {
+            return Err(GateError::InvalidSignature(
+                "The request carries more than one Authorization header; send exactly one.".into(),
+            ));
+        }
+        let Some(value) = first else {
             if parts
                 .uri
                 .query()

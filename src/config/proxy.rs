@@ -1,5 +1,6 @@
 //! `[proxy]`: the listener tools send their Bedrock runtime calls to, its optional TLS
-//! files, the body limit, the shutdown grace period and the worker thread count.
+//! files, the body limit, the shutdown grace period, the worker thread count and the
+//! directory for this proxy's local state (records spilled at shutdown).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,9 @@ pub(crate) struct ProxyConfig {
     pub(crate) shutdown_grace: Duration,
     /// Proxy worker threads (`proxy.workers`; 0 in the file means one per CPU).
     pub(crate) workers: usize,
+    /// `proxy.state_dir`: where this proxy keeps local state (unset: see
+    /// `serve::spill_file` for the default).
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -65,6 +69,13 @@ impl ProxyConfig {
             })?,
             shutdown_grace,
             workers,
+            state_dir: match p.state_dir {
+                Some(d) if d.trim().is_empty() => {
+                    return Err(ConfigError::new("proxy.state_dir", "must not be empty"))
+                }
+                Some(d) => Some(PathBuf::from(d)),
+                None => None,
+            },
         })
     }
 }

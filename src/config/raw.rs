@@ -36,6 +36,7 @@ pub(crate) struct RawProxy {
     pub(crate) max_body_bytes: Option<u64>,
     pub(crate) shutdown_grace_secs: Option<u64>,
     pub(crate) workers: Option<u64>,
+    pub(crate) state_dir: Option<String>,
 }
 
 /// `[admin]`

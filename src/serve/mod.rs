@@ -72,17 +72,63 @@ impl Default for ServeOptions {
 
 /// Where records go when the database is away at shutdown.
 pub(crate) fn spill_file(config: &Config) -> PathBuf {
-    match (
-        config.database.kind,
-        crate::config::sqlite_file(&config.database.url),
-    ) {
-        (DatabaseKind::Sqlite, Some(db)) => {
+    spill_path(config, |name| std::env::var_os(name))
+}
+
+/// [`spill_file`] with the environment given, for tests.
+fn spill_path(config: &Config, env: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+    let sqlite = match config.database.kind {
+        DatabaseKind::Sqlite => crate::config::sqlite_file(&config.database.url),
+        DatabaseKind::MySql => None,
+    };
+    // An explicit directory, or systemd's `StateDirectory=`; else beside an SQLite file;
+    // else a per-user state directory. Never the working directory: a restart from
+    // elsewhere must find what the last shutdown left.
+    let dir = config.proxy.state_dir.clone().or_else(|| {
+        env("STATE_DIRECTORY")
+            .and_then(|v| std::env::split_paths(&v).next())
+            .filter(|p| !p.as_os_str().is_empty())
+    });
+    match (dir, sqlite) {
+        (None, Some(db)) => {
             let mut name = db.into_os_string();
             name.push(".unsaved.jsonl");
             PathBuf::from(name)
         }
-        _ => PathBuf::from("bedrock-gate.unsaved.jsonl"),
+        (dir, _) => {
+            let dir = dir.unwrap_or_else(|| {
+                env("XDG_STATE_HOME")
+                    .map(PathBuf::from)
+                    .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+                    .unwrap_or_else(|| PathBuf::from("/var/lib"))
+                    .join("bedrock-gate")
+            });
+            dir.join(format!(
+                "{}.unsaved.jsonl",
+                database_label(&config.database.url)
+            ))
+        }
     }
+}
+
+/// A file-name-safe label of the database a URL names (`mysql-db.example.com-3306-gate`,
+/// `sqlite-gate.db`), without credentials, so proxies of different databases on one host
+/// keep their spill files apart.
+fn database_label(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("db", url));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let label: String = format!("{scheme}-{rest}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    label.trim_matches('-').to_string()
 }
 
 /// Loads the key directory from the store.
@@ -128,4 +174,46 @@ pub async fn run(
         .await?
         .run(listeners, shutdown)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use super::*;
+    use crate::config::raw::RawConfig;
+
+    fn config(text: &str) -> Config {
+        Config::from_raw(RawConfig::parse(Some(text), &[]).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn spill_files_never_land_in_the_working_directory() {
+        let home = |name: &str| (name == "HOME").then(|| OsString::from("/home/ops"));
+        let none = |_: &str| None;
+        let mysql = "[database]\nurl = \"mysql://gate:pw@db.example.com:3306/gate\"\nmaster_key = \"0000000000000000000000000000000000000000000000000000000000000000\"\n";
+        assert_eq!(
+            spill_path(&config(mysql), home),
+            PathBuf::from(
+                "/home/ops/.local/state/bedrock-gate/mysql-db.example.com-3306-gate.unsaved.jsonl"
+            )
+        );
+        assert_eq!(
+            spill_path(&config(mysql), |n: &str| (n == "STATE_DIRECTORY")
+                .then(|| OsString::from("/var/lib/bedrock-gate"))),
+            PathBuf::from("/var/lib/bedrock-gate/mysql-db.example.com-3306-gate.unsaved.jsonl")
+        );
+        let with_dir = format!("[proxy]\nstate_dir = \"/srv/gate\"\n{mysql}");
+        assert_eq!(
+            spill_path(&config(&with_dir), home),
+            PathBuf::from("/srv/gate/mysql-db.example.com-3306-gate.unsaved.jsonl")
+        );
+        // SQLite keeps its spill beside the database file unless a directory is set.
+        let sqlite = "[database]\nurl = \"sqlite:///var/lib/gate/gate.db\"\n";
+        assert_eq!(
+            spill_path(&config(sqlite), none),
+            PathBuf::from("/var/lib/gate/gate.db.unsaved.jsonl")
+        );
+        assert!(!database_label("mysql://user:secret@h/db").contains("secret"));
+    }
 }

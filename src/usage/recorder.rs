@@ -172,9 +172,17 @@ async fn flush_until_stored(
 }
 
 fn spill(path: &Path, records: &[RequestRecord]) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)?;
     for r in records {
         let line = serde_json::to_string(r).map_err(std::io::Error::other)?;
