@@ -10,6 +10,8 @@
 //! Blocks have exactly one writer: [`blocking`]; automatic blocks
 //! (`quota_events`) and the daily reset ([`reset`]) go through it too.
 
+pub(crate) mod admin_audit;
+pub mod admin_tokens;
 pub mod blocking;
 mod error;
 pub(crate) mod keys;
@@ -19,6 +21,7 @@ pub(crate) mod reports;
 pub mod reset;
 pub(crate) mod teams;
 pub mod users;
+// TEMP-ROLLUPS mod user_usage;
 mod validate;
 pub mod views;
 

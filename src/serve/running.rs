@@ -162,7 +162,11 @@ impl App {
             Stage::Listeners,
             admin::run(
                 listeners.admin,
-                admin::AdminState { store, credentials },
+                admin::AdminState {
+                    store,
+                    credentials,
+                    ops: Arc::clone(&ops),
+                },
                 stop.clone(),
                 grace,
             ),

@@ -6,13 +6,15 @@
 //! (the key directory in `auth`) and writes request rows from a background task.
 //! Times are Unix epoch milliseconds (UTC) in `BIGINT` columns on both engines.
 //!
-//! One file per table group: `teams`, `users`, `limits` (user limits and the policy
+//! One file per table group: `admin` (admin tokens and the admin audit log, whose rows
+//! every administrative writer adds in its own transaction), `teams`, `users`, `limits` (user limits and the policy
 //! load), `keys`, `blocks` (`user_blocking_status`, written with its audit row and
 //! event in one transaction), `audit`, `counters` (`quota_counters`), `jobs`
 //! (`scheduler_runs`), `outbox` (domain events and their deliveries), `pricing`,
 //! `requests` (`bedrock_requests`). The store holds no business rule: the service layer
 //! (`ops`) decides, the store writes.
 
+mod admin;
 mod audit;
 mod blocks;
 mod counters;
@@ -33,6 +35,8 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
+pub(crate) use admin::{AdminAuditFilter, AdminAuditRow};
+pub use admin::{AdminAuditRecord, AdminToken};
 pub use audit::AuditEntry;
 pub(crate) use audit::AuditRecord;
 pub use blocks::BlockStatus;
