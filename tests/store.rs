@@ -27,7 +27,7 @@ async fn open(engine: Engine) -> (TestDb, Store) {
     let store = Store::connect(&cfg.database).await.unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        4,
+        5,
         "every migration applies on a fresh db"
     );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");
