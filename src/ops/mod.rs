@@ -10,6 +10,7 @@
 //! Blocks have exactly one writer: [`blocking`]; automatic blocks
 //! (`quota_events`) and the daily reset ([`reset`]) go through it too.
 
+pub mod aggregates;
 pub mod blocking;
 mod error;
 pub(crate) mod keys;
@@ -17,6 +18,7 @@ pub(crate) mod pricing;
 pub(crate) mod quota_events;
 pub(crate) mod reports;
 pub mod reset;
+pub mod retention;
 pub(crate) mod teams;
 pub mod users;
 mod validate;
@@ -63,7 +65,7 @@ impl Ops {
     /// Opens the configured database, applies pending migrations and returns the
     /// service over it with the number of migrations applied (the command line's entry).
     pub async fn open(config: &Config) -> Result<(Self, usize), OpsError> {
-        let store = Store::connect(&config.database).await?;
+        let store = Store::connect(&config.database, config.quota.timezone).await?;
         let applied = store.migrate().await?;
         Ok((Self::new(Arc::new(store), config), applied))
     }
