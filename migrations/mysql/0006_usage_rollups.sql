@@ -7,7 +7,7 @@
 -- longer than InnoDB's 3072-byte index limit. Clustered by day, so a date range is one
 -- sequential scan.
 CREATE TABLE usage_daily (
-    day                CHAR(10)     CHARACTER SET ascii NOT NULL,
+    day                CHAR(10)     NOT NULL,
     rollup_key         CHAR(32)     CHARACTER SET ascii NOT NULL,
     user_id            BIGINT       NOT NULL,
     username           VARCHAR(128) NOT NULL,
