@@ -24,10 +24,12 @@ use common::{Engine, TestDb};
 async fn open(engine: Engine) -> (TestDb, Store) {
     let db = TestDb::new(engine).await;
     let cfg = common::config(&db.url, "http://127.0.0.1:9", &[]);
-    let store = Store::connect(&cfg.database).await.unwrap();
+    let store = Store::connect(&cfg.database, cfg.quota.timezone)
+        .await
+        .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        5,
+        6,
         "every migration applies on a fresh db"
     );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");

@@ -93,7 +93,7 @@ async fn admin(
 ) -> Result<Response, ApiError> {
     let bound = |field: &str, v: &Option<String>, end: bool| {
         v.as_deref()
-            .map(|_v| Ok::<i64, crate::ops::OpsError>(i64::from(end) + field.len() as i64)) // TEMP-ROLLUPS
+            .map(|v| s.ops.time_bound(field, v, end))
             .transpose()
     };
     let query = AdminAuditQuery {

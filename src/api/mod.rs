@@ -18,7 +18,7 @@ mod prices;
 mod system;
 mod teams;
 mod tokens;
-// TEMP-ROLLUPS mod usage;
+mod usage;
 mod users;
 
 use std::sync::{Arc, OnceLock};
@@ -94,7 +94,7 @@ fn protected() -> OpenApiRouter<ApiState> {
         .merge(keys::routes())
         .merge(blocks::routes())
         .merge(prices::routes())
-        // TEMP-ROLLUPS .merge(usage::routes())
+        .merge(usage::routes())
         .merge(audit::routes())
         .merge(tokens::routes())
         .merge(system::routes())

@@ -69,7 +69,11 @@ async fn usage(
         user: q.user,
         team: q.team,
         model: q.model,
-        status: q.status.as_deref().map(str::parse::<StatusFilter>).transpose()?,
+        status: q
+            .status
+            .as_deref()
+            .map(str::parse::<StatusFilter>)
+            .transpose()?,
         from_ms: bound("from", &q.from, false)?,
         to_ms: bound("to", &q.to, true)?,
         cursor: q.cursor,
@@ -142,5 +146,9 @@ async fn aggregates(
             model: q.model,
         })
         .await?;
-    Ok(csv::list(csv::negotiate(q.format, &headers), "aggregates", rows))
+    Ok(csv::list(
+        csv::negotiate(q.format, &headers),
+        "aggregates",
+        rows,
+    ))
 }

@@ -77,7 +77,7 @@ async fn list(
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
     let users = s.ops.users(q.team.as_deref()).await?;
-    let mut usage = std::collections::HashMap::<String, DayMonth>::new(); // TEMP-ROLLUPS
+    let mut usage = s.ops.usage_by_user(q.team.as_deref()).await?;
     let rows: Vec<UserWithUsage> = users
         .into_iter()
         .map(|user| UserWithUsage {

@@ -12,6 +12,7 @@
 
 pub(crate) mod admin_audit;
 pub mod admin_tokens;
+pub mod aggregates;
 pub mod blocking;
 mod error;
 pub(crate) mod keys;
@@ -19,9 +20,10 @@ pub(crate) mod pricing;
 pub(crate) mod quota_events;
 pub(crate) mod reports;
 pub mod reset;
+pub mod retention;
 pub(crate) mod teams;
+mod user_usage;
 pub mod users;
-// TEMP-ROLLUPS mod user_usage;
 mod validate;
 pub mod views;
 
@@ -66,7 +68,7 @@ impl Ops {
     /// Opens the configured database, applies pending migrations and returns the
     /// service over it with the number of migrations applied (the command line's entry).
     pub async fn open(config: &Config) -> Result<(Self, usize), OpsError> {
-        let store = Store::connect(&config.database).await?;
+        let store = Store::connect(&config.database, config.quota.timezone).await?;
         let applied = store.migrate().await?;
         Ok((Self::new(Arc::new(store), config), applied))
     }

@@ -211,7 +211,11 @@ impl Gate {
             .clone()
             .unwrap_or_else(|| upstream.url());
         let config = config(&db_url, &upstream_url, &opts.overrides);
-        let store = Arc::new(Store::connect(&config.database).await.unwrap());
+        let store = Arc::new(
+            Store::connect(&config.database, config.quota.timezone)
+                .await
+                .unwrap(),
+        );
         store.migrate().await.unwrap();
         let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
