@@ -15,7 +15,7 @@ use super::error::{json_response, ApiError, ErrorBody};
 use super::input::Params;
 use super::ApiState;
 use crate::ops::admin_audit::{AdminAuditEntry, AdminAuditPage, AdminAuditQuery};
-use crate::store::AuditEntry;
+use crate::ops::views::AuditEntry;
 
 /// The routes of this file.
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {

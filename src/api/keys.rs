@@ -14,8 +14,8 @@ use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, Params};
 use super::ApiState;
 use crate::domain::Actor;
+use crate::ops::views::KeyInfo;
 use crate::ops::views::{IssuedKeyView, Revoked};
-use crate::store::KeyInfo;
 
 /// The routes of this file.
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {

@@ -14,7 +14,7 @@ use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, Params};
 use super::ApiState;
 use crate::domain::Actor;
-use crate::store::Price;
+use crate::ops::views::Price;
 
 /// The routes of this file.
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {

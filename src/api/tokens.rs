@@ -16,7 +16,7 @@ use super::input::{Body, Params};
 use super::ApiState;
 use crate::domain::Actor;
 use crate::ops::admin_tokens::{CreatedToken, RevokedToken};
-use crate::store::AdminToken;
+use crate::ops::views::AdminToken;
 
 /// The routes of this file.
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {

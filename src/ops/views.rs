@@ -7,7 +7,7 @@ use crate::auth::crypto::IssuedKey;
 use crate::domain::{KeyStatus, Language, Limits};
 use crate::store::{Team, UsageTotals, User};
 
-pub(crate) use crate::store::{Price, RequestRecord};
+pub(crate) use crate::store::{AdminToken, AuditEntry, KeyInfo, Price, RequestRecord};
 
 /// A team.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
