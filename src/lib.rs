@@ -25,9 +25,12 @@
 //! - [`proxy`]: the listener, routing, re-signing and forwarding.
 //! - [`serve`]: the running process: the application built, its tasks and listeners run
 //!   and drained.
+//! - `api`: the admin API (`/api/v1/` on the admin listener), a thin HTTP layer over
+//!   [`ops`].
 //! - [`cli`]: the command line, a thin formatter over [`ops`] and [`serve`].
 #![forbid(unsafe_code)]
 
+pub(crate) mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;

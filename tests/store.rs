@@ -24,10 +24,12 @@ use common::{Engine, TestDb};
 async fn open(engine: Engine) -> (TestDb, Store) {
     let db = TestDb::new(engine).await;
     let cfg = common::config(&db.url, "http://127.0.0.1:9", &[]);
-    let store = Store::connect(&cfg.database).await.unwrap();
+    let store = Store::connect(&cfg.database, cfg.quota.timezone)
+        .await
+        .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        4,
+        6,
         "every migration applies on a fresh db"
     );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");
@@ -108,6 +110,7 @@ async fn teams_users_limits_and_keys() {
         let v0 = s.state_version().await.unwrap();
         let team = ops
             .create_team(
+                &Actor::system("test"),
                 "research",
                 &LimitsUpdate {
                     daily_budget_usd: Some(Some(10.5)),
@@ -122,19 +125,22 @@ async fn teams_users_limits_and_keys() {
             "changes bump the version"
         );
         assert!(matches!(
-            ops.create_team("research", &LimitsUpdate::default()).await,
+            ops.create_team(&Actor::system("test"), "research", &LimitsUpdate::default())
+                .await,
             Err(OpsError::Conflict(_))
         ));
         assert!(matches!(
-            ops.create_team("bad name", &LimitsUpdate::default()).await,
+            ops.create_team(&Actor::system("test"), "bad name", &LimitsUpdate::default())
+                .await,
             Err(OpsError::Invalid(_))
         ));
         assert!(matches!(
-            ops.create_user(&new_user("x", "missing")).await,
+            ops.create_user(&Actor::system("test"), &new_user("x", "missing"))
+                .await,
             Err(OpsError::NotFound(_))
         ));
         let alice = ops
-            .create_user(&new_user("alice", "research"))
+            .create_user(&Actor::system("test"), &new_user("alice", "research"))
             .await
             .unwrap();
         assert_eq!(alice.team, "research");
@@ -146,7 +152,8 @@ async fn teams_users_limits_and_keys() {
             "unset limits take the configured defaults"
         );
         assert!(matches!(
-            ops.create_user(&new_user("alice", "research")).await,
+            ops.create_user(&Actor::system("test"), &new_user("alice", "research"))
+                .await,
             Err(OpsError::Conflict(_))
         ));
         let updated = ops
@@ -199,7 +206,7 @@ async fn teams_users_limits_and_keys() {
             secret_enc: vec![1, 2, 3, 255, 0, 7],
             bearer_hash: "a".repeat(64),
         };
-        let info = s.create_key(user_id, &key, &event).await.unwrap();
+        let info = s.create_key(user_id, &key, &event, None).await.unwrap();
         assert_eq!(
             (info.status, info.tool.as_str()),
             (KeyStatus::Active, "claude-code")
@@ -248,16 +255,20 @@ async fn teams_users_limits_and_keys() {
         );
 
         assert!(matches!(
-            ops.delete_team("research").await,
+            ops.delete_team(&Actor::system("test"), "research").await,
             Err(OpsError::Conflict(_))
         ));
         assert_eq!(ops.users(Some("research")).await.unwrap().len(), 1);
-        ops.delete_user("alice").await.unwrap();
+        ops.delete_user(&Actor::system("test"), "alice")
+            .await
+            .unwrap();
         assert!(
             ops.keys(None).await.unwrap().is_empty(),
             "keys go with the user"
         );
-        ops.delete_team("research").await.unwrap();
+        ops.delete_team(&Actor::system("test"), "research")
+            .await
+            .unwrap();
         assert!(ops.teams().await.unwrap().is_empty());
         assert!(s.block_status(user_id).await.unwrap().is_none());
         db.drop_db().await;
@@ -269,10 +280,12 @@ async fn the_blocking_service_writes_status_audit_and_one_event_per_change() {
     for engine in common::engines() {
         let (db, s, ops) = ops(engine).await;
         let actor = Actor::system("cli:admin");
-        ops.create_team("t", &LimitsUpdate::default())
+        ops.create_team(&Actor::system("test"), "t", &LimitsUpdate::default())
             .await
             .unwrap();
-        ops.create_user(&new_user("bob", "t")).await.unwrap();
+        ops.create_user(&Actor::system("test"), &new_user("bob", "t"))
+            .await
+            .unwrap();
 
         assert!(matches!(
             ops.unblock(&actor, "bob", None).await,
@@ -419,7 +432,7 @@ async fn prices_are_seeded_and_settable() {
             cache_read_per_1k: None,
             cache_write_per_1k: Some(0.6),
         };
-        s.set_price(&p).await.unwrap();
+        s.set_price(&p, None).await.unwrap();
         let got = s.prices().await.unwrap();
         assert_eq!(got.iter().find(|x| x.model_id == p.model_id), Some(&p));
         assert_eq!(got.len(), prices.len(), "replaced, not added");
@@ -428,7 +441,7 @@ async fn prices_are_seeded_and_settable() {
             ..p
         };
         assert!(matches!(
-            s.set_price(&bad).await,
+            s.set_price(&bad, None).await,
             Err(StoreError::Invalid(_))
         ));
         db.drop_db().await;

@@ -71,16 +71,19 @@ async fn the_proxy_serves_https_with_http2_and_http1() {
     // The harness's helpers speak plain HTTP; set up the user directly.
     let actor = Actor::system("test");
     gate.ops
-        .create_team("t", &LimitsUpdate::default())
+        .create_team(&actor, "t", &LimitsUpdate::default())
         .await
         .unwrap();
     gate.ops
-        .create_user(&CreateUser {
-            username: "tina".into(),
-            person_name: "Tina".into(),
-            team: "t".into(),
-            ..Default::default()
-        })
+        .create_user(
+            &actor,
+            &CreateUser {
+                username: "tina".into(),
+                person_name: "Tina".into(),
+                team: "t".into(),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let key = gate.ops.issue_key(&actor, "tina", "t").await.unwrap().key;

@@ -21,7 +21,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::load(Some(Path::new(&config)))?;
     let (ops, _) = Ops::open(&config).await?;
     let actor = Actor::system("bench-seed");
-    ops.create_team("bulk", &LimitsUpdate::default()).await?;
+    ops.create_team(&actor, "bulk", &LimitsUpdate::default())
+        .await?;
     let limits = LimitsUpdate {
         daily_requests: Some(Some(350)),
         monthly_requests: Some(Some(5000)),
@@ -29,13 +30,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     for i in 0..count {
         let name = format!("user{i:06}");
-        ops.create_user(&CreateUser {
-            username: name.clone(),
-            person_name: format!("Person {i}"),
-            team: "bulk".into(),
-            limits,
-            ..Default::default()
-        })
+        ops.create_user(
+            &actor,
+            &CreateUser {
+                username: name.clone(),
+                person_name: format!("Person {i}"),
+                team: "bulk".into(),
+                limits,
+                ..Default::default()
+            },
+        )
         .await?;
         ops.issue_key(&actor, &name, "bench").await?;
     }

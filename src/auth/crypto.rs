@@ -165,7 +165,7 @@ impl MasterKey {
 }
 
 /// A freshly issued credential set; shown to the operator once.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
     /// SigV4 access key id (`BG` + 18 characters).
     pub access_key_id: String,

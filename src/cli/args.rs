@@ -63,6 +63,41 @@ pub(crate) enum Command {
     },
     /// Run the daily reset now (it also runs by itself at 00:00 in quota.timezone).
     Reset,
+    /// Admin API tokens and the admin audit log.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `admin ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create a token for the admin API (printed once).
+    CreateToken {
+        /// A unique name for the token (audit rows say `api:<name>`).
+        name: String,
+    },
+    /// List tokens (never the tokens themselves).
+    ListTokens,
+    /// Revoke a token; admin listeners refuse it within 2 seconds.
+    RevokeToken {
+        /// The token's name.
+        name: String,
+    },
+    /// The admin audit log, newest first.
+    Audit {
+        /// Only changes by this actor (`cli:alice`, `api:ops-bot`).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this resource (`user:alice`, `team:research`).
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only this operation (`set_user_limits`, `block`, ...).
+        #[arg(long)]
+        operation: Option<String>,
+        /// At most this many entries (1-1000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }
 
 /// Limit flags shared by create and set-limits. A value of `unlimited` removes a limit.
@@ -271,24 +306,7 @@ pub(crate) enum UserCommand {
 }
 
 fn parse_duration(s: &str) -> Result<BlockDuration, String> {
-    match s {
-        "until-reset" => return Ok(BlockDuration::UntilReset),
-        "indefinite" => return Ok(BlockDuration::Indefinite),
-        _ => {}
-    }
-    let bad = || format!("`{s}` is not a duration like 30m, 2h, 1d, until-reset or indefinite");
-    let (digits, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(bad()),
-    };
-    if n == 0 {
-        return Err(bad());
-    }
-    n.checked_mul(secs).map(BlockDuration::For).ok_or_else(bad)
+    s.parse()
 }
 
 /// `key ...`

@@ -23,7 +23,7 @@ pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Re
     let actor = Actor::cli();
     match cmd {
         TeamCommand::Create { team, limits } => {
-            let t = ops.create_team(&team, &limits.update()).await?;
+            let t = ops.create_team(&actor, &team, &limits.update()).await?;
             let text = format!("created team {} ({})", t.name, limits_text(&t.limits));
             print(out, &t, text);
         }
@@ -57,7 +57,7 @@ pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Re
             print(out, &t, text);
         }
         TeamCommand::Delete { team } => {
-            let d = ops.delete_team(&team).await?;
+            let d = ops.delete_team(&actor, &team).await?;
             print(out, &d, format!("deleted team {team}"));
         }
     }
@@ -78,15 +78,18 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             limits,
         } => {
             let u = ops
-                .create_user(&CreateUser {
-                    username,
-                    person_name,
-                    team,
-                    email,
-                    language,
-                    iam_user,
-                    limits: limits.update(),
-                })
+                .create_user(
+                    &actor,
+                    &CreateUser {
+                        username,
+                        person_name,
+                        team,
+                        email,
+                        language,
+                        iam_user,
+                        limits: limits.update(),
+                    },
+                )
                 .await?;
             let text = format!(
                 "created user {} in team {} ({})",
@@ -178,7 +181,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             super::blocking::protect(ops, out, &username, false).await?
         }
         UserCommand::Delete { username } => {
-            let d = ops.delete_user(&username).await?;
+            let d = ops.delete_user(&actor, &username).await?;
             print(out, &d, format!("deleted user {username} and their keys"));
         }
     }

@@ -2,6 +2,7 @@
 //! maps the outcome to an exit code (0 success, 1 failure, 2 usage error). Errors go to
 //! stderr as one sentence; `--output json` prints exactly one JSON document on stdout.
 
+mod admin;
 pub(crate) mod args;
 mod blocking;
 mod directory;
@@ -98,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage(args) => reports::usage(&ops, out, args).await?,
         Command::Audit { user, limit } => blocking::audit(&ops, out, user, limit).await?,
         Command::Reset => blocking::reset(&ops, out).await?,
+        Command::Admin(cmd) => admin::admin(&ops, out, cmd).await?,
     }
     ops.close().await;
     Ok(())

@@ -18,13 +18,16 @@ pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyh
             cache_write,
         } => {
             let price = ops
-                .set_price(Price {
-                    model_id,
-                    input_per_1k: usd_per_1k_input,
-                    output_per_1k: usd_per_1k_output,
-                    cache_read_per_1k: cache_read,
-                    cache_write_per_1k: cache_write,
-                })
+                .set_price(
+                    &crate::domain::Actor::cli(),
+                    Price {
+                        model_id,
+                        input_per_1k: usd_per_1k_input,
+                        output_per_1k: usd_per_1k_output,
+                        cache_read_per_1k: cache_read,
+                        cache_write_per_1k: cache_write,
+                    },
+                )
                 .await?;
             let text = format!(
                 "{}: ${} input / ${} output per 1,000 tokens",

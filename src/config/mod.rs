@@ -3,8 +3,8 @@
 //!
 //! Loading happens in two steps, as in rust-rpxy: [`raw::RawConfig`] mirrors the file
 //! (every key optional, unknown keys rejected), and [`Config::from_raw`] hands each section
-//! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`),
-//! which checks each value and fills in defaults. Every error names the key and what is
+//! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`,
+//! `records`), which checks each value and fills in defaults. Every error names the key and what is
 //! wrong with it ([`ConfigError`]).
 
 mod admin;
@@ -14,6 +14,7 @@ mod iam;
 mod proxy;
 mod quota;
 pub mod raw;
+mod records;
 mod upstream;
 mod values;
 
@@ -27,6 +28,7 @@ pub(crate) use iam::IamConfig;
 pub(crate) use proxy::{ProxyConfig, TlsFiles};
 pub use quota::QuotaConfig;
 use raw::RawConfig;
+pub(crate) use records::RecordsConfig;
 pub(crate) use upstream::UpstreamConfig;
 
 /// The environment variable naming the config file when `--config` is not given.
@@ -77,6 +79,8 @@ pub struct Config {
         )
     )]
     pub(crate) iam: IamConfig,
+    /// Retention of per-call records.
+    pub(crate) records: RecordsConfig,
 }
 
 impl Config {
@@ -110,6 +114,7 @@ impl Config {
             quota: QuotaConfig::from_raw(raw.quota.unwrap_or_default())?,
             email: EmailConfig::from_raw(raw.email.unwrap_or_default())?,
             iam: IamConfig::from_raw(raw.iam.unwrap_or_default()),
+            records: RecordsConfig::from_raw(raw.records.unwrap_or_default())?,
         })
     }
 }

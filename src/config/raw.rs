@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub(crate) email: Option<RawEmail>,
     /// `[iam]`
     pub(crate) iam: Option<RawIam>,
+    /// `[records]`
+    pub(crate) records: Option<RawRecords>,
 }
 
 /// `[proxy]`
@@ -95,6 +97,13 @@ pub(crate) struct RawIam {
     pub(crate) enabled: Option<bool>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) deny_policy_name: Option<String>,
+}
+
+/// `[records]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRecords {
+    pub(crate) retention_days: Option<u64>,
 }
 
 impl RawConfig {

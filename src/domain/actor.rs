@@ -18,6 +18,11 @@ impl Actor {
         Self(format!("cli:{user}"))
     }
 
+    /// A caller of the admin API, by the name of its admin token (`api:<name>`).
+    pub fn api(token_name: &str) -> Self {
+        Self(format!("api:{token_name}"))
+    }
+
     /// A process acting by itself (`proxy:<host>:<pid>`), as named by the caller.
     pub fn system(name: impl Into<String>) -> Self {
         Self(name.into())

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Request limits and budgets; `None` is unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
+)]
 pub struct Limits {
     /// Requests per calendar day.
     pub daily_requests: Option<i64>,

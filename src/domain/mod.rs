@@ -6,6 +6,7 @@
 //! the quota engine, the service layer and the front ends can all depend on it.
 
 mod actor;
+mod admin_operation;
 mod audit;
 mod block;
 mod event;
@@ -15,6 +16,7 @@ mod limits;
 mod usage_source;
 
 pub use actor::Actor;
+pub use admin_operation::AdminOperation;
 pub use audit::AuditOperation;
 pub use block::BlockKind;
 pub use event::{DomainEvent, EventKind, LimitSubject, NewEvent};
@@ -33,7 +35,8 @@ pub struct UnknownValue {
     pub(crate) value: String,
 }
 
-/// Implements `as_str`, `FromStr`, `TryFrom<String>`, `Display`, serde and sqlx's
+/// Implements `as_str`, `FromStr`, `TryFrom<String>`, `Display`, serde, the OpenAPI
+/// schema (utoipa) and sqlx's
 /// `Type`/`Encode`/`Decode` (as text, on every engine) for a field-less enum, from one
 /// table of (variant, stored text).
 macro_rules! text_enum {
@@ -117,6 +120,21 @@ macro_rules! text_enum {
             }
         }
 
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some([$($text),+]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($ty))
+            }
+        }
+
         impl<'de> serde::Deserialize<'de> for $ty {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
@@ -148,6 +166,7 @@ mod tests {
         round_trip(KeyStatus::ALL);
         round_trip(AuditOperation::ALL);
         round_trip(UsageSource::ALL);
+        round_trip(AdminOperation::ALL);
         round_trip(EventKind::ALL);
         assert!("spanish".parse::<Language>().is_err());
         assert_eq!(

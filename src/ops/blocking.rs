@@ -3,11 +3,12 @@
 //! daily reset all end in `Ops::change_block`, which writes the new status, its audit
 //! row and its domain event in one transaction.
 
+use super::admin_audit::{json, record};
 use super::views::BlockingView;
 use super::{Ops, OpsError};
-use crate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, NewEvent};
+use crate::domain::{Actor, AdminOperation, AuditOperation, BlockKind, DomainEvent, NewEvent};
 use crate::quota::calendar;
-use crate::store::{AuditRecord, BlockStatus, User};
+use crate::store::{AdminAuditRecord, AuditRecord, BlockStatus, User};
 
 /// How long a manual block lasts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,12 +21,41 @@ pub enum BlockDuration {
     Indefinite,
 }
 
+impl std::str::FromStr for BlockDuration {
+    type Err = String;
+
+    /// `30m`, `2h`, `1d` (any positive number of minutes, hours or days),
+    /// `until-reset` or `indefinite`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "until-reset" => return Ok(Self::UntilReset),
+            "indefinite" => return Ok(Self::Indefinite),
+            _ => {}
+        }
+        let bad = || format!("`{s}` is not a duration like 30m, 2h, 1d, until-reset or indefinite");
+        let (digits, unit) = s.split_at(s.len().saturating_sub(1));
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let secs = match unit {
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86400,
+            _ => return Err(bad()),
+        };
+        if n == 0 {
+            return Err(bad());
+        }
+        n.checked_mul(secs).map(Self::For).ok_or_else(bad)
+    }
+}
+
 /// One change to a user's blocking status: the status after it, what the audit row
 /// records, and the event others hear.
 pub(crate) struct BlockChange {
     pub(crate) status: BlockStatus,
     pub(crate) audit: AuditRecord,
     pub(crate) event: NewEvent,
+    /// The admin audit row of an administrator's change (none for automatic ones).
+    pub(crate) admin: Option<AdminAuditRecord>,
 }
 
 impl BlockChange {
@@ -55,28 +85,59 @@ impl Ops {
     pub(crate) async fn change_block(&self, change: BlockChange) -> Result<bool, OpsError> {
         Ok(self
             .store
-            .write_block(&change.status, &change.audit, &change.event)
+            .write_block(
+                &change.status,
+                &change.audit,
+                &change.event,
+                change.admin.as_ref(),
+            )
             .await?)
     }
 
-    /// Writes an administrator's change with its audit row and event; returns the view.
+    /// Writes an administrator's change with its audit rows and event; returns the view.
     async fn manual(
         &self,
         actor: &Actor,
+        before: &BlockStatus,
         status: BlockStatus,
         operation: AuditOperation,
         reason: Option<String>,
         event: DomainEvent,
     ) -> Result<BlockingView, OpsError> {
         let view = view(&status);
+        let admin_op = match operation {
+            AuditOperation::Block => AdminOperation::Block,
+            AuditOperation::Unblock => AdminOperation::Unblock,
+            AuditOperation::Protect => AdminOperation::Protect,
+            _ => AdminOperation::Unprotect,
+        };
+        let mut after = json(&view);
+        if let (Some(serde_json::Value::Object(m)), Some(r)) = (after.as_mut(), &reason) {
+            m.insert("reason".into(), r.clone().into());
+        }
+        let admin = record(
+            actor,
+            admin_op,
+            format!("user:{}", status.username),
+            json(&self::view(before)),
+            after,
+        );
         let audit = BlockChange::audit(&status, operation, reason, actor);
         self.change_block(BlockChange {
             status,
             audit,
             event: NewEvent::new(event),
+            admin: Some(admin),
         })
         .await?;
         Ok(view)
+    }
+
+    /// Users who are blocked or protected now, by name.
+    pub(crate) async fn blocks(&self) -> Result<Vec<BlockingView>, OpsError> {
+        let mut rows: Vec<BlockingView> = self.store.block_rows().await?.iter().map(view).collect();
+        rows.sort_by(|a, b| a.username.cmp(&b.username));
+        Ok(rows)
     }
 
     /// A user's current blocking row (all clear when none).
@@ -120,7 +181,7 @@ impl Ops {
             blocked_until: until,
             administrative_safe: before.administrative_safe && before.safe_until.is_none(),
             safe_until: None,
-            ..before
+            ..before.clone()
         };
         let event = DomainEvent::Blocked {
             user_id: user.id,
@@ -131,8 +192,15 @@ impl Ops {
             limit: None,
             by: actor.to_string(),
         };
-        self.manual(actor, status, AuditOperation::Block, Some(reason), event)
-            .await
+        self.manual(
+            actor,
+            &before,
+            status,
+            AuditOperation::Block,
+            Some(reason),
+            event,
+        )
+        .await
     }
 
     /// Lifts a block. After an automatic block the user is also protected until the
@@ -172,8 +240,15 @@ impl Ops {
             protected_until: safe_until.filter(|_| safe),
             by: actor.to_string(),
         };
-        self.manual(actor, status, AuditOperation::Unblock, reason, event)
-            .await
+        self.manual(
+            actor,
+            &before,
+            status,
+            AuditOperation::Unblock,
+            reason,
+            event,
+        )
+        .await
     }
 
     /// Gives (`on`) or takes away standing protection from limits. Protection lifts an
@@ -195,7 +270,7 @@ impl Ops {
             blocked_until: if blocked { before.blocked_until } else { None },
             administrative_safe: on,
             safe_until: None,
-            ..before
+            ..before.clone()
         };
         let operation = if on {
             AuditOperation::Protect
@@ -209,7 +284,8 @@ impl Ops {
             until: None,
             by: actor.to_string(),
         };
-        self.manual(actor, status, operation, None, event).await
+        self.manual(actor, &before, status, operation, None, event)
+            .await
     }
 }
 

@@ -1,10 +1,11 @@
 //! Keys: issue one per user and tool (the secret is shown once, stored encrypted; the
 //! bearer token only as a hash), list, revoke.
 
+use super::admin_audit::{json, record};
 use super::views::{IssuedKeyView, Revoked};
 use super::{validate, Ops, OpsError};
 use crate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
-use crate::domain::{Actor, DomainEvent, NewEvent};
+use crate::domain::{Actor, AdminOperation, DomainEvent, NewEvent};
 use crate::store::{KeyInfo, NewKey};
 
 impl Ops {
@@ -31,7 +32,19 @@ impl Ops {
             access_key_id: issued.access_key_id.clone(),
             by: actor.to_string(),
         });
-        let info = self.store.create_key(user.id, &key, &event).await?;
+        let audit = record(
+            actor,
+            AdminOperation::IssueKey,
+            format!("key:{}", issued.access_key_id),
+            None,
+            Some(serde_json::json!({
+                "access_key_id": issued.access_key_id, "username": user.username, "tool": tool,
+            })),
+        );
+        let info = self
+            .store
+            .create_key(user.id, &key, &event, Some(&audit))
+            .await?;
         Ok(IssuedKeyView {
             key: issued,
             username: info.username,
@@ -59,12 +72,19 @@ impl Ops {
             .key(access_key_id)
             .await
             .map_err(|_| OpsError::NotFound(format!("active key `{access_key_id}`")))?;
+        let audit = record(
+            actor,
+            AdminOperation::RevokeKey,
+            format!("key:{access_key_id}"),
+            json(&key),
+            None,
+        );
         let event = NewEvent::new(DomainEvent::KeyRevoked {
             username: key.username,
             access_key_id: access_key_id.to_string(),
             by: actor.to_string(),
         });
-        self.store.revoke_key(access_key_id, &event).await?;
+        self.store.revoke_key(access_key_id, &event, &audit).await?;
         Ok(Revoked {
             revoked: access_key_id.to_string(),
         })

@@ -10,6 +10,9 @@
 //! Blocks have exactly one writer: [`blocking`]; automatic blocks
 //! (`quota_events`) and the daily reset ([`reset`]) go through it too.
 
+pub(crate) mod admin_audit;
+pub mod admin_tokens;
+pub mod aggregates;
 pub mod blocking;
 mod error;
 pub(crate) mod keys;
@@ -17,7 +20,9 @@ pub(crate) mod pricing;
 pub(crate) mod quota_events;
 pub(crate) mod reports;
 pub mod reset;
+pub mod retention;
 pub(crate) mod teams;
+mod user_usage;
 pub mod users;
 mod validate;
 pub mod views;
@@ -63,7 +68,7 @@ impl Ops {
     /// Opens the configured database, applies pending migrations and returns the
     /// service over it with the number of migrations applied (the command line's entry).
     pub async fn open(config: &Config) -> Result<(Self, usize), OpsError> {
-        let store = Store::connect(&config.database).await?;
+        let store = Store::connect(&config.database, config.quota.timezone).await?;
         let applied = store.migrate().await?;
         Ok((Self::new(Arc::new(store), config), applied))
     }

@@ -1,12 +1,14 @@
 //! Model prices: set (model ids as bare ids, inference-profile ids or ARNs, stored bare)
 //! and list.
 
+use super::admin_audit::{json, record};
 use super::{Ops, OpsError};
+use crate::domain::{Actor, AdminOperation};
 use crate::store::Price;
 
 impl Ops {
     /// Sets a model's price per 1,000 tokens.
-    pub(crate) async fn set_price(&self, price: Price) -> Result<Price, OpsError> {
+    pub(crate) async fn set_price(&self, actor: &Actor, price: Price) -> Result<Price, OpsError> {
         let bare = crate::usage::pricing::normalize_model_id(&price.model_id).to_string();
         if bare.is_empty() {
             return Err(OpsError::Invalid(format!(
@@ -18,7 +20,20 @@ impl Ops {
             model_id: bare,
             ..price
         };
-        self.store.set_price(&price).await?;
+        let before = self
+            .store
+            .prices()
+            .await?
+            .into_iter()
+            .find(|p| p.model_id == price.model_id);
+        let audit = record(
+            actor,
+            AdminOperation::SetPrice,
+            format!("price:{}", price.model_id),
+            before.as_ref().and_then(json),
+            json(&price),
+        );
+        self.store.set_price(&price, Some(&audit)).await?;
         Ok(price)
     }
 

@@ -154,6 +154,7 @@ impl Ops {
                         status,
                         audit,
                         event: NewEvent::once(event, key),
+                        admin: None,
                     })
                     .await?;
                 if written {

@@ -1,13 +1,14 @@
 //! Reports: per-call records and totals over a date range in `quota.timezone`, usage
-//! today and this month, and the blocking audit trail.
+//! today and this month (from the usage rollups), and the blocking audit trail.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
+use super::aggregates::day_key;
 use super::views::DayMonth;
 use super::{Ops, OpsError};
-use crate::quota::calendar::{self, start_of_day};
-use crate::store::{AuditEntry, RequestRecord, UsageFilter, UsageTotals};
+use crate::quota::calendar::start_of_day;
+use crate::store::{AuditEntry, DailyFilter, RequestRecord, UsageFilter, UsageTotals};
 
 /// Which records a usage report covers.
 #[derive(Clone, Debug, Default)]
@@ -74,22 +75,22 @@ impl Ops {
         })
     }
 
-    /// Usage today and this month of the records `base` selects.
+    /// Usage today and this month of the user or team `base` names, from the daily
+    /// rollups (a month is at most 31 rows per model, however many calls it had).
     pub(crate) async fn day_and_month(&self, base: UsageFilter) -> Result<DayMonth, OpsError> {
-        let now = self.now();
-        let within = |p: calendar::Period| UsageFilter {
-            from_ms: Some(p.start_ms),
-            to_ms: Some(p.end_ms),
-            ..base.clone()
+        let today = self.today();
+        let since = |from: NaiveDate| DailyFilter {
+            from_day: day_key(from),
+            to_day: day_key(today),
+            username: base.username.clone(),
+            team: base.team.clone(),
+            model_id: None,
         };
         Ok(DayMonth {
-            day: self
-                .store
-                .usage_totals(&within(calendar::day(self.tz, now)))
-                .await?,
+            day: self.store.daily_totals(&since(today)).await?,
             month: self
                 .store
-                .usage_totals(&within(calendar::month(self.tz, now)))
+                .daily_totals(&since(today.with_day(1).unwrap_or(today)))
                 .await?,
         })
     }

@@ -14,9 +14,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::admin_audit::{json, record};
 use super::blocking::BlockChange;
 use super::{Ops, OpsError};
-use crate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, NewEvent};
+use crate::domain::{Actor, AdminOperation, AuditOperation, BlockKind, DomainEvent, NewEvent};
 use crate::quota::calendar;
 use crate::quota::engine::period_keys;
 use crate::store::BlockStatus;
@@ -25,7 +26,7 @@ use crate::store::BlockStatus;
 pub(crate) const JOB: &str = "daily_reset";
 
 /// What a reset did.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ResetReport {
     /// The local day the reset ran for.
     pub(crate) day: String,
@@ -36,23 +37,24 @@ pub struct ResetReport {
 }
 
 impl Ops {
-    /// Runs the daily reset now, by hand, and marks today's scheduled reset as done.
+    /// Runs the daily reset now, by hand, and marks today's scheduled reset as done. Its
+    /// summary is the admin audit row, written with the `reset_done` event.
     pub async fn reset_now(&self, actor: &Actor) -> Result<ResetReport, OpsError> {
         let now = self.now();
-        let report = self.daily_reset(actor, now, None).await?;
+        let report = self.daily_reset(actor, now, Some(Once::ByHand)).await?;
         self.store
             .claim_job(JOB, &report.day, actor.as_str())
             .await?;
         Ok(report)
     }
 
-    /// Runs the reset as of `now`. `once` is the dedupe key of its `reset_done` event
-    /// (the scheduler's `reset:<day>`), `None` for a reset run by hand.
+    /// Runs the reset as of `now`, by the scheduler (its `reset_done` event once per
+    /// day, key `reset:<day>`) or by hand (audited).
     async fn daily_reset(
         &self,
         actor: &Actor,
         now: DateTime<Utc>,
-        once: Option<String>,
+        how: Option<Once>,
     ) -> Result<ResetReport, OpsError> {
         let now_ms = now.timestamp_millis();
         let day_end = calendar::day(self.tz, now).end_ms;
@@ -85,11 +87,23 @@ impl Ops {
             unprotected: report.unprotected.clone(),
             by: actor.to_string(),
         };
-        let event = match once {
-            Some(key) => NewEvent::once(event, key),
-            None => NewEvent::new(event),
-        };
-        self.store.append_event(&event).await?;
+        match how {
+            Some(Once::Scheduled(key)) => {
+                self.store.append_event(&NewEvent::once(event, key)).await?;
+            }
+            Some(Once::ByHand) | None => {
+                let audit = record(
+                    actor,
+                    AdminOperation::Reset,
+                    "reset".into(),
+                    None,
+                    json(&report),
+                );
+                self.store
+                    .append_event_audited(&NewEvent::new(event), &audit)
+                    .await?;
+            }
+        }
         Ok(report)
     }
 
@@ -100,7 +114,7 @@ impl Ops {
             let (day, _) = period_keys(self.tz, now);
             match self.store.claim_job(JOB, &day, actor.as_str()).await {
                 Ok(true) => match self
-                    .daily_reset(&actor, now, Some(format!("reset:{day}")))
+                    .daily_reset(&actor, now, Some(Once::Scheduled(format!("reset:{day}"))))
                     .await
                 {
                     Ok(r) => tracing::info!(day = %r.day, unblocked = r.unblocked.len(),
@@ -119,6 +133,13 @@ impl Ops {
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
     }
+}
+
+/// Who runs a reset: the scheduler, once per day under this dedupe key, or an
+/// administrator by hand.
+enum Once {
+    Scheduled(String),
+    ByHand,
 }
 
 /// The change the reset makes to one row: lift the block, end the protection, or both
@@ -170,6 +191,7 @@ fn reset_change(
     Some(BlockChange {
         status,
         audit,
+        admin: None,
         event: NewEvent::new(event),
     })
 }

@@ -1,25 +1,36 @@
 //! Teams: create, list, show with members and usage, change limits, delete.
 
+use super::admin_audit::{json, record};
 use super::views::{Deleted, TeamInfo, TeamView};
 use super::{validate, Ops, OpsError};
-use crate::domain::{Actor, DomainEvent, LimitSubject, Limits, LimitsUpdate, NewEvent};
+use crate::domain::{
+    Actor, AdminOperation, DomainEvent, LimitSubject, Limits, LimitsUpdate, NewEvent,
+};
 use crate::store::{NewTeam, UsageFilter};
 
 impl Ops {
     /// Creates a team with `limits` applied to no limits at all.
     pub async fn create_team(
         &self,
+        actor: &Actor,
         name: &str,
         limits: &LimitsUpdate,
     ) -> Result<TeamView, OpsError> {
         validate::name("team", name)?;
-        let team = self
-            .store
-            .create_team(&NewTeam {
-                name: name.to_string(),
-                limits: limits.apply(Limits::default()),
-            })
-            .await?;
+        validate::limits(limits)?;
+        let new = NewTeam {
+            name: name.to_string(),
+            limits: limits.apply(Limits::default()),
+        };
+        let after = serde_json::json!({ "name": name, "limits": new.limits });
+        let audit = record(
+            actor,
+            AdminOperation::CreateTeam,
+            format!("team:{name}"),
+            None,
+            Some(after),
+        );
+        let team = self.store.create_team(&new, &audit).await?;
         Ok(TeamView::from(&team))
     }
 
@@ -64,12 +75,21 @@ impl Ops {
             name: team.name.clone(),
         };
         let (after, event) = limits_change(subject, team.limits, update, actor)?;
-        self.store.set_team_limits(team.id, &after, &event).await?;
+        let audit = record(
+            actor,
+            AdminOperation::SetTeamLimits,
+            format!("team:{name}"),
+            json(&team.limits),
+            json(&after),
+        );
+        self.store
+            .set_team_limits(team.id, &after, &event, &audit)
+            .await?;
         Ok(TeamView::from(&self.store.team(name).await?))
     }
 
     /// Deletes a team that has no users.
-    pub async fn delete_team(&self, name: &str) -> Result<Deleted, OpsError> {
+    pub async fn delete_team(&self, actor: &Actor, name: &str) -> Result<Deleted, OpsError> {
         let team = self.store.team(name).await?;
         let members = self.store.team_members(team.id).await?;
         if members > 0 {
@@ -77,7 +97,14 @@ impl Ops {
                 "team `{name}` still has {members} user(s); delete or move them first"
             )));
         }
-        self.store.delete_team(team.id).await?;
+        let audit = record(
+            actor,
+            AdminOperation::DeleteTeam,
+            format!("team:{name}"),
+            json(&TeamView::from(&team)),
+            None,
+        );
+        self.store.delete_team(team.id, &audit).await?;
         Ok(Deleted {
             deleted: name.to_string(),
         })
@@ -99,6 +126,7 @@ pub(crate) fn limits_change(
                 .into(),
         ));
     }
+    validate::limits(update)?;
     let after = update.apply(before);
     let event = NewEvent::new(DomainEvent::LimitsChanged {
         subject,

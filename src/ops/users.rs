@@ -1,10 +1,11 @@
 //! Users: create (with the configured default limits and language), list, show with
 //! usage, blocking status and keys, change limits, delete.
 
+use super::admin_audit::{json, record};
 use super::teams::limits_change;
 use super::views::{BlockingView, Deleted, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
-use crate::domain::{Actor, Language, LimitSubject, LimitsUpdate};
+use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate};
 use crate::store::{NewUser, UsageFilter};
 
 /// What creating a user takes.
@@ -28,26 +29,37 @@ pub struct CreateUser {
 
 impl Ops {
     /// Creates a user; limits not given take `quota.default_*`.
-    pub async fn create_user(&self, new: &CreateUser) -> Result<UserView, OpsError> {
+    pub async fn create_user(&self, actor: &Actor, new: &CreateUser) -> Result<UserView, OpsError> {
         validate::name("user", &new.username)?;
+        validate::limits(&new.limits)?;
         if new.person_name.trim().is_empty() {
             return Err(OpsError::Invalid("person_name must not be empty".into()));
         }
         if let Some(e) = &new.email {
             validate::email(e)?;
         }
-        let user = self
-            .store
-            .create_user(&NewUser {
-                username: new.username.clone(),
-                person_name: new.person_name.clone(),
-                team: new.team.clone(),
-                email: new.email.clone(),
-                language: new.language.unwrap_or(self.default_language),
-                iam_user: new.iam_user.clone(),
-                limits: new.limits.apply(self.default_limits),
-            })
-            .await?;
+        let row = NewUser {
+            username: new.username.clone(),
+            person_name: new.person_name.clone(),
+            team: new.team.clone(),
+            email: new.email.clone(),
+            language: new.language.unwrap_or(self.default_language),
+            iam_user: new.iam_user.clone(),
+            limits: new.limits.apply(self.default_limits),
+        };
+        let after = serde_json::json!({
+            "username": row.username, "person": row.person_name, "team": row.team,
+            "email": row.email, "language": row.language, "iam_user": row.iam_user,
+            "limits": row.limits,
+        });
+        let audit = record(
+            actor,
+            AdminOperation::CreateUser,
+            format!("user:{}", new.username),
+            None,
+            Some(after),
+        );
+        let user = self.store.create_user(&row, &audit).await?;
         Ok(UserView::from(&user))
     }
 
@@ -108,14 +120,30 @@ impl Ops {
             name: user.username.clone(),
         };
         let (after, event) = limits_change(subject, user.limits, update, actor)?;
-        self.store.set_user_limits(user.id, &after, &event).await?;
+        let audit = record(
+            actor,
+            AdminOperation::SetUserLimits,
+            format!("user:{username}"),
+            json(&user.limits),
+            json(&after),
+        );
+        self.store
+            .set_user_limits(user.id, &after, &event, &audit)
+            .await?;
         Ok(UserView::from(&self.store.user(username).await?))
     }
 
     /// Deletes a user with their keys and limits; their request records stay.
-    pub async fn delete_user(&self, username: &str) -> Result<Deleted, OpsError> {
+    pub async fn delete_user(&self, actor: &Actor, username: &str) -> Result<Deleted, OpsError> {
         let user = self.store.user(username).await?;
-        self.store.delete_user(user.id).await?;
+        let audit = record(
+            actor,
+            AdminOperation::DeleteUser,
+            format!("user:{username}"),
+            json(&UserView::from(&user)),
+            None,
+        );
+        self.store.delete_user(user.id, &audit).await?;
         Ok(Deleted {
             deleted: username.to_string(),
         })

@@ -1,6 +1,7 @@
-//! Input rules shared by every operation: names and email addresses.
+//! Input rules shared by every operation: names, email addresses and limits.
 
 use super::OpsError;
+use crate::domain::LimitsUpdate;
 
 /// Team, user and tool names: 1-128 of letters, digits, `-`, `_`, `.` and `@`.
 pub(crate) fn name(what: &str, name: &str) -> Result<(), OpsError> {
@@ -30,6 +31,30 @@ pub(crate) fn email(email: &str) -> Result<(), OpsError> {
             "`{email}` is not an email address"
         )))
     }
+}
+
+/// Limits: request counts and USD budgets are 0 or more (and finite); unset is
+/// unlimited.
+pub(crate) fn limits(update: &LimitsUpdate) -> Result<(), OpsError> {
+    for (field, v) in [
+        ("daily_requests", update.daily_requests.flatten()),
+        ("monthly_requests", update.monthly_requests.flatten()),
+    ] {
+        if v.is_some_and(|v| v < 0) {
+            return Err(OpsError::Invalid(format!("{field} must be 0 or more")));
+        }
+    }
+    for (field, v) in [
+        ("daily_budget_usd", update.daily_budget_usd.flatten()),
+        ("monthly_budget_usd", update.monthly_budget_usd.flatten()),
+    ] {
+        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+            return Err(OpsError::Invalid(format!(
+                "{field} must be an amount in USD, 0 or more"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

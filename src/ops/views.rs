@@ -7,10 +7,10 @@ use crate::auth::crypto::IssuedKey;
 use crate::domain::{KeyStatus, Language, Limits};
 use crate::store::{Team, UsageTotals, User};
 
-pub(crate) use crate::store::{Price, RequestRecord};
+pub(crate) use crate::store::{AdminToken, AuditEntry, KeyInfo, Price, RequestRecord};
 
 /// A team.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TeamView {
     /// Unique name.
     pub(crate) name: String,
@@ -31,16 +31,18 @@ impl From<&Team> for TeamView {
 }
 
 /// Usage today and this month (calendar periods in `quota.timezone`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct DayMonth {
     /// Today.
+    #[schema(value_type = Object)]
     pub(crate) day: UsageTotals,
     /// This month.
+    #[schema(value_type = Object)]
     pub(crate) month: UsageTotals,
 }
 
 /// `team info`: the team, its members and its usage.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TeamInfo {
     /// The team.
     #[serde(flatten)]
@@ -52,7 +54,7 @@ pub struct TeamInfo {
 }
 
 /// A user.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Unique name.
     pub(crate) username: String,
@@ -88,7 +90,7 @@ impl From<&User> for UserView {
 }
 
 /// A key in a user's view (never its secret).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub(crate) struct KeySummary {
     /// The SigV4 access key id.
     pub(crate) access_key_id: String,
@@ -101,7 +103,7 @@ pub(crate) struct KeySummary {
 }
 
 /// `user info`: the user, usage today and this month, blocking status and keys.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     /// The user.
     #[serde(flatten)]
@@ -116,7 +118,7 @@ pub struct UserInfo {
 }
 
 /// A user's blocking status after a change (or as it stands).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct BlockingView {
     /// The user.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -134,7 +136,7 @@ pub struct BlockingView {
 }
 
 /// A key just issued: the only time its secret and bearer token are shown.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct IssuedKeyView {
     /// The credentials.
     #[serde(flatten)]
@@ -146,14 +148,14 @@ pub struct IssuedKeyView {
 }
 
 /// The name of what was deleted.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Deleted {
     /// Team or user name.
     pub(crate) deleted: String,
 }
 
 /// The key that was revoked.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Revoked {
     /// Access key id.
     pub(crate) revoked: String,

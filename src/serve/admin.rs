@@ -1,25 +1,27 @@
-//! The admin listener's health checks: `GET /healthz` (200 while the process runs) and
-//! `GET /readyz` (200 only when the database answers and upstream credentials are
-//! loaded). The admin API, dashboard and `/metrics` are not built yet; other paths get
-//! a JSON 404. It shares the proxy's accept loop and drains its connections on shutdown
-//! like the proxy does (`lifecycle`).
+//! The admin listener: `GET /healthz` (200 while the process runs), `GET /readyz` (200
+//! only when the database answers and upstream credentials are loaded), and the admin
+//! API under `/api/v1/` (`crate::api`). Other paths get a JSON 404. One axum router,
+//! served through the proxy's accept loop; connections drain on shutdown like the
+//! proxy's (`lifecycle`).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::ApiState;
 use crate::lifecycle::accept::accept_until_stopped;
 use crate::lifecycle::draining::ConnectionSet;
+use crate::ops::Ops;
 use crate::proxy::upstream::CredentialCache;
 use crate::store::Store;
 
@@ -30,6 +32,21 @@ pub(crate) struct AdminState {
     pub(crate) store: Arc<Store>,
     /// Upstream credentials.
     pub(crate) credentials: Arc<CredentialCache>,
+    /// The service layer the admin API calls.
+    pub(crate) ops: Arc<Ops>,
+}
+
+/// Everything the admin listener answers.
+pub(crate) fn router(state: AdminState) -> Router {
+    let api = crate::api::router(ApiState::new(Arc::clone(&state.ops)));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        // `GET /metrics` (Prometheus text) is added here.
+        .with_state(state)
+        .merge(api)
+        .fallback(crate::api::no_route)
+        .method_not_allowed_fallback(crate::api::wrong_method)
 }
 
 /// Serves until `stop` fires, then lets open requests finish within `grace`.
@@ -39,16 +56,13 @@ pub(crate) async fn run(
     stop: CancellationToken,
     grace: Duration,
 ) {
+    let service = TowerToHyperService::new(router(state));
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     let mut open = ConnectionSet::new();
     accept_until_stopped("admin", listener, &stop, |stream, _| {
-        let state = state.clone();
+        let service = service.clone();
         let builder = Arc::clone(&builder);
         open.spawn(move |watcher| async move {
-            let service = service_fn(move |req| {
-                let state = state.clone();
-                async move { Ok::<_, Infallible>(route(&state, req).await) }
-            });
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             let _ = watcher.watch(conn.into_owned()).await;
         });
@@ -59,39 +73,33 @@ pub(crate) async fn run(
     }
 }
 
-async fn route(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    match (req.method().as_str(), req.uri().path()) {
-        ("GET", "/healthz") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
-        ("GET", "/readyz") => {
-            let db = state.store.ping().await;
-            let creds = state.credentials.current().is_some();
-            let ready = db.is_ok() && creds;
-            json(
-                if ready {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                },
-                serde_json::json!({
-                    "status": if ready { "ready" } else { "not ready" },
-                    "database": db.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-                    "upstream_credentials": if creds { "loaded" } else { "missing" },
-                }),
-            )
-        }
-        _ => json(
-            StatusCode::NOT_FOUND,
-            serde_json::json!({"message": "not found"}),
-        ),
-    }
+async fn healthz() -> Response {
+    json(StatusCode::OK, serde_json::json!({"status": "ok"}))
 }
 
-fn json(status: StatusCode, body: serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    r
+async fn readyz(State(state): State<AdminState>) -> Response {
+    let db = state.store.ping().await;
+    let creds = state.credentials.current().is_some();
+    let ready = db.is_ok() && creds;
+    json(
+        if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        serde_json::json!({
+            "status": if ready { "ready" } else { "not ready" },
+            "database": db.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+            "upstream_credentials": if creds { "loaded" } else { "missing" },
+        }),
+    )
+}
+
+fn json(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }

@@ -50,7 +50,7 @@ pub(crate) struct App {
 impl App {
     /// Opens and migrates the database and loads everything the proxy serves from.
     pub(crate) async fn build(config: Config, options: ServeOptions) -> Result<Self, ServeError> {
-        let store = Arc::new(Store::connect(&config.database).await?);
+        let store = Arc::new(Store::connect(&config.database, config.quota.timezone).await?);
         let applied = store.migrate().await?;
         if applied > 0 {
             tracing::info!(applied, "applied database migrations");

@@ -8,8 +8,8 @@
 //! 3. quota capacity reserved and not used goes back to the database;
 //! 4. quota events already raised are written (their channel closes when the last
 //!    holder of the quota engine, the proxy state, is gone);
-//! 5. the change watcher, reset scheduler, credential refresher and idle-capacity
-//!    returner stop;
+//! 5. the change watcher, reset scheduler, record retention, credential refresher and
+//!    idle-capacity returner stop;
 //! 6. the database closes.
 //!
 //! Each stage has a deadline ([`deadline`]); a task that misses it is logged and stopped.
@@ -115,7 +115,12 @@ impl App {
         tasks.spawn_until_stopped(
             "reset scheduler",
             Stage::Background,
-            Arc::clone(&ops).run_reset_scheduler(actor),
+            Arc::clone(&ops).run_reset_scheduler(actor.clone()),
+        );
+        tasks.spawn_until_stopped(
+            "record retention",
+            Stage::Background,
+            Arc::clone(&ops).run_retention(actor.clone(), config.records.retention_days),
         );
         let refresher = AbortOnDropHandle::new(credentials.spawn_refresher());
         tasks.spawn_until_stopped("credential refresher", Stage::Background, async move {
@@ -162,7 +167,11 @@ impl App {
             Stage::Listeners,
             admin::run(
                 listeners.admin,
-                admin::AdminState { store, credentials },
+                admin::AdminState {
+                    store,
+                    credentials,
+                    ops: Arc::clone(&ops),
+                },
                 stop.clone(),
                 grace,
             ),

@@ -28,7 +28,7 @@ pub(crate) struct AuditRecord {
 }
 
 /// One audit row as read back.
-#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Row id.
     pub(crate) id: i64,

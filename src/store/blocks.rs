@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::audit::AuditRecord;
 use super::outbox::{insert_event, EventRow};
 use super::{now_ms, on_pool, Store, StoreError};
@@ -39,12 +40,14 @@ const STATUS_COLUMNS: &str = "b.user_id, u.username, b.blocked, b.block_kind, \
 impl Store {
     /// Writes `status` with its audit row and event, in one transaction. When the event
     /// has a dedupe key that is already taken, nothing is written and the result is
-    /// `false` (another proxy made the same change first).
+    /// `false` (another proxy made the same change first). An administrator's change
+    /// also writes its admin audit row (`admin`) in the same transaction.
     pub(crate) async fn write_block(
         &self,
         status: &BlockStatus,
         audit: &AuditRecord,
         event: &NewEvent,
+        admin: Option<&AdminAuditRecord>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let row = EventRow::new(self, event)?;
@@ -78,6 +81,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             super::audit::insert_audit!(audit, now, &mut *tx);
+            if let Some(admin) = admin {
+                insert_admin_audit!(admin, &mut *tx);
+            }
             tx.commit().await?;
             true
         });

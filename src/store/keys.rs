@@ -5,12 +5,13 @@
 use futures_util::TryStreamExt;
 use serde::Serialize;
 
+use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
 use crate::domain::{KeyStatus, NewEvent};
 
 /// A key as listed (never with its secret).
-#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// The SigV4 access key id.
     pub(crate) access_key_id: String,
@@ -69,12 +70,14 @@ const KEY_COLUMNS: &str = "k.access_key_id, u.username, k.tool_name, k.status, k
      k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id";
 
 impl Store {
-    /// Stores a new key for a user and writes `event`, in one transaction.
+    /// Stores a new key for a user and writes `event` (and the administrator's audit
+    /// row, when given), in one transaction.
     pub async fn create_key(
         &self,
         user_id: i64,
         key: &NewKey,
         event: &NewEvent,
+        audit: Option<&AdminAuditRecord>,
     ) -> Result<KeyInfo, StoreError> {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
@@ -94,6 +97,9 @@ impl Store {
             .await
             .map_err(|e| conflict(e, || "key id collision; try again".to_string()))?;
             let _always_new = insert_event!(row, &mut *tx);
+            if let Some(audit) = audit {
+                insert_admin_audit!(audit, &mut *tx);
+            }
             tx.commit().await?;
         });
         self.bump_state_version().await?;
@@ -121,12 +127,13 @@ impl Store {
         Ok(keys)
     }
 
-    /// Revokes an active key and writes `event`, in one transaction; running proxies
-    /// refuse the key within the propagation delay.
+    /// Revokes an active key and writes `event` and the audit row, in one transaction;
+    /// running proxies refuse the key within the propagation delay.
     pub(crate) async fn revoke_key(
         &self,
         access_key_id: &str,
         event: &NewEvent,
+        audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
@@ -146,6 +153,7 @@ impl Store {
                 return Err(StoreError::NotFound(format!("active key `{access_key_id}`")));
             }
             let _always_new = insert_event!(row, &mut *tx);
+            insert_admin_audit!(audit, &mut *tx);
             tx.commit().await?;
         });
         self.bump_state_version().await

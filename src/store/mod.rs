@@ -6,13 +6,18 @@
 //! (the key directory in `auth`) and writes request rows from a background task.
 //! Times are Unix epoch milliseconds (UTC) in `BIGINT` columns on both engines.
 //!
-//! One file per table group: `teams`, `users`, `limits` (user limits and the policy
+//! One file per table group: `admin` (admin tokens and the admin audit log, whose rows
+//! every administrative writer adds in its own transaction), `teams`, `users`, `limits` (user limits and the policy
 //! load), `keys`, `blocks` (`user_blocking_status`, written with its audit row and
 //! event in one transaction), `audit`, `counters` (`quota_counters`), `jobs`
 //! (`scheduler_runs`), `outbox` (domain events and their deliveries), `pricing`,
-//! `requests` (`bedrock_requests`). The store holds no business rule: the service layer
+//! `requests` (`bedrock_requests`), `rollups` (`usage_daily`, `usage_hourly`, kept with
+//! the request rows), `aggregates` (reports over the rollups), `record_pages` (keyset
+//! pages of request rows, retention). The store holds no business rule: the service layer
 //! (`ops`) decides, the store writes.
 
+mod admin;
+mod aggregates;
 mod audit;
 mod blocks;
 mod counters;
@@ -22,17 +27,23 @@ mod keys;
 mod limits;
 mod outbox;
 mod pricing;
+mod record_pages;
 mod requests;
+mod rollups;
 mod teams;
 mod users;
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::Row;
 
+pub(crate) use admin::{AdminAuditFilter, AdminAuditRow};
+pub use admin::{AdminAuditRecord, AdminToken};
+pub(crate) use aggregates::{DailyFilter, DailyGroup, GroupSums};
 pub use audit::AuditEntry;
 pub(crate) use audit::AuditRecord;
 pub use blocks::BlockStatus;
@@ -41,6 +52,7 @@ pub use error::StoreError;
 pub use keys::{ActiveKey, KeyInfo, NewKey};
 pub use outbox::{ClaimedEvent, StoredEvent};
 pub use pricing::Price;
+pub(crate) use record_pages::{PagedRecord, RecordFilter};
 pub use requests::{RequestRecord, UsageFilter, UsageTotals};
 pub(crate) use teams::{NewTeam, Team};
 pub(crate) use users::NewUser;
@@ -69,14 +81,17 @@ pub(crate) enum Pool {
 /// A connection pool to the configured database.
 pub struct Store {
     pub(crate) pool: Pool,
+    /// Where the usage rollups' days begin (`quota.timezone`).
+    day_zone: Tz,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
 impl Store {
-    /// Connects to the database named by `config.url`.
-    pub async fn connect(config: &DatabaseConfig) -> Result<Self, StoreError> {
+    /// Connects to the database named by `config.url`; the usage rollups sum records by
+    /// local day in `day_zone` (`quota.timezone`).
+    pub async fn connect(config: &DatabaseConfig, day_zone: Tz) -> Result<Self, StoreError> {
         let pool = match config.kind {
             DatabaseKind::Sqlite => {
                 let options = SqliteConnectOptions::from_str(&config.url)?
@@ -114,7 +129,7 @@ impl Store {
                 Pool::MySql(pool)
             }
         };
-        Ok(Self { pool })
+        Ok(Self { pool, day_zone })
     }
 
     /// Which engine this store talks to.
@@ -125,13 +140,15 @@ impl Store {
         }
     }
 
-    /// Applies pending migrations; returns how many were applied.
+    /// Applies pending migrations, then sums rows stored before the usage rollups existed
+    /// into them (once; see `backfill_rollups`); returns how many migrations were applied.
     pub async fn migrate(&self) -> Result<usize, StoreError> {
         let before = self.applied_migrations().await.unwrap_or(0);
         match &self.pool {
             Pool::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await?,
             Pool::MySql(p) => MYSQL_MIGRATIONS.run(p).await?,
         }
+        self.backfill_rollups().await?;
         Ok(self.applied_migrations().await?.saturating_sub(before))
     }
 

@@ -2,10 +2,11 @@
 
 use serde::Serialize;
 
+use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::{now_ms, on_pool, Store, StoreError};
 
 /// The price of one model.
-#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Price {
     /// Bare model id (`anthropic.claude-3-haiku-20240307-v1:0`).
     pub model_id: String,
@@ -20,8 +21,13 @@ pub struct Price {
 }
 
 impl Store {
-    /// Sets (inserts or replaces) a model's price.
-    pub async fn set_price(&self, price: &Price) -> Result<(), StoreError> {
+    /// Sets (inserts or replaces) a model's price, with the administrator's audit row
+    /// when given, in one transaction.
+    pub async fn set_price(
+        &self,
+        price: &Price,
+        audit: Option<&AdminAuditRecord>,
+    ) -> Result<(), StoreError> {
         for (what, v) in [
             ("input price", Some(price.input_per_1k)),
             ("output price", Some(price.output_per_1k)),
@@ -54,6 +60,9 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
+            if let Some(audit) = audit {
+                insert_admin_audit!(audit, &mut *tx);
+            }
             tx.commit().await?;
         });
         self.bump_state_version().await

@@ -1,8 +1,9 @@
-//! One row per call (`bedrock_requests`): batched inserts that are safe to retry, and the
-//! queries behind `usage` and `user info`.
+//! One row per call (`bedrock_requests`): batched inserts that are safe to retry (and
+//! keep the usage rollups in step), and the queries behind `usage`.
 
 use serde::{Deserialize, Serialize};
 
+use super::rollups::{write_rollup, Rollup};
 use super::{on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
 use crate::domain::UsageSource;
@@ -133,11 +134,22 @@ macro_rules! bind_filter {
     };
 }
 
+/// The columns of a [`RequestRecord`] (and `id`) for a `SELECT`.
+pub(super) fn select_list() -> String {
+    let mut list: Vec<&str> = COLUMNS
+        .iter()
+        .filter(|c| **c != "user_id")
+        .copied()
+        .collect();
+    list.push("COALESCE(user_id, 0) AS user_id");
+    list.join(", ")
+}
+
 /// Rows per multi-row insert statement: powers of two up to the largest.
 pub(super) const INSERT_SHAPES: [usize; 8] = [128, 64, 32, 16, 8, 4, 2, 1];
 
 /// Rows for the next statement when `left` rows remain: the largest shape that fits.
-fn chunk_rows(left: usize) -> usize {
+pub(super) fn chunk_rows(left: usize) -> usize {
     INSERT_SHAPES
         .iter()
         .copied()
@@ -160,21 +172,64 @@ fn insert_sql(kind: DatabaseKind, rows: usize) -> String {
     )
 }
 
+/// Binds one record's columns (in `COLUMNS` order, without `id`).
+macro_rules! bind_record {
+    ($q:expr, $r:expr) => {
+        // `&str`, not `&String`: the driver borrows the text instead of copying it into
+        // the statement's arguments.
+        $q.bind($r.request_uid.as_str())
+            .bind($r.created_at)
+            .bind($r.user_id)
+            .bind($r.username.as_str())
+            .bind($r.team.as_str())
+            .bind($r.person.as_str())
+            .bind($r.tool.as_str())
+            .bind($r.access_key_id.as_str())
+            .bind($r.model_id.as_str())
+            .bind($r.operation.as_str())
+            .bind($r.upstream_request_id.as_deref())
+            .bind($r.source_ip.as_str())
+            .bind($r.user_agent.as_deref())
+            .bind($r.region.as_str())
+            .bind($r.status_code)
+            .bind($r.error_type.as_deref())
+            .bind($r.input_tokens)
+            .bind($r.output_tokens)
+            .bind($r.cache_read_tokens)
+            .bind($r.cache_write_tokens)
+            .bind($r.cost_usd)
+            .bind($r.latency_ms)
+            .bind($r.usage_source.as_str())
+    };
+}
+
 impl Store {
-    /// Inserts records in one transaction; a record whose `request_uid` is already stored
-    /// is skipped, so a batch can be retried after an unknown outcome. Returns the rows
-    /// inserted.
+    /// Inserts records in one transaction, with their sums in the usage rollups; a record
+    /// whose `request_uid` is already stored is skipped (and not summed again), so a
+    /// batch can be retried after an unknown outcome. Returns the rows inserted.
     ///
     /// Rows go in as multi-row statements of `INSERT_SHAPES` sizes only (a batch of 300
     /// is 128 + 128 + 32 + 8 + 4), so every statement is one of a few the connection has
-    /// already prepared and cached.
+    /// already prepared and cached. When every statement inserted all its rows (the
+    /// normal case), the whole batch is new and is summed in memory, then written as one
+    /// upsert row per rollup key. When a statement skipped a row (a retried batch, a
+    /// spill import, a uid twice in the batch), which rows went in is unknown, so the
+    /// transaction is rolled back and the batch goes in row by row instead.
     pub async fn insert_requests(&self, records: &[RequestRecord]) -> Result<u64, StoreError> {
         if records.is_empty() {
             return Ok(0);
         }
+        if let Some(n) = self.insert_all_new(records).await? {
+            return Ok(n);
+        }
+        self.insert_one_by_one(records).await
+    }
+
+    /// The fast path: `None` (and nothing written) when some record was already stored.
+    async fn insert_all_new(&self, records: &[RequestRecord]) -> Result<Option<u64>, StoreError> {
         let inserted = on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut inserted = 0;
+            let mut all_new = true;
             let mut rest = records;
             while !rest.is_empty() {
                 let n = chunk_rows(rest.len());
@@ -183,34 +238,58 @@ impl Store {
                 let sql = insert_sql(self.kind(), n);
                 let mut q = sqlx::query(&sql);
                 for r in chunk {
-                    // `&str`, not `&String`: the driver borrows the text instead of
-                    // copying it into the statement's arguments.
-                    q = q
-                        .bind(r.request_uid.as_str())
-                        .bind(r.created_at)
-                        .bind(r.user_id)
-                        .bind(r.username.as_str())
-                        .bind(r.team.as_str())
-                        .bind(r.person.as_str())
-                        .bind(r.tool.as_str())
-                        .bind(r.access_key_id.as_str())
-                        .bind(r.model_id.as_str())
-                        .bind(r.operation.as_str())
-                        .bind(r.upstream_request_id.as_deref())
-                        .bind(r.source_ip.as_str())
-                        .bind(r.user_agent.as_deref())
-                        .bind(r.region.as_str())
-                        .bind(r.status_code)
-                        .bind(r.error_type.as_deref())
-                        .bind(r.input_tokens)
-                        .bind(r.output_tokens)
-                        .bind(r.cache_read_tokens)
-                        .bind(r.cache_write_tokens)
-                        .bind(r.cost_usd)
-                        .bind(r.latency_ms)
-                        .bind(r.usage_source.as_str());
+                    q = bind_record!(q, r);
                 }
-                inserted += q.execute(&mut *tx).await?.rows_affected();
+                if q.execute(&mut *tx).await?.rows_affected() != n as u64 {
+                    all_new = false;
+                    break;
+                }
+            }
+            if all_new {
+                let mut rollup = Rollup::new(self.day_zone);
+                for r in records {
+                    rollup.add(r);
+                }
+                write_rollup!(self.kind(), tx, rollup);
+                tx.commit().await?;
+                Some(records.len() as u64)
+            } else {
+                tx.rollback().await?;
+                None
+            }
+        });
+        Ok(inserted)
+    }
+
+    /// The exact path: skips the uids already stored, then inserts the others one at a
+    /// time, summing each that went in.
+    async fn insert_one_by_one(&self, records: &[RequestRecord]) -> Result<u64, StoreError> {
+        let one = insert_sql(self.kind(), 1);
+        let inserted = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let mut stored = std::collections::HashSet::new();
+            for chunk in records.chunks(INSERT_SHAPES[0]) {
+                let sql = format!(
+                    "SELECT request_uid FROM bedrock_requests WHERE request_uid IN ({})",
+                    vec!["?"; chunk.len()].join(", ")
+                );
+                let mut q = sqlx::query_scalar::<_, String>(&sql);
+                for r in chunk {
+                    q = q.bind(r.request_uid.as_str());
+                }
+                stored.extend(q.fetch_all(&mut *tx).await?);
+            }
+            let mut rollup = Rollup::new(self.day_zone);
+            let mut inserted = 0;
+            for r in records.iter().filter(|r| !stored.contains(&r.request_uid)) {
+                let q = bind_record!(sqlx::query(&one), r);
+                if q.execute(&mut *tx).await?.rows_affected() == 1 {
+                    rollup.add(r);
+                    inserted += 1;
+                }
+            }
+            if !rollup.is_empty() {
+                write_rollup!(self.kind(), tx, rollup);
             }
             tx.commit().await?;
             inserted
@@ -221,14 +300,8 @@ impl Store {
     /// Records matching `filter`, newest first.
     pub async fn requests(&self, filter: &UsageFilter) -> Result<Vec<RequestRecord>, StoreError> {
         let sql = format!(
-            "SELECT {}, COALESCE(user_id, 0) AS user_id FROM bedrock_requests {FILTER} \
-             ORDER BY created_at DESC, id DESC LIMIT ?",
-            COLUMNS
-                .iter()
-                .filter(|c| **c != "user_id")
-                .copied()
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT {} FROM bedrock_requests {FILTER} ORDER BY created_at DESC, id DESC LIMIT ?",
+            select_list()
         );
         let limit = filter.limit.unwrap_or(i64::MAX).max(0);
         let records = on_pool!(self, p => {

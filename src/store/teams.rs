@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::limits::bind_limits;
 use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
@@ -35,20 +36,26 @@ const TEAM_COLUMNS: &str = "id, name, daily_requests, monthly_requests, daily_bu
      monthly_budget_usd, created_at FROM teams";
 
 impl Store {
-    /// Creates a team.
-    pub(crate) async fn create_team(&self, team: &NewTeam) -> Result<Team, StoreError> {
+    /// Creates a team with its audit row, in one transaction.
+    pub(crate) async fn create_team(
+        &self,
+        team: &NewTeam,
+        audit: &AdminAuditRecord,
+    ) -> Result<Team, StoreError> {
         let l = team.limits;
         on_pool!(self, p => {
+            let mut tx = p.begin().await?;
             bind_limits!(sqlx::query(
                 "INSERT INTO teams (name, daily_requests, monthly_requests, daily_budget_usd, \
                  monthly_budget_usd, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             )
             .bind(&team.name), l)
             .bind(now_ms())
-            .execute(p)
+            .execute(&mut *tx)
             .await
-            .map_err(|e| conflict(e, || format!("team `{}` already exists", team.name)))?
-            .rows_affected()
+            .map_err(|e| conflict(e, || format!("team `{}` already exists", team.name)))?;
+            insert_admin_audit!(audit, &mut *tx);
+            tx.commit().await?;
         });
         self.bump_state_version().await?;
         self.team(&team.name).await
@@ -70,12 +77,13 @@ impl Store {
         Ok(teams)
     }
 
-    /// Sets a team's limits and writes `event`, in one transaction.
+    /// Sets a team's limits and writes `event` and the audit row, in one transaction.
     pub(crate) async fn set_team_limits(
         &self,
         team_id: i64,
         limits: &Limits,
         event: &NewEvent,
+        audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
@@ -88,6 +96,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let _always_new = insert_event!(row, &mut *tx);
+            insert_admin_audit!(audit, &mut *tx);
             tx.commit().await?;
         });
         self.bump_state_version().await
@@ -106,14 +115,20 @@ impl Store {
     }
 
     /// Deletes a team (the caller checked it has no members; the foreign key would
-    /// refuse otherwise).
-    pub(crate) async fn delete_team(&self, team_id: i64) -> Result<(), StoreError> {
+    /// refuse otherwise), with its audit row, in one transaction.
+    pub(crate) async fn delete_team(
+        &self,
+        team_id: i64,
+        audit: &AdminAuditRecord,
+    ) -> Result<(), StoreError> {
         on_pool!(self, p => {
+            let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM teams WHERE id = ?")
                 .bind(team_id)
-                .execute(p)
-                .await?
-                .rows_affected()
+                .execute(&mut *tx)
+                .await?;
+            insert_admin_audit!(audit, &mut *tx);
+            tx.commit().await?;
         });
         self.bump_state_version().await
     }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::limits::bind_limits;
 use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
@@ -59,8 +60,12 @@ const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name A
      FROM users u JOIN teams t ON t.id = u.team_id LEFT JOIN user_limits l ON l.user_id = u.id";
 
 impl Store {
-    /// Creates a user and their limits in one transaction.
-    pub(crate) async fn create_user(&self, user: &NewUser) -> Result<User, StoreError> {
+    /// Creates a user, their limits and the audit row, in one transaction.
+    pub(crate) async fn create_user(
+        &self,
+        user: &NewUser,
+        audit: &AdminAuditRecord,
+    ) -> Result<User, StoreError> {
         let team = self.team(&user.team).await?;
         let l = user.limits;
         let now = now_ms();
@@ -93,6 +98,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            insert_admin_audit!(audit, &mut *tx);
             tx.commit().await?;
         });
         self.bump_state_version().await?;
@@ -118,12 +124,13 @@ impl Store {
         Ok(users)
     }
 
-    /// Sets a user's limits and writes `event`, in one transaction.
+    /// Sets a user's limits and writes `event` and the audit row, in one transaction.
     pub(crate) async fn set_user_limits(
         &self,
         user_id: i64,
         limits: &Limits,
         event: &NewEvent,
+        audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
@@ -137,19 +144,27 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let _always_new = insert_event!(row, &mut *tx);
+            insert_admin_audit!(audit, &mut *tx);
             tx.commit().await?;
         });
         self.bump_state_version().await
     }
 
-    /// Deletes a user with their keys and limits; their request rows stay.
-    pub(crate) async fn delete_user(&self, user_id: i64) -> Result<(), StoreError> {
+    /// Deletes a user with their keys and limits (their request rows stay), with the
+    /// audit row, in one transaction.
+    pub(crate) async fn delete_user(
+        &self,
+        user_id: i64,
+        audit: &AdminAuditRecord,
+    ) -> Result<(), StoreError> {
         on_pool!(self, p => {
+            let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM users WHERE id = ?")
                 .bind(user_id)
-                .execute(p)
-                .await?
-                .rows_affected()
+                .execute(&mut *tx)
+                .await?;
+            insert_admin_audit!(audit, &mut *tx);
+            tx.commit().await?;
         });
         self.bump_state_version().await
     }

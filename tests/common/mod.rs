@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod admin;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -210,7 +211,11 @@ impl Gate {
             .clone()
             .unwrap_or_else(|| upstream.url());
         let config = config(&db_url, &upstream_url, &opts.overrides);
-        let store = Arc::new(Store::connect(&config.database).await.unwrap());
+        let store = Arc::new(
+            Store::connect(&config.database, config.quota.timezone)
+                .await
+                .unwrap(),
+        );
         store.migrate().await.unwrap();
         let proxy = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -294,19 +299,22 @@ impl Gate {
     pub async fn user_with_limits(&self, username: &str, team: &str, limits: Limits) -> TestUser {
         if self.ops.team_info(team).await.is_err() {
             self.ops
-                .create_team(team, &LimitsUpdate::default())
+                .create_team(&Actor::system("test"), team, &LimitsUpdate::default())
                 .await
                 .unwrap();
         }
         self.ops
-            .create_user(&CreateUser {
-                username: username.into(),
-                person_name: format!("{username} person"),
-                team: team.into(),
-                email: Some(format!("{username}@example.com")),
-                limits: LimitsUpdate::exactly(limits),
-                ..Default::default()
-            })
+            .create_user(
+                &Actor::system("test"),
+                &CreateUser {
+                    username: username.into(),
+                    person_name: format!("{username} person"),
+                    team: team.into(),
+                    email: Some(format!("{username}@example.com")),
+                    limits: LimitsUpdate::exactly(limits),
+                    ..Default::default()
+                },
+            )
             .await
             .unwrap();
         let key = self.issue_key(username, "test-tool").await;

@@ -1,0 +1,524 @@
+//! Reports at scale: seeds 10,000,000 per-call records (1,000 users in 50 teams, 20
+//! models, 90 days) into a SQLite file and a MariaDB database, builds the usage rollups
+//! with the production code (`Store::rebuild_rollups`, the backfill), then measures the
+//! reports through the service layer (`Ops`): medians and p90 over `--runs` runs.
+//!
+//! Users and teams are made through `Ops`; the records go in through a bulk path (plain
+//! multi-row inserts in large transactions), which is what makes 10 million rows take
+//! minutes instead of hours. An already seeded database is reused (the seed is fixed),
+//! so reruns only measure.
+//!
+//! ```text
+//! cargo run --release --example bench-reports -- [--engine sqlite|mysql|both]
+//!     [--sqlite PATH] [--mysql URL] [--rows N] [--runs N]
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bedrock_gate::config::raw::RawConfig;
+use bedrock_gate::config::Config;
+use bedrock_gate::domain::{Actor, LimitsUpdate};
+use bedrock_gate::ops::aggregates::{AggregateQuery, GroupBy, RecordQuery};
+use bedrock_gate::ops::users::CreateUser;
+use bedrock_gate::ops::Ops;
+use bedrock_gate::store::Store;
+use chrono::NaiveDate;
+use futures_util::TryStreamExt;
+
+const USERS: usize = 1_000;
+const TEAMS: usize = 50;
+const MODELS: usize = 20;
+const DAYS: u64 = 90;
+const ZONE: &str = "Europe/Berlin";
+
+fn first_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 8, 28).unwrap()
+}
+
+struct Args {
+    engines: Vec<&'static str>,
+    sqlite: String,
+    mysql: String,
+    rows: u64,
+    runs: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        engines: vec!["sqlite", "mysql"],
+        sqlite: "/tmp/bench-reports/reports.db".into(),
+        mysql: "mysql://root@127.0.0.1:3306/bg_bench_reports".into(),
+        rows: 10_000_000,
+        runs: 50,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+        match k.as_str() {
+            "--engine" => {
+                a.engines = match v.as_str() {
+                    "sqlite" => vec!["sqlite"],
+                    "mysql" => vec!["mysql"],
+                    _ => vec!["sqlite", "mysql"],
+                }
+            }
+            "--sqlite" => a.sqlite = v,
+            "--mysql" => a.mysql = v,
+            "--rows" => a.rows = v.parse().unwrap(),
+            "--runs" => a.runs = v.parse().unwrap(),
+            _ => panic!("unknown argument {k}"),
+        }
+    }
+    a
+}
+
+fn config(url: &str) -> Config {
+    let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let text = format!(
+        "[database]\nurl = \"{url}\"\nmaster_key = \"{key}\"\nmax_connections = 4\n\
+         [quota]\ntimezone = \"{ZONE}\"\n"
+    );
+    Config::from_raw(RawConfig::parse(Some(&text), &[]).unwrap()).unwrap()
+}
+
+fn model(i: usize) -> String {
+    format!("eu.anthropic.claude-bench-model-{i:02}-v1:0")
+}
+
+/// A small deterministic generator (the seed is the same on every run).
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+const COLUMNS: &str = "request_uid, created_at, user_id, username, team, person, tool, \
+     access_key_id, model_id, operation, upstream_request_id, source_ip, user_agent, region, \
+     status_code, error_type, input_tokens, output_tokens, cache_read_tokens, \
+     cache_write_tokens, cost_usd, latency_ms, usage_source";
+
+/// One generated row's values.
+struct Row {
+    uid: String,
+    at: i64,
+    user: usize,
+    model: usize,
+    status: i64,
+    input: i64,
+    output: i64,
+    read: i64,
+    write: i64,
+    cost: f64,
+}
+
+fn row(rng: &mut Rng, i: u64, rows: u64, start_ms: i64, span_ms: i64) -> Row {
+    let user = rng.below(USERS as u64) as usize;
+    // Most calls go to one of the user's three usual models.
+    let model = if rng.below(10) < 9 {
+        (user * 7 + rng.below(3) as usize * 3) % MODELS
+    } else {
+        rng.below(MODELS as u64) as usize
+    };
+    let status = match rng.below(100) {
+        0..=94 => 200,
+        95..=97 => 429,
+        _ => 500,
+    };
+    let input = 200 + rng.below(4000) as i64;
+    let output = 50 + rng.below(1500) as i64;
+    Row {
+        uid: format!("{i:032x}"),
+        at: start_ms + (i as i128 * span_ms as i128 / rows as i128) as i64,
+        user,
+        model,
+        status,
+        input,
+        output,
+        read: rng.below(500) as i64,
+        write: rng.below(100) as i64,
+        cost: (input as f64 * 0.003 + output as f64 * 0.015) / 1000.0,
+    }
+}
+
+macro_rules! bulk_insert {
+    ($pool:expr, $rows:expr, $per_statement:expr, $per_tx:expr, $start:expr, $span:expr) => {{
+        let users: Vec<String> = (0..USERS).map(|u| format!("user{u:04}")).collect();
+        let teams: Vec<String> = (0..TEAMS).map(|t| format!("team{t:02}")).collect();
+        let models: Vec<String> = (0..MODELS).map(model).collect();
+        let mut rng = Rng(42);
+        let mut i = 0u64;
+        while i < $rows {
+            let mut tx = $pool.begin().await.unwrap();
+            let tx_end = (i + $per_tx).min($rows);
+            while i < tx_end {
+                let n = ($per_statement as u64).min(tx_end - i);
+                let group = format!("({})", vec!["?"; 23].join(", "));
+                let sql = format!(
+                    "INSERT INTO bedrock_requests ({COLUMNS}) VALUES {}",
+                    vec![group.as_str(); n as usize].join(", ")
+                );
+                let generated: Vec<Row> = (i..i + n)
+                    .map(|k| row(&mut rng, k, $rows, $start, $span))
+                    .collect();
+                let mut q = sqlx::query(&sql);
+                for r in &generated {
+                    q = q
+                        .bind(r.uid.as_str())
+                        .bind(r.at)
+                        .bind(r.user as i64 + 1)
+                        .bind(users[r.user].as_str())
+                        .bind(teams[r.user % TEAMS].as_str())
+                        .bind("Bench Person")
+                        .bind("bench")
+                        .bind("BGXBENCH")
+                        .bind(models[r.model].as_str())
+                        .bind("Converse")
+                        .bind(None::<&str>)
+                        .bind("10.0.0.1")
+                        .bind(None::<&str>)
+                        .bind("eu-west-1")
+                        .bind(r.status)
+                        .bind(if r.status >= 400 {
+                            Some("ThrottlingException")
+                        } else {
+                            None
+                        })
+                        .bind(r.input)
+                        .bind(r.output)
+                        .bind(r.read)
+                        .bind(r.write)
+                        .bind(r.cost)
+                        .bind(800i64)
+                        .bind("reported");
+                }
+                q.execute(&mut *tx).await.unwrap();
+                i += n;
+            }
+            tx.commit().await.unwrap();
+            if i % 1_000_000 == 0 {
+                eprintln!("  {i} rows");
+            }
+        }
+    }};
+}
+
+/// Seeds the database unless it already holds `rows` records; returns what was done.
+async fn seed(engine: &str, url: &str, config: &Config, ops: &Ops, rows: u64) -> Vec<String> {
+    let store = Store::connect(&config.database, config.quota.timezone)
+        .await
+        .unwrap();
+    let mut notes = Vec::new();
+    let have: i64 = match engine {
+        "sqlite" => {
+            let p = sqlx::SqlitePool::connect(url).await.unwrap();
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM bedrock_requests")
+                .fetch_one(&p)
+                .await
+                .unwrap()
+        }
+        _ => {
+            let p = sqlx::MySqlPool::connect(url).await.unwrap();
+            sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM bedrock_requests")
+                .fetch_one(&p)
+                .await
+                .unwrap()
+        }
+    };
+    if have as u64 == rows {
+        notes.push(format!("reused the seeded database ({rows} rows)"));
+        return notes;
+    }
+    assert_eq!(have, 0, "a partly seeded database: drop it and run again");
+    let t = Instant::now();
+    for t in 0..TEAMS {
+        ops.create_team(
+            &Actor::system("test"),
+            &format!("team{t:02}"),
+            &LimitsUpdate::default(),
+        )
+        .await
+        .unwrap();
+    }
+    for u in 0..USERS {
+        ops.create_user(
+            &Actor::system("test"),
+            &CreateUser {
+                username: format!("user{u:04}"),
+                person_name: "Bench Person".into(),
+                team: format!("team{:02}", u % TEAMS),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+    notes.push(format!(
+        "{TEAMS} teams and {USERS} users through Ops: {:.1?}",
+        t.elapsed()
+    ));
+    let tz: chrono_tz::Tz = ZONE.parse().unwrap();
+    let start = bedrock_gate_start(tz);
+    let span = (DAYS * 86_400_000) as i64;
+    let t = Instant::now();
+    match engine {
+        "sqlite" => {
+            let p = sqlx::SqlitePool::connect(url).await.unwrap();
+            bulk_insert!(p, rows, 1_000u64, 200_000u64, start, span);
+        }
+        _ => {
+            let p = sqlx::MySqlPool::connect(url).await.unwrap();
+            bulk_insert!(p, rows, 1_000u64, 50_000u64, start, span);
+        }
+    }
+    notes.push(format!("{rows} records, bulk insert: {:.1?}", t.elapsed()));
+    let t = Instant::now();
+    let summed = store.rebuild_rollups().await.unwrap();
+    notes.push(format!(
+        "rollups built from {summed} rows (Store::rebuild_rollups, the backfill): {:.1?}",
+        t.elapsed()
+    ));
+    drop(store);
+    notes
+}
+
+/// The first instant of the first seeded day.
+fn bedrock_gate_start(tz: chrono_tz::Tz) -> i64 {
+    use chrono::TimeZone;
+    tz.from_local_datetime(&first_day().and_hms_opt(0, 0, 0).unwrap())
+        .earliest()
+        .unwrap()
+        .timestamp_millis()
+}
+
+fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    let median = v[v.len() / 2];
+    let p90 = v[(v.len() * 9 / 10).min(v.len() - 1)];
+    (median, p90)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+async fn counts(engine: &str, url: &str) -> (i64, i64) {
+    let q = |t: &str| format!("SELECT COUNT(*) FROM {t}");
+    match engine {
+        "sqlite" => {
+            let p = sqlx::SqlitePool::connect(url).await.unwrap();
+            (
+                sqlx::query_scalar(&q("usage_daily"))
+                    .fetch_one(&p)
+                    .await
+                    .unwrap(),
+                sqlx::query_scalar(&q("usage_hourly"))
+                    .fetch_one(&p)
+                    .await
+                    .unwrap(),
+            )
+        }
+        _ => {
+            let p = sqlx::MySqlPool::connect(url).await.unwrap();
+            (
+                sqlx::query_scalar(&q("usage_daily"))
+                    .fetch_one(&p)
+                    .await
+                    .unwrap(),
+                sqlx::query_scalar(&q("usage_hourly"))
+                    .fetch_one(&p)
+                    .await
+                    .unwrap(),
+            )
+        }
+    }
+}
+
+async fn run(engine: &'static str, url: String, rows: u64, runs: usize) {
+    println!("\n### {engine} ({url})\n");
+    let config = config(&url);
+    let (ops, _) = Ops::open(&config).await.unwrap();
+    for note in seed(engine, &url, &config, &ops, rows).await {
+        println!("- {note}");
+    }
+    let (daily, hourly) = counts(engine, &url).await;
+    println!("- usage_daily: {daily} rows; usage_hourly: {hourly} rows\n");
+    let month = |g: GroupBy| AggregateQuery {
+        group_by: g,
+        from: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        to: NaiveDate::from_ymd_opt(2026, 10, 31).unwrap(),
+        user: None,
+        team: None,
+        model: None,
+    };
+    let day = NaiveDate::from_ymd_opt(2026, 10, 15).unwrap();
+    let user = "user0123".to_string();
+
+    // The cursor of page 50 of user0123's 100-record pages (about 5,000 records in).
+    let mut q = RecordQuery {
+        user: Some(user.clone()),
+        limit: 100,
+        ..Default::default()
+    };
+    for _ in 0..50 {
+        q.cursor = ops.records(&q).await.unwrap().next_cursor;
+    }
+    let deep = q.clone();
+
+    println!("| report (through `Ops`) | rows out | median ms | p90 ms |");
+    println!("|---|---:|---:|---:|");
+    macro_rules! row {
+        ($name:expr, $runs:expr, $body:expr) => {{
+            let n: usize = $body; // warm-up
+            let mut times = Vec::with_capacity($runs);
+            for _ in 0..$runs {
+                let t = Instant::now();
+                let _: usize = $body;
+                times.push(t.elapsed());
+            }
+            let (m, p) = stats(times);
+            println!("| {} | {n} | {} | {} |", $name, ms(m), ms(p));
+        }};
+    }
+    let o = &ops;
+    row!(
+        "month (Oct) per team, all teams",
+        runs,
+        o.aggregate(&month(GroupBy::Team)).await.unwrap().len()
+    );
+    row!(
+        "month (Oct) per model, all teams",
+        runs,
+        o.aggregate(&month(GroupBy::Model)).await.unwrap().len()
+    );
+    let team_day = AggregateQuery {
+        from: day,
+        to: day,
+        team: Some("team07".into()),
+        ..month(GroupBy::User)
+    };
+    row!(
+        "one day per user, one team (team07)",
+        runs,
+        o.aggregate(&team_day).await.unwrap().len()
+    );
+    let user_month = AggregateQuery {
+        user: Some(user.clone()),
+        ..month(GroupBy::Day)
+    };
+    row!(
+        "month per day, one user",
+        runs,
+        o.aggregate(&user_month).await.unwrap().len()
+    );
+    let day_hours = AggregateQuery {
+        from: day,
+        to: day,
+        ..month(GroupBy::Hour)
+    };
+    row!(
+        "one day per hour, all teams (usage_hourly)",
+        runs,
+        o.aggregate(&day_hours).await.unwrap().len()
+    );
+    let user_hours = AggregateQuery {
+        user: Some(user.clone()),
+        ..month(GroupBy::Hour)
+    };
+    row!(
+        "month per hour, one user (raw rows)",
+        runs,
+        o.aggregate(&user_hours).await.unwrap().len()
+    );
+    row!(
+        "user info (today and month from the rollups)",
+        runs,
+        usize::from(o.user_info(&user).await.is_ok())
+    );
+    let first = RecordQuery {
+        user: Some(user.clone()),
+        limit: 100,
+        ..Default::default()
+    };
+    row!(
+        "one user's records, first page of 100",
+        runs,
+        o.records(&first).await.unwrap().records.len()
+    );
+    row!(
+        "one user's records, page 51 of 100 by cursor",
+        runs,
+        o.records(&deep).await.unwrap().records.len()
+    );
+    let all = RecordQuery {
+        limit: 100,
+        ..Default::default()
+    };
+    row!(
+        "all records, first page of 100 (no filter)",
+        runs,
+        o.records(&all).await.unwrap().records.len()
+    );
+    let team_errors = RecordQuery {
+        team: Some("team07".into()),
+        status: Some("error".parse().unwrap()),
+        limit: 100,
+        ..Default::default()
+    };
+    row!(
+        "one team's errors, first page of 100",
+        runs,
+        o.records(&team_errors).await.unwrap().records.len()
+    );
+    row!(
+        "stream every record of one user (CSV export)",
+        runs.min(10),
+        o.record_stream(first.clone())
+            .try_fold(0usize, |n, _| async move { Ok(n + 1) })
+            .await
+            .unwrap()
+    );
+    ops.close().await;
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    println!(
+        "bench-reports: {} records, {USERS} users, {TEAMS} teams, {MODELS} models, {DAYS} days from {}; {} runs",
+        a.rows,
+        first_day(),
+        a.runs
+    );
+    for engine in a.engines.clone() {
+        let url = match engine {
+            "sqlite" => {
+                let path = std::path::Path::new(&a.sqlite);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).unwrap();
+                }
+                format!("sqlite://{}?mode=rwc", a.sqlite)
+            }
+            _ => {
+                let (server, name) = a.mysql.rsplit_once('/').unwrap();
+                let mut c = <sqlx::MySqlConnection as sqlx::Connection>::connect(server)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("CREATE DATABASE IF NOT EXISTS {name}"))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                a.mysql.clone()
+            }
+        };
+        run(engine, url, a.rows, a.runs).await;
+    }
+}

@@ -1,0 +1,58 @@
+//! What a row of the admin audit log records (`admin_audit_log.operation`): one kind of
+//! change an administrator makes through the service layer.
+
+/// One kind of administrative change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AdminOperation {
+    /// A team was created.
+    CreateTeam,
+    /// A team's limits changed.
+    SetTeamLimits,
+    /// A team was deleted.
+    DeleteTeam,
+    /// A user was created.
+    CreateUser,
+    /// A user's limits changed.
+    SetUserLimits,
+    /// A user was deleted.
+    DeleteUser,
+    /// A key was issued.
+    IssueKey,
+    /// A key was revoked.
+    RevokeKey,
+    /// A user was blocked.
+    Block,
+    /// A block was lifted.
+    Unblock,
+    /// Standing protection was given.
+    Protect,
+    /// Standing protection was taken away.
+    Unprotect,
+    /// A model's price was set.
+    SetPrice,
+    /// The daily reset was run by hand.
+    Reset,
+    /// An admin token was created.
+    CreateToken,
+    /// An admin token was revoked.
+    RevokeToken,
+}
+
+super::text_enum!(AdminOperation, "admin operation", {
+    CreateTeam => "create_team",
+    SetTeamLimits => "set_team_limits",
+    DeleteTeam => "delete_team",
+    CreateUser => "create_user",
+    SetUserLimits => "set_user_limits",
+    DeleteUser => "delete_user",
+    IssueKey => "issue_key",
+    RevokeKey => "revoke_key",
+    Block => "block",
+    Unblock => "unblock",
+    Protect => "protect",
+    Unprotect => "unprotect",
+    SetPrice => "set_price",
+    Reset => "reset",
+    CreateToken => "create_token",
+    RevokeToken => "revoke_token",
+});

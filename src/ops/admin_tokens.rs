@@ -1,0 +1,165 @@
+//! Admin API tokens: create (random, `bga_` prefix, shown once, stored as a SHA-256
+//! hash), list (never the token), revoke, and [`AdminTokenChecker`], which
+//! authenticates a presented token in constant time against the active tokens, read
+//! from the database at most once per [`RELOAD_AFTER`].
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use rand::RngCore;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use super::admin_audit::{json, record};
+use super::{validate, Ops, OpsError};
+use crate::domain::{Actor, AdminOperation};
+use crate::store::{AdminToken, Store};
+
+/// What every admin token starts with (recognisable in logs and secret scanners).
+pub(crate) const TOKEN_PREFIX: &str = "bga_";
+
+/// How long the active tokens are served from memory before they are read again; a
+/// token revoked elsewhere (another process, the CLI) stops working within this.
+pub(crate) const RELOAD_AFTER: Duration = Duration::from_secs(2);
+
+/// A token just created: the only time it is shown.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    /// The token's name.
+    pub name: String,
+    /// The token itself (`bga_...`).
+    pub token: String,
+}
+
+/// The name of a revoked token.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct RevokedToken {
+    /// The token's name.
+    pub revoked: String,
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
+}
+
+impl Ops {
+    /// Creates a token named `name`: 32 random bytes, base64url, after [`TOKEN_PREFIX`].
+    pub async fn create_admin_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<CreatedToken, OpsError> {
+        validate::name("admin token", name)?;
+        let mut bytes = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut bytes);
+        let token = format!(
+            "{TOKEN_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
+        let hash = crate::hash::to_hex(&token_hash(&token));
+        let audit = record(
+            actor,
+            AdminOperation::CreateToken,
+            format!("admin_token:{name}"),
+            None,
+            Some(serde_json::json!({ "name": name })),
+        );
+        self.store.create_admin_token(name, &hash, &audit).await?;
+        Ok(CreatedToken {
+            name: name.to_string(),
+            token,
+        })
+    }
+
+    /// Every token, by name (never the token itself).
+    pub async fn admin_tokens(&self) -> Result<Vec<AdminToken>, OpsError> {
+        Ok(self.store.admin_tokens().await?)
+    }
+
+    /// Revokes an active token; every admin listener refuses it within [`RELOAD_AFTER`].
+    pub async fn revoke_admin_token(
+        &self,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<RevokedToken, OpsError> {
+        let before = self.store.admin_token(name).await?;
+        let audit = record(
+            actor,
+            AdminOperation::RevokeToken,
+            format!("admin_token:{name}"),
+            json(&before),
+            None,
+        );
+        self.store.revoke_admin_token(name, &audit).await?;
+        Ok(RevokedToken {
+            revoked: name.to_string(),
+        })
+    }
+
+    /// The checker the admin API authenticates with.
+    pub(crate) fn admin_token_checker(&self) -> AdminTokenChecker {
+        AdminTokenChecker {
+            store: Arc::clone(&self.store),
+            loaded: parking_lot::Mutex::new(None),
+        }
+    }
+}
+
+/// The active tokens as last read.
+struct Loaded {
+    at: Instant,
+    tokens: Arc<Vec<([u8; 32], String)>>,
+}
+
+/// Authenticates admin tokens against the active ones, reading them at most once per
+/// [`RELOAD_AFTER`] however many calls arrive.
+pub(crate) struct AdminTokenChecker {
+    store: Arc<Store>,
+    loaded: parking_lot::Mutex<Option<Loaded>>,
+}
+
+impl AdminTokenChecker {
+    /// The name of the active token `presented` is, or `None`. Every active token is
+    /// compared, in constant time, whatever matches.
+    pub(crate) async fn check(&self, presented: &str) -> Result<Option<String>, OpsError> {
+        let tokens = self.tokens().await?;
+        let hash = token_hash(presented);
+        let mut found = None;
+        for (candidate, name) in tokens.iter() {
+            if bool::from(candidate.ct_eq(&hash)) {
+                found = Some(name.clone());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets the loaded tokens (after a revocation through this process).
+    pub(crate) fn invalidate(&self) {
+        *self.loaded.lock() = None;
+    }
+
+    async fn tokens(&self) -> Result<Arc<Vec<([u8; 32], String)>>, OpsError> {
+        if let Some(l) = self.loaded.lock().as_ref() {
+            if l.at.elapsed() < RELOAD_AFTER {
+                return Ok(Arc::clone(&l.tokens));
+            }
+        }
+        let rows = self.store.active_admin_token_hashes().await?;
+        let tokens: Vec<([u8; 32], String)> = rows
+            .into_iter()
+            .filter_map(|r| {
+                let mut h = [0u8; 32];
+                hex::decode_to_slice(&r.token_hash, &mut h).ok()?;
+                Some((h, r.name))
+            })
+            .collect();
+        let tokens = Arc::new(tokens);
+        *self.loaded.lock() = Some(Loaded {
+            at: Instant::now(),
+            tokens: Arc::clone(&tokens),
+        });
+        Ok(tokens)
+    }
+}

@@ -1,0 +1,452 @@
+//! Usage rollups (`usage_daily`, `usage_hourly`, `rollup_state`): per-call rows summed
+//! as they are written, so reports over months read thousands of rows, not millions.
+//!
+//! A batch of records is summed in memory ([`Rollup`]) and written as one upsert row
+//! per distinct key, in the transaction that inserts the records, and only for records
+//! that transaction really inserted (see `insert_requests`): a retried batch adds
+//! nothing twice. Keys are written in sorted order, so two writers lock rows in the same
+//! order. Rows stored before the rollups existed are summed once by [`Store::backfill_rollups`].
+//!
+//! The day of a record is its local day in the store's day zone (`quota.timezone`) at
+//! write time; the hour is the UTC hour, which is a local hour in every whole-hour zone.
+
+use std::collections::BTreeMap;
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+
+use super::RequestRecord;
+use super::{on_pool, Store, StoreError};
+use crate::config::DatabaseKind;
+
+/// Ids of pre-rollup rows summed per backfill transaction.
+const BACKFILL_IDS: i64 = 50_000;
+/// One hour in milliseconds.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
+
+/// The parts of a record a rollup sums.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(super) struct Fact {
+    pub(super) created_at: i64,
+    pub(super) user_id: i64,
+    pub(super) username: String,
+    pub(super) team: String,
+    pub(super) model_id: String,
+    pub(super) status_code: i64,
+    pub(super) input_tokens: i64,
+    pub(super) output_tokens: i64,
+    pub(super) cache_read_tokens: i64,
+    pub(super) cache_write_tokens: i64,
+    pub(super) cost_usd: f64,
+}
+
+/// Summed counters of one rollup row.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Sums {
+    pub(super) requests: i64,
+    pub(super) errors: i64,
+    pub(super) input_tokens: i64,
+    pub(super) output_tokens: i64,
+    pub(super) cache_read_tokens: i64,
+    pub(super) cache_write_tokens: i64,
+    pub(super) cost_usd: f64,
+}
+
+impl Sums {
+    #[allow(clippy::too_many_arguments)]
+    fn add(&mut self, status: i64, input: i64, output: i64, read: i64, write: i64, cost: f64) {
+        self.requests += 1;
+        self.errors += i64::from(status >= 400);
+        self.input_tokens += input;
+        self.output_tokens += output;
+        self.cache_read_tokens += read;
+        self.cache_write_tokens += write;
+        self.cost_usd += cost;
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct DailyKey {
+    pub(super) day: String,
+    pub(super) user_id: i64,
+    pub(super) username: String,
+    pub(super) team: String,
+    pub(super) model_id: String,
+}
+
+impl DailyKey {
+    /// 128 bits of SHA-256 over the key, hex: the indexable stand-in for the key.
+    fn hash(&self) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.day.as_bytes(),
+            &self.user_id.to_be_bytes(),
+            self.username.as_bytes(),
+            self.team.as_bytes(),
+            self.model_id.as_bytes(),
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct HourlyKey {
+    pub(super) hour_ms: i64,
+    pub(super) team: String,
+    pub(super) model_id: String,
+}
+
+/// The rollup rows of a set of records, summed in memory.
+#[derive(Debug)]
+pub(super) struct Rollup {
+    zone: Tz,
+    daily: BTreeMap<DailyKey, Sums>,
+    hourly: BTreeMap<HourlyKey, Sums>,
+    /// The last day key computed, with the UTC span it covers (most records of a batch
+    /// share a day, and the zone lookup is the costly part).
+    last_day: Option<(i64, i64, String)>,
+}
+
+/// The local day of `ms` in `zone`, as `YYYY-MM-DD`, and the span `[start, end)` of
+/// UTC milliseconds that share it.
+pub(crate) fn local_day(zone: Tz, ms: i64) -> (String, i64, i64) {
+    let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
+    let date = t.with_timezone(&zone).date_naive();
+    let start = crate::quota::calendar::start_of_day(zone, date).timestamp_millis();
+    let end = date
+        .succ_opt()
+        .map(|d| crate::quota::calendar::start_of_day(zone, d).timestamp_millis())
+        .unwrap_or(i64::MAX);
+    (date.format("%Y-%m-%d").to_string(), start, end)
+}
+
+impl Rollup {
+    pub(super) fn new(zone: Tz) -> Self {
+        Self {
+            zone,
+            daily: BTreeMap::new(),
+            hourly: BTreeMap::new(),
+            last_day: None,
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.daily.is_empty() && self.hourly.is_empty()
+    }
+
+    fn day_of(&mut self, ms: i64) -> String {
+        if let Some((start, end, day)) = &self.last_day {
+            if (*start..*end).contains(&ms) {
+                return day.clone();
+            }
+        }
+        let (day, start, end) = local_day(self.zone, ms);
+        self.last_day = Some((start, end, day.clone()));
+        day
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_parts(
+        &mut self,
+        created_at: i64,
+        user_id: i64,
+        username: &str,
+        team: &str,
+        model_id: &str,
+        status: i64,
+        tokens: [i64; 4],
+        cost: f64,
+    ) {
+        let day = self.day_of(created_at);
+        let [i, o, r, w] = tokens;
+        self.daily
+            .entry(DailyKey {
+                day,
+                user_id,
+                username: username.to_owned(),
+                team: team.to_owned(),
+                model_id: model_id.to_owned(),
+            })
+            .or_default()
+            .add(status, i, o, r, w, cost);
+        self.hourly
+            .entry(HourlyKey {
+                hour_ms: created_at - created_at.rem_euclid(HOUR_MS),
+                team: team.to_owned(),
+                model_id: model_id.to_owned(),
+            })
+            .or_default()
+            .add(status, i, o, r, w, cost);
+    }
+
+    /// Adds one inserted record.
+    pub(super) fn add(&mut self, r: &RequestRecord) {
+        self.add_parts(
+            r.created_at,
+            r.user_id,
+            &r.username,
+            &r.team,
+            &r.model_id,
+            r.status_code,
+            [
+                r.input_tokens,
+                r.output_tokens,
+                r.cache_read_tokens,
+                r.cache_write_tokens,
+            ],
+            r.cost_usd,
+        );
+    }
+
+    /// Adds one stored row (the backfill).
+    pub(super) fn add_fact(&mut self, f: &Fact) {
+        self.add_parts(
+            f.created_at,
+            f.user_id,
+            &f.username,
+            &f.team,
+            &f.model_id,
+            f.status_code,
+            [
+                f.input_tokens,
+                f.output_tokens,
+                f.cache_read_tokens,
+                f.cache_write_tokens,
+            ],
+            f.cost_usd,
+        );
+    }
+
+    /// The daily rows, sorted by key, with their hashes.
+    pub(super) fn daily_rows(&self) -> Vec<(&DailyKey, String, &Sums)> {
+        self.daily.iter().map(|(k, s)| (k, k.hash(), s)).collect()
+    }
+}
+
+const SUMS: [&str; 7] = [
+    "requests",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cost_usd",
+];
+
+/// A multi-row upsert of `rows` rows into `table` adding to the sums of existing rows.
+fn upsert_sql(
+    kind: DatabaseKind,
+    table: &str,
+    keys: &[&str],
+    conflict: &str,
+    rows: usize,
+) -> String {
+    let columns: Vec<&str> = keys.iter().chain(SUMS.iter()).copied().collect();
+    let group = format!("({})", vec!["?"; columns.len()].join(", "));
+    let values = vec![group.as_str(); rows].join(", ");
+    let update = match kind {
+        DatabaseKind::Sqlite => SUMS
+            .iter()
+            .map(|c| format!("{c} = {c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        DatabaseKind::MySql => SUMS
+            .iter()
+            .map(|c| format!("{c} = {c} + VALUES({c})"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let on = match kind {
+        DatabaseKind::Sqlite => format!("ON CONFLICT ({conflict}) DO UPDATE SET"),
+        DatabaseKind::MySql => "ON DUPLICATE KEY UPDATE".to_owned(),
+    };
+    format!(
+        "INSERT INTO {table} ({}) VALUES {values} {on} {update}",
+        columns.join(", ")
+    )
+}
+
+pub(super) fn daily_sql(kind: DatabaseKind, rows: usize) -> String {
+    upsert_sql(
+        kind,
+        "usage_daily",
+        &[
+            "day",
+            "rollup_key",
+            "user_id",
+            "username",
+            "team",
+            "model_id",
+        ],
+        "day, rollup_key",
+        rows,
+    )
+}
+
+pub(super) fn hourly_sql(kind: DatabaseKind, rows: usize) -> String {
+    upsert_sql(
+        kind,
+        "usage_hourly",
+        &["hour_ms", "team", "model_id"],
+        "hour_ms, team, model_id",
+        rows,
+    )
+}
+
+macro_rules! bind_sums {
+    ($q:expr, $s:expr) => {
+        $q.bind($s.requests)
+            .bind($s.errors)
+            .bind($s.input_tokens)
+            .bind($s.output_tokens)
+            .bind($s.cache_read_tokens)
+            .bind($s.cache_write_tokens)
+            .bind($s.cost_usd)
+    };
+}
+pub(super) use bind_sums;
+
+/// Writes a [`Rollup`] on a transaction: one upsert row per key, in multi-row statements
+/// of `INSERT_SHAPES` sizes.
+macro_rules! write_rollup {
+    ($kind:expr, $tx:expr, $rollup:expr) => {{
+        let daily = $rollup.daily_rows();
+        let mut rest = &daily[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
+            rest = tail;
+            let sql = $crate::store::rollups::daily_sql($kind, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for (k, hash, s) in chunk {
+                q = q
+                    .bind(k.day.as_str())
+                    .bind(hash.as_str())
+                    .bind(k.user_id)
+                    .bind(k.username.as_str())
+                    .bind(k.team.as_str())
+                    .bind(k.model_id.as_str());
+                q = $crate::store::rollups::bind_sums!(q, s);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+        let hourly: Vec<_> = $rollup.hourly_rows();
+        let mut rest = &hourly[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
+            rest = tail;
+            let sql = $crate::store::rollups::hourly_sql($kind, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for (k, s) in chunk {
+                q = q
+                    .bind(k.hour_ms)
+                    .bind(k.team.as_str())
+                    .bind(k.model_id.as_str());
+                q = $crate::store::rollups::bind_sums!(q, s);
+            }
+            q.execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(super) use write_rollup;
+
+impl Rollup {
+    pub(super) fn hourly_rows(&self) -> Vec<(&HourlyKey, &Sums)> {
+        self.hourly.iter().collect()
+    }
+}
+
+const FACT_COLUMNS: &str = "created_at, COALESCE(user_id, 0) AS user_id, username, team, \
+     model_id, status_code, input_tokens, output_tokens, cache_read_tokens, \
+     cache_write_tokens, cost_usd";
+
+impl Store {
+    async fn rollup_state(&self, name: &str) -> Result<i64, StoreError> {
+        let v: (i64,) = on_pool!(self, p => {
+            sqlx::query_as("SELECT value FROM rollup_state WHERE name = ?")
+                .bind(name)
+                .fetch_one(p)
+                .await?
+        });
+        Ok(v.0)
+    }
+
+    /// Sums the rows stored before the rollups existed (ids up to `backfill_upto`) into
+    /// the rollups, once: each step claims the next id range by moving `backfill_done`
+    /// with a compare-and-set in the transaction that writes the sums, so several
+    /// processes starting at once neither skip nor repeat a range. Returns the rows
+    /// summed by this call.
+    pub async fn backfill_rollups(&self) -> Result<u64, StoreError> {
+        let upto = self.rollup_state("backfill_upto").await?;
+        let mut summed = 0u64;
+        loop {
+            let done = self.rollup_state("backfill_done").await?;
+            if done >= upto {
+                return Ok(summed);
+            }
+            let next = done.saturating_add(BACKFILL_IDS).min(upto);
+            let sql =
+                format!("SELECT {FACT_COLUMNS} FROM bedrock_requests WHERE id > ? AND id <= ?");
+            let n = on_pool!(self, p => {
+                let mut tx = p.begin().await?;
+                let moved = sqlx::query(
+                    "UPDATE rollup_state SET value = ? WHERE name = 'backfill_done' AND value = ?",
+                )
+                .bind(next)
+                .bind(done)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved == 1 {
+                    let facts: Vec<Fact> = sqlx::query_as(&sql)
+                        .bind(done)
+                        .bind(next)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut rollup = Rollup::new(self.day_zone);
+                    for f in &facts {
+                        rollup.add_fact(f);
+                    }
+                    write_rollup!(self.kind(), tx, rollup);
+                    tx.commit().await?;
+                    facts.len() as u64
+                } else {
+                    // Another process took this range; read the progress again.
+                    0
+                }
+            });
+            summed += n;
+            if n > 0 {
+                tracing::info!(done = next, upto, "rolled up stored request rows");
+            }
+        }
+    }
+
+    /// Empties the rollups and sums every stored row again (in the current day zone),
+    /// e.g. after `quota.timezone` changed. Run it with the proxies stopped: a record
+    /// inserted while it runs can be counted twice. Rows already removed by retention
+    /// are gone from the rollups afterwards.
+    pub async fn rebuild_rollups(&self) -> Result<u64, StoreError> {
+        on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM usage_daily").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM usage_hourly").execute(&mut *tx).await?;
+            let (max,): (i64,) =
+                sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM bedrock_requests")
+                    .fetch_one(&mut *tx)
+                    .await?;
+            sqlx::query("UPDATE rollup_state SET value = ? WHERE name = 'backfill_upto'")
+                .bind(max)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE rollup_state SET value = 0 WHERE name = 'backfill_done'")
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        self.backfill_rollups().await
+    }
+}
