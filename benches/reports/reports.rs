@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench-reports -- [--engine sqlite|mysql|both]
-//!     [--sqlite PATH] [--mysql URL] [--rows N] [--runs N]
+//!     [--sqlite PATH] [--mysql URL] [--rows N] [--runs N] [--rebuild true]
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
@@ -44,6 +44,8 @@ struct Args {
     mysql: String,
     rows: u64,
     runs: usize,
+    /// Rebuild the rollups of a reused database (to time the backfill).
+    rebuild: bool,
 }
 
 fn args() -> Args {
@@ -53,6 +55,7 @@ fn args() -> Args {
         mysql: "mysql://root@127.0.0.1:3306/bg_bench_reports".into(),
         rows: 10_000_000,
         runs: 50,
+        rebuild: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -69,6 +72,7 @@ fn args() -> Args {
             "--mysql" => a.mysql = v,
             "--rows" => a.rows = v.parse().unwrap(),
             "--runs" => a.runs = v.parse().unwrap(),
+            "--rebuild" => a.rebuild = v.parse().unwrap(),
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -212,7 +216,14 @@ macro_rules! bulk_insert {
 }
 
 /// Seeds the database unless it already holds `rows` records; returns what was done.
-async fn seed(engine: &str, url: &str, config: &Config, ops: &Ops, rows: u64) -> Vec<String> {
+async fn seed(
+    engine: &str,
+    url: &str,
+    config: &Config,
+    ops: &Ops,
+    rows: u64,
+    rebuild: bool,
+) -> Vec<String> {
     let store = Store::connect(&config.database, config.quota.timezone)
         .await
         .unwrap();
@@ -235,6 +246,14 @@ async fn seed(engine: &str, url: &str, config: &Config, ops: &Ops, rows: u64) ->
     };
     if have as u64 == rows {
         notes.push(format!("reused the seeded database ({rows} rows)"));
+        if rebuild {
+            let t = Instant::now();
+            let summed = store.rebuild_rollups().await.unwrap();
+            notes.push(format!(
+                "rollups rebuilt from {summed} rows (Store::rebuild_rollups, the backfill): {:.1?}",
+                t.elapsed()
+            ));
+        }
         return notes;
     }
     assert_eq!(have, 0, "a partly seeded database: drop it and run again");
@@ -342,11 +361,11 @@ async fn counts(engine: &str, url: &str) -> (i64, i64) {
     }
 }
 
-async fn run(engine: &'static str, url: String, rows: u64, runs: usize) {
+async fn run(engine: &'static str, url: String, rows: u64, runs: usize, rebuild: bool) {
     println!("\n### {engine} ({url})\n");
     let config = config(&url);
     let (ops, _) = Ops::open(&config).await.unwrap();
-    for note in seed(engine, &url, &config, &ops, rows).await {
+    for note in seed(engine, &url, &config, &ops, rows, rebuild).await {
         println!("- {note}");
     }
     let (daily, hourly) = counts(engine, &url).await;
@@ -519,6 +538,6 @@ async fn main() {
                 a.mysql.clone()
             }
         };
-        run(engine, url, a.rows, a.runs).await;
+        run(engine, url, a.rows, a.runs, a.rebuild).await;
     }
 }
