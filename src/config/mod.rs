@@ -3,7 +3,8 @@
 //!
 //! Loading happens in two steps, as in rust-rpxy: [`raw::RawConfig`] mirrors the file
 //! (every key optional, unknown keys rejected), and [`Config::from_raw`] hands each section
-//! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`),
+//! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`,
+//! `metrics`),
 //! which checks each value and fills in defaults. Every error names the key and what is
 //! wrong with it ([`ConfigError`]).
 
@@ -11,6 +12,7 @@ mod admin;
 mod database;
 mod email;
 mod iam;
+mod metrics;
 mod proxy;
 mod quota;
 pub mod raw;
@@ -24,6 +26,7 @@ pub(crate) use database::{sqlite_file, MasterKeySource};
 pub use database::{DatabaseConfig, DatabaseKind};
 pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
+pub use metrics::MetricsConfig;
 pub(crate) use proxy::{ProxyConfig, TlsFiles};
 pub use quota::QuotaConfig;
 use raw::RawConfig;
@@ -77,6 +80,8 @@ pub struct Config {
         )
     )]
     pub(crate) iam: IamConfig,
+    /// What `/metrics` labels its series with.
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -110,6 +115,7 @@ impl Config {
             quota: QuotaConfig::from_raw(raw.quota.unwrap_or_default())?,
             email: EmailConfig::from_raw(raw.email.unwrap_or_default())?,
             iam: IamConfig::from_raw(raw.iam.unwrap_or_default()),
+            metrics: MetricsConfig::from_raw(raw.metrics.unwrap_or_default())?,
         })
     }
 }

@@ -24,6 +24,8 @@ pub struct RawConfig {
     pub(crate) email: Option<RawEmail>,
     /// `[iam]`
     pub(crate) iam: Option<RawIam>,
+    /// `[metrics]`
+    pub(crate) metrics: Option<RawMetrics>,
 }
 
 /// `[proxy]`
@@ -94,6 +96,14 @@ pub(crate) struct RawIam {
     pub(crate) enabled: Option<bool>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) deny_policy_name: Option<String>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub(crate) per_user: Option<bool>,
+    pub(crate) max_users: Option<u64>,
 }
 
 impl RawConfig {

@@ -1,8 +1,9 @@
 //! The admin listener's health checks: `GET /healthz` (200 while the process runs) and
 //! `GET /readyz` (200 only when the database answers and upstream credentials are
-//! loaded). The admin API, dashboard and `/metrics` are not built yet; other paths get
-//! a JSON 404. It shares the proxy's accept loop and drains its connections on shutdown
-//! like the proxy does (`lifecycle`).
+//! loaded), and `GET /metrics` (Prometheus, no authentication; `crate::metrics`). The
+//! admin API and dashboard are not built yet; other paths get a JSON 404. It shares the
+//! proxy's accept loop and drains its connections on shutdown like the proxy does
+//! (`lifecycle`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub(crate) struct AdminState {
     pub(crate) store: Arc<Store>,
     /// Upstream credentials.
     pub(crate) credentials: Arc<CredentialCache>,
+    /// What `/metrics` serves.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serves until `stop` fires, then lets open requests finish within `grace`.
@@ -61,6 +64,7 @@ pub(crate) async fn run(
 
 async fn route(state: &AdminState, req: Request<Incoming>) -> Response<Full<Bytes>> {
     match (req.method().as_str(), req.uri().path()) {
+        ("GET", "/metrics") => state.metrics.scrape().map(Full::new),
         ("GET", "/healthz") => json(StatusCode::OK, serde_json::json!({"status": "ok"})),
         ("GET", "/readyz") => {
             let db = state.store.ping().await;

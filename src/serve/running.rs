@@ -72,13 +72,15 @@ impl App {
             quota,
             quota_events,
             name,
+            metrics,
         } = self;
         let grace = config.proxy.shutdown_grace;
         let ops = Arc::new(Ops::new(Arc::clone(&store), &config));
         let actor = Actor::system(name);
         let mut tasks = TaskRegistry::new(|stage| deadline(stage, grace));
 
-        let (recorder, recorder_handle) = recorder::spawn(Arc::clone(&store), spill);
+        let (recorder, recorder_handle) =
+            recorder::spawn(Arc::clone(&store), spill, Arc::clone(&metrics));
         tasks.on_shutdown("record writer", Stage::Records, recorder_handle.shutdown());
         {
             let quota = Arc::clone(&quota);
@@ -144,6 +146,7 @@ impl App {
             quota,
             policy: snapshots.policy,
             timezone: config.quota.timezone,
+            metrics: Arc::clone(&metrics),
             default_max_output_tokens: config.quota.default_max_output_tokens,
             fallback_price: config
                 .quota
@@ -162,7 +165,11 @@ impl App {
             Stage::Listeners,
             admin::run(
                 listeners.admin,
-                admin::AdminState { store, credentials },
+                admin::AdminState {
+                    store,
+                    credentials,
+                    metrics,
+                },
                 stop.clone(),
                 grace,
             ),
