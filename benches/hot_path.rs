@@ -1,7 +1,9 @@
 //! The request path's CPU cost without the network.
 //!
 //! - `hot_path_2kb`: hash the body, verify the caller's SigV4 signature, admit against
-//!   eight warm quota counters, re-sign for upstream, settle: a 2 KB Converse call.
+//!   eight warm quota counters, re-sign for upstream, settle, and update the metrics as
+//!   the handler does (labels, proxy overhead, the finished call): a 2 KB Converse call.
+//! - `metrics/record_call`: the metrics update of one call alone.
 //! - `sigv4/{verify,resign}/{1,16,256} KB`: each step alone by body size (verify includes
 //!   the body hash; re-signing reuses it).
 //! - `usage/...`: reading token usage from a ConverseStream and an
@@ -12,7 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -21,6 +23,8 @@ use base64::Engine as _;
 use bedrock_gate::auth::crypto::{bearer_hash, MasterKey};
 use bedrock_gate::auth::directory::{Directory, DirectoryHandle};
 use bedrock_gate::auth::Authenticator;
+use bedrock_gate::config::MetricsConfig;
+use bedrock_gate::metrics::{BlockedUsers, Finished, Metrics, Outcome};
 use bedrock_gate::proxy::upstream::{CredentialCache, Upstream};
 use bedrock_gate::quota::engine::{Ask, QuotaEngine};
 use bedrock_gate::quota::ledger::MemoryLedger;
@@ -87,6 +91,7 @@ struct Fixture {
     auth: Authenticator,
     upstream: Upstream,
     quota: QuotaEngine,
+    metrics: Metrics,
     rt: tokio::runtime::Runtime,
 }
 
@@ -124,10 +129,12 @@ fn fixture() -> Fixture {
         80,
         None,
     );
+    let metrics = Metrics::new(&MetricsConfig::default(), Box::new(BlockedUsers::default));
     Fixture {
         auth,
         upstream,
         quota,
+        metrics,
         rt,
     }
 }
@@ -163,15 +170,22 @@ fn hot_path(c: &mut Criterion) {
     c.bench_function("hot_path_2kb/hash+verify+admit+resign+settle", |b| {
         b.iter(|| {
             let hash = hex::encode(Sha256::digest(black_box(&body)));
+            let body_read = Instant::now();
             let principal = f
                 .auth
                 .authenticate(&parts, &hash, SystemTime::now())
                 .unwrap();
             let reservation = f.rt.block_on(f.quota.admit(&ask, now)).unwrap();
             let req = f.upstream.prepare(&parts, body.clone(), &hash).unwrap();
+            let sent = Instant::now();
+            f.metrics.proxy_overhead(sent - body_read);
             f.quota.settle(reservation, 1_000);
+            record_call(&f.metrics, sent);
             black_box((principal, req));
         })
+    });
+    c.bench_function("metrics/record_call", |b| {
+        b.iter(|| record_call(&f.metrics, Instant::now()))
     });
 
     let mut group = c.benchmark_group("sigv4");
@@ -195,6 +209,30 @@ fn hot_path(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// What the handler does for the metrics when a call finishes (the first-byte instant
+/// is taken by the response body, the end here).
+fn record_call(metrics: &Metrics, sent: Instant) {
+    let first_byte = Instant::now();
+    let labels = metrics.labels(
+        "t",
+        black_box("alice"),
+        "anthropic.claude-3-haiku-20240307-v1:0",
+        true,
+        "Converse",
+    );
+    let ended = Instant::now();
+    metrics.finished(
+        &labels,
+        &Finished {
+            outcome: Outcome::Admitted,
+            tokens: [812, 96, 0, 0],
+            cost_usd: 0.0012,
+            upstream_latency: Some(ended - sent),
+            first_byte: Some(first_byte - sent),
+        },
+    );
 }
 
 fn body_of(size: usize) -> Bytes {

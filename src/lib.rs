@@ -15,6 +15,8 @@
 //! - [`domain`]: the typed values every layer shares (language, block kind, key status,
 //!   audit operation, usage source, limits, the acting identity, domain events).
 //! - [`config`]: the TOML file plus environment overrides, turned into a validated config.
+//! - [`metrics`]: the Prometheus metrics `/metrics` serves, and the cheap calls that
+//!   update them from the request path.
 //! - [`store`]: the database (SQLite or MySQL) behind one type, the outbox included.
 //! - `sigv4`: SigV4 itself, once for verifying callers and signing for upstream.
 //! - [`auth`]: proxy-issued keys in memory, SigV4 verification and bearer tokens.
@@ -39,6 +41,7 @@ pub mod error;
 pub(crate) mod events;
 mod hash;
 pub(crate) mod lifecycle;
+pub mod metrics;
 pub mod ops;
 pub mod proxy;
 pub mod quota;

@@ -4,13 +4,14 @@
 //! Loading happens in two steps, as in rust-rpxy: [`raw::RawConfig`] mirrors the file
 //! (every key optional, unknown keys rejected), and [`Config::from_raw`] hands each section
 //! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`,
-//! `records`), which checks each value and fills in defaults. Every error names the key and what is
-//! wrong with it ([`ConfigError`]).
+//! `records`, `metrics`), which checks each value and fills in defaults. Every error
+//! names the key and what is wrong with it ([`ConfigError`]).
 
 mod admin;
 mod database;
 mod email;
 mod iam;
+mod metrics;
 mod proxy;
 mod quota;
 pub mod raw;
@@ -25,6 +26,7 @@ pub(crate) use database::{sqlite_file, MasterKeySource};
 pub use database::{DatabaseConfig, DatabaseKind};
 pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
+pub use metrics::MetricsConfig;
 pub(crate) use proxy::{ProxyConfig, TlsFiles};
 pub use quota::QuotaConfig;
 use raw::RawConfig;
@@ -81,6 +83,8 @@ pub struct Config {
     pub(crate) iam: IamConfig,
     /// Retention of per-call records.
     pub(crate) records: RecordsConfig,
+    /// What `/metrics` labels its series with.
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -115,6 +119,7 @@ impl Config {
             email: EmailConfig::from_raw(raw.email.unwrap_or_default())?,
             iam: IamConfig::from_raw(raw.iam.unwrap_or_default()),
             records: RecordsConfig::from_raw(raw.records.unwrap_or_default())?,
+            metrics: MetricsConfig::from_raw(raw.metrics.unwrap_or_default())?,
         })
     }
 }

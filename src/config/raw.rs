@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub(crate) iam: Option<RawIam>,
     /// `[records]`
     pub(crate) records: Option<RawRecords>,
+    /// `[metrics]`
+    pub(crate) metrics: Option<RawMetrics>,
 }
 
 /// `[proxy]`
@@ -104,6 +106,14 @@ pub(crate) struct RawIam {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRecords {
     pub(crate) retention_days: Option<u64>,
+}
+
+/// `[metrics]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub(crate) per_user: Option<bool>,
+    pub(crate) max_users: Option<u64>,
 }
 
 impl RawConfig {

@@ -112,4 +112,37 @@ fn the_example_file_is_valid_and_states_the_defaults() {
         d.quota.default_monthly_requests
     );
     assert_eq!(c.iam.deny_policy_name, d.iam.deny_policy_name);
+    assert_eq!(c.metrics, d.metrics);
+}
+
+#[test]
+fn metrics_section_is_validated() {
+    let d = load("", &[]).unwrap().metrics;
+    assert_eq!(d, MetricsConfig::default());
+    assert!(!d.per_user);
+    assert_eq!(d.max_users, 100);
+    let c = load(
+        "[metrics]\nper_user = true\nmax_users = 5\n",
+        &[("BEDROCK_GATE_METRICS__MAX_USERS", "7")],
+    )
+    .unwrap();
+    assert!(c.metrics.per_user);
+    assert_eq!(c.metrics.max_users, 7);
+    let c = load("", &[("BEDROCK_GATE_METRICS__PER_USER", "true")]).unwrap();
+    assert!(c.metrics.per_user);
+    for bad in [
+        "[metrics]\nmax_users = 0\n",
+        "[metrics]\nmax_users = 10001\n",
+        "[metrics]\nmax_users = -3\n",
+        "[metrics]\nmax_users = \"many\"\n",
+    ] {
+        let e = load(bad, &[]).unwrap_err();
+        assert_eq!(e.key, "metrics.max_users", "{bad}: {e}");
+    }
+    let e = load("[metrics]\nper_user = \"yes\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "metrics.per_user", "{e}");
+    let e = load("", &[("BEDROCK_GATE_METRICS__PER_USER", "maybe")]).unwrap_err();
+    assert_eq!(e.key, "metrics.per_user", "{e}");
+    let e = load("[metrics]\nper_users = true\n", &[]).unwrap_err();
+    assert_eq!(e.key, "metrics.per_users", "{e}");
 }

@@ -1,11 +1,13 @@
 //! [`TapBody`]: the upstream response body on its way to the caller. Every frame is passed
 //! on as it arrives (no buffering); a copy of its bytes feeds the [`UsageTap`]. When the
 //! body ends, fails, runs past the call's deadline, or is dropped because the caller went
-//! away, the call is finished exactly once: its usage is settled and recorded.
+//! away, the call is finished exactly once: its usage is settled and recorded, with the
+//! moment the first body byte arrived (for the time-to-first-byte metric).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -18,8 +20,9 @@ pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What happens when a call is finished: settle and record.
 pub(crate) trait Finish: Send + 'static {
-    /// Called once with the usage read from the response.
-    fn finish(self: Box<Self>, report: UsageReport);
+    /// Called once with the usage read from the response and when its first body byte
+    /// arrived (`None` if none did).
+    fn finish(self: Box<Self>, report: UsageReport, first_byte: Option<Instant>);
 }
 
 /// A streaming response body that reads usage as it passes.
@@ -28,6 +31,7 @@ pub(crate) struct TapBody {
     tap: Option<UsageTap>,
     on_finish: Option<Box<dyn Finish>>,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    first_byte: Option<Instant>,
 }
 
 impl TapBody {
@@ -43,12 +47,13 @@ impl TapBody {
             tap: Some(tap),
             on_finish: Some(on_finish),
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            first_byte: None,
         }
     }
 
     fn finish(&mut self, complete: bool) {
         if let (Some(tap), Some(on_finish)) = (self.tap.take(), self.on_finish.take()) {
-            on_finish.finish(tap.finish(complete));
+            on_finish.finish(tap.finish(complete), self.first_byte);
         }
     }
 }
@@ -68,6 +73,9 @@ impl Body for TapBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(tap)) = (frame.data_ref(), this.tap.as_mut()) {
+                    if this.first_byte.is_none() && !data.is_empty() {
+                        this.first_byte = Some(Instant::now());
+                    }
                     tap.observe(data);
                 }
                 Poll::Ready(Some(Ok(frame)))

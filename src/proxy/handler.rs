@@ -7,6 +7,9 @@
 //!
 //! Nothing here waits on the database: keys and prices come from in-memory snapshots and
 //! the record goes onto the writer's channel.
+//!
+//! Every call is counted in the metrics once: refused where it is refused, otherwise when
+//! it finishes (admitted or an upstream error, with its tokens, cost and timings).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,11 +25,15 @@ use super::route::{Operation, Route};
 use super::ProxyState;
 use crate::auth::directory::Principal;
 use crate::error::GateError;
+use crate::metrics::{
+    refusal_reason, upstream_error_reason, CallLabels, Finished, Outcome as CallOutcome,
+};
 use crate::quota::engine::{refusal_message, Ask, Refusal, Reservation};
 use crate::quota::estimate;
 use crate::quota::policy::Standing;
 use crate::request_id::new_request_id;
 use crate::store::{now_ms, RequestRecord};
+use crate::usage::pricing::{cost_of, normalize_model_id};
 use crate::usage::{UsageReport, UsageSource, UsageTap};
 
 /// The body type of every proxy response.
@@ -58,8 +65,9 @@ pub(crate) async fn handle(
 
     let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
         Ok(b) => b,
-        Err(e) => return refuse(&e, &request_id),
+        Err(e) => return refuse_unknown(&state, &e, &parts, &request_id),
     };
+    let body_read = Instant::now();
     let body_sha256 = crate::hash::sha256_hex(&body);
     let principal = match state
         .auth
@@ -68,23 +76,21 @@ pub(crate) async fn handle(
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, peer = %remote, "refused: authentication");
-            return refuse(&e, &request_id);
+            return refuse_unknown(&state, &e, &parts, &request_id);
         }
     };
     let route = Route::parse(&parts.method, parts.uri.path(), &body);
     if route.operation == Operation::InvokeModelWithBidirectionalStream {
-        return refuse(
-            &GateError::Validation(
-                "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
-            ),
-            &request_id,
+        let e = GateError::Validation(
+            "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
         );
+        return refuse_known(&state, &e, &principal, &route, &request_id);
     }
     let reservation = match admit(&state, &principal, &route, &body).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(error = %e, user = %principal.username(), "refused: quota");
-            return refuse(&e, &request_id);
+            return refuse_known(&state, &e, &principal, &route, &request_id);
         }
     };
     let estimated_input_tokens = (body.len() as u64).div_ceil(4).max(1);
@@ -105,6 +111,7 @@ pub(crate) async fn handle(
         upstream_request_id: None,
         error_type: None,
         reservation,
+        sent: None,
     };
 
     let upstream_request = match state.upstream.prepare(&parts, body, &body_sha256) {
@@ -112,6 +119,8 @@ pub(crate) async fn handle(
         Err(e) => return call.fail(&e, false),
     };
     let deadline = tokio::time::Instant::now() + state.timeout;
+    let sent = Instant::now();
+    state.metrics.proxy_overhead(sent - body_read);
     let response = match state
         .upstream
         .send(worker, upstream_request, state.timeout)
@@ -120,6 +129,7 @@ pub(crate) async fn handle(
         Ok(r) => r,
         Err((e, may_have_arrived)) => return call.fail(&e, may_have_arrived),
     };
+    call.sent = Some(sent);
 
     let (mut head, incoming) = response.into_parts();
     call.status = head.status.as_u16();
@@ -271,6 +281,50 @@ async fn read_body(
     }
 }
 
+/// Refuses a call whose caller is not known yet: counted without team, model or user.
+fn refuse_unknown(
+    state: &ProxyState,
+    error: &GateError,
+    parts: &http::request::Parts,
+    request_id: &str,
+) -> Response<ProxyBody> {
+    let operation = Route::parse(&parts.method, parts.uri.path(), &[]).operation;
+    let labels = state.metrics.unauthenticated(operation.name());
+    state.metrics.refused(&labels, refusal_reason(error));
+    refuse(error, request_id)
+}
+
+/// Refuses an authenticated call: counted with its team, model and user.
+fn refuse_known(
+    state: &ProxyState,
+    error: &GateError,
+    principal: &Principal,
+    route: &Route,
+    request_id: &str,
+) -> Response<ProxyBody> {
+    let priced = state.prices.get().lookup(&route.model_id).is_some();
+    let labels = call_labels(state, principal, route, priced);
+    state.metrics.refused(&labels, refusal_reason(error));
+    refuse(error, request_id)
+}
+
+/// The metric labels of an authenticated call; `priced` when the price table has its
+/// model.
+fn call_labels<'a>(
+    state: &ProxyState,
+    principal: &'a Principal,
+    route: &'a Route,
+    priced: bool,
+) -> CallLabels<'a> {
+    state.metrics.labels(
+        &principal.team,
+        principal.username(),
+        normalize_model_id(&route.model_id),
+        priced,
+        route.operation.name(),
+    )
+}
+
 /// The Bedrock-shaped response for a refusal of the call `request_id`.
 pub(crate) fn refuse(error: &GateError, request_id: &str) -> Response<ProxyBody> {
     error
@@ -293,6 +347,8 @@ struct Call {
     upstream_request_id: Option<String>,
     error_type: Option<String>,
     reservation: Option<Reservation>,
+    /// When the request went upstream, once an answer's head came back.
+    sent: Option<Instant>,
 }
 
 impl Call {
@@ -317,22 +373,44 @@ impl Call {
             complete: false,
         };
         let response = refuse(error, &self.request_id);
-        Box::new(self).finish(report);
+        Box::new(self).finish(report, None);
         response
     }
 }
 
 impl Finish for Call {
-    fn finish(self: Box<Self>, report: UsageReport) {
+    fn finish(self: Box<Self>, report: UsageReport, first_byte: Option<Instant>) {
+        let ended = Instant::now();
         let usage = report.usage;
-        let cost = self
-            .state
-            .price(&self.route.model_id)
-            .map_or(0.0, |p| crate::usage::pricing::cost_of(&p, &usage));
+        let prices = self.state.prices.get();
+        let listed = prices.lookup(&self.route.model_id);
+        let cost = listed
+            .or(self.state.fallback_price.as_ref())
+            .map_or(0.0, |p| cost_of(p, &usage));
         if let Some(r) = self.reservation {
             self.state.quota.settle(r, crate::quota::to_micro(cost));
         }
         let error_type = self.error_type.or(report.stream_error);
+        let outcome = if (200..300).contains(&self.status) && error_type.is_none() {
+            CallOutcome::Admitted
+        } else {
+            CallOutcome::UpstreamError(upstream_error_reason(error_type.as_deref()))
+        };
+        self.state.metrics.finished(
+            &call_labels(&self.state, &self.principal, &self.route, listed.is_some()),
+            &Finished {
+                outcome,
+                tokens: [
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens,
+                ],
+                cost_usd: cost,
+                upstream_latency: self.sent.map(|s| ended - s),
+                first_byte: self.sent.zip(first_byte).map(|(s, f)| f - s),
+            },
+        );
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let p = &self.principal;
         let record = RequestRecord {
@@ -357,7 +435,7 @@ impl Finish for Call {
             cache_read_tokens: to_i64(usage.cache_read_tokens),
             cache_write_tokens: to_i64(usage.cache_write_tokens),
             cost_usd: cost,
-            latency_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            latency_ms: i64::try_from((ended - self.started).as_millis()).unwrap_or(i64::MAX),
             usage_source: report.source,
         };
         tracing::debug!(user = %record.username, model = %record.model_id,

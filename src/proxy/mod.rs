@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use connections::Connections;
 
 use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 use crate::quota::engine::QuotaEngine;
 use crate::quota::policy::Policy;
 use crate::snapshot::Snapshot;
@@ -51,6 +52,8 @@ pub(crate) struct ProxyState {
     pub(crate) policy: Arc<Snapshot<Policy>>,
     /// Days and months are counted here.
     pub(crate) timezone: chrono_tz::Tz,
+    /// Calls refused and finished, their tokens, cost and timings.
+    pub(crate) metrics: Arc<Metrics>,
     /// Output tokens a budget reservation assumes when a request sets no maximum.
     pub(crate) default_max_output_tokens: u64,
     /// Price for models without one (`quota.fallback_usd_per_1k_*`).

@@ -29,6 +29,7 @@ pub(crate) fn units_to_give(granted: i64, need: i64, want: i64, limit: i64) -> i
     let left = (limit - granted).max(0);
     want.min((left / SHARE_DIVISOR).max(need)).min(left).max(0)
 }
+use crate::metrics::Metrics;
 use crate::store::{CounterRef, Store, StoreError};
 
 /// What a grant gave.
@@ -66,19 +67,24 @@ pub trait Ledger: Send + Sync + 'static {
 /// Its statements run on the runtime that created it (the one `serve` runs on), whatever
 /// runtime asks: proxy worker threads have runtimes of their own, and database
 /// connections must stay with the runtime that drives them.
+///
+/// Every grant transaction is counted in `bedrock_gate_quota_chunk_grants_total`, every
+/// failed statement in `bedrock_gate_database_errors_total`.
 pub(crate) struct StoreLedger {
     store: Arc<Store>,
     statements: Arc<AtomicU64>,
     home: Option<tokio::runtime::Handle>,
+    metrics: Arc<Metrics>,
 }
 
 impl StoreLedger {
     /// A ledger over `store`, running its statements on the current runtime (if any).
-    pub(crate) fn new(store: Arc<Store>) -> Self {
+    pub(crate) fn new(store: Arc<Store>, metrics: Arc<Metrics>) -> Self {
         Self {
             store,
             statements: Arc::new(AtomicU64::new(0)),
             home: tokio::runtime::Handle::try_current().ok(),
+            metrics,
         }
     }
 
@@ -106,10 +112,11 @@ impl Ledger for StoreLedger {
         want: i64,
         limit: i64,
     ) -> LedgerFuture<'a, Grant> {
-        let (store, statements, key) = (
+        let (store, statements, key, metrics) = (
             Arc::clone(&self.store),
             Arc::clone(&self.statements),
             key.clone(),
+            Arc::clone(&self.metrics),
         );
         Box::pin(self.at_home(async move {
             let mut attempt = 0;
@@ -122,7 +129,12 @@ impl Ledger for StoreLedger {
                     period: &key.period,
                 };
                 let decide = |granted| units_to_give(granted, need, want, limit);
-                match store.grant_capacity(counter, decide).await {
+                let result = store.grant_capacity(counter, decide).await;
+                match &result {
+                    Ok((granted, _)) => metrics.chunk_grant(key.metric.stored(), *granted > 0),
+                    Err(_) => metrics.database_error("quota_grant"),
+                }
+                match result {
                     Ok((granted, total)) => return Ok(Grant { granted, total }),
                     // A deadlock or lock timeout between proxies: the transaction was
                     // rolled back, so retrying is safe.
@@ -137,7 +149,11 @@ impl Ledger for StoreLedger {
     }
 
     fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()> {
-        let (store, key) = (Arc::clone(&self.store), key.clone());
+        let (store, key, metrics) = (
+            Arc::clone(&self.store),
+            key.clone(),
+            Arc::clone(&self.metrics),
+        );
         self.statements.fetch_add(1, Ordering::Relaxed);
         Box::pin(self.at_home(async move {
             let subject = key.subject.stored();
@@ -146,7 +162,11 @@ impl Ledger for StoreLedger {
                 metric: key.metric.stored(),
                 period: &key.period,
             };
-            store.release_capacity(counter, amount).await
+            let result = store.release_capacity(counter, amount).await;
+            if result.is_err() {
+                metrics.database_error("quota_release");
+            }
+            result
         }))
     }
 

@@ -96,6 +96,19 @@ impl Policy {
         }
     }
 
+    /// Users blocked at `now_ms`: (by an administrator, automatically for a limit).
+    pub(crate) fn blocked_counts(&self, now_ms: i64) -> (u64, u64) {
+        let mut counts = (0, 0);
+        for &user_id in self.blocks.keys() {
+            match self.standing(user_id, now_ms) {
+                Standing::Blocked { .. } => counts.0 += 1,
+                Standing::LimitReached { .. } => counts.1 += 1,
+                Standing::Clear | Standing::Protected => {}
+            }
+        }
+        counts
+    }
+
     /// The user's standing at `now_ms`. Blocks and protections whose time has passed no
     /// longer count, even before the reset job clears them.
     pub(crate) fn standing(&self, user_id: i64, now_ms: i64) -> Standing {
@@ -195,5 +208,22 @@ mod tests {
             Standing::Protected
         );
         assert_eq!(Policy::default().standing(1, 0), Standing::Clear);
+    }
+
+    #[test]
+    fn blocked_users_are_counted_by_kind_while_their_block_lasts() {
+        let mut rows = vec![
+            row(true, Some(BlockKind::Manual), None, false, None),
+            row(true, Some(BlockKind::Automatic), Some(10), false, None),
+            row(true, Some(BlockKind::Automatic), Some(20), false, None),
+            row(false, None, None, true, None),
+        ];
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.user_id = i as i64 + 1;
+        }
+        let p = Policy::new(vec![], vec![], rows);
+        assert_eq!(p.blocked_counts(5), (1, 2));
+        assert_eq!(p.blocked_counts(15), (1, 1));
+        assert_eq!(p.blocked_counts(25), (1, 0));
     }
 }

@@ -1,8 +1,9 @@
 //! The admin listener: `GET /healthz` (200 while the process runs), `GET /readyz` (200
-//! only when the database answers and upstream credentials are loaded), and the admin
-//! API under `/api/v1/` (`crate::api`). Other paths get a JSON 404. One axum router,
-//! served through the proxy's accept loop; connections drain on shutdown like the
-//! proxy's (`lifecycle`).
+//! only when the database answers and upstream credentials are loaded), `GET /metrics`
+//! (Prometheus text, no authentication; `crate::metrics`) and the admin API under
+//! `/api/v1/` (`crate::api`). Other paths get a JSON 404. One axum router, served
+//! through the proxy's accept loop; connections drain on shutdown like the proxy's
+//! (`lifecycle`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub(crate) struct AdminState {
     pub(crate) credentials: Arc<CredentialCache>,
     /// The service layer the admin API calls.
     pub(crate) ops: Arc<Ops>,
+    /// What `/metrics` serves.
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Everything the admin listener answers.
@@ -42,7 +45,7 @@ pub(crate) fn router(state: AdminState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        // `GET /metrics` (Prometheus text) is added here.
+        .route("/metrics", get(metrics))
         .with_state(state)
         .merge(api)
         .fallback(crate::api::no_route)
@@ -71,6 +74,11 @@ pub(crate) async fn run(
     if !open.drain(grace).await {
         tracing::warn!("admin: grace period over; closed the remaining connections");
     }
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let (parts, body) = state.metrics.scrape().into_parts();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 async fn healthz() -> Response {

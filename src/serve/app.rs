@@ -1,8 +1,8 @@
 //! Building the application: everything `serve` needs before it can run, in start-up
 //! order (database opened and migrated, master key, records spilled by an earlier
 //! shutdown, the key directory, prices and quota policy with the state version they
-//! were loaded at, upstream credentials, the upstream client and TLS, the quota
-//! engine). Building spawns no task: `App::run` (`running`) starts them all.
+//! were loaded at, the metrics, upstream credentials, the upstream client and TLS, the
+//! quota engine). Building spawns no task: `App::run` (`running`) starts them all.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use super::{load_directory, load_policy, spill_file, ServeError, ServeOptions};
 use crate::auth::crypto::MasterKey;
 use crate::auth::directory::DirectoryHandle;
 use crate::config::Config;
+use crate::metrics::{BlockedUsers, Metrics};
 use crate::proxy::upstream::{CredentialCache, Upstream};
 use crate::quota::engine::{QuotaEngine, QuotaEvent};
 use crate::quota::ledger::StoreLedger;
@@ -45,6 +46,8 @@ pub(crate) struct App {
     pub(super) quota_events: mpsc::UnboundedReceiver<QuotaEvent>,
     /// This process's name in audit rows and job claims.
     pub(super) name: String,
+    /// What `/metrics` serves; shared with the proxy, the ledger and the record writer.
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl App {
@@ -65,6 +68,18 @@ impl App {
         let prices = Arc::new(Snapshot::new(PriceBook::new(store.prices().await?)));
         let policy = Arc::new(Snapshot::new(load_policy(&store).await?));
         options.applied.set(version);
+        let metrics = {
+            let policy = Arc::clone(&policy);
+            Arc::new(Metrics::new(
+                &config.metrics,
+                Box::new(move || {
+                    let (manual, automatic) = policy
+                        .get()
+                        .blocked_counts(chrono::Utc::now().timestamp_millis());
+                    BlockedUsers { manual, automatic }
+                }),
+            ))
+        };
         tracing::info!(
             keys = directory.get().len(),
             prices = prices.get().len(),
@@ -92,7 +107,7 @@ impl App {
 
         let (events_tx, quota_events) = mpsc::unbounded_channel();
         let quota = Arc::new(QuotaEngine::new(
-            Arc::new(StoreLedger::new(Arc::clone(&store))),
+            Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
             config.quota.timezone,
             config.quota.warning_percent,
             Some(events_tx),
@@ -115,6 +130,7 @@ impl App {
             quota,
             quota_events,
             name: super::instance_name(),
+            metrics,
             config,
         })
     }

@@ -72,13 +72,15 @@ impl App {
             quota,
             quota_events,
             name,
+            metrics,
         } = self;
         let grace = config.proxy.shutdown_grace;
         let ops = Arc::new(Ops::new(Arc::clone(&store), &config));
         let actor = Actor::system(name);
         let mut tasks = TaskRegistry::new(|stage| deadline(stage, grace));
 
-        let (recorder, recorder_handle) = recorder::spawn(Arc::clone(&store), spill);
+        let (recorder, recorder_handle) =
+            recorder::spawn(Arc::clone(&store), spill, Arc::clone(&metrics));
         tasks.on_shutdown("record writer", Stage::Records, recorder_handle.shutdown());
         {
             let quota = Arc::clone(&quota);
@@ -149,6 +151,7 @@ impl App {
             quota,
             policy: snapshots.policy,
             timezone: config.quota.timezone,
+            metrics: Arc::clone(&metrics),
             default_max_output_tokens: config.quota.default_max_output_tokens,
             fallback_price: config
                 .quota
@@ -171,6 +174,7 @@ impl App {
                     store,
                     credentials,
                     ops: Arc::clone(&ops),
+                    metrics,
                 },
                 stop.clone(),
                 grace,

@@ -7,16 +7,22 @@
 //! the writer drains the channel and flushes; if the database stays away for
 //! [`SHUTDOWN_RETRY`], the remaining records go to a JSON-lines spill file, which the
 //! next `serve` imports before it accepts calls. Nothing is dropped.
+//!
+//! The queue's depth (records queued and not yet written or spilled) is the gauge
+//! `bedrock_gate_record_queue_depth`; failed inserts count in
+//! `bedrock_gate_database_errors_total{operation="record_insert"}`.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::metrics::Metrics;
 use crate::store::{RequestRecord, Store};
 
 /// Rows per batch at the final flush.
@@ -32,12 +38,16 @@ pub(crate) const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
 #[derive(Clone)]
 pub(crate) struct Recorder {
     tx: mpsc::UnboundedSender<RequestRecord>,
+    /// Records queued and not yet written.
+    queued: Gauge,
 }
 
 impl Recorder {
     /// Queues a record. Never blocks.
     pub(crate) fn record(&self, record: RequestRecord) {
+        self.queued.inc();
         if let Err(mpsc::error::SendError(r)) = self.tx.send(record) {
+            self.queued.dec();
             // Only after the writer has stopped; keep the record visible in the log.
             tracing::error!(request_uid = %r.request_uid, user = %r.username,
                 "request record arrived after the writer stopped");
@@ -64,12 +74,17 @@ impl RecorderHandle {
 }
 
 /// Starts the writer.
-pub(crate) fn spawn(store: Arc<Store>, spill_file: PathBuf) -> (Recorder, RecorderHandle) {
+pub(crate) fn spawn(
+    store: Arc<Store>,
+    spill_file: PathBuf,
+    metrics: Arc<Metrics>,
+) -> (Recorder, RecorderHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(run(store, rx, stop_rx, spill_file));
+    let queued = metrics.record_queue();
+    let task = tokio::spawn(run(store, rx, stop_rx, spill_file, metrics));
     (
-        Recorder { tx },
+        Recorder { tx, queued },
         RecorderHandle {
             stop: Some(stop_tx),
             task,
@@ -82,7 +97,9 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<RequestRecord>,
     mut stop: oneshot::Receiver<()>,
     spill_file: PathBuf,
+    metrics: Arc<Metrics>,
 ) {
+    let queued = metrics.record_queue();
     let mut batch: Vec<RequestRecord> = Vec::with_capacity(BATCH);
     'outer: loop {
         tokio::select! {
@@ -106,7 +123,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        flush_until_stored(&store, &mut batch, &mut stop).await;
+        flush_until_stored(&store, &mut batch, &mut stop, &metrics).await;
         if !batch.is_empty() {
             break; // stop arrived while the database was away
         }
@@ -123,13 +140,16 @@ async fn run(
         match store.insert_requests(&batch[..n]).await {
             Ok(_) => {
                 batch.drain(..n);
+                queued.dec_by(n as i64);
             }
             Err(e) if Instant::now() < deadline => {
+                metrics.database_error("record_insert");
                 tracing::warn!(error = %e, pending = batch.len(), "final flush failed; retrying");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
+                metrics.database_error("record_insert");
                 tracing::error!(error = %e, pending = batch.len(), file = %spill_file.display(),
                     "database unavailable at shutdown; spilling records to a file");
                 if let Err(e) = spill(&spill_file, &batch) {
@@ -140,6 +160,7 @@ async fn run(
                         }
                     }
                 }
+                queued.dec_by(batch.len() as i64);
                 batch.clear();
             }
         }
@@ -151,15 +172,18 @@ async fn flush_until_stored(
     store: &Store,
     batch: &mut Vec<RequestRecord>,
     stop: &mut oneshot::Receiver<()>,
+    metrics: &Metrics,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match store.insert_requests(batch).await {
             Ok(_) => {
+                metrics.record_queue().dec_by(batch.len() as i64);
                 batch.clear();
                 return;
             }
             Err(e) => {
+                metrics.database_error("record_insert");
                 tracing::warn!(error = %e, pending = batch.len(), "writing request records failed; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}

@@ -57,15 +57,18 @@ pub async fn create_users(ops: &Ops) {
             .unwrap();
     }
     for (name, team) in USERS {
-        ops.create_user(&Actor::system("test"), &CreateUser {
-            username: name.into(),
-            person_name: format!("{name} Doe"),
-            team: team.into(),
-            email: None,
-            language: None,
-            iam_user: None,
-            limits: LimitsUpdate::default(),
-        })
+        ops.create_user(
+            &Actor::system("test"),
+            &CreateUser {
+                username: name.into(),
+                person_name: format!("{name} Doe"),
+                team: team.into(),
+                email: None,
+                language: None,
+                iam_user: None,
+                limits: LimitsUpdate::default(),
+            },
+        )
         .await
         .unwrap();
     }
