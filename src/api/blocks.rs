@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::csv::{self, Format};
+use super::csv::{self, ListQuery};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, Params};
 use super::ApiState;
@@ -45,14 +45,6 @@ pub(crate) struct BlockBody {
 pub(crate) struct UnblockBody {
     /// Why.
     reason: Option<String>,
-}
-
-/// `?format=`
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListQuery {
-    /// `json` (default) or `csv`.
-    format: Option<Format>,
 }
 
 /// Users blocked or protected now, by name.

@@ -14,6 +14,14 @@ use serde::{Deserialize, Serialize};
 use super::error::json_response;
 use crate::ops::OpsError;
 
+/// `?format=`: the query of lists that take no filter.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ListQuery {
+    /// `json` (default) or `csv`.
+    pub(crate) format: Option<Format>,
+}
+
 /// The `format` query parameter of lists.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

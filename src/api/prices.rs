@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::csv::{self, Format};
+use super::csv::{self, ListQuery};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, Params};
 use super::ApiState;
@@ -35,14 +35,6 @@ pub(crate) struct SetPrice {
     cache_read_per_1k: Option<f64>,
     /// USD per 1,000 cache-write tokens (default: the input price).
     cache_write_per_1k: Option<f64>,
-}
-
-/// `?format=`
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListQuery {
-    /// `json` (default) or `csv`.
-    format: Option<Format>,
 }
 
 /// Every price, by model id.

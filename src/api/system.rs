@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::csv::{self, Format};
+use super::csv::{self, ListQuery};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::Params;
 use super::ApiState;
@@ -44,14 +44,6 @@ pub(crate) struct LimitsRow {
     name: String,
     /// The limits.
     limits: Limits,
-}
-
-/// `?format=`
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListQuery {
-    /// `json` (default) or `csv`.
-    format: Option<Format>,
 }
 
 /// Every team's and user's limits: teams first, each by name. Change them with

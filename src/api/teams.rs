@@ -8,7 +8,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::csv::{self, Format};
+use super::csv::{self, ListQuery};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, LimitsBody, Params};
 use super::ApiState;
@@ -32,14 +32,6 @@ pub(crate) struct NewTeam {
     /// Limits; absent ones are unlimited.
     #[serde(default)]
     limits: LimitsBody,
-}
-
-/// `?format=`
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListQuery {
-    /// `json` (default) or `csv`.
-    format: Option<Format>,
 }
 
 /// Every team, by name.

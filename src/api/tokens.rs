@@ -10,7 +10,7 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::csv::{self, Format};
+use super::csv::{self, ListQuery};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, Params};
 use super::ApiState;
@@ -31,14 +31,6 @@ pub(crate) fn routes() -> OpenApiRouter<ApiState> {
 pub(crate) struct NewToken {
     /// Unique name (audit rows say `api:<name>`).
     name: String,
-}
-
-/// `?format=`
-#[derive(Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListQuery {
-    /// `json` (default) or `csv`.
-    format: Option<Format>,
 }
 
 /// Every admin token, by name (never the token itself).
