@@ -12,7 +12,7 @@ use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{Ops, OpsError};
-use crate::quota::calendar::start_of_day;
+use crate::calendar::start_of_day;
 use crate::store::{
     DailyFilter, DailyGroup, GroupSums, PagedRecord, RecordFilter, RequestRecord, Store,
 };

@@ -116,10 +116,10 @@ pub(super) struct Rollup {
 pub(crate) fn local_day(zone: Tz, ms: i64) -> (String, i64, i64) {
     let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
     let date = t.with_timezone(&zone).date_naive();
-    let start = crate::quota::calendar::start_of_day(zone, date).timestamp_millis();
+    let start = crate::calendar::start_of_day(zone, date).timestamp_millis();
     let end = date
         .succ_opt()
-        .map(|d| crate::quota::calendar::start_of_day(zone, d).timestamp_millis())
+        .map(|d| crate::calendar::start_of_day(zone, d).timestamp_millis())
         .unwrap_or(i64::MAX);
     (date.format("%Y-%m-%d").to_string(), start, end)
 }
