@@ -6,6 +6,7 @@
 //! The crate is a library with a thin `main.rs`. Its modules, leaves first; each one
 //! imports only from modules above it:
 //! - `hash`: hex and SHA-256 helpers (a leaf).
+//! - `calendar`: local days and months in `quota.timezone`, DST-aware (a leaf).
 //! - [`request_id`]: the one id of a call, in its response header and its record (a leaf).
 //! - [`error`]: the one error type of the request path and its Bedrock-shaped responses.
 //! - [`snapshot`]: a shared value replaced whole by a background task, read without
@@ -34,6 +35,7 @@
 
 pub(crate) mod api;
 pub mod auth;
+pub(crate) mod calendar;
 pub mod cli;
 pub mod config;
 pub mod domain;

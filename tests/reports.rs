@@ -1,6 +1,7 @@
 //! Reports over the usage rollups, on each engine: the rollups equal the sums of the
 //! request rows however the rows arrive (batches, retried batches, duplicates within a
-//! batch, rows stored before the rollups existed), aggregates per group, and keyset
+//! batch, rows stored before the rollups existed, the team-day rollup added on a
+//! half-done backfill), aggregates per group, and keyset
 //! paging that visits every record exactly once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
@@ -18,8 +19,8 @@ use chrono::{DateTime, NaiveDate};
 use common::{Engine, TestDb};
 use futures_util::TryStreamExt;
 use rollup_data::{
-    assert_rows, cfg, check_aggregates, create_users, ms, open, query, records, user_ids, MODELS,
-    ZONE,
+    assert_rows, cfg, check_aggregates, create_users, expected, ms, open, query, records, user_ids,
+    MODELS, ZONE,
 };
 
 #[tokio::test]
@@ -387,6 +388,152 @@ async fn retention_deletes_old_rows_in_chunks_and_keeps_the_rollups() {
             &sums_before,
             "the rollups stay",
         );
+        db.drop_db().await;
+    }
+}
+
+/// A `usage_daily` row: day, user id, username, team, model, counters, cost.
+type DailyRow = (String, i64, String, String, String, [i64; 6], f64);
+
+/// `usage_daily` rows of `rows`, as the writer before `usage_team_daily` stored them:
+/// (local day, user id, username, team, model) with summed counters.
+fn daily_rows(rows: &[RequestRecord]) -> Vec<DailyRow> {
+    let mut m = std::collections::BTreeMap::new();
+    for r in rows {
+        let day = DateTime::from_timestamp_millis(r.created_at)
+            .unwrap()
+            .with_timezone(&ZONE)
+            .format("%Y-%m-%d")
+            .to_string();
+        let key = (
+            day,
+            r.user_id,
+            r.username.clone(),
+            r.team.clone(),
+            r.model_id.clone(),
+        );
+        let e: &mut ([i64; 6], f64) = m.entry(key).or_default();
+        e.0[0] += 1;
+        e.0[1] += i64::from(r.status_code >= 400);
+        e.0[2] += r.input_tokens;
+        e.0[3] += r.output_tokens;
+        e.0[4] += r.cache_read_tokens;
+        e.0[5] += r.cache_write_tokens;
+        e.1 += r.cost_usd;
+    }
+    m.into_iter()
+        .map(|((d, id, u, t, model), (c, cost))| (d, id, u, t, model, c, cost))
+        .collect()
+}
+
+/// Stores the schema up to migration 0006 with rows in three states: rolled up by the
+/// backfill, not yet rolled up, and inserted (and rolled up) after 0006.
+macro_rules! before_team_daily {
+    ($pool:expr, $dir:expr, $pending:expr, $rolled:expr) => {{
+        let pool = $pool;
+        let upto = |v: i64| {
+            let dir = $dir.clone();
+            async move {
+                let mut m = sqlx::migrate::Migrator::new(dir).await.unwrap();
+                m.migrations = m
+                    .migrations
+                    .iter()
+                    .filter(|m| m.version <= v)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .into();
+                m
+            }
+        };
+        upto(5).await.run(&pool).await.unwrap();
+        for r in $pending {
+            insert_raw!(r).execute(&pool).await.unwrap();
+        }
+        upto(6).await.run(&pool).await.unwrap();
+        // The backfill did the first half of the pending ids before the upgrade.
+        sqlx::query("UPDATE rollup_state SET value = ? WHERE name = 'backfill_done'")
+            .bind(($pending.len() / 2) as i64)
+            .execute(&pool)
+            .await
+            .unwrap();
+        for r in &$rolled[$pending.len() / 2..] {
+            insert_raw!(r).execute(&pool).await.unwrap();
+        }
+        for (i, (day, id, user, team, model, c, cost)) in daily_rows(&$rolled).iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO usage_daily (day, rollup_key, user_id, username, team, model_id, \
+                 requests, errors, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_write_tokens, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(day.as_str())
+            .bind(format!("{i:032x}"))
+            .bind(*id)
+            .bind(user.as_str())
+            .bind(team.as_str())
+            .bind(model.as_str())
+            .bind(c[0])
+            .bind(c[1])
+            .bind(c[2])
+            .bind(c[3])
+            .bind(c[4])
+            .bind(c[5])
+            .bind(*cost)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }};
+}
+
+#[tokio::test]
+async fn the_team_day_rollup_is_filled_from_usage_daily_and_the_pending_backfill() {
+    for engine in common::engines() {
+        let db = TestDb::new(engine).await;
+        let cfg = cfg(&db);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(match engine {
+            Engine::Sqlite => "migrations/sqlite",
+            Engine::MySql => "migrations/mysql",
+        });
+        let ids = [1, 2, 3];
+        let pending = records(5, 400, &ids);
+        let live = records(6, 100, &ids);
+        // Rolled up into usage_daily before 0007: the backfilled half, and the live rows.
+        let mut rolled = pending[..200].to_vec();
+        rolled.extend_from_slice(&live);
+        match engine {
+            Engine::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+                before_team_daily!(pool, dir, &pending, rolled);
+            }
+            Engine::MySql => {
+                let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+                before_team_daily!(pool, dir, &pending, rolled);
+            }
+        }
+        let store = Arc::new(
+            Store::connect(&cfg.database, cfg.quota.timezone)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(store.migrate().await.unwrap(), 1, "0007 applies");
+        let ops = Ops::new(Arc::clone(&store), &cfg);
+        create_users(&ops).await;
+        let mut all = pending.clone();
+        all.extend_from_slice(&live);
+        // Team, model and day without a user read usage_team_daily (usage_hourly and
+        // usage_daily by user were not simulated for the live rows above).
+        for g in [GroupBy::Team, GroupBy::Model, GroupBy::Day] {
+            let got = ops.aggregate(&query(g)).await.unwrap();
+            assert_rows(&got, &expected(&all, g, |_| true), &format!("0007 {g:?}"));
+            let q = AggregateQuery {
+                team: Some("research".into()),
+                ..query(g)
+            };
+            let want = expected(&all, g, |r| r.team == "research");
+            let got = ops.aggregate(&q).await.unwrap();
+            assert_rows(&got, &want, &format!("0007 {g:?} team"));
+        }
         db.drop_db().await;
     }
 }

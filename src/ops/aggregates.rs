@@ -12,7 +12,7 @@ use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::{Ops, OpsError};
-use crate::quota::calendar::start_of_day;
+use crate::calendar::start_of_day;
 use crate::store::{
     DailyFilter, DailyGroup, GroupSums, PagedRecord, RecordFilter, RequestRecord, Store,
 };
@@ -296,8 +296,9 @@ impl Ops {
         .boxed()
     }
 
-    /// Sums per group over the local days `from..=to`, from the rollups (hours of one
-    /// user from that user's records).
+    /// Sums per group over the local days `from..=to`, from the rollups: per team, model
+    /// or day without a user filter from `usage_team_daily`, otherwise `usage_daily`
+    /// (hours of one user from that user's records).
     pub async fn aggregate(&self, q: &AggregateQuery) -> Result<Vec<AggregateRow>, OpsError> {
         if q.to < q.from {
             return Err(OpsError::Invalid(format!(

@@ -6,8 +6,8 @@
 use super::admin_audit::{json, record};
 use super::views::BlockingView;
 use super::{Ops, OpsError};
+use crate::calendar;
 use crate::domain::{Actor, AdminOperation, AuditOperation, BlockKind, DomainEvent, NewEvent};
-use crate::quota::calendar;
 use crate::store::{AdminAuditRecord, AuditRecord, BlockStatus, User};
 
 /// How long a manual block lasts.

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::aggregates::day_key;
 use super::views::DayMonth;
 use super::{Ops, OpsError};
-use crate::quota::calendar::start_of_day;
+use crate::calendar::start_of_day;
 use crate::store::{AuditEntry, DailyFilter, RequestRecord, UsageFilter, UsageTotals};
 
 /// Which records a usage report covers.

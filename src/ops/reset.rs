@@ -17,8 +17,8 @@ use serde::Serialize;
 use super::admin_audit::{json, record};
 use super::blocking::BlockChange;
 use super::{Ops, OpsError};
+use crate::calendar;
 use crate::domain::{Actor, AdminOperation, AuditOperation, BlockKind, DomainEvent, NewEvent};
-use crate::quota::calendar;
 use crate::quota::engine::period_keys;
 use crate::store::BlockStatus;
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{Ops, OpsError};
+use crate::calendar::start_of_day;
 use crate::domain::Actor;
-use crate::quota::calendar::start_of_day;
 
 /// The job name in `scheduler_runs`.
 pub(crate) const JOB: &str = "records_retention";

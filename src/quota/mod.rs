@@ -1,7 +1,6 @@
 //! Quotas: request limits and USD budgets per user and per team, per calendar day and
 //! month in `quota.timezone`, enforced in memory before a call reaches Bedrock.
 //!
-//! - `calendar`: periods (DST-aware local days and months).
 //! - `engine`: admission (one atomic check-and-reserve across every applicable limit)
 //!   and settlement, served from capacity chunks held in memory; the public face of
 //!   the private files below, whose types it re-exports:
@@ -23,7 +22,6 @@
 //! The design, its invariants and its bounds are in `docs/QUOTA.md`.
 
 mod bucket;
-pub(crate) mod calendar;
 mod charge;
 pub mod engine;
 pub(crate) mod estimate;

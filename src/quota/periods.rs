@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use parking_lot::Mutex;
 
-use super::calendar;
+use crate::calendar;
 
 /// The period keys of `now`: the local day and the local month.
 pub fn period_keys(tz: Tz, now: DateTime<Utc>) -> (String, String) {

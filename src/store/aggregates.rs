@@ -1,4 +1,5 @@
-//! Sums over the usage rollups (`usage_daily` by local day, `usage_hourly` by UTC hour),
+//! Sums over the usage rollups (`usage_daily` by local day and user, `usage_team_daily`
+//! by local day and team, `usage_hourly` by UTC hour),
 //! and over one user's request rows by hour (per-user hours are not rolled up: that
 //! table would be as large as the request rows themselves).
 
@@ -92,8 +93,18 @@ fn equal_filters<'a>(pairs: &[(&str, &'a Option<String>)]) -> (String, Vec<&'a s
     (sql, args)
 }
 
+/// The smallest daily rollup that answers: `usage_team_daily` (no user in its key, about
+/// a user count fewer rows) unless the query filters or groups by user.
+fn daily_table(group: Option<DailyGroup>, filter: &DailyFilter) -> &'static str {
+    if filter.username.is_none() && group != Some(DailyGroup::User) {
+        "usage_team_daily"
+    } else {
+        "usage_daily"
+    }
+}
+
 impl Store {
-    /// `usage_daily` summed per `group` over `filter`, ordered by key.
+    /// The daily rollup summed per `group` over `filter`, ordered by key.
     pub(crate) async fn daily_sums(
         &self,
         group: DailyGroup,
@@ -110,8 +121,9 @@ impl Store {
             ("team", &filter.team),
             ("model_id", &filter.model_id),
         ]);
+        let table = daily_table(Some(group), filter);
         let sql = format!(
-            "SELECT {column} AS `key`, {SUMS} FROM usage_daily \
+            "SELECT {column} AS `key`, {SUMS} FROM {table} \
              WHERE day >= ? AND day <= ?{more} GROUP BY {column} ORDER BY {column}"
         );
         let rows = on_pool!(self, p => {
@@ -126,7 +138,7 @@ impl Store {
         Ok(rows)
     }
 
-    /// `usage_daily` summed over `filter`: calls, tokens and cost.
+    /// The daily rollup summed over `filter`: calls, tokens and cost.
     pub(crate) async fn daily_totals(
         &self,
         filter: &DailyFilter,
@@ -136,7 +148,8 @@ impl Store {
             ("team", &filter.team),
             ("model_id", &filter.model_id),
         ]);
-        let sql = format!("SELECT {SUMS} FROM usage_daily WHERE day >= ? AND day <= ?{more}");
+        let table = daily_table(None, filter);
+        let sql = format!("SELECT {SUMS} FROM {table} WHERE day >= ? AND day <= ?{more}");
         let sums = on_pool!(self, p => {
             let mut q = sqlx::query_as::<_, GroupSums>(&sql)
                 .bind(filter.from_day.as_str())

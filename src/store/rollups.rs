@@ -1,4 +1,4 @@
-//! Usage rollups (`usage_daily`, `usage_hourly`, `rollup_state`): per-call rows summed
+//! Usage rollups (`usage_daily`, `usage_team_daily`, `usage_hourly`, `rollup_state`): per-call rows summed
 //! as they are written, so reports over months read thousands of rows, not millions.
 //!
 //! A batch of records is summed in memory ([`Rollup`]) and written as one upsert row
@@ -94,6 +94,13 @@ impl DailyKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct TeamDailyKey {
+    pub(super) day: String,
+    pub(super) team: String,
+    pub(super) model_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct HourlyKey {
     pub(super) hour_ms: i64,
     pub(super) team: String,
@@ -105,6 +112,7 @@ pub(super) struct HourlyKey {
 pub(super) struct Rollup {
     zone: Tz,
     daily: BTreeMap<DailyKey, Sums>,
+    team_daily: BTreeMap<TeamDailyKey, Sums>,
     hourly: BTreeMap<HourlyKey, Sums>,
     /// The last day key computed, with the UTC span it covers (most records of a batch
     /// share a day, and the zone lookup is the costly part).
@@ -116,10 +124,10 @@ pub(super) struct Rollup {
 pub(crate) fn local_day(zone: Tz, ms: i64) -> (String, i64, i64) {
     let t = DateTime::from_timestamp_millis(ms).unwrap_or_default();
     let date = t.with_timezone(&zone).date_naive();
-    let start = crate::quota::calendar::start_of_day(zone, date).timestamp_millis();
+    let start = crate::calendar::start_of_day(zone, date).timestamp_millis();
     let end = date
         .succ_opt()
-        .map(|d| crate::quota::calendar::start_of_day(zone, d).timestamp_millis())
+        .map(|d| crate::calendar::start_of_day(zone, d).timestamp_millis())
         .unwrap_or(i64::MAX);
     (date.format("%Y-%m-%d").to_string(), start, end)
 }
@@ -129,6 +137,7 @@ impl Rollup {
         Self {
             zone,
             daily: BTreeMap::new(),
+            team_daily: BTreeMap::new(),
             hourly: BTreeMap::new(),
             last_day: None,
         }
@@ -163,6 +172,14 @@ impl Rollup {
     ) {
         let day = self.day_of(created_at);
         let [i, o, r, w] = tokens;
+        self.team_daily
+            .entry(TeamDailyKey {
+                day: day.clone(),
+                team: team.to_owned(),
+                model_id: model_id.to_owned(),
+            })
+            .or_default()
+            .add(status, i, o, r, w, cost);
         self.daily
             .entry(DailyKey {
                 day,
@@ -287,6 +304,16 @@ pub(super) fn daily_sql(kind: DatabaseKind, rows: usize) -> String {
     )
 }
 
+pub(super) fn team_daily_sql(kind: DatabaseKind, rows: usize) -> String {
+    upsert_sql(
+        kind,
+        "usage_team_daily",
+        &["day", "team", "model_id"],
+        "day, team, model_id",
+        rows,
+    )
+}
+
 pub(super) fn hourly_sql(kind: DatabaseKind, rows: usize) -> String {
     upsert_sql(
         kind,
@@ -333,6 +360,22 @@ macro_rules! write_rollup {
             }
             q.execute(&mut *$tx).await?;
         }
+        let team_daily: Vec<_> = $rollup.team_daily_rows();
+        let mut rest = &team_daily[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
+            rest = tail;
+            let sql = $crate::store::rollups::team_daily_sql($kind, chunk.len());
+            let mut q = sqlx::query(&sql);
+            for (k, s) in chunk {
+                q = q
+                    .bind(k.day.as_str())
+                    .bind(k.team.as_str())
+                    .bind(k.model_id.as_str());
+                q = $crate::store::rollups::bind_sums!(q, s);
+            }
+            q.execute(&mut *$tx).await?;
+        }
         let hourly: Vec<_> = $rollup.hourly_rows();
         let mut rest = &hourly[..];
         while !rest.is_empty() {
@@ -354,6 +397,10 @@ macro_rules! write_rollup {
 pub(super) use write_rollup;
 
 impl Rollup {
+    pub(super) fn team_daily_rows(&self) -> Vec<(&TeamDailyKey, &Sums)> {
+        self.team_daily.iter().collect()
+    }
+
     pub(super) fn hourly_rows(&self) -> Vec<(&HourlyKey, &Sums)> {
         self.hourly.iter().collect()
     }
@@ -433,6 +480,7 @@ impl Store {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM usage_daily").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM usage_team_daily").execute(&mut *tx).await?;
             sqlx::query("DELETE FROM usage_hourly").execute(&mut *tx).await?;
             let (max,): (i64,) =
                 sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM bedrock_requests")
