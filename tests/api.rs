@@ -64,6 +64,25 @@ async fn every_route_is_documented_and_needs_a_token() {
         doc["openapi"]
     );
     let ops = operations(&doc);
+    // Every success answer names its shape: a schema reference or a typed array of one,
+    // never a bare `object` that tells a client nothing.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (status, answer) in op["responses"].as_object().unwrap() {
+                let Some(schema) = answer.pointer("/content/application~1json/schema") else {
+                    continue;
+                };
+                if !status.starts_with('2') || path.ends_with("openapi.json") {
+                    continue;
+                }
+                let shape = schema.get("items").unwrap_or(schema);
+                assert!(
+                    shape.get("$ref").is_some() || shape.get("properties").is_some(),
+                    "{method} {path} {status} has no schema: {schema}"
+                );
+            }
+        }
+    }
     for (m, p) in [
         ("GET", "/api/v1/teams"),
         ("POST", "/api/v1/teams"),

@@ -13,7 +13,9 @@ use super::csv::{self, Format};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::Params;
 use super::ApiState;
-use crate::ops::aggregates::{AggregateQuery, GroupBy, RecordQuery, StatusFilter};
+use crate::ops::aggregates::{
+    AggregateQuery, AggregateRow, GroupBy, RecordPage, RecordQuery, StatusFilter,
+};
 use crate::ops::reports::parse_date;
 
 /// The routes of this file.
@@ -50,8 +52,8 @@ pub(crate) struct UsageQuery {
 /// Per-call records, newest first: a page `{records, next_cursor}` as JSON, or every
 /// matching record as CSV (one row per record, streamed).
 #[utoipa::path(get, path = "/api/v1/usage", tag = "usage", params(UsageQuery),
-    responses((status = 200, body = Object,
-               description = "JSON `{records: [...], next_cursor}` or CSV of every match"),
+    responses((status = 200, body = RecordPage,
+               description = "a page of records as JSON, or every match as CSV"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody, description = "no such user or team")),
     security(("bearer" = [])))]
@@ -116,9 +118,7 @@ pub(crate) struct AggregatesQuery {
 
 /// Sums (requests, errors, tokens, cost) per group over local days `from..=to`.
 #[utoipa::path(get, path = "/api/v1/aggregates", tag = "usage", params(AggregatesQuery),
-    responses((status = 200, body = [Object],
-               description = "rows `{key, requests, errors, input_tokens, output_tokens, \
-                              cache_read_tokens, cache_write_tokens, cost_usd}` (JSON or CSV)"),
+    responses((status = 200, body = [AggregateRow], description = "one row per group (JSON or CSV)"),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]

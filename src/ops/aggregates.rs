@@ -75,7 +75,7 @@ pub struct RecordQuery {
 }
 
 /// One page of records.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct RecordPage {
     /// Records, newest first.
     pub records: Vec<RequestRecord>,
@@ -133,7 +133,7 @@ pub struct AggregateQuery {
 }
 
 /// One group's sums.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AggregateRow {
     /// Username, team, model id, `YYYY-MM-DD`, or the local hour start in RFC 3339 with
     /// its offset.

@@ -9,7 +9,7 @@ use crate::config::DatabaseKind;
 use crate::domain::UsageSource;
 
 /// One proxied call, as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct RequestRecord {
     /// Unique id (32 hex chars); makes a retried batch insert idempotent.
     pub request_uid: String,
@@ -55,7 +55,8 @@ pub struct RequestRecord {
     pub cost_usd: f64,
     /// Time from arrival to the last byte (ms).
     pub latency_ms: i64,
-    /// Where the token counts came from.
+    /// Where the token counts came from: `reported`, `estimated` or `none`.
+    #[schema(value_type = String, example = "reported")]
     pub usage_source: UsageSource,
 }
 
