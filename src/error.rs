@@ -46,6 +46,18 @@ pub enum GateError {
     /// The upstream did not answer within `upstream.timeout_secs`.
     #[error("{0}")]
     UpstreamTimeout(String),
+    /// The proxy itself is at a limit it protects (memory for request bodies); retrying
+    /// after `retry_after_secs` is right.
+    #[error("{message}")]
+    Overloaded {
+        /// What is exhausted.
+        message: String,
+        /// Seconds after which a retry is likely to be served.
+        retry_after_secs: u64,
+    },
+    /// The client did not send its request in time (too slow a body).
+    #[error("{0}")]
+    RequestTimeout(String),
 }
 
 impl GateError {
@@ -58,8 +70,10 @@ impl GateError {
             Self::QuotaExceeded(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UpstreamUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::UpstreamTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::UpstreamUnavailable(_) | Self::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::UpstreamTimeout(_) | Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -72,8 +86,9 @@ impl GateError {
             Self::QuotaExceeded(_) => "ServiceQuotaExceededException",
             Self::Throttled { .. } => "ThrottlingException",
             Self::BodyTooLarge { .. } | Self::Validation(_) => "ValidationException",
-            Self::UpstreamUnavailable(_) => "ServiceUnavailableException",
+            Self::UpstreamUnavailable(_) | Self::Overloaded { .. } => "ServiceUnavailableException",
             Self::UpstreamTimeout(_) => "ModelTimeoutException",
+            Self::RequestTimeout(_) => "RequestTimeoutException",
         }
     }
 
@@ -100,6 +115,9 @@ impl GateError {
                 headers.insert("x-should-retry", HeaderValue::from_static("false"));
             }
             Self::Throttled {
+                retry_after_secs, ..
+            }
+            | Self::Overloaded {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
@@ -155,6 +173,8 @@ mod tests {
             GateError::Validation(_) => (400, "ValidationException"),
             GateError::UpstreamUnavailable(_) => (503, "ServiceUnavailableException"),
             GateError::UpstreamTimeout(_) => (408, "ModelTimeoutException"),
+            GateError::Overloaded { .. } => (503, "ServiceUnavailableException"),
+            GateError::RequestTimeout(_) => (408, "RequestTimeoutException"),
         }
     }
 
@@ -173,6 +193,11 @@ mod tests {
             GateError::Validation(String::new()),
             GateError::UpstreamUnavailable(String::new()),
             GateError::UpstreamTimeout(String::new()),
+            GateError::Overloaded {
+                message: String::new(),
+                retry_after_secs: 1,
+            },
+            GateError::RequestTimeout(String::new()),
         ];
         for e in &samples {
             let (status, error_type) = interface_row(e);
@@ -183,7 +208,7 @@ mod tests {
             assert_eq!(r.headers()["x-amzn-errortype"], error_type, "{e:?}");
             assert_eq!(r.headers()["x-amzn-requestid"], "rid", "{e:?}");
         }
-        // No variant is sampled twice (so nine samples are nine variants).
+        // No variant is sampled twice (so the samples cover every variant).
         let kinds: std::collections::HashSet<_> =
             samples.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), samples.len());

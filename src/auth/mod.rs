@@ -1,7 +1,9 @@
 //! Authentication of callers: proxy-issued SigV4 keys and bearer tokens.
 //!
 //! [`Authenticator::authenticate`] turns a request head and the body's SHA-256 into the
-//! [`Principal`] that owns the key, or a Bedrock-shaped refusal. It reads only memory:
+//! [`Principal`] that owns the key, or a Bedrock-shaped refusal, in two steps: what the
+//! head alone shows ([`Authenticator::identify`], before the body is read) and the
+//! signature over the body ([`Authenticator::verify`]). It reads only memory:
 //! the key [`directory::Directory`] snapshot and the per-day signing keys
 //! (`sigv4::signing_key::SigningKeys`: one HMAC chain per key and day instead of
 //! one per request). The signature check itself is `sigv4::verify`.
@@ -35,13 +37,26 @@ impl Authenticator {
         }
     }
 
-    /// Authenticates a request: `Authorization: Bearer <token>` or SigV4.
+    /// Authenticates a request: `Authorization: Bearer <token>` or SigV4
+    /// ([`Self::identify`] then [`Self::verify`]).
     pub fn authenticate(
         &self,
         parts: &http::request::Parts,
         body_sha256: &str,
         now: SystemTime,
     ) -> Result<Arc<Principal>, GateError> {
+        let caller = self.identify(parts)?;
+        self.verify(caller, parts, body_sha256, now)
+    }
+
+    /// Everything that can be checked before the body is read: exactly one
+    /// `Authorization` header; a bearer token checked in full; for SigV4, a well-formed
+    /// header naming a key that exists and no session token. A caller refused here never
+    /// gets to send a body.
+    pub(crate) fn identify<'a>(
+        &self,
+        parts: &'a http::request::Parts,
+    ) -> Result<Caller<'a>, GateError> {
         let dir = self.directory.get();
         let mut values = parts.headers.get_all(http::header::AUTHORIZATION).iter();
         let (first, second) = (values.next(), values.next());
@@ -77,6 +92,7 @@ impl Authenticator {
             return dir
                 .by_bearer(token.trim())
                 .cloned()
+                .map(Caller::Bearer)
                 .ok_or_else(|| GateError::UnrecognizedClient(INVALID_TOKEN.into()));
         }
         let auth = SigV4Auth::parse(value)?;
@@ -91,6 +107,22 @@ impl Authenticator {
                     .into(),
             ));
         }
+        Ok(Caller::Signed { principal, auth })
+    }
+
+    /// The rest of the check, once the body's SHA-256 is known: a SigV4 signature over
+    /// the request as received.
+    pub(crate) fn verify(
+        &self,
+        caller: Caller<'_>,
+        parts: &http::request::Parts,
+        body_sha256: &str,
+        now: SystemTime,
+    ) -> Result<Arc<Principal>, GateError> {
+        let (principal, auth) = match caller {
+            Caller::Bearer(principal) => return Ok(principal),
+            Caller::Signed { principal, auth } => (principal, auth),
+        };
         let check = Verification {
             auth: &auth,
             parts,
@@ -104,4 +136,17 @@ impl Authenticator {
         })?;
         Ok(principal)
     }
+}
+
+/// A caller identified from the request head, before its body is read.
+pub(crate) enum Caller<'a> {
+    /// A bearer token: fully authenticated already.
+    Bearer(Arc<Principal>),
+    /// A SigV4 signature by an existing key, still to be verified over the body.
+    Signed {
+        /// The key's owner.
+        principal: Arc<Principal>,
+        /// The parsed `Authorization` header.
+        auth: SigV4Auth<'a>,
+    },
 }

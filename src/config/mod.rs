@@ -27,7 +27,7 @@ pub use database::{DatabaseConfig, DatabaseKind};
 pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
 pub use metrics::MetricsConfig;
-pub(crate) use proxy::{ProxyConfig, TlsFiles};
+pub(crate) use proxy::{ClientLimits, ProxyConfig, TlsFiles};
 pub use quota::QuotaConfig;
 use raw::RawConfig;
 pub(crate) use records::RecordsConfig;

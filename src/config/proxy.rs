@@ -1,6 +1,8 @@
 //! `[proxy]`: the listener tools send their Bedrock runtime calls to, its optional TLS
-//! files, the body limit, the shutdown grace period, the worker thread count and the
-//! directory for this proxy's local state (records spilled at shutdown).
+//! files, the body limit, the shutdown grace period, the worker thread count, the
+//! directory for this proxy's local state (records spilled at shutdown), and the
+//! [`ClientLimits`] that keep slow, idle or greedy clients from holding memory and
+//! descriptors.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,98 @@ pub(crate) struct ProxyConfig {
     /// `proxy.state_dir`: where this proxy keeps local state (unset: see
     /// `serve::spill_file` for the default).
     pub(crate) state_dir: Option<PathBuf>,
+    /// What one client, and all of them together, may hold.
+    pub(crate) limits: ClientLimits,
+}
+
+/// Bounds on what clients may hold before they are authenticated and served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClientLimits {
+    /// `proxy.max_connections`: open client connections; past it new ones get 503.
+    pub(crate) max_connections: usize,
+    /// `proxy.max_pending_body_bytes`: request body bytes held in memory by all calls at
+    /// once (read, not yet sent upstream); past it new calls get 503.
+    pub(crate) max_pending_body_bytes: usize,
+    /// `proxy.idle_timeout_secs`: a connection with no call in flight and nothing sent
+    /// or received for this long is closed.
+    pub(crate) idle_timeout: Duration,
+    /// `proxy.header_timeout_secs`: a request head must arrive within this.
+    pub(crate) header_timeout: Duration,
+    /// `proxy.body_timeout_secs`: the time any body gets, on top of
+    /// `received / min_body_bytes_per_sec`.
+    pub(crate) body_timeout: Duration,
+    /// `proxy.min_body_bytes_per_sec`: the slowest sustained upload rate served.
+    pub(crate) min_body_bytes_per_sec: u64,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_pending_body_bytes: 128 << 20,
+            idle_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            min_body_bytes_per_sec: 65_536,
+        }
+    }
+}
+
+impl ClientLimits {
+    fn from_raw(p: &RawProxy, max_body_bytes: u64) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let secs = |key: &str, v: Option<u64>, default: Duration| {
+            positive(key, v, default.as_secs()).map(Duration::from_secs)
+        };
+        let size = |key: &str, v: u64| {
+            usize::try_from(v).map_err(|_| ConfigError::new(key, "too large for this machine"))
+        };
+        let pending = positive(
+            "proxy.max_pending_body_bytes",
+            p.max_pending_body_bytes,
+            (d.max_pending_body_bytes as u64).max(max_body_bytes),
+        )?;
+        if pending < max_body_bytes {
+            return Err(ConfigError::new(
+                "proxy.max_pending_body_bytes",
+                format!(
+                    "{pending} is less than proxy.max_body_bytes ({max_body_bytes}): \
+                     a body of the largest allowed size could never be read"
+                ),
+            ));
+        }
+        Ok(Self {
+            max_connections: size(
+                "proxy.max_connections",
+                positive(
+                    "proxy.max_connections",
+                    p.max_connections,
+                    d.max_connections as u64,
+                )?,
+            )?,
+            max_pending_body_bytes: size("proxy.max_pending_body_bytes", pending)?,
+            idle_timeout: secs(
+                "proxy.idle_timeout_secs",
+                p.idle_timeout_secs,
+                d.idle_timeout,
+            )?,
+            header_timeout: secs(
+                "proxy.header_timeout_secs",
+                p.header_timeout_secs,
+                d.header_timeout,
+            )?,
+            body_timeout: secs(
+                "proxy.body_timeout_secs",
+                p.body_timeout_secs,
+                d.body_timeout,
+            )?,
+            min_body_bytes_per_sec: positive(
+                "proxy.min_body_bytes_per_sec",
+                p.min_body_bytes_per_sec,
+                d.min_body_bytes_per_sec,
+            )?,
+        })
+    }
 }
 
 /// A certificate chain and its private key, both PEM.
@@ -44,8 +138,9 @@ impl ProxyConfig {
     /// Validates `[proxy]` and fills in its defaults.
     pub(super) fn from_raw(p: RawProxy) -> Result<Self, ConfigError> {
         let listen = parse_addr("proxy.listen", p.listen.as_deref(), "127.0.0.1:8080")?;
-        let tls = tls_files(p.tls_cert, p.tls_key)?;
         let max_body_bytes = positive("proxy.max_body_bytes", p.max_body_bytes, 26_214_400)?;
+        let limits = ClientLimits::from_raw(&p, max_body_bytes)?;
+        let tls = tls_files(p.tls_cert, p.tls_key)?;
         let shutdown_grace = Duration::from_secs(positive(
             "proxy.shutdown_grace_secs",
             p.shutdown_grace_secs,
@@ -76,6 +171,7 @@ impl ProxyConfig {
                 Some(d) => Some(PathBuf::from(d)),
                 None => None,
             },
+            limits,
         })
     }
 }

@@ -41,6 +41,12 @@ pub(crate) struct RawProxy {
     pub(crate) shutdown_grace_secs: Option<u64>,
     pub(crate) workers: Option<u64>,
     pub(crate) state_dir: Option<String>,
+    pub(crate) max_connections: Option<u64>,
+    pub(crate) max_pending_body_bytes: Option<u64>,
+    pub(crate) idle_timeout_secs: Option<u64>,
+    pub(crate) header_timeout_secs: Option<u64>,
+    pub(crate) body_timeout_secs: Option<u64>,
+    pub(crate) min_body_bytes_per_sec: Option<u64>,
 }
 
 /// `[admin]`

@@ -113,6 +113,44 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     );
     assert_eq!(c.iam.deny_policy_name, d.iam.deny_policy_name);
     assert_eq!(c.metrics, d.metrics);
+    assert_eq!(c.proxy.limits, d.proxy.limits);
+}
+
+#[test]
+fn client_limits_are_validated() {
+    let d = load("", &[]).unwrap().proxy.limits;
+    assert_eq!(d, ClientLimits::default());
+    let c = load(
+        "[proxy]\nmax_connections = 5\nidle_timeout_secs = 2\nmax_body_bytes = 1000\n\
+         max_pending_body_bytes = 1000\n",
+        &[],
+    )
+    .unwrap()
+    .proxy
+    .limits;
+    assert_eq!(c.max_connections, 5);
+    assert_eq!(c.idle_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(c.max_pending_body_bytes, 1000);
+    // A larger body limit raises the default budget with it.
+    let big = load("[proxy]\nmax_body_bytes = 268435456\n", &[]).unwrap();
+    assert_eq!(big.proxy.limits.max_pending_body_bytes, 268_435_456);
+    let e = load(
+        "[proxy]\nmax_body_bytes = 2000\nmax_pending_body_bytes = 1000\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "proxy.max_pending_body_bytes", "{e}");
+    assert!(e.message.contains("less than proxy.max_body_bytes"), "{e}");
+    for key in [
+        "max_connections",
+        "idle_timeout_secs",
+        "header_timeout_secs",
+        "body_timeout_secs",
+        "min_body_bytes_per_sec",
+    ] {
+        let e = load(&format!("[proxy]\n{key} = 0\n"), &[]).unwrap_err();
+        assert_eq!(e.key, format!("proxy.{key}"), "{e}");
+    }
 }
 
 #[test]

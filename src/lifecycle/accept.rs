@@ -2,8 +2,9 @@
 //! fires, then drops the listening socket. Failed accepts never spin: a connection that
 //! failed on its own (reset or aborted before it was accepted) is skipped, anything
 //! else (out of file descriptors: EMFILE, ENFILE; out of buffers) sleeps with a delay
-//! growing from [`FIRST_DELAY`] to [`MAX_DELAY`]. A burst of failures is logged once
-//! when it starts and once when accepting works again, not per failure.
+//! growing from [`FIRST_DELAY`] to [`MAX_DELAY`]. A burst of failures is logged when it
+//! starts, every [`REPORT_EVERY`] while it lasts (with the count), and when accepting
+//! works again, not per failure.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ use tokio_util::sync::CancellationToken;
 pub(crate) const FIRST_DELAY: Duration = Duration::from_millis(5);
 /// The longest pause between failed accepts.
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(1);
+/// How often a burst of failures that goes on is logged again.
+pub(crate) const REPORT_EVERY: Duration = Duration::from_secs(60);
 
 /// Accepts on `listener` (named `name` in logs) until `stop` fires, handing each
 /// connection to `hand_off`; returns with the listening socket closed.
@@ -26,6 +29,7 @@ pub(crate) async fn accept_until_stopped(
     mut hand_off: impl FnMut(TcpStream, SocketAddr),
 ) {
     let mut backoff = Backoff::default();
+    let mut reported = tokio::time::Instant::now();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -42,8 +46,13 @@ pub(crate) async fn accept_until_stopped(
             Err(e) => {
                 let after = backoff.failed(&e);
                 if after.first_in_burst {
+                    reported = tokio::time::Instant::now();
                     tracing::warn!(listener = name, error = %e,
                         "accepting connections fails; backing off until it works again");
+                } else if after.pause > Duration::ZERO && reported.elapsed() >= REPORT_EVERY {
+                    reported = tokio::time::Instant::now();
+                    tracing::warn!(listener = name, error = %e, failures = backoff.failures,
+                        "accepting connections still fails");
                 }
                 if after.pause.is_zero() {
                     continue;

@@ -78,6 +78,8 @@ pub(crate) fn refusal_reason(error: &GateError) -> &'static str {
         GateError::Validation(_) => "validation",
         GateError::UpstreamUnavailable(_) => "unavailable",
         GateError::UpstreamTimeout(_) => "timeout",
+        GateError::Overloaded { .. } => "overloaded",
+        GateError::RequestTimeout(_) => "client_timeout",
     }
 }
 
@@ -138,10 +140,15 @@ mod tests {
             GateError::Validation(String::new()),
             GateError::UpstreamUnavailable(String::new()),
             GateError::UpstreamTimeout(String::new()),
+            GateError::Overloaded {
+                message: String::new(),
+                retry_after_secs: 1,
+            },
+            GateError::RequestTimeout(String::new()),
         ]
         .iter()
         .map(refusal_reason)
         .collect();
-        assert_eq!(reasons.len(), 9);
+        assert_eq!(reasons.len(), 11);
     }
 }

@@ -1,7 +1,8 @@
 //! The connections one thread serves: each accepted TCP stream (after the TLS handshake,
 //! when TLS is on) becomes a hyper HTTP/1.1-or-HTTP/2 connection task whose requests go
-//! to [`super::handler::handle`]; on shutdown they are drained within a grace period
-//! (`lifecycle::draining`).
+//! to [`super::handler::handle`]; one idle for `proxy.idle_timeout_secs` is closed
+//! ([`super::idle`]); a request head must arrive within `proxy.header_timeout_secs`; on
+//! shutdown they are drained within a grace period (`lifecycle::draining`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::idle::{Activity, Tracked, Watchdog};
 use super::{handler, ProxyState};
 use crate::lifecycle::draining::ConnectionSet;
 
@@ -24,16 +26,18 @@ pub(crate) struct Connections {
     worker: usize,
     builder: Arc<auto::Builder<TokioExecutor>>,
     open: ConnectionSet,
+    idle_timeout: Duration,
 }
 
 impl Connections {
     /// An empty set serving calls as worker `worker`.
     pub(crate) fn new(tls: Option<TlsAcceptor>, state: Arc<ProxyState>, worker: usize) -> Self {
+        let limits = &state.client_limits;
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
+            .header_read_timeout(limits.header_timeout)
             .keep_alive(true);
         builder
             .http2()
@@ -41,10 +45,11 @@ impl Connections {
             .keep_alive_interval(Some(Duration::from_secs(30)));
         Self {
             tls,
-            state,
             worker,
             builder: Arc::new(builder),
             open: ConnectionSet::new(),
+            idle_timeout: limits.idle_timeout,
+            state,
         }
     }
 
@@ -58,17 +63,26 @@ impl Connections {
     ) {
         let _ = stream.set_nodelay(true);
         let (state, worker) = (Arc::clone(&self.state), self.worker);
+        let activity = Arc::new(Activity::default());
+        let idle = Watchdog::new(Arc::clone(&activity), self.idle_timeout).expired();
         let service = service_fn(move |req| {
             let state = Arc::clone(&state);
-            async move { Ok::<_, Infallible>(handler::handle(state, worker, req, remote).await) }
+            let call = activity.call();
+            async move {
+                let response = handler::handle(state, worker, req, remote).await;
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, call)))
+            }
         });
         let builder = Arc::clone(&self.builder);
         match &self.tls {
             None => self.open.spawn(move |watcher| async move {
                 let _on_close = on_close;
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = watcher.watch(conn.into_owned()).await {
-                    tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
+                tokio::select! {
+                    ended = watcher.watch(conn.into_owned()) => if let Err(e) = ended {
+                        tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
+                    },
+                    () = idle => tracing::debug!(peer = %remote, "closed an idle connection"),
                 }
             }),
             Some(acceptor) => {
@@ -86,8 +100,11 @@ impl Connections {
                         Err(_) => return,
                     };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
+                    tokio::select! {
+                        ended = watcher.watch(conn.into_owned()) => if let Err(e) = ended {
+                            tracing::debug!(error = %e, peer = %remote, "connection ended with an error");
+                        },
+                        () = idle => tracing::debug!(peer = %remote, "closed an idle connection"),
                     }
                 });
             }

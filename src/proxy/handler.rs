@@ -17,7 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
 use super::body::{BoxError, Finish, TapBody};
@@ -63,7 +63,15 @@ pub(crate) async fn handle(
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
 
-    let body = match read_body(body, &parts.headers, state.max_body_bytes).await {
+    // The head is checked before a byte of the body is read or held.
+    let caller = match state.auth.identify(&parts) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(error = %e, peer = %remote, "refused: authentication");
+            return refuse_unknown(&state, &e, &parts, &request_id);
+        }
+    };
+    let (body, body_hold) = match state.intake.read(body, &parts.headers).await {
         Ok(b) => b,
         Err(e) => return refuse_unknown(&state, &e, &parts, &request_id),
     };
@@ -71,7 +79,7 @@ pub(crate) async fn handle(
     let body_sha256 = crate::hash::sha256_hex(&body);
     let principal = match state
         .auth
-        .authenticate(&parts, &body_sha256, SystemTime::now())
+        .verify(caller, &parts, &body_sha256, SystemTime::now())
     {
         Ok(p) => p,
         Err(e) => {
@@ -129,6 +137,8 @@ pub(crate) async fn handle(
         Ok(r) => r,
         Err((e, may_have_arrived)) => return call.fail(&e, may_have_arrived),
     };
+    // The body has been handed upstream; the proxy's copy no longer counts.
+    drop(body_hold);
     call.sent = Some(sent);
 
     let (mut head, incoming) = response.into_parts();
@@ -254,30 +264,6 @@ async fn admit(
             Err(GateError::QuotaExceeded(message))
         }
         Err(Refusal::Unavailable(m)) => Err(GateError::UpstreamUnavailable(m)),
-    }
-}
-
-/// Reads the whole request body, refusing it past `limit` bytes.
-async fn read_body(
-    body: Incoming,
-    headers: &http::HeaderMap,
-    limit: usize,
-) -> Result<Bytes, GateError> {
-    let declared = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(GateError::BodyTooLarge { limit });
-    }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(GateError::BodyTooLarge { limit })
-        }
-        Err(e) => Err(GateError::Validation(format!(
-            "the request body could not be read: {e}"
-        ))),
     }
 }
 

@@ -6,8 +6,11 @@
 //! accept loop is the one both listeners share (`lifecycle::accept`).
 
 pub(crate) mod body;
+pub(crate) mod cap;
 pub(crate) mod connections;
 pub(crate) mod handler;
+pub(crate) mod idle;
+pub(crate) mod intake;
 pub(crate) mod route;
 pub(crate) mod tls;
 pub mod upstream;
@@ -23,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use connections::Connections;
 
 use crate::auth::Authenticator;
+use crate::config::ClientLimits;
 use crate::metrics::Metrics;
 use crate::quota::engine::QuotaEngine;
 use crate::quota::policy::Policy;
@@ -40,8 +44,10 @@ pub(crate) struct ProxyState {
     pub(crate) prices: Arc<Snapshot<PriceBook>>,
     /// Queues request records.
     pub(crate) recorder: Recorder,
-    /// Larger request bodies get 413.
-    pub(crate) max_body_bytes: usize,
+    /// How request bodies are taken in: size limit, shared memory budget, pace.
+    pub(crate) intake: intake::Intake,
+    /// Connection limits: count, idle and header deadlines.
+    pub(crate) client_limits: ClientLimits,
     /// Whole-call limit.
     pub(crate) timeout: Duration,
     /// Upstream region (recorded with each call).
@@ -84,6 +90,8 @@ pub(crate) async fn run(
     grace: Duration,
 ) {
     let count = state.upstream.workers();
+    let cap = cap::ConnectionCap::new(state.client_limits.max_connections);
+    let tls_on = tls.is_some();
     let mut serving = match (count > 1)
         .then(|| workers::Workers::start(count, &tls, &state, grace))
         .flatten()
@@ -92,13 +100,17 @@ pub(crate) async fn run(
         None => Serving::Here(Connections::new(tls, state, 0)),
     };
     crate::lifecycle::accept::accept_until_stopped("proxy", listener, &stop, |stream, remote| {
+        let Some(slot) = cap.take() else {
+            cap.refuse(stream, tls_on);
+            return;
+        };
         match &mut serving {
             Serving::Workers(pool) => {
-                if let Err(e) = pool.dispatch(stream, remote) {
+                if let Err(e) = pool.dispatch(stream, remote, slot) {
                     tracing::error!(error = %e, peer = %remote, "connection dropped");
                 }
             }
-            Serving::Here(here) => here.serve(stream, remote, ()),
+            Serving::Here(here) => here.serve(stream, remote, slot),
         }
     })
     .await;

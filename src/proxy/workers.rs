@@ -18,11 +18,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::TlsAcceptor;
 
+use super::cap::Slot;
 use super::connections::Connections;
 use super::ProxyState;
 
-/// A connection handed to a worker.
-type Handoff = (std::net::TcpStream, SocketAddr);
+/// A connection handed to a worker, with its place under the connection cap.
+type Handoff = (std::net::TcpStream, SocketAddr, Slot);
 
 /// The running workers.
 pub(crate) struct Workers {
@@ -71,9 +72,10 @@ impl Workers {
         &self,
         stream: tokio::net::TcpStream,
         remote: SocketAddr,
+        slot: Slot,
     ) -> Result<(), std::io::Error> {
         let stream = stream.into_std()?;
-        let mut handoff = (stream, remote);
+        let mut handoff = (stream, remote, slot);
         let open: Vec<usize> = self
             .workers
             .iter()
@@ -132,10 +134,10 @@ fn start_one(
             runtime.block_on(async move {
                 let mut connections = Connections::new(tls, state, n);
                 // Ends when the accept loop drops the sender: shutdown.
-                while let Some((stream, remote)) = incoming.recv().await {
+                while let Some((stream, remote, slot)) = incoming.recv().await {
                     let guard = OpenConnection(Arc::clone(&counter));
                     match tokio::net::TcpStream::from_std(stream) {
-                        Ok(stream) => connections.serve(stream, remote, guard),
+                        Ok(stream) => connections.serve(stream, remote, (guard, slot)),
                         Err(e) => {
                             tracing::warn!(worker = n, error = %e, "cannot take over a connection")
                         }

@@ -1,8 +1,9 @@
 //! Building the application: everything `serve` needs before it can run, in start-up
-//! order (database opened and migrated, master key, records spilled by an earlier
-//! shutdown, the key directory, prices and quota policy with the state version they
-//! were loaded at, the metrics, upstream credentials, the upstream client and TLS, the
-//! quota engine). Building spawns no task: `App::run` (`running`) starts them all.
+//! order (the descriptor limit raised, database opened and migrated, master key, records
+//! spilled by an earlier shutdown, the key directory, prices and quota policy with the
+//! state version they were loaded at, the metrics, upstream credentials, the upstream
+//! client and TLS, the quota engine). Building spawns no task: `App::run` (`running`)
+//! starts them all.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -53,6 +54,7 @@ pub(crate) struct App {
 impl App {
     /// Opens and migrates the database and loads everything the proxy serves from.
     pub(crate) async fn build(config: Config, options: ServeOptions) -> Result<Self, ServeError> {
+        super::descriptors::raise_to_hard_limit();
         let store = Arc::new(Store::connect(&config.database, config.quota.timezone).await?);
         let applied = store.migrate().await?;
         if applied > 0 {

@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 mod app;
+mod descriptors;
 mod running;
 pub(crate) mod watcher;
 

@@ -145,7 +145,11 @@ impl App {
             upstream,
             prices: snapshots.prices,
             recorder,
-            max_body_bytes: config.proxy.max_body_bytes,
+            intake: crate::proxy::intake::Intake::new(
+                config.proxy.max_body_bytes,
+                &config.proxy.limits,
+            ),
+            client_limits: config.proxy.limits.clone(),
             timeout: config.upstream.timeout,
             region: config.upstream.region.clone(),
             quota,
