@@ -8,6 +8,9 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
+/// Seconds a call refused because the quota store did not answer is asked to wait.
+pub(crate) const QUOTA_STORE_RETRY_AFTER_SECS: u64 = 2;
+
 /// Everything the proxy refuses or fails with before an upstream response exists.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum GateError {
@@ -55,6 +58,10 @@ pub enum GateError {
         /// Seconds after which a retry is likely to be served.
         retry_after_secs: u64,
     },
+    /// The quota store (database) did not answer within `quota.store_timeout_ms`, or
+    /// failed: nothing was sent upstream; retrying shortly is right.
+    #[error("{0}")]
+    QuotaStoreUnavailable(String),
     /// The client did not send its request in time (too slow a body).
     #[error("{0}")]
     RequestTimeout(String),
@@ -70,9 +77,9 @@ impl GateError {
             Self::QuotaExceeded(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UpstreamUnavailable(_) | Self::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::UpstreamUnavailable(_)
+            | Self::Overloaded { .. }
+            | Self::QuotaStoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::UpstreamTimeout(_) | Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
@@ -86,7 +93,9 @@ impl GateError {
             Self::QuotaExceeded(_) => "ServiceQuotaExceededException",
             Self::Throttled { .. } => "ThrottlingException",
             Self::BodyTooLarge { .. } | Self::Validation(_) => "ValidationException",
-            Self::UpstreamUnavailable(_) | Self::Overloaded { .. } => "ServiceUnavailableException",
+            Self::UpstreamUnavailable(_)
+            | Self::Overloaded { .. }
+            | Self::QuotaStoreUnavailable(_) => "ServiceUnavailableException",
             Self::UpstreamTimeout(_) => "ModelTimeoutException",
             Self::RequestTimeout(_) => "RequestTimeoutException",
         }
@@ -121,6 +130,13 @@ impl GateError {
                 retry_after_secs, ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+                headers.insert("x-should-retry", HeaderValue::from_static("true"));
+            }
+            Self::QuotaStoreUnavailable(_) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(QUOTA_STORE_RETRY_AFTER_SECS),
+                );
                 headers.insert("x-should-retry", HeaderValue::from_static("true"));
             }
             _ => {}
@@ -175,6 +191,7 @@ mod tests {
             GateError::UpstreamTimeout(_) => (408, "ModelTimeoutException"),
             GateError::Overloaded { .. } => (503, "ServiceUnavailableException"),
             GateError::RequestTimeout(_) => (408, "RequestTimeoutException"),
+            GateError::QuotaStoreUnavailable(_) => (503, "ServiceUnavailableException"),
         }
     }
 
@@ -198,6 +215,7 @@ mod tests {
                 retry_after_secs: 1,
             },
             GateError::RequestTimeout(String::new()),
+            GateError::QuotaStoreUnavailable(String::new()),
         ];
         for e in &samples {
             let (status, error_type) = interface_row(e);

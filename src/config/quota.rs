@@ -1,6 +1,8 @@
 //! `[quota]`: the calendar time zone, default request limits for new users, the warning
-//! threshold, the output tokens a budget reservation assumes, and the fallback price for
-//! unpriced models.
+//! threshold, the output tokens a budget reservation assumes, the fallback price for
+//! unpriced models, and how long a call may wait for the quota store.
+
+use std::time::Duration;
 
 use super::raw::RawQuota;
 use super::values::positive;
@@ -22,7 +24,14 @@ pub struct QuotaConfig {
     /// Price (USD per 1,000 input, output tokens) for models without one; `None`
     /// refuses calls to unpriced models from users with a budget.
     pub(crate) fallback_price: Option<(f64, f64)>,
+    /// `quota.store_timeout_ms`: how long a call waits for the quota store (a chunk
+    /// grant) before it is refused with 503.
+    pub(crate) store_timeout: Duration,
 }
+
+/// The longest `quota.store_timeout_ms` accepted: a call should not wait longer than
+/// an SDK's own read timeout for an answer.
+const MAX_STORE_TIMEOUT_MS: u64 = 60_000;
 
 impl QuotaConfig {
     /// Validates `[quota]` and fills in its defaults (a default limit of 0 means none).
@@ -48,6 +57,13 @@ impl QuotaConfig {
         )?;
         let fallback_price =
             fallback_price(q.fallback_usd_per_1k_input, q.fallback_usd_per_1k_output)?;
+        let store_timeout_ms = positive("quota.store_timeout_ms", q.store_timeout_ms, 2000)?;
+        if store_timeout_ms > MAX_STORE_TIMEOUT_MS {
+            return Err(ConfigError::new(
+                "quota.store_timeout_ms",
+                format!("{store_timeout_ms} is more than {MAX_STORE_TIMEOUT_MS} ms"),
+            ));
+        }
         Ok(Self {
             timezone,
             default_daily_requests: q.default_daily_requests.or(Some(350)).filter(|v| *v > 0),
@@ -55,6 +71,7 @@ impl QuotaConfig {
             warning_percent,
             default_max_output_tokens,
             fallback_price,
+            store_timeout: Duration::from_millis(store_timeout_ms),
         })
     }
 }

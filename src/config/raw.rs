@@ -86,6 +86,7 @@ pub(crate) struct RawQuota {
     pub(crate) default_max_output_tokens: Option<u64>,
     pub(crate) fallback_usd_per_1k_input: Option<f64>,
     pub(crate) fallback_usd_per_1k_output: Option<f64>,
+    pub(crate) store_timeout_ms: Option<u64>,
 }
 
 /// `[email]`

@@ -114,6 +114,8 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     assert_eq!(c.iam.deny_policy_name, d.iam.deny_policy_name);
     assert_eq!(c.metrics, d.metrics);
     assert_eq!(c.proxy.limits, d.proxy.limits);
+    assert_eq!(c.quota.store_timeout, d.quota.store_timeout);
+    assert_eq!(d.quota.store_timeout, std::time::Duration::from_secs(2));
 }
 
 #[test]

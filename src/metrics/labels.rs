@@ -80,6 +80,7 @@ pub(crate) fn refusal_reason(error: &GateError) -> &'static str {
         GateError::UpstreamTimeout(_) => "timeout",
         GateError::Overloaded { .. } => "overloaded",
         GateError::RequestTimeout(_) => "client_timeout",
+        GateError::QuotaStoreUnavailable(_) => "quota_store_unavailable",
     }
 }
 
@@ -145,10 +146,11 @@ mod tests {
                 retry_after_secs: 1,
             },
             GateError::RequestTimeout(String::new()),
+            GateError::QuotaStoreUnavailable(String::new()),
         ]
         .iter()
         .map(refusal_reason)
         .collect();
-        assert_eq!(reasons.len(), 11);
+        assert_eq!(reasons.len(), 12);
     }
 }

@@ -263,7 +263,7 @@ async fn admit(
             }
             Err(GateError::QuotaExceeded(message))
         }
-        Err(Refusal::Unavailable(m)) => Err(GateError::UpstreamUnavailable(m)),
+        Err(Refusal::Unavailable(m)) => Err(GateError::QuotaStoreUnavailable(m)),
     }
 }
 

@@ -14,10 +14,17 @@
 //! touched only when a bucket is short: while a chunk has room, admission is a few
 //! hash-map operations under a mutex.
 //!
+//! Every wait for the ledger on the path of a call (for the grant lock of a counter, for
+//! the grant itself) ends at the call's store deadline (`quota.store_timeout_ms`, from
+//! admission): past it the call is refused as [`Refusal::Unavailable`] at once. A grant
+//! still under way then finishes in the background and its units land in the bucket, so
+//! a slow database strands no capacity.
+//!
 //! This module is the public face of the quota engine: the types of the sibling files
 //! (charges, refusals, events, period keys, idle return) are re-exported here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -39,15 +46,23 @@ pub use super::periods::period_keys;
 pub(crate) use super::refusal::refusal_message;
 pub use super::refusal::Refusal;
 
+/// How long a call waits for the ledger unless configured otherwise.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The in-memory side of quotas for one proxy.
 pub struct QuotaEngine {
     pub(super) ledger: Arc<dyn Ledger>,
     warning_percent: u8,
-    pub(super) buckets: Mutex<KeyMap<Bucket>>,
+    pub(super) buckets: Arc<Mutex<KeyMap<Bucket>>>,
     pub(super) grant_locks: Mutex<KeyMap<Arc<tokio::sync::Mutex<()>>>>,
     events: Option<mpsc::UnboundedSender<QuotaEvent>>,
     /// The local day and month last asked about, so that a call does not format dates.
     pub(super) periods: PeriodCache,
+    /// How long a call may wait for the ledger.
+    store_timeout: Duration,
+    /// Whether the ledger last failed or timed out (its outage and recovery are logged
+    /// once each, not per call).
+    store_down: std::sync::atomic::AtomicBool,
 }
 
 impl QuotaEngine {
@@ -61,11 +76,20 @@ impl QuotaEngine {
         Self {
             ledger,
             warning_percent,
-            buckets: Mutex::new(KeyMap::default()),
+            buckets: Arc::new(Mutex::new(KeyMap::default())),
             grant_locks: Mutex::new(KeyMap::default()),
             events,
             periods: PeriodCache::new(tz),
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            store_down: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The same engine, waiting at most `timeout` for the ledger per call.
+    #[must_use]
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
     }
 
     /// The charges a call makes at `now`: one per limit that is set.
@@ -79,6 +103,7 @@ impl QuotaEngine {
         if charges.is_empty() {
             return Ok(Reservation::default());
         }
+        let deadline = Instant::now() + self.store_timeout;
         // Each round admits, refuses, or tops up every short bucket. Other calls on this
         // proxy may take the new capacity first; then they made progress, and since every
         // top-up is a grant and grants are bounded by the limits, the rounds end. The cap
@@ -92,7 +117,7 @@ impl QuotaEngine {
                     .collect(),
             };
             for short in short {
-                let Err(refusal) = self.fill(short, ask.allow_grants).await else {
+                let Err(refusal) = self.fill(short, ask.allow_grants, deadline).await else {
                     continue;
                 };
                 if let (Refusal::Limit { used, period, .. }, Some(events), true) =
@@ -145,8 +170,37 @@ impl QuotaEngine {
         )
     }
 
-    /// Tops up the bucket of `charge` from the ledger, or refuses.
-    async fn fill(&self, charge: &Charge, allow_grants: bool) -> Result<(), Refusal> {
+    /// The refusal of a call whose store deadline passed.
+    fn timed_out(&self) -> Refusal {
+        self.store_failed(&format!(
+            "The quota store (database) did not answer within {} ms (quota.store_timeout_ms); \
+             the call was not sent to Bedrock. Retry shortly.",
+            self.store_timeout.as_millis()
+        ))
+    }
+
+    /// A refusal for a ledger that failed; logs the start of an outage once.
+    fn store_failed(&self, message: &str) -> Refusal {
+        if !self
+            .store_down
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::error!(
+                error = message,
+                "quota store unavailable: calls that need a new chunk get 503 until it answers"
+            );
+        }
+        Refusal::Unavailable(message.to_string())
+    }
+
+    /// Tops up the bucket of `charge` from the ledger, or refuses; waits for the ledger
+    /// until `deadline` at most.
+    async fn fill(
+        &self,
+        charge: &Charge,
+        allow_grants: bool,
+        deadline: Instant,
+    ) -> Result<(), Refusal> {
         // `room`: what this call could still have had, here and in the ledger.
         let refuse = |used: i64, room: i64| Refusal::Limit {
             limit: charge.limit.clone(),
@@ -157,7 +211,9 @@ impl QuotaEngine {
             period: charge.key.period.to_string(),
         };
         let gate = self.grant_lock(&charge.key);
-        let _held = gate.lock().await;
+        let held = tokio::time::timeout_at(deadline, gate.lock_owned())
+            .await
+            .map_err(|_| self.timed_out())?;
         let (need, want) = {
             let mut buckets = self.buckets.lock();
             let now = Instant::now();
@@ -181,17 +237,49 @@ impl QuotaEngine {
             // current value (this proxy's view of it may be stale).
             (missing, b.chunk_for(missing, now))
         };
-        let grant = self
-            .ledger
-            .grant(&charge.key, need, want, charge.limit.limit)
-            .await
-            .map_err(|e| Refusal::Unavailable(format!("quota store unavailable: {e}")))?;
+        // The grant runs as a task of its own that puts its units in the bucket, holding
+        // the counter's grant lock until then: the call may stop waiting at its deadline,
+        // the grant is never lost.
+        let (ledger, buckets, key, limit) = (
+            Arc::clone(&self.ledger),
+            Arc::clone(&self.buckets),
+            charge.key.clone(),
+            charge.limit.limit,
+        );
+        let grant = tokio::spawn(async move {
+            let _held = held;
+            let grant = ledger.grant(&key, need, want, limit).await?;
+            let now = Instant::now();
+            buckets
+                .lock()
+                .entry(key)
+                .or_insert_with(|| Bucket::new(limit, now))
+                .fill(grant.granted, grant.total, now);
+            Ok::<_, crate::store::StoreError>(grant)
+        });
+        let grant = match tokio::time::timeout_at(deadline, grant).await {
+            Err(_) => return Err(self.timed_out()),
+            Ok(Err(e)) => {
+                return Err(self.store_failed(&format!(
+                    "quota store unavailable: the grant task ended: {e}"
+                )))
+            }
+            Ok(Ok(Err(e))) => {
+                return Err(self.store_failed(&format!("quota store unavailable: {e}")))
+            }
+            Ok(Ok(Ok(grant))) => grant,
+        };
+        if self
+            .store_down
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::info!("quota store answers again");
+        }
         let mut buckets = self.buckets.lock();
         let Some(b) = buckets.get_mut(&charge.key) else {
             return Ok(());
         };
         let now = Instant::now();
-        b.fill(grant.granted, grant.total, now);
         let threshold = b.limit.saturating_mul(i64::from(self.warning_percent)) / 100;
         if !b.warned && grant.total >= threshold {
             b.warned = true;
@@ -205,12 +293,13 @@ impl QuotaEngine {
                 });
             }
         }
-        if b.available < charge.amount {
+        if grant.granted < need {
             b.exhausted_at = Some(now);
             // A short grant gave this proxy everything left: its bucket is the room.
             return Err(refuse(grant.total, b.available));
         }
         b.exhausted_at = None;
+        // Other calls may have taken the new units already; the admission loop asks again.
         Ok(())
     }
 

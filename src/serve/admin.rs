@@ -85,8 +85,18 @@ async fn healthz() -> Response {
     json(StatusCode::OK, serde_json::json!({"status": "ok"}))
 }
 
+/// How long `/readyz` waits for the database.
+const READY_DB_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn readyz(State(state): State<AdminState>) -> Response {
-    let db = state.store.ping().await;
+    // A stalled database must not stall the health check: it is "not ready" then.
+    let db = match tokio::time::timeout(READY_DB_DEADLINE, state.store.ping()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {} s",
+            READY_DB_DEADLINE.as_secs()
+        )),
+    };
     let creds = state.credentials.current().is_some();
     let ready = db.is_ok() && creds;
     json(
@@ -97,7 +107,7 @@ async fn readyz(State(state): State<AdminState>) -> Response {
         },
         serde_json::json!({
             "status": if ready { "ready" } else { "not ready" },
-            "database": db.map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+            "database": db.map(|_| "ok".to_string()).unwrap_or_else(|e| e),
             "upstream_credentials": if creds { "loaded" } else { "missing" },
         }),
     )

@@ -108,12 +108,15 @@ impl App {
         };
 
         let (events_tx, quota_events) = mpsc::unbounded_channel();
-        let quota = Arc::new(QuotaEngine::new(
-            Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
-            config.quota.timezone,
-            config.quota.warning_percent,
-            Some(events_tx),
-        ));
+        let quota = Arc::new(
+            QuotaEngine::new(
+                Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
+                config.quota.timezone,
+                config.quota.warning_percent,
+                Some(events_tx),
+            )
+            .with_store_timeout(config.quota.store_timeout),
+        );
         Ok(Self {
             store,
             master,
