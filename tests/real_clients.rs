@@ -10,7 +10,9 @@
 
 mod common;
 
-use bedrock_gate::domain::UsageSource;
+use bedrock_gate::domain::{Actor, LimitsUpdate, UsageSource};
+use bedrock_gate::ops::users::CreateUser;
+use bedrock_gate::store::Limits;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -129,6 +131,74 @@ fn show(out: &Output) -> String {
     )
 }
 
+/// A proxy serving HTTPS with a certificate for 127.0.0.1 from a local CA written into
+/// `dir`: the gate, its `https://` URL and the CA file clients trust.
+async fn https_gate(dir: &Path) -> (Gate, String, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let (ca_path, cert_path, key_path) = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let gate = Gate::start(GateOptions {
+        overrides: vec![
+            (
+                "BEDROCK_GATE_PROXY__TLS_CERT".into(),
+                cert_path.display().to_string(),
+            ),
+            (
+                "BEDROCK_GATE_PROXY__TLS_KEY".into(),
+                key_path.display().to_string(),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let url = gate.url.replacen("http://", "https://", 1);
+    (gate, url, ca_path)
+}
+
+/// A user with a key on an HTTPS gate (the harness's own probes speak plain HTTP), once
+/// the proxy serves it.
+async fn https_user(gate: &Gate, username: &str, team: &str) -> TestUser {
+    let actor = Actor::system("test");
+    gate.ops
+        .create_team(&actor, team, &LimitsUpdate::default())
+        .await
+        .unwrap();
+    gate.ops
+        .create_user(
+            &actor,
+            &CreateUser {
+                username: username.into(),
+                person_name: format!("{username} person"),
+                team: team.into(),
+                limits: LimitsUpdate::exactly(Limits::default()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let key = gate.ops.issue_key(&actor, username, "test-tool").await.unwrap().key;
+    gate.wait_applied().await;
+    TestUser {
+        username: username.into(),
+        key,
+    }
+}
+
 /// Every request the upstream received was signed validly by the proxy with its own
 /// key, and carries nothing of the caller's credentials.
 fn assert_upstream_clean(gate: &Gate, user: &TestUser) {
@@ -172,12 +242,15 @@ async fn boto3_and_aws_cli_through_the_proxy() {
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py");
 
-    let gate = Gate::start(GateOptions::default()).await;
-    let dave = gate.user("dave", "platform").await;
+    // Over HTTPS: current botocore sends bearer tokens only to https:// endpoints.
+    let tls = tempfile::tempdir().unwrap();
+    let (gate, url, ca) = https_gate(tls.path()).await;
+    let dave = https_user(&gate, "dave", "platform").await;
     let mut cmd = Command::new("python3");
     cmd.arg(&script);
     clean_env(&mut cmd);
-    cmd.env("GATE_URL", &gate.url)
+    cmd.env("GATE_URL", &url)
+        .env("GATE_CA_BUNDLE", &ca)
         .env("GATE_REGION", common::REGION)
         .env("GATE_KEY_ID", &dave.key.access_key_id)
         .env("GATE_SECRET", &dave.key.secret_access_key)

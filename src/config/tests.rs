@@ -113,6 +113,18 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     );
     assert_eq!(c.iam.deny_policy_name, d.iam.deny_policy_name);
     assert_eq!(c.metrics, d.metrics);
+    assert_eq!(c.log, d.log);
+}
+
+#[test]
+fn the_docker_image_config_is_valid() {
+    let c = load(include_str!("../../config/docker.toml"), &[]).unwrap();
+    assert_eq!(c.proxy.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.admin.listen.to_string(), "0.0.0.0:8081");
+    assert_eq!(
+        crate::config::sqlite_file(&c.database.url),
+        Some(std::path::PathBuf::from("/var/lib/bedrock-gate/bedrock-gate.db"))
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub(crate) mod admin;
 mod app;
 mod running;
+mod startup;
 pub(crate) mod watcher;
 
 use std::future::Future;

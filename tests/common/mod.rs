@@ -135,6 +135,23 @@ pub fn config(db_url: &str, upstream_url: &str, overrides: &[(String, String)]) 
     Config::from_raw(RawConfig::parse(Some(&text), overrides).unwrap()).unwrap()
 }
 
+/// An upstream credential provider that never has any.
+#[derive(Debug)]
+struct NoCredentials;
+
+impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no credentials in this test",
+            ),
+        ))
+    }
+}
+
 /// Credentials of a user created for a test.
 #[derive(Clone, Debug)]
 pub struct TestUser {
@@ -158,6 +175,9 @@ pub struct GateOptions {
     pub upstream_override: Option<String>,
     /// Use this database (another gate's) instead of a new one.
     pub shared_db: Option<String>,
+    /// Give the proxy no upstream credentials at all (every call that passes admission
+    /// gets 503).
+    pub no_upstream_credentials: bool,
 }
 
 impl Default for GateOptions {
@@ -169,6 +189,7 @@ impl Default for GateOptions {
             overrides: Vec::new(),
             upstream_override: None,
             shared_db: None,
+            no_upstream_credentials: false,
         }
     }
 }
@@ -228,8 +249,13 @@ impl Gate {
             None,
             "test",
         );
+        let credentials = if opts.no_upstream_credentials {
+            SharedCredentialsProvider::new(NoCredentials)
+        } else {
+            SharedCredentialsProvider::new(creds)
+        };
         let options = ServeOptions {
-            credentials: Some(SharedCredentialsProvider::new(creds)),
+            credentials: Some(credentials),
             poll_interval: Duration::from_millis(100),
             event_interval: Duration::from_millis(100),
             ..ServeOptions::default()
@@ -257,13 +283,20 @@ impl Gate {
             applied,
             db,
         };
-        gate.wait_ready().await;
+        // Without upstream credentials the proxy never gets ready; it is up once it
+        // answers health checks.
+        let probe = if opts.no_upstream_credentials {
+            "healthz"
+        } else {
+            "readyz"
+        };
+        gate.wait_ready(probe).await;
         gate
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&self, probe: &str) {
         for _ in 0..200 {
-            if let Ok((200, _)) = http_get(&format!("{}/readyz", self.admin_url)).await {
+            if let Ok((200, _)) = http_get(&format!("{}/{probe}", self.admin_url)).await {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
