@@ -1,6 +1,6 @@
 # bedrock-gate: a multi-stage build into a small, non-root runtime image.
 #
-#   docker build --build-arg BEDROCK_GATE_COMMIT=$(git rev-parse --short=12 HEAD) -t bedrock-gate .
+#   docker build --build-arg GATE_GIT_COMMIT=$(git rev-parse --short=12 HEAD) -t bedrock-gate .
 #   docker run -p 8080:8080 -p 8081:8081 -v gate-data:/var/lib/bedrock-gate \
 #       -e AWS_ACCESS_KEY_ID -e AWS_SECRET_ACCESS_KEY -e AWS_SESSION_TOKEN bedrock-gate
 #
@@ -11,8 +11,8 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 # The build context has no .git (.dockerignore): the commit comes in as a build argument.
-ARG BEDROCK_GATE_COMMIT=unknown
-ENV BEDROCK_GATE_COMMIT=${BEDROCK_GATE_COMMIT}
+ARG GATE_GIT_COMMIT=unknown
+ENV GATE_GIT_COMMIT=${GATE_GIT_COMMIT}
 COPY . .
 RUN cargo build --release --locked --bin bedrock-gate \
     && mkdir -p /out/man /out/completions /out/state \

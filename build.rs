@@ -1,6 +1,6 @@
 //! Build script: records the git commit the binary is built from, for `--version` and
 //! the start-up line. Tolerant: without git or a repository (a source tarball, a Docker
-//! context without `.git`) the commit is `$BEDROCK_GATE_COMMIT` if set, else "unknown".
+//! context without `.git`) the commit is `$GATE_GIT_COMMIT` if set, else "unknown".
 
 use std::process::Command;
 
@@ -14,8 +14,8 @@ fn git(args: &[&str]) -> Option<String> {
 }
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=BEDROCK_GATE_COMMIT");
-    let commit = std::env::var("BEDROCK_GATE_COMMIT")
+    println!("cargo:rerun-if-env-changed=GATE_GIT_COMMIT");
+    let commit = std::env::var("GATE_GIT_COMMIT")
         .ok()
         .filter(|c| !c.is_empty())
         .or_else(|| {
@@ -33,5 +33,5 @@ fn main() {
             git(&["rev-parse", "--short=12", "HEAD"])
         })
         .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=BEDROCK_GATE_COMMIT={commit}");
+    println!("cargo:rustc-env=GATE_GIT_COMMIT={commit}");
 }

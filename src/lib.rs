@@ -60,7 +60,7 @@ pub mod usage;
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
-    env!("BEDROCK_GATE_COMMIT"),
+    env!("GATE_GIT_COMMIT"),
     ")"
 );
 

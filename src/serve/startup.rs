@@ -47,7 +47,7 @@ pub(super) fn log_serving(config: &Config, proxy: Option<SocketAddr>, admin: Opt
     tracing::info!(
         timezone = %config.quota.timezone,
         email = %email,
-        iam_backstop = if config.iam.enabled { "on (not built yet)" } else { "off" },
+        iam_backstop = %if config.iam.enabled { "on (not built yet)" } else { "off" },
         metrics_per_user = config.metrics.per_user,
         record_retention = %retention,
         access_log = config.log.access,

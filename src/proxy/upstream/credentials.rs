@@ -142,10 +142,12 @@ impl CredentialCache {
     }
 }
 
-/// The start of an SDK error (its chain can run past a kilobyte): up to the first
-/// line, at most 160 characters.
+/// The start of an SDK error (its chain can run past a kilobyte): its first line up to
+/// the list of providers tried, at most 160 characters.
 fn first_line(error: &str) -> &str {
     let line = error.lines().next().unwrap_or("");
+    // The chain's error lists every provider it tried after this; the debug line has it.
+    let line = line.split(". Attempted").next().unwrap_or(line);
     match line.char_indices().nth(160) {
         Some((end, _)) => &line[..end],
         None => line,
@@ -190,6 +192,10 @@ mod tests {
     fn sdk_errors_are_cut_to_their_start() {
         assert_eq!(first_line("short"), "short");
         assert_eq!(first_line("a\nb"), "a");
+        assert_eq!(
+            first_line("no credentials found in chain. Attempted:\n  Environment: ..."),
+            "no credentials found in chain"
+        );
         assert_eq!(first_line(&"é".repeat(500)).chars().count(), 160);
     }
 }
