@@ -71,8 +71,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut command, "bedrock-gate", &mut std::io::stdout());
-            return Ok(());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "bedrock-gate", &mut script);
+            return write_stdout(&script);
         }
         Command::Man { out } => return man(out.as_deref()),
         _ => {}
@@ -119,11 +120,27 @@ fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
             clap_mangen::generate_to(command, dir)
                 .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
         }
-        None => clap_mangen::Man::new(command)
-            .render(&mut std::io::stdout())
-            .context("cannot write the man page")?,
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            write_stdout(&page)?;
+        }
     }
     Ok(())
+}
+
+/// Writes `bytes` to stdout; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Prints a command's result: the view as one JSON document, or the text.
