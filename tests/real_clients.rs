@@ -134,16 +134,22 @@ fn show(out: &Output) -> String {
 /// A proxy serving HTTPS with a certificate for 127.0.0.1 from a local CA written into
 /// `dir`: the gate, its `https://` URL and the CA file clients trust.
 async fn https_gate(dir: &Path) -> (Gate, String, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "real_clients test CA");
     let ca_key = KeyPair::generate().unwrap();
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    // A subject of its own: with the CA's, clients would take it for self-signed.
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "bedrock-gate test");
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
     let (ca_path, cert_path, key_path) = (
         dir.join("ca.pem"),
         dir.join("cert.pem"),
