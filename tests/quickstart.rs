@@ -124,7 +124,10 @@ async fn records(db: &Path, n: usize) -> Vec<RequestRecord> {
 #[tokio::test]
 async fn the_readme_quick_start_works_as_written() {
     let missing: Vec<&str> = [
-        ("python3 with boto3", works("python3", &["-c", "import boto3"])),
+        (
+            "python3 with boto3",
+            works("python3", &["-c", "import boto3"]),
+        ),
         ("the AWS CLI", works("aws", &["--version"])),
         ("jq", works("jq", &["--version"])),
     ]
@@ -231,7 +234,11 @@ async fn the_readme_quick_start_works_as_written() {
     let records = records(&db, 4).await;
     assert_eq!(records.len(), 4, "{records:?}");
     for r in &records {
-        assert_eq!((r.username.as_str(), r.status_code), ("alice", 200), "{r:?}");
+        assert_eq!(
+            (r.username.as_str(), r.status_code),
+            ("alice", 200),
+            "{r:?}"
+        );
     }
     let agent = |needle: &str| {
         records

@@ -41,9 +41,7 @@ async fn usage_views(gate: &Gate, user: &str, team: &str) -> Vec<serde_json::Val
 /// Makes [`CALLS`] calls that the proxy fails with `status` before they reach Bedrock,
 /// then checks that nothing was counted and every record says why.
 async fn failed_calls_use_no_quota(gate: Gate, status: u16, reason: NotSent) {
-    let alice = gate
-        .user_with_limits("alice", "research", limits())
-        .await;
+    let alice = gate.user_with_limits("alice", "research", limits()).await;
     for i in 0..CALLS {
         let (got, resp) = converse(&gate.url, &alice.key.bearer_token).await;
         assert_eq!(
@@ -116,9 +114,7 @@ async fn a_call_that_timed_out_after_it_was_sent_still_counts() {
         ..Default::default()
     })
     .await;
-    let alice = gate
-        .user_with_limits("alice", "research", limits())
-        .await;
+    let alice = gate.user_with_limits("alice", "research", limits()).await;
     let mut statuses = Vec::new();
     let mut last = String::new();
     for _ in 0..3 {

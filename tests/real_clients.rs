@@ -197,7 +197,12 @@ async fn https_user(gate: &Gate, username: &str, team: &str) -> TestUser {
         )
         .await
         .unwrap();
-    let key = gate.ops.issue_key(&actor, username, "test-tool").await.unwrap().key;
+    let key = gate
+        .ops
+        .issue_key(&actor, username, "test-tool")
+        .await
+        .unwrap()
+        .key;
     gate.wait_applied().await;
     TestUser {
         username: username.into(),

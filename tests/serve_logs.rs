@@ -38,14 +38,19 @@ impl Serve {
         cmd.arg("--config").arg(config).arg("serve");
         for (name, _) in std::env::vars_os() {
             let upper = name.to_string_lossy().to_ascii_uppercase();
-            if upper.starts_with("AWS_") || upper.starts_with("BEDROCK_GATE_") || upper == "RUST_LOG"
+            if upper.starts_with("AWS_")
+                || upper.starts_with("BEDROCK_GATE_")
+                || upper == "RUST_LOG"
             {
                 cmd.env_remove(&name);
             }
         }
         cmd.env("HOME", home)
             .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                home.join("no-aws-credentials"),
+            )
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(aws_env.iter().copied())
             .stdout(Stdio::null())
@@ -172,7 +177,10 @@ async fn converse_when_known(url: &str, token: &str) -> http::Response<bytes::By
         if status != 403 {
             return resp;
         }
-        assert!(Instant::now() < deadline, "the proxy never accepted the key");
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never accepted the key"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -200,14 +208,21 @@ async fn json_logs_parse_and_every_call_has_an_access_line() {
     let url = serve
         .line("the serving line", |l| json(l).as_ref().and_then(proxy_url))
         .await;
-    assert!(url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
+        "{url}"
+    );
 
     let resp = converse_when_known(&url, &token).await;
     assert_eq!(resp.status(), 200);
-    let request_id = resp.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+    let request_id = resp.headers()["x-amzn-requestid"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let access = serve
         .line("the access line", |l| {
-            json(l).filter(|v| v["target"] == "bedrock_gate::access" && v["request_id"] == *request_id)
+            json(l)
+                .filter(|v| v["target"] == "bedrock_gate::access" && v["request_id"] == *request_id)
         })
         .await;
     assert_eq!(access["level"], "INFO");
@@ -226,7 +241,10 @@ async fn json_logs_parse_and_every_call_has_an_access_line() {
     // A refusal has its line too: no user known, status and error type.
     let (status, refused) = common::converse(&url, "not-a-key").await;
     assert_eq!(status, 403);
-    let refused_id = refused.headers()["x-amzn-requestid"].to_str().unwrap().to_string();
+    let refused_id = refused.headers()["x-amzn-requestid"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let line = serve
         .line("the refusal's access line", |l| {
             json(l).filter(|v| v["request_id"] == *refused_id)
@@ -243,7 +261,11 @@ async fn json_logs_parse_and_every_call_has_an_access_line() {
         lines
             .iter()
             .filter_map(|l| json(l))
-            .find(|v| v["message"].as_str().is_some_and(|m| m.starts_with(message)))
+            .find(|v| {
+                v["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(message))
+            })
             .unwrap_or_else(|| panic!("no `{message}` line in:\n{}", lines.join("\n")))
     };
     let version = find("bedrock-gate ");
@@ -254,9 +276,15 @@ async fn json_logs_parse_and_every_call_has_an_access_line() {
     );
     let database = find("database ready");
     let shown = database["database"].as_str().unwrap();
-    assert!(shown.starts_with("sqlite /") && shown.ends_with("gate.db"), "{shown}");
+    assert!(
+        shown.starts_with("sqlite /") && shown.ends_with("gate.db"),
+        "{shown}"
+    );
     let serving = find("serving");
-    assert!(serving["admin"].as_str().unwrap().starts_with("http://127.0.0.1:"));
+    assert!(serving["admin"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://127.0.0.1:"));
     let configured = find("configured");
     assert_eq!(configured["timezone"], "Europe/Madrid");
     assert_eq!(configured["email"], "off");
@@ -283,9 +311,7 @@ async fn access_lines_can_be_switched_off() {
             ("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET),
         ],
     );
-    let url = serve
-        .line("the serving line", proxy_url_text)
-        .await;
+    let url = serve.line("the serving line", proxy_url_text).await;
     let resp = converse_when_known(&url, &token).await;
     assert_eq!(resp.status(), 200);
     let dir_path = dir.path().to_path_buf();
@@ -303,7 +329,10 @@ async fn access_lines_can_be_switched_off() {
     }
     ops.close().await;
     assert!(
-        !serve.all().iter().any(|l| l.contains("bedrock_gate::access")),
+        !serve
+            .all()
+            .iter()
+            .any(|l| l.contains("bedrock_gate::access")),
         "{:?}",
         serve.all()
     );
@@ -316,9 +345,7 @@ async fn missing_upstream_credentials_are_one_short_line_saying_what_to_set() {
     let config = write_config(dir.path(), "http://127.0.0.1:9", "");
     let token = alice(&config).await;
     let serve = Serve::start(&config, dir.path(), &[]);
-    let url = serve
-        .line("the serving line", proxy_url_text)
-        .await;
+    let url = serve.line("the serving line", proxy_url_text).await;
     let resp = converse_when_known(&url, &token).await;
     assert_eq!(resp.status(), 503);
     serve

@@ -88,10 +88,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .context("cannot open the database (database.url)")?;
     match cli.command {
-        Command::Serve
-        | Command::Tls(_)
-        | Command::Completions { .. }
-        | Command::Man { .. } => unreachable!("handled above"),
+        Command::Serve | Command::Tls(_) | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled above")
+        }
         Command::Migrate => print(
             out,
             &serde_json::json!({"applied": applied}),

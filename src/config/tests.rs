@@ -123,7 +123,9 @@ fn the_docker_image_config_is_valid() {
     assert_eq!(c.admin.listen.to_string(), "0.0.0.0:8081");
     assert_eq!(
         crate::config::sqlite_file(&c.database.url),
-        Some(std::path::PathBuf::from("/var/lib/bedrock-gate/bedrock-gate.db"))
+        Some(std::path::PathBuf::from(
+            "/var/lib/bedrock-gate/bedrock-gate.db"
+        ))
     );
 }
 

@@ -98,7 +98,13 @@ mod tests {
         assert_eq!(database_summary(&c), "sqlite /var/lib/gate/gate.db");
         let c = config("[database]\nurl = \"sqlite://gate.db\"\n");
         let shown = database_summary(&c);
-        assert!(shown.starts_with("sqlite /") && shown.ends_with("/gate.db"), "{shown}");
-        assert_eq!(host_of("smtps://u:p@smtp.example.com:465"), "smtp.example.com:465");
+        assert!(
+            shown.starts_with("sqlite /") && shown.ends_with("/gate.db"),
+            "{shown}"
+        );
+        assert_eq!(
+            host_of("smtps://u:p@smtp.example.com:465"),
+            "smtp.example.com:465"
+        );
     }
 }

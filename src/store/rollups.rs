@@ -441,9 +441,10 @@ impl Store {
                 return Ok(summed);
             }
             let next = done.saturating_add(BACKFILL_IDS).min(upto);
-            let sql =
-                format!("SELECT {FACT_COLUMNS} FROM bedrock_requests WHERE id > ? AND id <= ? \
-                    AND not_sent IS NULL");
+            let sql = format!(
+                "SELECT {FACT_COLUMNS} FROM bedrock_requests WHERE id > ? AND id <= ? \
+                    AND not_sent IS NULL"
+            );
             let n = on_pool!(self, p => {
                 let mut tx = p.begin().await?;
                 let moved = sqlx::query(

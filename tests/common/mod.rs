@@ -140,7 +140,9 @@ pub fn config(db_url: &str, upstream_url: &str, overrides: &[(String, String)]) 
 struct NoCredentials;
 
 impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
-    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
     where
         Self: 'a,
     {

@@ -179,13 +179,19 @@ mod tests {
         let mut log = FailureLog::default();
         assert!(log.failed(start), "the first failure is logged");
         for s in (10..300).step_by(10) {
-            assert!(!log.failed(start + Duration::from_secs(s)), "not again at {s} s");
+            assert!(
+                !log.failed(start + Duration::from_secs(s)),
+                "not again at {s} s"
+            );
         }
         assert!(log.failed(start + NAG_EVERY), "again after {NAG_EVERY:?}");
         assert!(!log.failed(start + NAG_EVERY + Duration::from_secs(10)));
         assert!(log.succeeded(), "recovery after logged failures is logged");
         assert!(!log.succeeded(), "and only once");
-        assert!(log.failed(start + NAG_EVERY + Duration::from_secs(20)), "a new run starts");
+        assert!(
+            log.failed(start + NAG_EVERY + Duration::from_secs(20)),
+            "a new run starts"
+        );
     }
 
     #[test]
