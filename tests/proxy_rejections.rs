@@ -347,14 +347,7 @@ async fn upstream_errors_pass_through_unchanged_and_are_recorded() {
 #[tokio::test]
 async fn an_upstream_that_does_not_answer_is_408_with_the_recorded_request_id() {
     // Accepts connections and never answers on them.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (silent_url, holder) = common::local::silent_upstream().await;
     let gate = Gate::start(GateOptions {
         upstream_override: Some(silent_url),
         overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],

@@ -14,13 +14,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bedrock_gate::config::raw::RawConfig;
 use bedrock_gate::config::Config;
 use bedrock_gate::store::{RequestRecord, Store, UsageFilter};
-use common::upstream::{FakeUpstream, UpstreamConfig, RESPONSE_TEXT};
+use common::local::{free_port, show};
+use common::upstream::RESPONSE_TEXT;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bedrock-gate");
 /// How long the proxy may take to become ready, and the records to be written.
@@ -50,15 +51,6 @@ fn works(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `bash -c script` in `dir` with a clean environment: PATH with the binary first, HOME
 /// in the temporary directory, no AWS or bedrock-gate settings of this machine.
 fn bash(dir: &Path, home: &Path, script: &str, env: &[(&str, String)]) -> Command {
@@ -80,15 +72,6 @@ fn bash(dir: &Path, home: &Path, script: &str, env: &[(&str, String)]) -> Comman
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdin(Stdio::null());
     cmd
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The proxy started by the quick start's first shell.
@@ -157,12 +140,7 @@ async fn the_readme_quick_start_works_as_written() {
         "the clients use the default address, replaced below: {sigv4}"
     );
 
-    let upstream = FakeUpstream::start(UpstreamConfig::new(
-        common::UPSTREAM_KEY_ID,
-        common::UPSTREAM_SECRET,
-        common::REGION,
-    ))
-    .await;
+    let upstream = common::fake_upstream().await;
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     std::fs::create_dir(&home).unwrap();

@@ -100,14 +100,7 @@ async fn calls_to_an_unreachable_upstream_use_no_quota() {
 #[tokio::test]
 async fn a_call_that_timed_out_after_it_was_sent_still_counts() {
     // Accepts connections and never answers: the request went out, Bedrock may bill it.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
+    let (silent_url, holder) = common::local::silent_upstream().await;
     let gate = Gate::start(GateOptions {
         upstream_override: Some(silent_url),
         overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],

@@ -10,13 +10,13 @@
 
 mod common;
 
-use bedrock_gate::domain::{Actor, LimitsUpdate, UsageSource};
-use bedrock_gate::ops::users::CreateUser;
+use bedrock_gate::domain::UsageSource;
 use bedrock_gate::store::Limits;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::local::show;
 use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
 use common::{Gate, GateOptions, TestUser};
 use tokio::process::Command;
@@ -122,87 +122,24 @@ fn clean_env(cmd: &mut Command) {
     }
 }
 
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// A proxy serving HTTPS with a certificate for 127.0.0.1 from a local CA written into
 /// `dir`: the gate, its `https://` URL and the CA file clients trust.
 async fn https_gate(dir: &Path) -> (Gate, String, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "real_clients test CA");
-    let ca_key = KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    // A subject of its own: with the CA's, clients would take it for self-signed.
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "bedrock-gate test");
-    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
-    let (ca_path, cert_path, key_path) = (
-        dir.join("ca.pem"),
-        dir.join("cert.pem"),
-        dir.join("key.pem"),
-    );
-    std::fs::write(&ca_path, ca.pem()).unwrap();
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let (ca, cert, key) = common::local::ca_signed_tls(dir);
     let gate = Gate::start(GateOptions {
-        overrides: vec![
-            (
-                "BEDROCK_GATE_PROXY__TLS_CERT".into(),
-                cert_path.display().to_string(),
-            ),
-            (
-                "BEDROCK_GATE_PROXY__TLS_KEY".into(),
-                key_path.display().to_string(),
-            ),
-        ],
+        overrides: common::local::tls_overrides(&cert, &key),
         ..Default::default()
     })
     .await;
     let url = gate.url.replacen("http://", "https://", 1);
-    (gate, url, ca_path)
+    (gate, url, ca)
 }
 
 /// A user with a key on an HTTPS gate (the harness's own probes speak plain HTTP), once
 /// the proxy serves it.
 async fn https_user(gate: &Gate, username: &str, team: &str) -> TestUser {
-    let actor = Actor::system("test");
-    gate.ops
-        .create_team(&actor, team, &LimitsUpdate::default())
-        .await
-        .unwrap();
-    gate.ops
-        .create_user(
-            &actor,
-            &CreateUser {
-                username: username.into(),
-                person_name: format!("{username} person"),
-                team: team.into(),
-                limits: LimitsUpdate::exactly(Limits::default()),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    let key = gate
-        .ops
-        .issue_key(&actor, username, "test-tool")
-        .await
-        .unwrap()
-        .key;
+    let key =
+        common::user_with_key(&gate.ops, username, team, Limits::default(), "test-tool").await;
     gate.wait_applied().await;
     TestUser {
         username: username.into(),

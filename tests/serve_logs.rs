@@ -14,10 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bedrock_gate::config::Config;
-use bedrock_gate::domain::{Actor, LimitsUpdate};
-use bedrock_gate::ops::users::CreateUser;
 use bedrock_gate::ops::Ops;
-use common::upstream::{FakeUpstream, UpstreamConfig, INPUT_TOKENS, OUTPUT_TOKENS};
+use bedrock_gate::store::Limits;
+use common::upstream::{FakeUpstream, INPUT_TOKENS, OUTPUT_TOKENS};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_bedrock-gate");
@@ -124,29 +123,47 @@ fn write_config(dir: &Path, upstream: &str, extra: &str) -> PathBuf {
 async fn alice(config: &Path) -> String {
     let config = Config::load(Some(config)).unwrap();
     let (ops, _) = Ops::open(&config).await.unwrap();
-    let actor = Actor::system("test");
-    ops.create_team(&actor, "research", &LimitsUpdate::default())
-        .await
-        .unwrap();
-    ops.create_user(
-        &actor,
-        &CreateUser {
-            username: "alice".into(),
-            person_name: "Alice".into(),
-            team: "research".into(),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
-    let token = ops
-        .issue_key(&actor, "alice", "cli")
-        .await
-        .unwrap()
-        .key
-        .bearer_token;
+    let key = common::user_with_key(&ops, "alice", "research", Limits::default(), "cli").await;
     ops.close().await;
-    token
+    key.bearer_token
+}
+
+/// A `serve` started on a fresh directory with user `alice`: with the fake upstream and
+/// its credentials (`upstream`), or with none and no credentials.
+struct Trial {
+    _upstream: Option<FakeUpstream>,
+    _dir: tempfile::TempDir,
+    token: String,
+    serve: Serve,
+}
+
+impl Trial {
+    async fn start(extra_config: &str, upstream: bool) -> Trial {
+        let upstream = match upstream {
+            true => Some(common::fake_upstream().await),
+            false => None,
+        };
+        let endpoint = upstream
+            .as_ref()
+            .map_or_else(|| "http://127.0.0.1:9".to_string(), FakeUpstream::url);
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &endpoint, extra_config);
+        let token = alice(&config).await;
+        let credentials: &[(&str, &str)] = match upstream {
+            Some(_) => &[
+                ("AWS_ACCESS_KEY_ID", common::UPSTREAM_KEY_ID),
+                ("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET),
+            ],
+            None => &[],
+        };
+        let serve = Serve::start(&config, dir.path(), credentials);
+        Trial {
+            _upstream: upstream,
+            _dir: dir,
+            token,
+            serve,
+        }
+    }
 }
 
 /// The proxy address the "serving" line names (a JSON line).
@@ -187,23 +204,13 @@ async fn converse_when_known(url: &str, token: &str) -> http::Response<bytes::By
 
 #[tokio::test]
 async fn json_logs_parse_and_every_call_has_an_access_line() {
-    let upstream = FakeUpstream::start(UpstreamConfig::new(
-        common::UPSTREAM_KEY_ID,
-        common::UPSTREAM_SECRET,
-        common::REGION,
-    ))
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream.url(), "[log]\nformat = \"json\"\n");
-    let token = alice(&config).await;
-    let serve = Serve::start(
-        &config,
-        dir.path(),
-        &[
-            ("AWS_ACCESS_KEY_ID", common::UPSTREAM_KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET),
-        ],
-    );
+    // Named bindings: the upstream and the directory live until the test ends.
+    let Trial {
+        _upstream,
+        _dir,
+        token,
+        serve,
+    } = Trial::start("[log]\nformat = \"json\"\n", true).await;
     let json = |l: &str| serde_json::from_str::<Value>(l).ok();
     let url = serve
         .line("the serving line", |l| json(l).as_ref().and_then(proxy_url))
@@ -294,23 +301,12 @@ async fn json_logs_parse_and_every_call_has_an_access_line() {
 
 #[tokio::test]
 async fn access_lines_can_be_switched_off() {
-    let upstream = FakeUpstream::start(UpstreamConfig::new(
-        common::UPSTREAM_KEY_ID,
-        common::UPSTREAM_SECRET,
-        common::REGION,
-    ))
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &upstream.url(), "[log]\naccess = false\n");
-    let token = alice(&config).await;
-    let serve = Serve::start(
-        &config,
-        dir.path(),
-        &[
-            ("AWS_ACCESS_KEY_ID", common::UPSTREAM_KEY_ID),
-            ("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET),
-        ],
-    );
+    let Trial {
+        _upstream,
+        _dir: dir,
+        token,
+        serve,
+    } = Trial::start("[log]\naccess = false\n", true).await;
     let url = serve.line("the serving line", proxy_url_text).await;
     let resp = converse_when_known(&url, &token).await;
     assert_eq!(resp.status(), 200);
@@ -341,10 +337,12 @@ async fn access_lines_can_be_switched_off() {
 
 #[tokio::test]
 async fn missing_upstream_credentials_are_one_short_line_saying_what_to_set() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), "http://127.0.0.1:9", "");
-    let token = alice(&config).await;
-    let serve = Serve::start(&config, dir.path(), &[]);
+    let Trial {
+        _upstream,
+        _dir,
+        token,
+        serve,
+    } = Trial::start("", false).await;
     let url = serve.line("the serving line", proxy_url_text).await;
     let resp = converse_when_known(&url, &token).await;
     assert_eq!(resp.status(), 503);

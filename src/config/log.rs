@@ -71,17 +71,8 @@ impl LogConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::raw::RawConfig;
-    use super::super::Config;
+    use super::super::tests::load;
     use super::*;
-
-    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_raw(RawConfig::parse(Some(text), &env)?)
-    }
 
     #[test]
     fn defaults_are_text_info_with_access_lines() {

@@ -3,7 +3,8 @@
 
 use super::*;
 
-fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+/// Loads `text` with the environment overrides `env` (shared by the sections' tests).
+pub(super) fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

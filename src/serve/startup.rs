@@ -80,12 +80,8 @@ fn host_of(url: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::config;
     use super::*;
-    use crate::config::raw::RawConfig;
-
-    fn config(text: &str) -> Config {
-        Config::from_raw(RawConfig::parse(Some(text), &[]).unwrap()).unwrap()
-    }
 
     #[test]
     fn databases_are_shown_without_passwords() {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod local;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -152,6 +153,48 @@ impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
             ),
         ))
     }
+}
+
+/// The fake upstream, expecting the proxy's test credentials ([`UPSTREAM_KEY_ID`]).
+pub async fn fake_upstream() -> FakeUpstream {
+    FakeUpstream::start(UpstreamConfig::new(
+        UPSTREAM_KEY_ID,
+        UPSTREAM_SECRET,
+        REGION,
+    ))
+    .await
+}
+
+/// Creates `team` (if needed) and `username` in it with exactly `limits` (not the
+/// configured defaults), through the service layer as the CLI does; then a key for
+/// `tool`, returned.
+pub async fn user_with_key(
+    ops: &Ops,
+    username: &str,
+    team: &str,
+    limits: Limits,
+    tool: &str,
+) -> IssuedKey {
+    let actor = Actor::system("test");
+    if ops.team_info(team).await.is_err() {
+        ops.create_team(&actor, team, &LimitsUpdate::default())
+            .await
+            .unwrap();
+    }
+    ops.create_user(
+        &actor,
+        &CreateUser {
+            username: username.into(),
+            person_name: format!("{username} person"),
+            team: team.into(),
+            email: Some(format!("{username}@example.com")),
+            limits: LimitsUpdate::exactly(limits),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ops.issue_key(&actor, username, tool).await.unwrap().key
 }
 
 /// Credentials of a user created for a test.
@@ -332,27 +375,8 @@ impl Gate {
 
     /// Like [`Gate::user`] with limits (exactly these, not the configured defaults).
     pub async fn user_with_limits(&self, username: &str, team: &str, limits: Limits) -> TestUser {
-        if self.ops.team_info(team).await.is_err() {
-            self.ops
-                .create_team(&Actor::system("test"), team, &LimitsUpdate::default())
-                .await
-                .unwrap();
-        }
-        self.ops
-            .create_user(
-                &Actor::system("test"),
-                &CreateUser {
-                    username: username.into(),
-                    person_name: format!("{username} person"),
-                    team: team.into(),
-                    email: Some(format!("{username}@example.com")),
-                    limits: LimitsUpdate::exactly(limits),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let key = self.issue_key(username, "test-tool").await;
+        let key = user_with_key(&self.ops, username, team, limits, "test-tool").await;
+        self.wait_key_known(&key.bearer_token, true).await;
         TestUser {
             username: username.into(),
             key,
