@@ -167,17 +167,23 @@ async fn the_readme_quick_start_works_as_written() {
         ],
     );
     std::os::unix::process::CommandExt::process_group(&mut first, 0);
+    let log_path = tmp.path().join("serve.log");
     let serve = Serve(
         first
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(&log_path).unwrap())
             .spawn()
             .unwrap(),
     );
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let deadline = Instant::now() + WAIT;
     let readyz = format!("http://127.0.0.1:{admin_port}/readyz");
     while !matches!(common::http_get(&readyz).await, Ok((200, _))) {
-        assert!(Instant::now() < deadline, "serve did not become ready");
+        assert!(
+            Instant::now() < deadline,
+            "serve did not become ready; it logged:\n{}",
+            log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -199,7 +205,12 @@ async fn the_readme_quick_start_works_as_written() {
     })
     .await
     .unwrap();
-    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        out.status.success(),
+        "{}\n--- serve's log\n{}",
+        show(&out),
+        log()
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout.matches(RESPONSE_TEXT).count(),

@@ -100,13 +100,7 @@ async fn calls_to_an_unreachable_upstream_use_no_quota() {
 #[tokio::test]
 async fn a_call_that_timed_out_after_it_was_sent_still_counts() {
     // Accepts connections and never answers: the request went out, Bedrock may bill it.
-    let (silent_url, holder) = common::local::silent_upstream().await;
-    let gate = Gate::start(GateOptions {
-        upstream_override: Some(silent_url),
-        overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],
-        ..Default::default()
-    })
-    .await;
+    let (gate, holder) = common::local::gate_with_silent_upstream().await;
     let alice = gate.user_with_limits("alice", "research", limits()).await;
     let mut statuses = Vec::new();
     let mut last = String::new();

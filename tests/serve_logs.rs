@@ -10,7 +10,9 @@ mod common;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use bedrock_gate::config::Config;
@@ -61,7 +63,7 @@ impl Serve {
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
-                sink.lock().unwrap().push(line);
+                sink.lock().push(line);
             }
         });
         Serve { child, lines }
@@ -71,13 +73,13 @@ impl Serve {
     async fn line<T>(&self, what: &str, find: impl Fn(&str) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;
         loop {
-            if let Some(found) = self.lines.lock().unwrap().iter().find_map(|l| find(l)) {
+            if let Some(found) = self.lines.lock().iter().find_map(|l| find(l)) {
                 return found;
             }
             assert!(
                 Instant::now() < deadline,
                 "serve did not log {what} within {WAIT:?}; it logged:\n{}",
-                self.lines.lock().unwrap().join("\n")
+                self.lines.lock().join("\n")
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -85,7 +87,7 @@ impl Serve {
 
     /// Every line so far.
     fn all(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.lines.lock().clone()
     }
 
     /// SIGTERM, then waits for a clean exit.

@@ -1,4 +1,4 @@
-//! Local stand-ins the tests share: free ports, an upstream that never answers, TLS
+//! Local stand-ins the tests share: free ports, a proxy whose upstream never answers, TLS
 //! files from a one-off CA, and a readable dump of a finished process.
 
 use std::path::{Path, PathBuf};
@@ -13,9 +13,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// An upstream that accepts connections and never answers on them: its URL, and the
-/// task holding the connections (abort it when done).
-pub async fn silent_upstream() -> (String, tokio::task::JoinHandle<()>) {
+/// A proxy whose upstream accepts connections and never answers on them, with a 1 s
+/// call timeout; and the task holding those connections (abort it when done).
+pub async fn gate_with_silent_upstream() -> (super::Gate, tokio::task::JoinHandle<()>) {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", silent.local_addr().unwrap());
     let holder = tokio::spawn(async move {
@@ -24,7 +24,13 @@ pub async fn silent_upstream() -> (String, tokio::task::JoinHandle<()>) {
             held.push(socket);
         }
     });
-    (url, holder)
+    let gate = super::Gate::start(super::GateOptions {
+        upstream_override: Some(url),
+        overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    (gate, holder)
 }
 
 /// The config overrides that make the proxy serve TLS with `cert` and `key`.
