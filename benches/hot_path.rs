@@ -122,7 +122,16 @@ fn fixture() -> Fixture {
     let endpoint: http::Uri = "https://bedrock-runtime.eu-west-1.amazonaws.com"
         .parse()
         .unwrap();
-    let upstream = rt.block_on(async { Upstream::new(&endpoint, REGION, creds, 1).unwrap() });
+    let upstream = rt.block_on(async {
+        Upstream::new(
+            &endpoint,
+            REGION,
+            creds,
+            1,
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap()
+    });
     let quota = QuotaEngine::new(
         Arc::new(MemoryLedger::default()),
         chrono_tz::Tz::CET,

@@ -16,6 +16,7 @@
 //! - [`domain`]: the typed values every layer shares (language, block kind, key status,
 //!   audit operation, usage source, limits, the acting identity, domain events).
 //! - [`config`]: the TOML file plus environment overrides, turned into a validated config.
+//! - `logging`: the log subscriber `[log]` asks for (text or JSON lines).
 //! - [`metrics`]: the Prometheus metrics `/metrics` serves, and the cheap calls that
 //!   update them from the request path.
 //! - [`store`]: the database (SQLite or MySQL) behind one type, the outbox included.
@@ -43,6 +44,7 @@ pub mod error;
 pub(crate) mod events;
 mod hash;
 pub(crate) mod lifecycle;
+mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod proxy;
@@ -53,6 +55,14 @@ mod sigv4;
 pub mod snapshot;
 pub mod store;
 pub mod usage;
+
+/// The version and the git commit built from: `0.1.0 (commit 3c01f87a1b2c)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GATE_GIT_COMMIT"),
+    ")"
+);
 
 /// Installs rustls' ring provider as the process default. Several crates in the tree
 /// enable both ring and aws-lc-rs, so rustls cannot pick one by itself. Idempotent.

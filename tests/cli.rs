@@ -240,14 +240,6 @@ fn errors_are_one_sentence_with_the_right_exit_code() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("quota.warning_percent"));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
     let mut ucfg = common::upstream::UpstreamConfig::new(
@@ -258,7 +250,7 @@ async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
     ucfg.event_delay = Duration::from_millis(150);
     let upstream = common::upstream::FakeUpstream::start(ucfg).await;
     let dir = tempfile::tempdir().unwrap();
-    let (proxy_port, admin_port) = (free_port(), free_port());
+    let (proxy_port, admin_port) = (common::local::free_port(), common::local::free_port());
     let cfg = write_config(
         dir.path(),
         &format!(

@@ -347,20 +347,7 @@ async fn upstream_errors_pass_through_unchanged_and_are_recorded() {
 #[tokio::test]
 async fn an_upstream_that_does_not_answer_is_408_with_the_recorded_request_id() {
     // Accepts connections and never answers on them.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let silent_url = format!("http://{}", silent.local_addr().unwrap());
-    let holder = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = silent.accept().await {
-            held.push(socket);
-        }
-    });
-    let gate = Gate::start(GateOptions {
-        upstream_override: Some(silent_url),
-        overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],
-        ..Default::default()
-    })
-    .await;
+    let (gate, holder) = common::local::gate_with_silent_upstream().await;
     let alice = gate.user("alice", "research").await;
     let (status, resp) = raw_post(
         &format!("{}{CONVERSE}", gate.url),

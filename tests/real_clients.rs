@@ -11,10 +11,12 @@
 mod common;
 
 use bedrock_gate::domain::UsageSource;
+use bedrock_gate::store::Limits;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use common::local::show;
 use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
 use common::{Gate, GateOptions, TestUser};
 use tokio::process::Command;
@@ -120,13 +122,29 @@ fn clean_env(cmd: &mut Command) {
     }
 }
 
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+/// A proxy serving HTTPS with a certificate for 127.0.0.1 from a local CA written into
+/// `dir`: the gate, its `https://` URL and the CA file clients trust.
+async fn https_gate(dir: &Path) -> (Gate, String, PathBuf) {
+    let (ca, cert, key) = common::local::ca_signed_tls(dir);
+    let gate = Gate::start(GateOptions {
+        overrides: common::local::tls_overrides(&cert, &key),
+        ..Default::default()
+    })
+    .await;
+    let url = gate.url.replacen("http://", "https://", 1);
+    (gate, url, ca)
+}
+
+/// A user with a key on an HTTPS gate (the harness's own probes speak plain HTTP), once
+/// the proxy serves it.
+async fn https_user(gate: &Gate, username: &str, team: &str) -> TestUser {
+    let key =
+        common::user_with_key(&gate.ops, username, team, Limits::default(), "test-tool").await;
+    gate.wait_applied().await;
+    TestUser {
+        username: username.into(),
+        key,
+    }
 }
 
 /// Every request the upstream received was signed validly by the proxy with its own
@@ -172,12 +190,15 @@ async fn boto3_and_aws_cli_through_the_proxy() {
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/clients.py");
 
-    let gate = Gate::start(GateOptions::default()).await;
-    let dave = gate.user("dave", "platform").await;
+    // Over HTTPS: current botocore sends bearer tokens only to https:// endpoints.
+    let tls = tempfile::tempdir().unwrap();
+    let (gate, url, ca) = https_gate(tls.path()).await;
+    let dave = https_user(&gate, "dave", "platform").await;
     let mut cmd = Command::new("python3");
     cmd.arg(&script);
     clean_env(&mut cmd);
-    cmd.env("GATE_URL", &gate.url)
+    cmd.env("GATE_URL", &url)
+        .env("GATE_CA_BUNDLE", &ca)
         .env("GATE_REGION", common::REGION)
         .env("GATE_KEY_ID", &dave.key.access_key_id)
         .env("GATE_SECRET", &dave.key.secret_access_key)

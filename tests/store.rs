@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bedrock_gate::config::DatabaseKind;
 use bedrock_gate::domain::{
     Actor, AuditOperation, BlockKind, DomainEvent, EventKind, KeyStatus, Language, LimitsUpdate,
-    NewEvent, UsageSource,
+    NewEvent, NotSent, UsageSource,
 };
 use bedrock_gate::ops::blocking::BlockDuration;
 use bedrock_gate::ops::users::CreateUser;
@@ -29,7 +29,7 @@ async fn open(engine: Engine) -> (TestDb, Store) {
         .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        7,
+        8,
         "every migration applies on a fresh db"
     );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");
@@ -82,6 +82,7 @@ fn record(uid: &str, user_id: i64, username: &str, team: &str, at: i64) -> Reque
         cost_usd: 0.25,
         latency_ms: 12,
         usage_source: UsageSource::Reported,
+        not_sent: None,
     }
 }
 
@@ -481,6 +482,20 @@ async fn request_records_are_idempotent_and_summed() {
         assert_eq!((t.requests, t.input_tokens, t.output_tokens), (7, 700, 350));
         assert_eq!((t.cache_read_tokens, t.cache_write_tokens), (21, 14));
         assert!((t.cost_usd - 1.75).abs() < 1e-9);
+        // Calls the proxy failed before they reached Bedrock: listed with the reason,
+        // summed nowhere.
+        let unsent: Vec<RequestRecord> = (0..3)
+            .map(|i| RequestRecord {
+                not_sent: Some(NotSent::NoCredentials),
+                status_code: 503,
+                ..record(&format!("u{i:031}"), 1, "alice", "t", 1_100 + i)
+            })
+            .collect();
+        assert_eq!(s.insert_requests(&unsent).await.unwrap(), 3);
+        assert_eq!(s.usage_totals(&alice).await.unwrap(), t);
+        let listed = s.requests(&alice).await.unwrap();
+        assert_eq!(listed.len(), 10);
+        assert_eq!(listed[0], unsent[2]);
         let window = UsageFilter {
             from_ms: Some(1_002),
             to_ms: Some(1_005),

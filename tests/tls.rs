@@ -55,16 +55,7 @@ async fn the_proxy_serves_https_with_http2_and_http1() {
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
     let gate = Gate::start(GateOptions {
-        overrides: vec![
-            (
-                "BEDROCK_GATE_PROXY__TLS_CERT".into(),
-                cert_path.display().to_string(),
-            ),
-            (
-                "BEDROCK_GATE_PROXY__TLS_KEY".into(),
-                key_path.display().to_string(),
-            ),
-        ],
+        overrides: common::local::tls_overrides(&cert_path, &key_path),
         ..Default::default()
     })
     .await;

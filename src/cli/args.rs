@@ -9,7 +9,7 @@ use crate::ops::blocking::BlockDuration;
 
 /// bedrock-gate: a quota-enforcing reverse proxy for the AWS Bedrock runtime.
 #[derive(Debug, Parser)]
-#[command(name = "bedrock-gate", version, about, propagate_version = true)]
+#[command(name = "bedrock-gate", version = crate::VERSION, about, propagate_version = true)]
 pub(crate) struct Cli {
     /// Configuration file (else $BEDROCK_GATE_CONFIG, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
@@ -66,6 +66,39 @@ pub(crate) enum Command {
     /// Admin API tokens and the admin audit log.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// TLS certificates for the proxy listener.
+    #[command(subcommand)]
+    Tls(TlsCommand),
+    /// Print a shell completion script (e.g. `bedrock-gate completions bash`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page, or write one page per command into a directory.
+    Man {
+        /// Write `bedrock-gate.1`, `bedrock-gate-user.1`, ... into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `tls ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum TlsCommand {
+    /// Write a certificate and key for a local trial (bearer tokens need HTTPS), signed
+    /// by a one-off local CA whose certificate clients trust through AWS_CA_BUNDLE.
+    SelfSigned {
+        /// Directory for ca.pem, cert.pem and key.pem (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// More host names or addresses the certificate is for (localhost, 127.0.0.1
+        /// and ::1 are always included). Repeatable.
+        #[arg(long = "name", value_name = "HOST")]
+        names: Vec<String>,
+        /// Replace files already in DIR.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `admin ...`

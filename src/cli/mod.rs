@@ -7,6 +7,7 @@ pub(crate) mod args;
 mod blocking;
 mod directory;
 mod reports;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -31,8 +32,6 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    let serving = matches!(cli.command, Command::Serve);
-    init_logging(serving);
     crate::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -64,20 +63,23 @@ fn one_sentence(e: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
-fn init_logging(serving: bool) {
-    let default = if serving { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only on a terminal: under systemd, stderr goes to the journal as text.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Commands that need neither the configuration nor the database.
+    match &cli.command {
+        Command::Tls(args::TlsCommand::SelfSigned { out, names, force }) => {
+            return tls::self_signed(cli.output, out, names, *force);
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "bedrock-gate", &mut script);
+            return write_stdout(&script);
+        }
+        Command::Man { out } => return man(out.as_deref()),
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
+    crate::logging::init(&config.log, matches!(cli.command, Command::Serve));
     let out = cli.output;
     if matches!(cli.command, Command::Serve) {
         return serve(config).await;
@@ -86,7 +88,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await
         .context("cannot open the database (database.url)")?;
     match cli.command {
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve | Command::Tls(_) | Command::Completions { .. } | Command::Man { .. } => {
+            unreachable!("handled above")
+        }
         Command::Migrate => print(
             out,
             &serde_json::json!({"applied": applied}),
@@ -103,6 +107,39 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     ops.close().await;
     Ok(())
+}
+
+/// `man`: the page of the whole command on stdout, or one page per command into `dir`.
+fn man(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let command = <Cli as clap::CommandFactory>::command();
+    match dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+            clap_mangen::generate_to(command, dir)
+                .with_context(|| format!("cannot write man pages into {}", dir.display()))?;
+        }
+        None => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(command)
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            write_stdout(&page)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to stdout; a reader that stopped early (`| head`) is not an error.
+fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to stdout"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Prints a command's result: the view as one JSON document, or the text.

@@ -4,13 +4,14 @@
 //! Loading happens in two steps, as in rust-rpxy: [`raw::RawConfig`] mirrors the file
 //! (every key optional, unknown keys rejected), and [`Config::from_raw`] hands each section
 //! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`,
-//! `records`, `metrics`), which checks each value and fills in defaults. Every error
+//! `records`, `metrics`, `log`), which checks each value and fills in defaults. Every error
 //! names the key and what is wrong with it ([`ConfigError`]).
 
 mod admin;
 mod database;
 mod email;
 mod iam;
+mod log;
 mod metrics;
 mod proxy;
 mod quota;
@@ -26,6 +27,7 @@ pub(crate) use database::{sqlite_file, MasterKeySource};
 pub use database::{DatabaseConfig, DatabaseKind};
 pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
+pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
 pub(crate) use proxy::{ClientLimits, ProxyConfig, TlsFiles};
 pub use quota::QuotaConfig;
@@ -73,18 +75,13 @@ pub struct Config {
     /// Email notifications.
     pub(crate) email: EmailConfig,
     /// The CloudTrail/IAM backstop.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "read by the CloudTrail/IAM backstop, not built yet"
-        )
-    )]
     pub(crate) iam: IamConfig,
     /// Retention of per-call records.
     pub(crate) records: RecordsConfig,
     /// What `/metrics` labels its series with.
     pub metrics: MetricsConfig,
+    /// How `serve` logs.
+    pub log: LogConfig,
 }
 
 impl Config {
@@ -120,6 +117,7 @@ impl Config {
             iam: IamConfig::from_raw(raw.iam.unwrap_or_default()),
             records: RecordsConfig::from_raw(raw.records.unwrap_or_default())?,
             metrics: MetricsConfig::from_raw(raw.metrics.unwrap_or_default())?,
+            log: LogConfig::from_raw(raw.log.unwrap_or_default())?,
         })
     }
 }

@@ -28,6 +28,8 @@ pub struct RawConfig {
     pub(crate) records: Option<RawRecords>,
     /// `[metrics]`
     pub(crate) metrics: Option<RawMetrics>,
+    /// `[log]`
+    pub(crate) log: Option<RawLog>,
 }
 
 /// `[proxy]`
@@ -121,6 +123,15 @@ pub(crate) struct RawRecords {
 pub(crate) struct RawMetrics {
     pub(crate) per_user: Option<bool>,
     pub(crate) max_users: Option<u64>,
+}
+
+/// `[log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLog {
+    pub(crate) format: Option<String>,
+    pub(crate) level: Option<String>,
+    pub(crate) access: Option<bool>,
 }
 
 impl RawConfig {

@@ -33,16 +33,7 @@ impl RecordsConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::raw::RawConfig;
-    use super::super::Config;
-
-    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, super::ConfigError> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_raw(RawConfig::parse(Some(text), &env)?)
-    }
+    use super::super::tests::load;
 
     #[test]
     fn retention_defaults_overrides_and_bad_values() {

@@ -3,7 +3,8 @@
 
 use super::*;
 
-fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+/// Loads `text` with the environment overrides `env` (shared by the sections' tests).
+pub(super) fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -116,6 +117,20 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     assert_eq!(c.proxy.limits, d.proxy.limits);
     assert_eq!(c.quota.store_timeout, d.quota.store_timeout);
     assert_eq!(d.quota.store_timeout, std::time::Duration::from_secs(2));
+    assert_eq!(c.log, d.log);
+}
+
+#[test]
+fn the_docker_image_config_is_valid() {
+    let c = load(include_str!("../../config/docker.toml"), &[]).unwrap();
+    assert_eq!(c.proxy.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(c.admin.listen.to_string(), "0.0.0.0:8081");
+    assert_eq!(
+        crate::config::sqlite_file(&c.database.url),
+        Some(std::path::PathBuf::from(
+            "/var/lib/bedrock-gate/bedrock-gate.db"
+        ))
+    );
 }
 
 #[test]

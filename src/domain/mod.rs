@@ -1,6 +1,6 @@
 //! Domain values shared by every layer, each defined once: the typed forms of what the
 //! database stores as text (language, block kind, key status, audit operation, usage
-//! source), limits, the acting identity, and the domain events.
+//! source, why a call was not sent), limits, the acting identity, and the domain events.
 //!
 //! This is a leaf module: it imports nothing from the rest of the crate, so the store,
 //! the quota engine, the service layer and the front ends can all depend on it.
@@ -13,6 +13,7 @@ mod event;
 mod key_status;
 mod language;
 mod limits;
+mod not_sent;
 mod usage_source;
 
 pub use actor::Actor;
@@ -23,6 +24,7 @@ pub use event::{DomainEvent, EventKind, LimitSubject, NewEvent};
 pub use key_status::KeyStatus;
 pub use language::Language;
 pub use limits::{Limits, LimitsUpdate};
+pub use not_sent::NotSent;
 pub use usage_source::UsageSource;
 
 /// A stored text that is not one of an enum's values.
@@ -168,6 +170,7 @@ mod tests {
         round_trip(UsageSource::ALL);
         round_trip(AdminOperation::ALL);
         round_trip(EventKind::ALL);
+        round_trip(NotSent::ALL);
         assert!("spanish".parse::<Language>().is_err());
         assert_eq!(
             "x".parse::<BlockKind>().unwrap_err().to_string(),

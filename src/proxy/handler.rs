@@ -20,10 +20,13 @@ use http::{HeaderValue, Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use super::access::{self, AccessLine};
 use super::body::{BoxError, Finish, TapBody};
 use super::route::{Operation, Route};
+use super::upstream::UpstreamFailure;
 use super::ProxyState;
 use crate::auth::directory::Principal;
+use crate::domain::NotSent;
 use crate::error::GateError;
 use crate::metrics::{
     refusal_reason, upstream_error_reason, CallLabels, Finished, Outcome as CallOutcome,
@@ -68,12 +71,12 @@ pub(crate) async fn handle(
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, peer = %remote, "refused: authentication");
-            return refuse_unknown(&state, &e, &parts, &request_id);
+            return refuse_unknown(&state, &e, &parts, &request_id, started);
         }
     };
     let (body, body_hold) = match state.intake.read(body, &parts.headers).await {
         Ok(b) => b,
-        Err(e) => return refuse_unknown(&state, &e, &parts, &request_id),
+        Err(e) => return refuse_unknown(&state, &e, &parts, &request_id, started),
     };
     let body_read = Instant::now();
     let body_sha256 = crate::hash::sha256_hex(&body);
@@ -84,7 +87,7 @@ pub(crate) async fn handle(
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, peer = %remote, "refused: authentication");
-            return refuse_unknown(&state, &e, &parts, &request_id);
+            return refuse_unknown(&state, &e, &parts, &request_id, started);
         }
     };
     let route = Route::parse(&parts.method, parts.uri.path(), &body);
@@ -92,13 +95,13 @@ pub(crate) async fn handle(
         let e = GateError::Validation(
             "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
         );
-        return refuse_known(&state, &e, &principal, &route, &request_id);
+        return refuse_known(&state, &e, &principal, &route, &request_id, started);
     }
     let reservation = match admit(&state, &principal, &route, &body).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(error = %e, user = %principal.username(), "refused: quota");
-            return refuse_known(&state, &e, &principal, &route, &request_id);
+            return refuse_known(&state, &e, &principal, &route, &request_id, started);
         }
     };
     let estimated_input_tokens = (body.len() as u64).div_ceil(4).max(1);
@@ -120,11 +123,12 @@ pub(crate) async fn handle(
         error_type: None,
         reservation,
         sent: None,
+        not_sent: None,
     };
 
     let upstream_request = match state.upstream.prepare(&parts, body, &body_sha256) {
         Ok(r) => r,
-        Err(e) => return call.fail(&e, false),
+        Err(f) => return call.fail(f),
     };
     let deadline = tokio::time::Instant::now() + state.timeout;
     let sent = Instant::now();
@@ -135,7 +139,7 @@ pub(crate) async fn handle(
         .await
     {
         Ok(r) => r,
-        Err((e, may_have_arrived)) => return call.fail(&e, may_have_arrived),
+        Err(f) => return call.fail(f),
     };
     // The body has been handed upstream; the proxy's copy no longer counts.
     drop(body_hold);
@@ -273,10 +277,12 @@ fn refuse_unknown(
     error: &GateError,
     parts: &http::request::Parts,
     request_id: &str,
+    started: Instant,
 ) -> Response<ProxyBody> {
-    let operation = Route::parse(&parts.method, parts.uri.path(), &[]).operation;
-    let labels = state.metrics.unauthenticated(operation.name());
+    let route = Route::parse(&parts.method, parts.uri.path(), &[]);
+    let labels = state.metrics.unauthenticated(route.operation.name());
     state.metrics.refused(&labels, refusal_reason(error));
+    log_refusal(state, error, None, &route, request_id, started);
     refuse(error, request_id)
 }
 
@@ -287,11 +293,39 @@ fn refuse_known(
     principal: &Principal,
     route: &Route,
     request_id: &str,
+    started: Instant,
 ) -> Response<ProxyBody> {
     let priced = state.prices.get().lookup(&route.model_id).is_some();
     let labels = call_labels(state, principal, route, priced);
     state.metrics.refused(&labels, refusal_reason(error));
+    log_refusal(state, error, Some(principal), route, request_id, started);
     refuse(error, request_id)
+}
+
+/// The access line of a refused call.
+fn log_refusal(
+    state: &ProxyState,
+    error: &GateError,
+    principal: Option<&Principal>,
+    route: &Route,
+    request_id: &str,
+    started: Instant,
+) {
+    if state.access_log {
+        access::log(&AccessLine {
+            request_id,
+            user: principal.map(Principal::username),
+            tool: principal.map(|p| &*p.tool),
+            model: &route.model_id,
+            operation: route.operation.name(),
+            status: error.status().as_u16(),
+            error_type: Some(error.error_type()),
+            not_sent: None,
+            tokens: (0, 0),
+            cost_usd: 0.0,
+            latency: started.elapsed(),
+        });
+    }
 }
 
 /// The metric labels of an authenticated call; `priced` when the price table has its
@@ -335,21 +369,32 @@ struct Call {
     reservation: Option<Reservation>,
     /// When the request went upstream, once an answer's head came back.
     sent: Option<Instant>,
+    /// Why the call never reached Bedrock, if the proxy failed it before.
+    not_sent: Option<NotSent>,
 }
 
 impl Call {
     /// The call failed before an upstream response: record it and refuse. If the
-    /// request cannot have reached Bedrock its reservation is given back whole; if it
-    /// may have, the worst case stays charged.
-    fn fail(mut self, error: &GateError, may_have_arrived: bool) -> Response<ProxyBody> {
-        tracing::warn!(error = %error, user = %self.principal.username(), "upstream call failed");
+    /// request cannot have reached Bedrock its reservation is given back whole and its
+    /// record carries the reason (it counts as no usage); if it may have, the worst
+    /// case stays charged.
+    fn fail(mut self, failure: UpstreamFailure) -> Response<ProxyBody> {
+        let UpstreamFailure { error, not_sent } = failure;
+        match not_sent {
+            // Logged once per state change by the credential refresher, not per call.
+            Some(NotSent::NoCredentials) => {
+                tracing::debug!(user = %self.principal.username(), "no upstream credentials")
+            }
+            _ => tracing::warn!(error = %error, user = %self.principal.username(),
+                "upstream call failed"),
+        }
         self.status = error.status().as_u16();
         self.error_type = Some(error.error_type().to_string());
+        self.not_sent = not_sent;
         if let Some(r) = self.reservation.take() {
-            if may_have_arrived {
-                self.state.quota.settle_worst_case(r);
-            } else {
-                self.state.quota.cancel(r);
+            match not_sent {
+                Some(_) => self.state.quota.cancel(r),
+                None => self.state.quota.settle_worst_case(r),
             }
         }
         let report = UsageReport {
@@ -358,7 +403,7 @@ impl Call {
             stream_error: None,
             complete: false,
         };
-        let response = refuse(error, &self.request_id);
+        let response = refuse(&error, &self.request_id);
         Box::new(self).finish(report, None);
         response
     }
@@ -423,10 +468,25 @@ impl Finish for Call {
             cost_usd: cost,
             latency_ms: i64::try_from((ended - self.started).as_millis()).unwrap_or(i64::MAX),
             usage_source: report.source,
+            not_sent: self.not_sent,
         };
-        tracing::debug!(user = %record.username, model = %record.model_id,
-            status = record.status_code, input = record.input_tokens,
-            output = record.output_tokens, complete = report.complete, "call finished");
+        if self.state.access_log {
+            access::log(&AccessLine {
+                request_id: &record.request_uid,
+                user: Some(&record.username),
+                tool: Some(&record.tool),
+                model: &record.model_id,
+                operation: &record.operation,
+                status: self.status,
+                error_type: record.error_type.as_deref(),
+                not_sent: record.not_sent,
+                tokens: (usage.input_tokens, usage.output_tokens),
+                cost_usd: cost,
+                latency: ended - self.started,
+            });
+        }
+        tracing::debug!(request_id = %record.request_uid, complete = report.complete,
+            usage_source = %record.usage_source, "call finished");
         self.state.recorder.record(record);
     }
 }

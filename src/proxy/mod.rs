@@ -5,6 +5,7 @@
 //! `run` takes a bound listener and a stop signal, so tests run it on port 0; the
 //! accept loop is the one both listeners share (`lifecycle::accept`).
 
+pub(crate) mod access;
 pub(crate) mod body;
 pub(crate) mod cap;
 pub(crate) mod connections;
@@ -64,6 +65,8 @@ pub(crate) struct ProxyState {
     pub(crate) default_max_output_tokens: u64,
     /// Price for models without one (`quota.fallback_usd_per_1k_*`).
     pub(crate) fallback_price: Option<Price>,
+    /// Whether every call writes an access line (`log.access`).
+    pub(crate) access_log: bool,
 }
 
 impl ProxyState {

@@ -54,12 +54,11 @@ pub(crate) struct App {
 impl App {
     /// Opens and migrates the database and loads everything the proxy serves from.
     pub(crate) async fn build(config: Config, options: ServeOptions) -> Result<Self, ServeError> {
+        super::startup::log_version();
         super::descriptors::raise_to_hard_limit();
         let store = Arc::new(Store::connect(&config.database, config.quota.timezone).await?);
         let applied = store.migrate().await?;
-        if applied > 0 {
-            tracing::info!(applied, "applied database migrations");
-        }
+        super::startup::log_database(&config, applied);
         let master = MasterKey::load(&config.database.master_key)?;
         let spill = spill_file(&config);
         recorder::import_spill(&store, &spill).await?;
@@ -92,14 +91,13 @@ impl App {
             Some(p) => CredentialCache::new(p),
             None => CredentialCache::from_default_chain(&config.upstream.region).await,
         });
-        if let Err(e) = credentials.refresh().await {
-            tracing::warn!(error = %e, "no upstream AWS credentials yet; calls get 503 until they load");
-        }
+        credentials.refresh_logged().await;
         let upstream = Upstream::new(
             &config.upstream.endpoint,
             &config.upstream.region,
             Arc::clone(&credentials),
             config.proxy.workers,
+            config.upstream.timeout,
         )
         .map_err(ServeError::Setup)?;
         let tls = match &config.proxy.tls {

@@ -8,6 +8,7 @@ pub(crate) mod admin;
 mod app;
 mod descriptors;
 mod running;
+mod startup;
 pub(crate) mod watcher;
 
 use std::future::Future;
@@ -184,7 +185,8 @@ mod tests {
     use super::*;
     use crate::config::raw::RawConfig;
 
-    fn config(text: &str) -> Config {
+    /// A validated configuration from TOML text (shared by the serve modules' tests).
+    pub(super) fn config(text: &str) -> Config {
         Config::from_raw(RawConfig::parse(Some(text), &[]).unwrap()).unwrap()
     }
 

@@ -167,7 +167,12 @@ impl App {
                     cache_read_per_1k: None,
                     cache_write_per_1k: None,
                 }),
+            access_log: config.log.access,
         });
+        let bound = (
+            listeners.proxy.local_addr().ok(),
+            listeners.admin.local_addr().ok(),
+        );
         let stop = tasks.stop_signal(Stage::Listeners);
         tasks.spawn(
             "admin listener",
@@ -189,12 +194,7 @@ impl App {
             Stage::Listeners,
             crate::proxy::run(listeners.proxy, tls, state, stop, grace),
         );
-        tracing::info!(
-            proxy = %config.proxy.listen,
-            tls = config.proxy.tls.is_some(),
-            upstream = %config.upstream.endpoint,
-            "bedrock-gate is serving"
-        );
+        super::startup::log_serving(&config, bound.0, bound.1);
 
         shutdown.await;
         tracing::info!("shutdown requested");

@@ -212,7 +212,8 @@ impl Store {
              CAST(COALESCE(SUM(cache_read_tokens), 0) AS SIGNED) AS cache_read_tokens, \
              CAST(COALESCE(SUM(cache_write_tokens), 0) AS SIGNED) AS cache_write_tokens, \
              COALESCE(SUM(cost_usd), 0.0) AS cost_usd \
-             FROM bedrock_requests WHERE user_id = ? AND created_at >= ? AND created_at < ?{more} \
+             FROM bedrock_requests WHERE user_id = ? AND created_at >= ? AND created_at < ? \
+             AND not_sent IS NULL{more} \
              GROUP BY {hour} ORDER BY hour_ms"
         );
         let rows = on_pool!(self, p => {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::rollups::{write_rollup, Rollup};
 use super::{on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
-use crate::domain::UsageSource;
+use crate::domain::{NotSent, UsageSource};
 
 /// One proxied call, as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -58,6 +58,17 @@ pub struct RequestRecord {
     /// Where the token counts came from: `reported`, `estimated` or `none`.
     #[schema(value_type = String, example = "reported")]
     pub usage_source: UsageSource,
+    /// Why the proxy failed the call before it reached Bedrock; `None` for every call
+    /// sent upstream. A not-sent call counts in no usage sum and no quota.
+    #[serde(default)]
+    pub not_sent: Option<NotSent>,
+}
+
+impl RequestRecord {
+    /// Whether the call counts as usage: it was sent upstream.
+    pub(crate) fn counts(&self) -> bool {
+        self.not_sent.is_none()
+    }
 }
 
 /// Which records `usage` shows.
@@ -92,7 +103,7 @@ pub struct UsageTotals {
     pub cost_usd: f64,
 }
 
-const COLUMNS: [&str; 24] = [
+const COLUMNS: [&str; 25] = [
     "request_uid",
     "created_at",
     "user_id",
@@ -116,6 +127,7 @@ const COLUMNS: [&str; 24] = [
     "cost_usd",
     "latency_ms",
     "usage_source",
+    "not_sent",
     "id",
 ];
 
@@ -201,6 +213,7 @@ macro_rules! bind_record {
             .bind($r.cost_usd)
             .bind($r.latency_ms)
             .bind($r.usage_source.as_str())
+            .bind($r.not_sent.map(|n| n.as_str()))
     };
 }
 
@@ -314,7 +327,8 @@ impl Store {
         Ok(records)
     }
 
-    /// Sums over the records matching `filter` (its `limit` is ignored).
+    /// Sums over the records matching `filter` (its `limit` is ignored); calls never sent
+    /// upstream count in none of them.
     pub async fn usage_totals(&self, filter: &UsageFilter) -> Result<UsageTotals, StoreError> {
         let sql = format!(
             "SELECT COUNT(*) AS requests, \
@@ -322,7 +336,8 @@ impl Store {
              COALESCE(CAST(SUM(output_tokens) AS SIGNED), 0) AS output_tokens, \
              COALESCE(CAST(SUM(cache_read_tokens) AS SIGNED), 0) AS cache_read_tokens, \
              COALESCE(CAST(SUM(cache_write_tokens) AS SIGNED), 0) AS cache_write_tokens, \
-             COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM bedrock_requests {FILTER}"
+             COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM bedrock_requests {FILTER} \
+             AND not_sent IS NULL"
         );
         let totals = on_pool!(self, p => {
             bind_filter!(sqlx::query_as::<_, UsageTotals>(&sql), filter).fetch_one(p).await?

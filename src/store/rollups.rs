@@ -7,6 +7,9 @@
 //! nothing twice. Keys are written in sorted order, so two writers lock rows in the same
 //! order. Rows stored before the rollups existed are summed once by [`Store::backfill_rollups`].
 //!
+//! Calls the proxy failed before they reached Bedrock (`not_sent`) are in no rollup: they
+//! are not usage.
+//!
 //! The day of a record is its local day in the store's day zone (`quota.timezone`) at
 //! write time; the hour is the UTC hour, which is a local hour in every whole-hour zone.
 
@@ -200,8 +203,11 @@ impl Rollup {
             .add(status, i, o, r, w, cost);
     }
 
-    /// Adds one inserted record.
+    /// Adds one inserted record; a call never sent upstream adds nothing.
     pub(super) fn add(&mut self, r: &RequestRecord) {
+        if !r.counts() {
+            return;
+        }
         self.add_parts(
             r.created_at,
             r.user_id,
@@ -435,8 +441,10 @@ impl Store {
                 return Ok(summed);
             }
             let next = done.saturating_add(BACKFILL_IDS).min(upto);
-            let sql =
-                format!("SELECT {FACT_COLUMNS} FROM bedrock_requests WHERE id > ? AND id <= ?");
+            let sql = format!(
+                "SELECT {FACT_COLUMNS} FROM bedrock_requests WHERE id > ? AND id <= ? \
+                    AND not_sent IS NULL"
+            );
             let n = on_pool!(self, p => {
                 let mut tx = p.begin().await?;
                 let moved = sqlx::query(

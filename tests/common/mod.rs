@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod local;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -135,6 +136,67 @@ pub fn config(db_url: &str, upstream_url: &str, overrides: &[(String, String)]) 
     Config::from_raw(RawConfig::parse(Some(&text), overrides).unwrap()).unwrap()
 }
 
+/// An upstream credential provider that never has any.
+#[derive(Debug)]
+struct NoCredentials;
+
+impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no credentials in this test",
+            ),
+        ))
+    }
+}
+
+/// The fake upstream, expecting the proxy's test credentials ([`UPSTREAM_KEY_ID`]).
+pub async fn fake_upstream() -> FakeUpstream {
+    FakeUpstream::start(UpstreamConfig::new(
+        UPSTREAM_KEY_ID,
+        UPSTREAM_SECRET,
+        REGION,
+    ))
+    .await
+}
+
+/// Creates `team` (if needed) and `username` in it with exactly `limits` (not the
+/// configured defaults), through the service layer as the CLI does; then a key for
+/// `tool`, returned.
+pub async fn user_with_key(
+    ops: &Ops,
+    username: &str,
+    team: &str,
+    limits: Limits,
+    tool: &str,
+) -> IssuedKey {
+    let actor = Actor::system("test");
+    if ops.team_info(team).await.is_err() {
+        ops.create_team(&actor, team, &LimitsUpdate::default())
+            .await
+            .unwrap();
+    }
+    ops.create_user(
+        &actor,
+        &CreateUser {
+            username: username.into(),
+            person_name: format!("{username} person"),
+            team: team.into(),
+            email: Some(format!("{username}@example.com")),
+            limits: LimitsUpdate::exactly(limits),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    ops.issue_key(&actor, username, tool).await.unwrap().key
+}
+
 /// Credentials of a user created for a test.
 #[derive(Clone, Debug)]
 pub struct TestUser {
@@ -158,6 +220,9 @@ pub struct GateOptions {
     pub upstream_override: Option<String>,
     /// Use this database (another gate's) instead of a new one.
     pub shared_db: Option<String>,
+    /// Give the proxy no upstream credentials at all (every call that passes admission
+    /// gets 503).
+    pub no_upstream_credentials: bool,
 }
 
 impl Default for GateOptions {
@@ -169,6 +234,7 @@ impl Default for GateOptions {
             overrides: Vec::new(),
             upstream_override: None,
             shared_db: None,
+            no_upstream_credentials: false,
         }
     }
 }
@@ -228,8 +294,13 @@ impl Gate {
             None,
             "test",
         );
+        let credentials = if opts.no_upstream_credentials {
+            SharedCredentialsProvider::new(NoCredentials)
+        } else {
+            SharedCredentialsProvider::new(creds)
+        };
         let options = ServeOptions {
-            credentials: Some(SharedCredentialsProvider::new(creds)),
+            credentials: Some(credentials),
             poll_interval: Duration::from_millis(100),
             event_interval: Duration::from_millis(100),
             ..ServeOptions::default()
@@ -257,13 +328,20 @@ impl Gate {
             applied,
             db,
         };
-        gate.wait_ready().await;
+        // Without upstream credentials the proxy never gets ready; it is up once it
+        // answers health checks.
+        let probe = if opts.no_upstream_credentials {
+            "healthz"
+        } else {
+            "readyz"
+        };
+        gate.wait_ready(probe).await;
         gate
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&self, probe: &str) {
         for _ in 0..200 {
-            if let Ok((200, _)) = http_get(&format!("{}/readyz", self.admin_url)).await {
+            if let Ok((200, _)) = http_get(&format!("{}/{probe}", self.admin_url)).await {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -297,27 +375,8 @@ impl Gate {
 
     /// Like [`Gate::user`] with limits (exactly these, not the configured defaults).
     pub async fn user_with_limits(&self, username: &str, team: &str, limits: Limits) -> TestUser {
-        if self.ops.team_info(team).await.is_err() {
-            self.ops
-                .create_team(&Actor::system("test"), team, &LimitsUpdate::default())
-                .await
-                .unwrap();
-        }
-        self.ops
-            .create_user(
-                &Actor::system("test"),
-                &CreateUser {
-                    username: username.into(),
-                    person_name: format!("{username} person"),
-                    team: team.into(),
-                    email: Some(format!("{username}@example.com")),
-                    limits: LimitsUpdate::exactly(limits),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let key = self.issue_key(username, "test-tool").await;
+        let key = user_with_key(&self.ops, username, team, limits, "test-tool").await;
+        self.wait_key_known(&key.bearer_token, true).await;
         TestUser {
             username: username.into(),
             key,

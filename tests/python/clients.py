@@ -10,6 +10,8 @@ Environment:
   GATE_KEY_ID   the proxy user's access key id
   GATE_SECRET   its secret access key
   GATE_BEARER   its bearer token (Bedrock API key)
+  GATE_CA_BUNDLE  (optional) the CA certificate to trust when GATE_URL is https://;
+                current botocore sends bearer tokens only over HTTPS
 
 Uses boto3 (SigV4 and, through AWS_BEARER_TOKEN_BEDROCK, httpBearerAuth) and, when the
 `awscli` module is importable, the AWS CLI v1. Prints each check's name as it runs and
@@ -65,6 +67,7 @@ REGION = env("GATE_REGION")
 KEY_ID = env("GATE_KEY_ID")
 SECRET = env("GATE_SECRET")
 BEARER = env("GATE_BEARER")
+CA_BUNDLE = os.environ.get("GATE_CA_BUNDLE") or None
 
 # Nothing from the machine's AWS configuration may leak into the clients.
 for name in list(os.environ):
@@ -107,6 +110,7 @@ class Client:
             endpoint_url=GATE_URL,
             region_name=REGION,
             config=Config(retries={"mode": "standard", "max_attempts": 3}),
+            verify=CA_BUNDLE,
             **kwargs,
         )
         self.sent = []
@@ -314,6 +318,8 @@ def run_aws_cli():
         }
     )
     cli_env.pop("AWS_BEARER_TOKEN_BEDROCK", None)
+    if CA_BUNDLE:
+        cli_env["AWS_CA_BUNDLE"] = CA_BUNDLE
 
     def cli_converse(model):
         cmd = [

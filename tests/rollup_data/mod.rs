@@ -123,6 +123,7 @@ pub fn records(seed: u64, n: usize, user_ids: &[i64]) -> Vec<RequestRecord> {
                 cost_usd: next(10_000) as f64 / 1e5,
                 latency_ms: 5,
                 usage_source: UsageSource::Reported,
+                not_sent: None,
             }
         })
         .collect()

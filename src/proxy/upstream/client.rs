@@ -14,8 +14,19 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use super::error_chain;
+use super::{error_chain, UpstreamFailure};
+use crate::domain::NotSent;
 use crate::error::GateError;
+
+/// The longest a connection to the upstream may take to open.
+const MAX_CONNECT: Duration = Duration::from_secs(10);
+
+/// How long connecting may take under the whole-call limit `timeout`: half of it, at
+/// most [`MAX_CONNECT`]. Strictly less than `timeout`, so a connection that does not
+/// open fails as a connect error (provably not sent) before the call's own deadline.
+pub(super) fn connect_timeout(timeout: Duration) -> Duration {
+    (timeout / 2).min(MAX_CONNECT)
+}
 
 /// One connection pool per proxy worker thread.
 pub(super) struct Pools {
@@ -23,8 +34,9 @@ pub(super) struct Pools {
 }
 
 impl Pools {
-    /// Pools for `workers` worker threads (at least one), trusting the web PKI roots.
-    pub(super) fn new(workers: usize) -> Result<Self, String> {
+    /// Pools for `workers` worker threads (at least one), trusting the web PKI roots;
+    /// a connection must open within `connect_timeout`.
+    pub(super) fn new(workers: usize, connect_timeout: Duration) -> Result<Self, String> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -38,7 +50,7 @@ impl Pools {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_keepalive(Some(Duration::from_secs(60)));
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        http.set_connect_timeout(Some(connect_timeout));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
@@ -62,30 +74,66 @@ impl Pools {
     }
 
     /// Sends `request` on `worker`'s pool; the response head must arrive within
-    /// `timeout`. On failure, the flag says whether the request may have reached Bedrock
-    /// (only a failed connection proves it did not).
+    /// `timeout`. On failure, says whether the request may have reached Bedrock (only a
+    /// failed connection proves it did not).
     pub(super) async fn send(
         &self,
         worker: usize,
         request: Request<Full<Bytes>>,
         timeout: Duration,
-    ) -> Result<http::Response<Incoming>, (GateError, bool)> {
+    ) -> Result<http::Response<Incoming>, UpstreamFailure> {
         let client = &self.clients[worker % self.clients.len()];
         match tokio::time::timeout(timeout, client.request(request)).await {
-            Err(_) => Err((
-                GateError::UpstreamTimeout(
+            Err(_) => Err(UpstreamFailure {
+                error: GateError::UpstreamTimeout(
                     "The upstream Bedrock endpoint did not answer in time.".into(),
                 ),
-                true,
-            )),
-            Ok(Err(e)) => Err((
-                GateError::UpstreamUnavailable(format!(
+                not_sent: None,
+            }),
+            Ok(Err(e)) => {
+                let error = GateError::UpstreamUnavailable(format!(
                     "The upstream Bedrock endpoint is unreachable: {}",
                     error_chain(&e)
-                )),
-                !e.is_connect(),
-            )),
+                ));
+                let not_sent = e.is_connect().then(|| {
+                    if timed_out(&e) {
+                        NotSent::ConnectTimeout
+                    } else {
+                        NotSent::UpstreamUnreachable
+                    }
+                });
+                Err(UpstreamFailure { error, not_sent })
+            }
             Ok(Ok(response)) => Ok(response),
         }
+    }
+}
+
+/// Whether an error was caused by a timeout (the connector's connect timeout).
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connecting_always_ends_before_the_call_deadline() {
+        for secs in [1, 2, 19, 20, 21, 300] {
+            let timeout = Duration::from_secs(secs);
+            let c = connect_timeout(timeout);
+            assert!(c < timeout && c <= MAX_CONNECT, "{secs}: {c:?}");
+        }
+        assert_eq!(connect_timeout(Duration::from_secs(300)), MAX_CONNECT);
     }
 }

@@ -1,6 +1,10 @@
 //! The proxy's own AWS credentials for the upstream: loaded from the standard chain and
 //! refreshed in the background before they expire, so the request path only reads them
 //! from memory and never waits for STS, SSO or the instance metadata service.
+//!
+//! While none can be loaded the proxy says so in one line naming what to set, repeated
+//! at most every [`NAG_EVERY`] (the SDK's full error, over a kilobyte, is logged at
+//! debug level only), and once more when they load.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -8,14 +12,50 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
+use tokio::time::Instant;
 
 use super::error_chain;
+
+/// A failure to load credentials is logged again at most this often.
+pub(crate) const NAG_EVERY: Duration = Duration::from_secs(300);
+
+/// What to do about missing credentials, in the one line that reports them.
+pub(crate) const WHAT_TO_SET: &str = "no upstream AWS credentials: every call gets 503 \
+     until they load. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or \
+     an instance or container role) in the service's environment";
 
 /// The proxy's upstream credentials, kept fresh by `CredentialCache::spawn_refresher`.
 pub struct CredentialCache {
     provider: SharedCredentialsProvider,
     current: RwLock<Option<Arc<Credentials>>>,
+    failures: Mutex<FailureLog>,
+}
+
+/// When a run of failed loads was last reported: the first failure and then one every
+/// [`NAG_EVERY`] are logged; a success after failures is logged once.
+#[derive(Debug, Default)]
+pub(crate) struct FailureLog {
+    /// When the last failure was logged, while failing.
+    last_logged: Option<Instant>,
+}
+
+impl FailureLog {
+    /// Whether the failure seen at `now` is to be logged.
+    pub(crate) fn failed(&mut self, now: Instant) -> bool {
+        let due = self
+            .last_logged
+            .is_none_or(|t| now.saturating_duration_since(t) >= NAG_EVERY);
+        if due {
+            self.last_logged = Some(now);
+        }
+        due
+    }
+
+    /// A load succeeded: whether it ends a run of logged failures.
+    pub(crate) fn succeeded(&mut self) -> bool {
+        self.last_logged.take().is_some()
+    }
 }
 
 impl CredentialCache {
@@ -24,6 +64,7 @@ impl CredentialCache {
         Self {
             provider,
             current: RwLock::new(None),
+            failures: Mutex::new(FailureLog::default()),
         }
     }
 
@@ -55,6 +96,30 @@ impl CredentialCache {
         Ok(())
     }
 
+    /// [`CredentialCache::refresh`], reporting the outcome as described in the module
+    /// documentation.
+    pub(crate) async fn refresh_logged(&self) {
+        match self.refresh().await {
+            Ok(()) => {
+                if self.failures.lock().succeeded() {
+                    tracing::info!("upstream AWS credentials loaded; calls go through again");
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "loading upstream AWS credentials failed");
+                if !self.failures.lock().failed(Instant::now()) {
+                    return;
+                }
+                if self.current().is_some() {
+                    tracing::warn!(cause = %first_line(&e),
+                        "refreshing upstream AWS credentials failed; the current ones are used until they expire");
+                } else {
+                    tracing::warn!(cause = %first_line(&e), "{WHAT_TO_SET}");
+                }
+            }
+        }
+    }
+
     /// Refreshes in the background: five minutes before expiry (or every five minutes
     /// for credentials without one), every 10 s while none could be loaded.
     pub(crate) fn spawn_refresher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
@@ -71,11 +136,21 @@ impl CredentialCache {
                         .max(Duration::from_secs(5)),
                 };
                 tokio::time::sleep(wait).await;
-                if let Err(e) = this.refresh().await {
-                    tracing::warn!(error = %e, "refreshing upstream AWS credentials failed");
-                }
+                this.refresh_logged().await;
             }
         })
+    }
+}
+
+/// The start of an SDK error (its chain can run past a kilobyte): its first line up to
+/// the list of providers tried, at most 160 characters.
+fn first_line(error: &str) -> &str {
+    let line = error.lines().next().unwrap_or("");
+    // The chain's error lists every provider it tried after this; the debug line has it.
+    let line = line.split(". Attempted").next().unwrap_or(line);
+    match line.char_indices().nth(160) {
+        Some((end, _)) => &line[..end],
+        None => line,
     }
 }
 
@@ -91,5 +166,42 @@ impl ProvideCredentials for NoCredentials {
         future::ProvideCredentials::ready(Err(CredentialsError::not_loaded(
             "no AWS credentials found in the standard chain",
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_logged_first_then_at_most_every_few_minutes() {
+        let start = Instant::now();
+        let mut log = FailureLog::default();
+        assert!(log.failed(start), "the first failure is logged");
+        for s in (10..300).step_by(10) {
+            assert!(
+                !log.failed(start + Duration::from_secs(s)),
+                "not again at {s} s"
+            );
+        }
+        assert!(log.failed(start + NAG_EVERY), "again after {NAG_EVERY:?}");
+        assert!(!log.failed(start + NAG_EVERY + Duration::from_secs(10)));
+        assert!(log.succeeded(), "recovery after logged failures is logged");
+        assert!(!log.succeeded(), "and only once");
+        assert!(
+            log.failed(start + NAG_EVERY + Duration::from_secs(20)),
+            "a new run starts"
+        );
+    }
+
+    #[test]
+    fn sdk_errors_are_cut_to_their_start() {
+        assert_eq!(first_line("short"), "short");
+        assert_eq!(first_line("a\nb"), "a");
+        assert_eq!(
+            first_line("no credentials found in chain. Attempted:\n  Environment: ..."),
+            "no credentials found in chain"
+        );
+        assert_eq!(first_line(&"é".repeat(500)).chars().count(), 160);
     }
 }

@@ -16,7 +16,29 @@ use hyper::body::Incoming;
 
 pub use credentials::CredentialCache;
 
+use crate::domain::NotSent;
 use crate::error::GateError;
+
+/// A call the upstream side failed: the error the caller gets and, when the request
+/// cannot have reached Bedrock, why it was not sent (its reservation is given back and
+/// it counts as no usage). `None` when it may have arrived (a timeout or a broken
+/// connection after the request went out): Bedrock may bill it.
+#[derive(Debug)]
+pub struct UpstreamFailure {
+    /// What the caller is told.
+    pub error: GateError,
+    /// Why the request never went out, if it provably did not.
+    pub not_sent: Option<NotSent>,
+}
+
+impl UpstreamFailure {
+    fn not_sent(error: GateError, reason: NotSent) -> Self {
+        Self {
+            error,
+            not_sent: Some(reason),
+        }
+    }
+}
 
 /// The upstream Bedrock endpoint and the clients that reach it.
 pub struct Upstream {
@@ -27,16 +49,18 @@ pub struct Upstream {
 
 impl Upstream {
     /// Pooled clients for `endpoint` (http or https), one for each of `workers` proxy
-    /// worker threads.
+    /// worker threads. `timeout` is the whole-call limit: connecting gets at most half
+    /// of it (and at most 10 s), so a slow connection is told apart from a slow answer.
     pub fn new(
         endpoint: &http::Uri,
         region: &str,
         credentials: Arc<CredentialCache>,
         workers: usize,
+        timeout: Duration,
     ) -> Result<Self, String> {
         Ok(Self {
             resigner: resign::Resigner::new(endpoint, region)?,
-            pools: client::Pools::new(workers)?,
+            pools: client::Pools::new(workers, client::connect_timeout(timeout))?,
             credentials,
         })
     }
@@ -54,26 +78,32 @@ impl Upstream {
         parts: &http::request::Parts,
         body: Bytes,
         body_sha256: &str,
-    ) -> Result<Request<Full<Bytes>>, GateError> {
+    ) -> Result<Request<Full<Bytes>>, UpstreamFailure> {
         let credentials = self.credentials.current().ok_or_else(|| {
-            GateError::UpstreamUnavailable(
-                "The proxy has no AWS credentials for the upstream Bedrock endpoint yet.".into(),
+            UpstreamFailure::not_sent(
+                GateError::UpstreamUnavailable(
+                    "The proxy has no AWS credentials for the upstream Bedrock endpoint; \
+                     an administrator must configure them."
+                        .into(),
+                ),
+                NotSent::NoCredentials,
             )
         })?;
         self.resigner
             .prepare(parts, body, body_sha256, &credentials)
+            .map_err(|e| UpstreamFailure::not_sent(e, NotSent::SigningFailed))
     }
 
     /// Sends a prepared request; the response head must arrive within `timeout`. On
-    /// failure, the flag says whether the request may have reached Bedrock (only a
-    /// failed connection proves it did not).
+    /// failure, says whether the request may have reached Bedrock (only a failed
+    /// connection proves it did not).
     /// `worker` is the calling proxy worker thread's number; its own pool is used.
     pub(crate) async fn send(
         &self,
         worker: usize,
         request: Request<Full<Bytes>>,
         timeout: Duration,
-    ) -> Result<http::Response<Incoming>, (GateError, bool)> {
+    ) -> Result<http::Response<Incoming>, UpstreamFailure> {
         self.pools.send(worker, request, timeout).await
     }
 }

@@ -1,0 +1,33 @@
+//! Installs the process's log subscriber from `[log]`: text or JSON lines on stderr,
+//! filtered by `log.level` for `serve` (warnings only for other commands), `RUST_LOG`
+//! replacing either when set.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the subscriber; a second call does nothing.
+pub(crate) fn init(log: &LogConfig, serving: bool) {
+    let level = if serving { log.level.as_str() } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // `log.level` was validated when the configuration was loaded.
+        EnvFilter::builder()
+            .parse(level)
+            .unwrap_or_else(|_| EnvFilter::new("info"))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match log.format {
+        // Colours only on a terminal: under systemd, stderr goes to the journal as text.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
+}

@@ -1,0 +1,88 @@
+//! Local stand-ins the tests share: free ports, a proxy whose upstream never answers, TLS
+//! files from a one-off CA, and a readable dump of a finished process.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A proxy whose upstream accepts connections and never answers on them, with a 1 s
+/// call timeout; and the task holding those connections (abort it when done).
+pub async fn gate_with_silent_upstream() -> (super::Gate, tokio::task::JoinHandle<()>) {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let gate = super::Gate::start(super::GateOptions {
+        upstream_override: Some(url),
+        overrides: vec![("BEDROCK_GATE_UPSTREAM__TIMEOUT_SECS".into(), "1".into())],
+        ..Default::default()
+    })
+    .await;
+    (gate, holder)
+}
+
+/// The config overrides that make the proxy serve TLS with `cert` and `key`.
+pub fn tls_overrides(cert: &Path, key: &Path) -> Vec<(String, String)> {
+    vec![
+        (
+            "BEDROCK_GATE_PROXY__TLS_CERT".into(),
+            cert.display().to_string(),
+        ),
+        (
+            "BEDROCK_GATE_PROXY__TLS_KEY".into(),
+            key.display().to_string(),
+        ),
+    ]
+}
+
+/// A one-off CA and a server certificate it signed for 127.0.0.1 and localhost, written
+/// into `dir`: (CA file, certificate file, key file).
+pub fn ca_signed_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "bedrock-gate test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    // A subject of its own: with the CA's, clients would take it for self-signed.
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "bedrock-gate test");
+    let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
+}
+
+/// A finished process's exit code, stdout and stderr, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
