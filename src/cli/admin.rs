@@ -4,6 +4,7 @@
 use super::args::{AdminCommand, Output};
 use super::blocking::local;
 use super::print;
+use super::table::{table, Align, Col};
 use crate::domain::Actor;
 use crate::ops::admin_audit::AdminAuditQuery;
 use crate::ops::Ops;
@@ -22,24 +23,28 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
         }
         AdminCommand::ListTokens => {
             let tokens = ops.admin_tokens().await?;
-            let text = tokens
+            let rows = tokens
                 .iter()
                 .map(|t| {
                     let state = match t.revoked_at {
                         Some(_) => format!("revoked {}", local(t.revoked_at, ops)),
                         None => "active".into(),
                     };
-                    format!(
-                        "{:<24} created {} by {:<20} {}",
-                        t.name,
+                    vec![
+                        t.name.clone(),
                         local(Some(t.created_at), ops),
-                        t.created_by,
-                        state
-                    )
+                        t.created_by.clone(),
+                        state,
+                    ]
                 })
-                .collect::<Vec<_>>()
-                .join("\n");
-            print(out, &tokens, text);
+                .collect();
+            let cols = [
+                Col("name", Align::Left),
+                Col("created", Align::Left),
+                Col("by", Align::Left),
+                Col("status", Align::Left),
+            ];
+            print(out, &tokens, table("admin tokens", &cols, rows));
         }
         AdminCommand::RevokeToken { name } => {
             let r = ops.revoke_admin_token(&actor, &name).await?;
@@ -67,22 +72,27 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
             let show = |v: &Option<serde_json::Value>| {
                 v.as_ref().map_or("-".to_string(), |v| v.to_string())
             };
-            let text = page
+            let rows = page
                 .entries
                 .iter()
                 .map(|e| {
-                    format!(
-                        "{}  {:<20} {:<16} {:<28} {} -> {}",
+                    vec![
                         local(Some(e.created_at), ops),
-                        e.actor,
-                        e.operation,
-                        e.resource,
-                        show(&e.before),
-                        show(&e.after)
-                    )
+                        e.actor.clone(),
+                        e.operation.to_string(),
+                        e.resource.clone(),
+                        format!("{} -> {}", show(&e.before), show(&e.after)),
+                    ]
                 })
-                .collect::<Vec<_>>()
-                .join("\n");
+                .collect();
+            let cols = [
+                Col("time", Align::Left),
+                Col("actor", Align::Left),
+                Col("operation", Align::Left),
+                Col("resource", Align::Left),
+                Col("change", Align::Left),
+            ];
+            let text = table("admin audit entries", &cols, rows);
             print(out, &page.entries, text);
         }
     }

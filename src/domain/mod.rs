@@ -13,6 +13,7 @@ mod event;
 mod key_status;
 mod language;
 mod limits;
+pub(crate) mod money;
 mod usage_source;
 
 pub use actor::Actor;

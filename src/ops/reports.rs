@@ -95,11 +95,16 @@ impl Ops {
         })
     }
 
-    /// The blocking audit trail, newest first.
+    /// The blocking audit trail, newest first; an unknown user is an error.
     pub async fn audit(&self, user: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>, OpsError> {
         if limit < 0 {
             return Err(OpsError::Invalid("--limit must be 0 or more".into()));
         }
-        Ok(self.store.audit(user, limit).await?)
+        let entries = self.store.audit(user, limit).await?;
+        // A deleted user's history still shows; a name never seen is an error.
+        if let (Some(u), true) = (user, entries.is_empty()) {
+            self.store.user(u).await?;
+        }
+        Ok(entries)
     }
 }
