@@ -37,28 +37,54 @@ async fn move_rename_and_filtered_lists() {
         let moved = post(&api, "/api/v1/users/ann/move", json!({"team": "blue"})).await;
         assert_eq!(moved["team"], "blue");
         let again = api
-            .call("POST", "/api/v1/users/ann/move", Some(json!({"team": "blue"})))
+            .call(
+                "POST",
+                "/api/v1/users/ann/move",
+                Some(json!({"team": "blue"})),
+            )
             .await;
         assert_eq!(again.status, 409, "{}", again.text);
         let nowhere = api
-            .call("POST", "/api/v1/users/ann/move", Some(json!({"team": "green"})))
+            .call(
+                "POST",
+                "/api/v1/users/ann/move",
+                Some(json!({"team": "green"})),
+            )
             .await;
         assert_eq!(nowhere.status, 404, "{}", nowhere.text);
 
-        let renamed = post(&api, "/api/v1/users/ann/rename", json!({"new_name": "anna"})).await;
+        let renamed = post(
+            &api,
+            "/api/v1/users/ann/rename",
+            json!({"new_name": "anna"}),
+        )
+        .await;
         assert_eq!(renamed["username"], "anna");
         assert!(renamed["created_at_rfc3339"].is_string(), "{renamed}");
         assert_eq!(api.call("GET", "/api/v1/users/ann", None).await.status, 404);
         let taken = api
-            .call("POST", "/api/v1/users/anna/rename", Some(json!({"new_name": "bo"})))
+            .call(
+                "POST",
+                "/api/v1/users/anna/rename",
+                Some(json!({"new_name": "bo"})),
+            )
             .await;
         assert_eq!(taken.status, 409, "{}", taken.text);
         let bad = api
-            .call("POST", "/api/v1/users/anna/rename", Some(json!({"new_name": "a b"})))
+            .call(
+                "POST",
+                "/api/v1/users/anna/rename",
+                Some(json!({"new_name": "a b"})),
+            )
             .await;
         assert_eq!(bad.status, 400, "{}", bad.text);
 
-        let team = post(&api, "/api/v1/teams/blue/rename", json!({"new_name": "navy"})).await;
+        let team = post(
+            &api,
+            "/api/v1/teams/blue/rename",
+            json!({"new_name": "navy"}),
+        )
+        .await;
         assert_eq!(team["name"], "navy");
         let info = api.get_ok("/api/v1/users/anna").await;
         assert_eq!(info["team"], "navy", "members follow the team's new name");

@@ -67,7 +67,12 @@ impl Sandbox {
 }
 
 fn parse(out: &Output) -> Value {
-    assert!(out.status.success(), "exit {:?}: {}", out.status, stderr(out));
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(out)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -83,7 +88,10 @@ fn stdout(out: &Output) -> String {
 fn fails(out: &Output, code: i32, lines: usize, needles: &[&str]) {
     let err = stderr(out);
     assert_eq!(out.status.code(), Some(code), "{err}");
-    assert!(err.lines().count() <= lines, "at most {lines} line(s): {err}");
+    assert!(
+        err.lines().count() <= lines,
+        "at most {lines} line(s): {err}"
+    );
     for n in needles {
         assert!(err.contains(n), "`{n}` in: {err}");
     }
@@ -101,15 +109,29 @@ fn the_default_config_path_reaches_the_services_database_from_any_directory() {
     let elsewhere = tempfile::tempdir().unwrap();
     let run = |dir: &Path, args: &[&str]| {
         let mut c = service.cmd();
-        c.current_dir(dir)
-            .env("BEDROCK_GATE_DEFAULT_CONFIG_PATH", service.path("gate.toml"));
+        c.current_dir(dir).env(
+            "BEDROCK_GATE_DEFAULT_CONFIG_PATH",
+            service.path("gate.toml"),
+        );
         c.args(args).output().unwrap()
     };
-    parse(&run(service.dir.path(), &["team", "create", "ops", "--output", "json"]));
-    let teams = parse(&run(elsewhere.path(), &["team", "list", "--output", "json"]));
-    assert_eq!(teams[0]["name"], "ops", "same database from another directory");
+    parse(&run(
+        service.dir.path(),
+        &["team", "create", "ops", "--output", "json"],
+    ));
+    let teams = parse(&run(
+        elsewhere.path(),
+        &["team", "list", "--output", "json"],
+    ));
+    assert_eq!(
+        teams[0]["name"], "ops",
+        "same database from another directory"
+    );
     assert!(!elsewhere.path().join("bedrock-gate.db").exists());
-    let shown = parse(&run(elsewhere.path(), &["config", "show", "--output", "json"]));
+    let shown = parse(&run(
+        elsewhere.path(),
+        &["config", "show", "--output", "json"],
+    ));
     assert_eq!(shown["file_chosen_by"], "default path");
     assert_eq!(
         shown["file"].as_str().unwrap(),
@@ -124,7 +146,12 @@ fn the_default_config_path_reaches_the_services_database_from_any_directory() {
         .args(["user", "list"])
         .output()
         .unwrap();
-    fails(&out, 1, 1, &["bedrock-gate.db", "does not exist", "migrate"]);
+    fails(
+        &out,
+        1,
+        1,
+        &["bedrock-gate.db", "does not exist", "migrate"],
+    );
     assert!(!elsewhere.path().join("bedrock-gate.db").exists());
     assert!(!elsewhere.path().join("bedrock-gate.db.key").exists());
 }
@@ -181,9 +208,15 @@ fn config_show_masks_secrets_and_names_each_source() {
             .clone()
     };
     assert_eq!(key("quota.timezone")["value"], "UTC");
-    assert_eq!(key("quota.timezone")["source"], "env:BEDROCK_GATE_QUOTA__TIMEZONE");
+    assert_eq!(
+        key("quota.timezone")["source"],
+        "env:BEDROCK_GATE_QUOTA__TIMEZONE"
+    );
     assert_eq!(key("email.smtp_url")["source"], "file");
-    assert_eq!(key("email.smtp_url")["value"], "smtp://mailer:***@127.0.0.1:2525");
+    assert_eq!(
+        key("email.smtp_url")["value"],
+        "smtp://mailer:***@127.0.0.1:2525"
+    );
     assert_eq!(key("proxy.listen")["source"], "default");
     assert_eq!(shown["file_chosen_by"], "--config");
     assert!(shown["database"].as_str().unwrap().contains("gate.db"));
@@ -230,15 +263,25 @@ fn doctor_says_what_to_fix_and_exits_1() {
             .clone()
     };
     assert_eq!(status("database")["status"], "failed");
-    assert!(status("database")["fix"].as_str().unwrap().contains("migrate"));
+    assert!(status("database")["fix"]
+        .as_str()
+        .unwrap()
+        .contains("migrate"));
     assert!(!s.path("gate.db").exists(), "doctor creates nothing");
     assert_eq!(status("smtp")["status"], "failed");
-    assert!(status("smtp")["detail"].as_str().unwrap().contains(&closed_port.to_string()));
+    assert!(status("smtp")["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&closed_port.to_string()));
     assert_eq!(status("upstream credentials")["status"], "ok", "{report}");
     assert_eq!(status("upstream endpoint")["status"], "ok");
     assert_eq!(status("tls files")["status"], "skipped");
     assert_eq!(status("iam")["status"], "skipped");
-    assert!(stderr(&out).contains("2 check(s) failed"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 check(s) failed"),
+        "{}",
+        stderr(&out)
+    );
 
     // Fixed: the database exists and the mail server answers.
     let mail = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -260,23 +303,70 @@ fn usage_errors_exit_2_in_one_or_two_lines() {
     s.json(&["team", "create", "t"]);
     s.json(&["user", "create", "alice", "Alice", "t"]);
     let cases: &[(&[&str], &[&str])] = &[
-        (&["team", "create", "u", "--daily-requests", "-5"], &["--daily-requests", "from 0 to"]),
-        (&["team", "create", "u", "--daily-budget-usd", "1e300"], &["--daily-budget-usd", "1000000"]),
-        (&["user", "set-limits", "alice", "--monthly-budget-usd=-1"], &["from 0 to 1000000"]),
-        (&["pricing", "set", "m", "1e300", "1"], &["is not a price from 0 to 1000"]),
-        (&["pricing", "set", "m", "abc", "2"], &["`abc` is not a price"]),
-        (&["pricing", "set", "m", "1", "-2"], &["`-2` is not a price"]),
+        (
+            &["team", "create", "u", "--daily-requests", "-5"],
+            &["--daily-requests", "from 0 to"],
+        ),
+        (
+            &["team", "create", "u", "--daily-budget-usd", "1e300"],
+            &["--daily-budget-usd", "1000000"],
+        ),
+        (
+            &["user", "set-limits", "alice", "--monthly-budget-usd=-1"],
+            &["from 0 to 1000000"],
+        ),
+        (
+            &["pricing", "set", "m", "1e300", "1"],
+            &["is not a price from 0 to 1000"],
+        ),
+        (
+            &["pricing", "set", "m", "abc", "2"],
+            &["`abc` is not a price"],
+        ),
+        (
+            &["pricing", "set", "m", "1", "-2"],
+            &["`-2` is not a price"],
+        ),
         (&["usage", "--from", "yesterday"], &["--from", "2026-11-24"]),
         (&["usage", "--limit=-1"], &["--limit", "from 1 to"]),
         (&["usage", "--limit", "-1"], &["--limit", "from 1 to"]),
         (&["audit", "--limit", "0"], &["--limit"]),
-        (&["user", "create", "bob", "Bob", "t", "--email", "notanemail"], &["--email", "not an email address"]),
-        (&["user", "block", "alice", "--duration", "99999999d"], &["366d", "indefinite"]),
-        (&["user", "block", "alice", "--duration", "5x"], &["90s", "2h30m", "1w"]),
-        (&["user", "block", "alice", "--until", "2020-01-01"], &["not in the future"]),
-        (&["user", "block", "alice", "--until", "soon"], &["--until", "2026-12-01"]),
-        (&["user", "block", "alice", "--until", "2030-01-01", "--duration", "1h"], &["--until"]),
-        (&["user", "list", "--near-limit", "0"], &["--near-limit", "from 1 to 100"]),
+        (
+            &["user", "create", "bob", "Bob", "t", "--email", "notanemail"],
+            &["--email", "not an email address"],
+        ),
+        (
+            &["user", "block", "alice", "--duration", "99999999d"],
+            &["366d", "indefinite"],
+        ),
+        (
+            &["user", "block", "alice", "--duration", "5x"],
+            &["90s", "2h30m", "1w"],
+        ),
+        (
+            &["user", "block", "alice", "--until", "2020-01-01"],
+            &["not in the future"],
+        ),
+        (
+            &["user", "block", "alice", "--until", "soon"],
+            &["--until", "2026-12-01"],
+        ),
+        (
+            &[
+                "user",
+                "block",
+                "alice",
+                "--until",
+                "2030-01-01",
+                "--duration",
+                "1h",
+            ],
+            &["--until"],
+        ),
+        (
+            &["user", "list", "--near-limit", "0"],
+            &["--near-limit", "from 1 to 100"],
+        ),
         (&["user", "frobnicate"], &["frobnicate"]),
         (&["user", "rename", "alice", "a b"], &["user name `a b`"]),
     ];
@@ -285,7 +375,11 @@ fn usage_errors_exit_2_in_one_or_two_lines() {
         assert!(!stderr(&out).contains("-- -"), "{args:?}: {}", stderr(&out));
         fails(&out, 2, 2, needles);
     }
-    assert_eq!(s.json(&["user", "info", "alice"])["blocked"], false, "nothing changed");
+    assert_eq!(
+        s.json(&["user", "info", "alice"])["blocked"],
+        false,
+        "nothing changed"
+    );
 
     let out = s.run(&["audit", "--user", "nobody"]);
     fails(&out, 1, 1, &["user `nobody` not found"]);
@@ -327,7 +421,15 @@ fn configuration_errors_name_the_place() {
         .env("BEDROCK_GATE_QUOTA__WARNING_PERCENT", "250")
         .output()
         .unwrap();
-    fails(&out, 1, 1, &["quota.warning_percent", "BEDROCK_GATE_QUOTA__WARNING_PERCENT"]);
+    fails(
+        &out,
+        1,
+        1,
+        &[
+            "quota.warning_percent",
+            "BEDROCK_GATE_QUOTA__WARNING_PERCENT",
+        ],
+    );
     let out = s
         .cmd()
         .arg("--config")
@@ -343,7 +445,12 @@ fn a_bad_master_key_or_database_is_named_before_anything_is_created() {
     let s = Sandbox::new("master_key = \"c2hvcnQ=\"\n");
     for args in [&["migrate"][..], &["team", "create", "t"]] {
         let out = s.run(args);
-        fails(&out, 1, 1, &["database.master_key", "32 bytes", "got 5 bytes"]);
+        fails(
+            &out,
+            1,
+            1,
+            &["database.master_key", "32 bytes", "got 5 bytes"],
+        );
     }
     assert!(!s.path("gate.db").exists());
 
@@ -358,7 +465,10 @@ fn a_bad_master_key_or_database_is_named_before_anything_is_created() {
     let out = Sandbox::new("")
         .cmd()
         .args(["team", "create", "t"])
-        .env("BEDROCK_GATE_DATABASE__URL", format!("sqlite://{}?mode=rwc", gone.display()))
+        .env(
+            "BEDROCK_GATE_DATABASE__URL",
+            format!("sqlite://{}?mode=rwc", gone.display()),
+        )
         .output()
         .unwrap();
     fails(&out, 1, 1, &[gone.to_str().unwrap(), "cannot create it"]);
@@ -369,11 +479,22 @@ fn a_bad_master_key_or_database_is_named_before_anything_is_created() {
     let out = Sandbox::new("")
         .cmd()
         .args(["user", "list"])
-        .env("BEDROCK_GATE_DATABASE__URL", format!("mysql://root:pw@127.0.0.1:{port}/gate"))
-        .env("BEDROCK_GATE_DATABASE__MASTER_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .env(
+            "BEDROCK_GATE_DATABASE__URL",
+            format!("mysql://root:pw@127.0.0.1:{port}/gate"),
+        )
+        .env(
+            "BEDROCK_GATE_DATABASE__MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
         .output()
         .unwrap();
-    fails(&out, 1, 1, &[&format!("MySQL 127.0.0.1:{port}/gate"), "refused"]);
+    fails(
+        &out,
+        1,
+        1,
+        &[&format!("MySQL 127.0.0.1:{port}/gate"), "refused"],
+    );
     assert!(!stderr(&out).contains("pw"), "{}", stderr(&out));
 }
 
@@ -386,36 +507,68 @@ fn lists_are_tables_that_say_when_they_are_empty() {
     assert_eq!(stdout(&s.run(&["key", "list"])).trim(), "no keys");
     s.json(&["team", "create", "red", "--daily-budget-usd", "12.5"]);
     s.json(&["team", "create", "blue"]);
-    s.json(&["user", "create", "a-user-with-a-rather-long-name", "A", "red"]);
+    s.json(&[
+        "user",
+        "create",
+        "a-user-with-a-rather-long-name",
+        "A",
+        "red",
+    ]);
     s.json(&["user", "create", "bo", "Bo", "red", "--daily-requests", "0"]);
 
     let teams = stdout(&s.run(&["team", "list"]));
     let lines: Vec<&str> = teams.lines().collect();
-    assert!(lines[0].starts_with("TEAM") && lines[0].contains("TODAY USD"), "{teams}");
+    assert!(
+        lines[0].starts_with("TEAM") && lines[0].contains("TODAY USD"),
+        "{teams}"
+    );
     assert!(teams.contains("$12.50/unlimited"), "{teams}");
     assert!(teams.contains("$0.00"), "{teams}");
     let users = stdout(&s.run(&["user", "list"]));
     let lines: Vec<&str> = users.lines().collect();
     assert!(lines[0].starts_with("USER"), "{users}");
     let team_col = lines[0].find("TEAM").unwrap();
-    assert!(lines.iter().skip(1).all(|l| l[team_col..].starts_with("red")), "{users}");
+    assert!(
+        lines
+            .iter()
+            .skip(1)
+            .all(|l| l[team_col..].starts_with("red")),
+        "{users}"
+    );
 
-    assert_eq!(stdout(&s.run(&["user", "list", "--blocked"])).trim(), "no blocked users");
+    assert_eq!(
+        stdout(&s.run(&["user", "list", "--blocked"])).trim(),
+        "no blocked users"
+    );
     let near = s.json(&["user", "list", "--near-limit"]);
     assert_eq!(near.as_array().unwrap().len(), 1, "{near}");
     assert_eq!(near[0]["username"], "bo");
 
-    s.json(&["user", "block", "bo", "--duration", "1h", "--reason", "testing"]);
+    s.json(&[
+        "user",
+        "block",
+        "bo",
+        "--duration",
+        "1h",
+        "--reason",
+        "testing",
+    ]);
     let info = stdout(&s.run(&["user", "info", "bo"]));
     assert!(info.contains("status:     blocked until"), "{info}");
     assert!(info.contains("(testing); not protected"), "{info}");
-    assert!(info.contains("0 requests, 0 in / 0 out tokens, $0.00"), "{info}");
+    assert!(
+        info.contains("0 requests, 0 in / 0 out tokens, $0.00"),
+        "{info}"
+    );
     assert!(info.contains("no keys"), "{info}");
     let blocked = s.json(&["user", "list", "--blocked"]);
     assert_eq!(blocked[0]["username"], "bo");
     s.json(&["user", "protect", "a-user-with-a-rather-long-name"]);
     let info = stdout(&s.run(&["user", "info", "a-user-with-a-rather-long-name"]));
-    assert!(info.contains("not blocked; protected from limits (standing)"), "{info}");
+    assert!(
+        info.contains("not blocked; protected from limits (standing)"),
+        "{info}"
+    );
 
     let moved = s.json(&["user", "move", "bo", "blue"]);
     assert_eq!(moved["team"], "blue");
@@ -428,7 +581,12 @@ fn lists_are_tables_that_say_when_they_are_empty() {
     assert_eq!(info["blocked"], true, "the block follows the new name");
     assert!(info["created_at_rfc3339"].as_str().unwrap().contains('T'));
     let teams = s.json(&["team", "list"]);
-    let navy = teams.as_array().unwrap().iter().find(|t| t["name"] == "navy").unwrap();
+    let navy = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "navy")
+        .unwrap();
     assert_eq!(navy["members"], 1);
     let audit = s.json(&["admin", "audit"]);
     let ops: Vec<&str> = audit

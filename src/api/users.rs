@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 use super::csv::{self, Format};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, LimitsBody, Params};
+use super::teams::NewName;
 use super::ApiState;
 use crate::domain::{Actor, Language};
-use super::teams::NewName;
 use crate::ops::lists::UserListQuery;
 use crate::ops::users::CreateUser;
 use crate::ops::views::{Deleted, UserInfo, UserSummary, UserView};
@@ -93,7 +93,11 @@ async fn list(
             near_limit: q.near_limit,
         })
         .await?;
-    Ok(csv::list(csv::negotiate(q.format, &headers), "users", list.users))
+    Ok(csv::list(
+        csv::negotiate(q.format, &headers),
+        "users",
+        list.users,
+    ))
 }
 
 /// Creates a user in an existing team.

@@ -10,14 +10,17 @@ use crate::config::Config;
 pub(crate) fn show(config: &Config, out: Output) -> anyhow::Result<()> {
     let shown = config.shown();
     let file = match &shown.file {
-        Some(f) => format!("configuration file: {f} (chosen by {})", shown.file_chosen_by),
+        Some(f) => format!(
+            "configuration file: {f} (chosen by {})",
+            shown.file_chosen_by
+        ),
         None => format!(
             "configuration file: none (no --config, no $BEDROCK_GATE_CONFIG, no {}): \
              built-in defaults and environment variables",
             crate::config::origin::DEFAULT_CONFIG_PATH
         ),
     };
-    let database = crate::store::describe_database(&config.database);
+    let database = crate::ops::Ops::database_name(config);
     let rows = shown
         .keys
         .iter()

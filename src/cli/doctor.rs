@@ -135,7 +135,11 @@ async fn credentials(config: &Config) -> Check {
 async fn upstream(config: &Config) -> Check {
     let url = config.upstream.endpoint.to_string();
     let Some((host, port)) = host_port(&url, 443) else {
-        return failed("upstream endpoint", format!("{url} has no host"), "fix upstream.endpoint");
+        return failed(
+            "upstream endpoint",
+            format!("{url} has no host"),
+            "fix upstream.endpoint",
+        );
     };
     match reach(&host, port).await {
         Ok(()) => ok("upstream endpoint", format!("{host}:{port} answers")),
@@ -149,9 +153,15 @@ async fn upstream(config: &Config) -> Check {
 
 fn tls(config: &Config) -> Check {
     match &config.proxy.tls {
-        None => skipped("tls files", "proxy.tls_cert and proxy.tls_key unset: plain HTTP"),
+        None => skipped(
+            "tls files",
+            "proxy.tls_cert and proxy.tls_key unset: plain HTTP",
+        ),
         Some(files) => match crate::proxy::tls::acceptor(files) {
-            Ok(_) => ok("tls files", format!("{} and {} load", files.cert.display(), files.key.display())),
+            Ok(_) => ok(
+                "tls files",
+                format!("{} and {} load", files.cert.display(), files.key.display()),
+            ),
             Err(e) => failed(
                 "tls files",
                 e,
@@ -210,9 +220,17 @@ pub(crate) async fn doctor(config: &Config, out: Output) -> anyhow::Result<()> {
         .map_or("none (built-in defaults)".to_string(), |f| {
             format!("{} ({})", f.path.display(), f.chosen_by)
         });
-    let mut checks = vec![ok("configuration", file), database(config).await, master_key(config)];
-    let (creds, up, smtp, iam) =
-        tokio::join!(credentials(config), upstream(config), smtp(config), iam(config));
+    let mut checks = vec![
+        ok("configuration", file),
+        database(config).await,
+        master_key(config),
+    ];
+    let (creds, up, smtp, iam) = tokio::join!(
+        credentials(config),
+        upstream(config),
+        smtp(config),
+        iam(config)
+    );
     checks.extend([creds, up, tls(config), smtp, iam]);
     let failures = checks.iter().filter(|c| c.status == "failed").count();
     let rows = checks

@@ -83,7 +83,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 fn short_usage_error(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines.next().unwrap_or("error: invalid arguments").to_string();
+    let first = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .to_string();
     let usage = lines
         .find(|l| l.starts_with("Usage:"))
         .map(|u| format!("\n{u} (see --help)"))

@@ -71,7 +71,9 @@ pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyh
 fn price_text(v: f64) -> String {
     let text = format!("{v:.6}");
     let text = text.trim_end_matches('0');
-    let text = text.strip_suffix('.').map_or(text.to_string(), |t| format!("{t}.00"));
+    let text = text
+        .strip_suffix('.')
+        .map_or(text.to_string(), |t| format!("{t}.00"));
     if text.split('.').nth(1).is_some_and(|d| d.len() < 2) {
         format!("${text}0")
     } else {

@@ -23,7 +23,7 @@ pub(crate) fn table(what: &str, columns: &[Col], rows: Vec<Vec<String>>) -> Stri
         return format!("no {what}");
     }
     let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
+    t.load_style(presets::NOTHING)
         .set_content_arrangement(ContentArrangement::Dynamic)
         .set_header(columns.iter().map(|c| c.0.to_uppercase()));
     for row in rows {
@@ -115,17 +115,20 @@ mod tests {
         let text = table(
             "prices",
             &[Col("model", Align::Left), Col("input", Align::Right)],
-            vec![
-                vec![long.into(), usd(0.25)],
-                vec!["m".into(), usd(10.0)],
-            ],
+            vec![vec![long.into(), usd(0.25)], vec!["m".into(), usd(10.0)]],
         );
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("MODEL"), "{text}");
         assert!(lines[1].starts_with(long), "{text}");
-        assert!(lines[1].ends_with("$0.25") && lines[2].ends_with("$10.00"), "{text}");
+        assert!(
+            lines[1].ends_with("$0.25") && lines[2].ends_with("$10.00"),
+            "{text}"
+        );
         assert_eq!(lines[1].len(), lines[2].len(), "aligned: {text}");
-        assert_eq!(table("users", &[Col("user", Align::Left)], vec![]), "no users");
+        assert_eq!(
+            table("users", &[Col("user", Align::Left)], vec![]),
+            "no users"
+        );
         assert_eq!(showing(3, 3), "");
         assert_eq!(showing(2, 3), "\n(showing 2 of 3)");
         assert_eq!(plural(1, "request", "requests"), "1 request");

@@ -85,20 +85,25 @@ pub(crate) fn until(s: &str, tz: Tz) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let local = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-        })
-        .ok_or_else(|| {
-            format!(
-                "--until `{s}` is not a date or time like 2026-12-01, 2026-12-01T08:00 or \
+    let local = [
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+    })
+    .ok_or_else(|| {
+        format!(
+            "--until `{s}` is not a date or time like 2026-12-01, 2026-12-01T08:00 or \
                  2026-12-01T08:00:00+01:00"
-            )
-        })?;
+        )
+    })?;
     tz.from_local_datetime(&local)
         .earliest()
         .map(|t| t.with_timezone(&Utc))
@@ -110,7 +115,9 @@ pub(crate) fn block_until(end: DateTime<Utc>, now: DateTime<Utc>) -> Result<Bloc
     let secs = (end - now).num_seconds();
     match u64::try_from(secs) {
         Ok(s) if s > 0 && s <= MAX_BLOCK_SECS => Ok(BlockDuration::For(s)),
-        Ok(s) if s > 0 => Err("--until is more than 366 days away; use --duration indefinite".into()),
+        Ok(s) if s > 0 => {
+            Err("--until is more than 366 days away; use --duration indefinite".into())
+        }
         _ => Err("--until is not in the future".into()),
     }
 }
@@ -134,7 +141,10 @@ mod tests {
         }
         for long in ["367d", "99999999d", "99999999999999999999999d"] {
             let e = duration(long).unwrap_err();
-            assert!(e.contains("longest") || e.contains("not a duration"), "{long}: {e}");
+            assert!(
+                e.contains("longest") || e.contains("not a duration"),
+                "{long}: {e}"
+            );
         }
         assert!(duration("99999999d").unwrap_err().contains("indefinite"));
     }
@@ -147,7 +157,9 @@ mod tests {
         assert!(usd("1e300").unwrap_err().contains("from 0 to 1000000"));
         assert!(usd("-1").is_err());
         assert_eq!(usd("12.5"), Ok(Limit::Value(12.5)));
-        assert!(price("abc").unwrap_err().contains("is not a price from 0 to 1000"));
+        assert!(price("abc")
+            .unwrap_err()
+            .contains("is not a price from 0 to 1000"));
         assert!(price("1e300").is_err());
         assert_eq!(price("0.25"), Ok(0.25));
         assert!(limit("-1").is_err());

@@ -124,7 +124,11 @@ impl Config {
             Some(f) => Some(std::fs::read_to_string(&f.path).map_err(|e| {
                 ConfigError::file(
                     f.path.display().to_string(),
-                    format!("cannot be read ({}; chosen by {})", io_reason(&e), f.chosen_by),
+                    format!(
+                        "cannot be read ({}; chosen by {})",
+                        io_reason(&e),
+                        f.chosen_by
+                    ),
                 )
             })?),
             None => None,

@@ -71,7 +71,11 @@ impl Origin {
     }
 
     /// The origin of a configuration read from `file` (its `text`) and `env`.
-    pub(crate) fn new(file: Option<ConfigFile>, text: Option<&str>, env: &[(String, String)]) -> Self {
+    pub(crate) fn new(
+        file: Option<ConfigFile>,
+        text: Option<&str>,
+        env: &[(String, String)],
+    ) -> Self {
         let mut file_keys = BTreeSet::new();
         if let Some(table) = text.and_then(|t| t.parse::<toml::Table>().ok()) {
             for (section, value) in &table {
@@ -90,7 +94,11 @@ impl Origin {
             .filter_map(|(name, _)| {
                 let (section, key) = name.strip_prefix(ENV_PREFIX)?.split_once("__")?;
                 Some((
-                    format!("{}.{}", section.to_ascii_lowercase(), key.to_ascii_lowercase()),
+                    format!(
+                        "{}.{}",
+                        section.to_ascii_lowercase(),
+                        key.to_ascii_lowercase()
+                    ),
                     name.clone(),
                 ))
             })
@@ -158,7 +166,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -174,9 +185,15 @@ mod tests {
             &env(&[("BEDROCK_GATE_QUOTA__TIMEZONE", "UTC"), ("HOME", "/root")]),
         );
         assert_eq!(o.source("proxy.listen"), Source::File);
-        assert_eq!(o.source("quota.timezone"), Source::Env("BEDROCK_GATE_QUOTA__TIMEZONE".into()));
+        assert_eq!(
+            o.source("quota.timezone"),
+            Source::Env("BEDROCK_GATE_QUOTA__TIMEZONE".into())
+        );
         assert_eq!(o.source("admin.listen"), Source::Default);
-        assert_eq!(o.locate("proxy.listen", Some(text)).as_deref(), Some("at /etc/g.toml:2:1"));
+        assert_eq!(
+            o.locate("proxy.listen", Some(text)).as_deref(),
+            Some("at /etc/g.toml:2:1")
+        );
         assert_eq!(
             o.locate("quota.warning_percent", Some(text)).as_deref(),
             Some("at /etc/g.toml:5:3")
@@ -196,10 +213,16 @@ mod tests {
         assert_eq!(Origin::choose_file(None, &moved), None);
         std::fs::write(&path, "").unwrap();
         let chosen = Origin::choose_file(None, &moved).unwrap();
-        assert_eq!((chosen.path.as_path(), chosen.chosen_by), (path.as_path(), "default path"));
+        assert_eq!(
+            (chosen.path.as_path(), chosen.chosen_by),
+            (path.as_path(), "default path")
+        );
         let mut both = moved.clone();
         both.push((CONFIG_ENV.into(), "/x.toml".into()));
-        assert_eq!(Origin::choose_file(None, &both).unwrap().chosen_by, "$BEDROCK_GATE_CONFIG");
+        assert_eq!(
+            Origin::choose_file(None, &both).unwrap().chosen_by,
+            "$BEDROCK_GATE_CONFIG"
+        );
         let cli = Origin::choose_file(Some(Path::new("/y.toml")), &both).unwrap();
         assert_eq!(cli.chosen_by, "--config");
     }

@@ -64,26 +64,59 @@ impl Config {
         let path = |p: &std::path::Path| json!(p.display().to_string());
         let values: Vec<(&'static str, Value)> = vec![
             ("proxy.listen", json!(self.proxy.listen.to_string())),
-            ("proxy.tls_cert", json!(self.proxy.tls.as_ref().map(|t| path(&t.cert)))),
-            ("proxy.tls_key", json!(self.proxy.tls.as_ref().map(|t| path(&t.key)))),
+            (
+                "proxy.tls_cert",
+                json!(self.proxy.tls.as_ref().map(|t| path(&t.cert))),
+            ),
+            (
+                "proxy.tls_key",
+                json!(self.proxy.tls.as_ref().map(|t| path(&t.key))),
+            ),
             ("proxy.max_body_bytes", json!(self.proxy.max_body_bytes)),
-            ("proxy.shutdown_grace_secs", json!(self.proxy.shutdown_grace.as_secs())),
+            (
+                "proxy.shutdown_grace_secs",
+                json!(self.proxy.shutdown_grace.as_secs()),
+            ),
             ("proxy.workers", json!(self.proxy.workers)),
-            ("proxy.state_dir", json!(self.proxy.state_dir.as_deref().map(path))),
+            (
+                "proxy.state_dir",
+                json!(self.proxy.state_dir.as_deref().map(path)),
+            ),
             ("admin.listen", json!(self.admin.listen.to_string())),
             ("upstream.region", json!(self.upstream.region)),
-            ("upstream.endpoint", json!(self.upstream.endpoint.to_string())),
-            ("upstream.timeout_secs", json!(self.upstream.timeout.as_secs())),
+            (
+                "upstream.endpoint",
+                json!(self.upstream.endpoint.to_string()),
+            ),
+            (
+                "upstream.timeout_secs",
+                json!(self.upstream.timeout.as_secs()),
+            ),
             ("database.url", json!(mask_url(&d.url))),
             ("database.max_connections", json!(d.max_connections)),
             (key_name, key_value),
             ("quota.timezone", json!(q.timezone.name())),
-            ("quota.default_daily_requests", json!(q.default_daily_requests.unwrap_or(0))),
-            ("quota.default_monthly_requests", json!(q.default_monthly_requests.unwrap_or(0))),
+            (
+                "quota.default_daily_requests",
+                json!(q.default_daily_requests.unwrap_or(0)),
+            ),
+            (
+                "quota.default_monthly_requests",
+                json!(q.default_monthly_requests.unwrap_or(0)),
+            ),
             ("quota.warning_percent", json!(q.warning_percent)),
-            ("quota.default_max_output_tokens", json!(q.default_max_output_tokens)),
-            ("quota.fallback_usd_per_1k_input", json!(q.fallback_price.map(|p| p.0))),
-            ("quota.fallback_usd_per_1k_output", json!(q.fallback_price.map(|p| p.1))),
+            (
+                "quota.default_max_output_tokens",
+                json!(q.default_max_output_tokens),
+            ),
+            (
+                "quota.fallback_usd_per_1k_input",
+                json!(q.fallback_price.map(|p| p.0)),
+            ),
+            (
+                "quota.fallback_usd_per_1k_output",
+                json!(q.fallback_price.map(|p| p.1)),
+            ),
             ("email.smtp_url", json!(e.smtp_url.as_deref().map(mask_url))),
             ("email.from", json!(e.from)),
             ("email.admins", json!(e.admins)),
@@ -130,7 +163,10 @@ mod tests {
             mask_url("mysql://gate:s3cret@db:3306/gate?x=1"),
             "mysql://gate:***@db:3306/gate?x=1"
         );
-        assert_eq!(mask_url("smtps://u:p@smtp.x:465"), "smtps://u:***@smtp.x:465");
+        assert_eq!(
+            mask_url("smtps://u:p@smtp.x:465"),
+            "smtps://u:***@smtp.x:465"
+        );
         assert_eq!(mask_url("sqlite://g.db?mode=rwc"), "sqlite://g.db?mode=rwc");
         let raw = RawConfig::parse(
             Some("[database]\nurl = \"mysql://root:pw@h/db\"\nmaster_key = \"abc\"\n"),

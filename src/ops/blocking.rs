@@ -161,7 +161,13 @@ impl Ops {
 
     /// Users who are blocked or protected now, by name.
     pub(crate) async fn blocks(&self) -> Result<Vec<BlockingView>, OpsError> {
-        let mut rows: Vec<BlockingView> = self.store.block_rows().await?.iter().map(|s| self.view(s)).collect();
+        let mut rows: Vec<BlockingView> = self
+            .store
+            .block_rows()
+            .await?
+            .iter()
+            .map(|s| self.view(s))
+            .collect();
         rows.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(rows)
     }

@@ -79,8 +79,7 @@ impl Ops {
             let usage = usage.remove(&user.username).unwrap_or_default();
             let status = statuses.get(&user.id);
             let blocked = status.is_some_and(|s| s.blocked && current(s.blocked_until));
-            let protected =
-                status.is_some_and(|s| s.administrative_safe && current(s.safe_until));
+            let protected = status.is_some_and(|s| s.administrative_safe && current(s.safe_until));
             let used = used_percent(&user.limits, &usage);
             if q.blocked && !blocked {
                 continue;

@@ -19,8 +19,8 @@ pub(crate) mod keys;
 pub mod lists;
 pub(crate) mod pricing;
 pub(crate) mod quota_events;
-pub(crate) mod reports;
 mod renames;
+pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
 pub(crate) mod teams;
@@ -87,11 +87,18 @@ impl Ops {
     /// Checks that the configured database exists and answers, without creating or
     /// migrating anything (`doctor`); returns what it is (`SQLite file /path`).
     pub async fn check_database(config: &Config) -> Result<String, OpsError> {
-        let store = Store::open(&config.database, config.quota.timezone, OpenMode::MustExist).await?;
+        let store =
+            Store::open(&config.database, config.quota.timezone, OpenMode::MustExist).await?;
         let answer = store.ping().await;
         store.close().await;
         answer?;
-        Ok(crate::store::describe_database(&config.database))
+        Ok(Self::database_name(config))
+    }
+
+    /// The configured database as people know it (`SQLite file /abs/path`, `MySQL
+    /// host:port/db`), never the password.
+    pub fn database_name(config: &Config) -> String {
+        crate::store::describe_database(&config.database)
     }
 
     /// Closes the database connections.

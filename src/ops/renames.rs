@@ -51,7 +51,9 @@ impl Ops {
         validate::name("user", new)?;
         let user = self.store.user(old).await?;
         if old == new {
-            return Err(OpsError::Conflict(format!("user `{old}` already has that name")));
+            return Err(OpsError::Conflict(format!(
+                "user `{old}` already has that name"
+            )));
         }
         let event = NewEvent::new(DomainEvent::Renamed {
             subject: LimitSubject::User {
@@ -82,7 +84,9 @@ impl Ops {
         validate::name("team", new)?;
         let team = self.store.team(old).await?;
         if old == new {
-            return Err(OpsError::Conflict(format!("team `{old}` already has that name")));
+            return Err(OpsError::Conflict(format!(
+                "team `{old}` already has that name"
+            )));
         }
         let event = NewEvent::new(DomainEvent::Renamed {
             subject: LimitSubject::Team {

@@ -98,7 +98,10 @@ pub(crate) fn prepare_sqlite(config: &DatabaseConfig, mode: OpenMode) -> Result<
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(open_error(
             config,
-            format!("cannot create it: {}", crate::config::io_reason(&e).to_lowercase()),
+            format!(
+                "cannot create it: {}",
+                crate::config::io_reason(&e).to_lowercase()
+            ),
         )),
     }
 }
