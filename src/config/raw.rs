@@ -126,7 +126,10 @@ impl RawConfig {
                     .map_or((1, 1), |s| super::origin::line_column(t, s.start));
                 ConfigError::file(
                     format!("{line}:{col}"),
-                    format!("not valid TOML: {}", e.message().trim()),
+                    format!(
+                        "not valid TOML: {}",
+                        e.message().trim().lines().collect::<Vec<_>>().join("; ")
+                    ),
                 )
             })?,
             None => toml::Table::new(),
