@@ -215,7 +215,11 @@ fn errors_are_one_sentence_with_the_right_exit_code() {
     let out = gate(&cfg, &["team", "create", "t", "--daily-requests", "-5"]);
     assert_eq!(out.status.code(), Some(2));
     let out = gate(&cfg, &["usage", "--from", "yesterday"]);
-    assert_eq!(out.status.code(), Some(2), "a bad flag value is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad flag value is a usage error"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
 
     let bad_dir = tempfile::tempdir().unwrap();

@@ -368,6 +368,10 @@ fn usage_errors_exit_2_in_one_or_two_lines() {
             &["--near-limit", "from 1 to 100"],
         ),
         (&["user", "frobnicate"], &["frobnicate"]),
+        (
+            &["user", "create", "x"],
+            &["<PERSON_NAME> <TEAM>", "Usage: bedrock-gate user create"],
+        ),
         (&["user", "rename", "alice", "a b"], &["user name `a b`"]),
     ];
     for (args, needles) in cases {

@@ -69,9 +69,6 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
                     ..Default::default()
                 })
                 .await?;
-            let show = |v: &Option<serde_json::Value>| {
-                v.as_ref().map_or("-".to_string(), |v| v.to_string())
-            };
             let rows = page
                 .entries
                 .iter()
@@ -81,7 +78,7 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
                         e.actor.clone(),
                         e.operation.to_string(),
                         e.resource.clone(),
-                        format!("{} -> {}", show(&e.before), show(&e.after)),
+                        change(e.before.as_ref(), e.after.as_ref()),
                     ]
                 })
                 .collect();
@@ -97,4 +94,48 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// An audit entry's change in a few words: the fields that differ (`blocked: false ->
+/// true`), or the whole value of a creation or deletion.
+fn change(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let mut parts = Vec::new();
+            for (k, v) in a {
+                let old = b.get(k).unwrap_or(&Value::Null);
+                if old != v {
+                    parts.push(format!("{k}: {old} -> {v}"));
+                }
+            }
+            if parts.is_empty() {
+                "no change".into()
+            } else {
+                parts.join(", ")
+            }
+        }
+        (None, Some(a)) => format!("created {a}"),
+        (Some(b), None) => format!("deleted {b}"),
+        (Some(b), Some(a)) => format!("{b} -> {a}"),
+        (None, None) => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changes_show_only_what_differs() {
+        let b = json!({"blocked": false, "username": "a", "x": 1});
+        let a = json!({"blocked": true, "username": "a", "x": 1, "reason": "r"});
+        assert_eq!(
+            change(Some(&b), Some(&a)),
+            "blocked: false -> true, reason: null -> \"r\""
+        );
+        assert_eq!(change(None, Some(&json!({"n": 1}))), "created {\"n\":1}");
+        assert_eq!(change(Some(&b), Some(&b)), "no change");
+    }
 }

@@ -118,10 +118,10 @@ pub(crate) enum ConfigCommand {
 /// Limit flags shared by create and set-limits. A value of `unlimited` removes a limit.
 #[derive(Debug, Args, Default)]
 pub(crate) struct LimitArgs {
-    /// Requests per calendar day.
+    /// Requests per calendar day (0 allows none).
     #[arg(long, value_name = "N|unlimited", allow_negative_numbers = true, value_parser = values::count)]
     pub(crate) daily_requests: Option<Limit<i64>>,
-    /// Requests per calendar month.
+    /// Requests per calendar month (0 allows none).
     #[arg(long, value_name = "N|unlimited", allow_negative_numbers = true, value_parser = values::count)]
     pub(crate) monthly_requests: Option<Limit<i64>>,
     /// USD per calendar day.

@@ -83,11 +83,23 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 fn short_usage_error(e: &clap::Error) -> String {
     let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-    let first = lines
+    let mut first = lines
         .next()
         .unwrap_or("error: invalid arguments")
         .to_string();
-    let usage = lines
+    let mut rest: Vec<&str> = lines.collect();
+    // "the following required arguments were not provided:" lists them on the next lines.
+    if first.ends_with(':') {
+        let listed: Vec<&str> = rest
+            .iter()
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+            .copied()
+            .collect();
+        first = format!("{first} {}", listed.join(" "));
+        rest.drain(..listed.len());
+    }
+    let usage = rest
+        .iter()
         .find(|l| l.starts_with("Usage:"))
         .map(|u| format!("\n{u} (see --help)"))
         .unwrap_or_default();
@@ -106,7 +118,13 @@ fn one_sentence(e: &anyhow::Error) -> String {
 }
 
 fn init_logging(serving: bool) {
-    let default = if serving { "info" } else { "warn" };
+    // The AWS SDK warns about every provider of its chain that found nothing; `doctor`
+    // reports the outcome itself.
+    let default = if serving {
+        "info"
+    } else {
+        "warn,aws_config=error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // Colours only on a terminal: under systemd, stderr goes to the journal as text.

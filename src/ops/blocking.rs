@@ -247,7 +247,8 @@ impl Ops {
         let before = self.status_of(&user).await?;
         if !before.blocked {
             return Err(OpsError::Conflict(format!(
-                "user `{username}` is not blocked"
+                "user `{username}` is not blocked (calls refused for a reached limit are not \
+                 a block: raise the limit or protect the user)"
             )));
         }
         let (safe, safe_until) = if before.kind == Some(BlockKind::Automatic) {
