@@ -4,6 +4,7 @@ use super::args::{KeyCommand, Output, TeamCommand};
 use super::print;
 use super::table::{budget, count, local, table, usd, Align, Col};
 use super::users::period_text;
+use crate::domain::KeyStatus;
 use crate::domain::{Actor, Limits};
 use crate::ops::Ops;
 
@@ -99,27 +100,20 @@ pub(crate) async fn key(ops: &Ops, out: Output, cmd: KeyCommand) -> anyhow::Resu
     match cmd {
         KeyCommand::List { user } => {
             let keys = ops.keys(user.as_deref()).await?;
-            let tz = ops.timezone();
             let rows = keys
                 .iter()
                 .map(|k| {
-                    vec![
-                        k.access_key_id.clone(),
-                        k.username.clone(),
-                        k.tool.clone(),
-                        k.status.to_string(),
-                        local(Some(k.created_at), tz),
-                    ]
+                    let when = Some(k.created_at);
+                    (
+                        k.access_key_id.as_str(),
+                        Some(k.username.as_str()),
+                        k.tool.as_str(),
+                        k.status,
+                        when,
+                    )
                 })
                 .collect();
-            let cols = [
-                Col("access key id", Align::Left),
-                Col("user", Align::Left),
-                Col("tool", Align::Left),
-                Col("status", Align::Left),
-                Col("created", Align::Left),
-            ];
-            print(out, &keys, table("keys", &cols, rows));
+            print(out, &keys, keys_table(rows, ops.timezone()));
         }
         KeyCommand::Revoke { access_key_id } => {
             let r = ops.revoke_key(&Actor::cli(), &access_key_id).await?;
@@ -129,4 +123,31 @@ pub(crate) async fn key(ops: &Ops, out: Output, cmd: KeyCommand) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// One key as a table row: id, owner (left out in a user's own view), tool, status, time.
+pub(super) type KeyRow<'a> = (&'a str, Option<&'a str>, &'a str, KeyStatus, Option<i64>);
+
+/// Keys as a table (`no keys` when there are none).
+pub(super) fn keys_table(keys: Vec<KeyRow<'_>>, tz: chrono_tz::Tz) -> String {
+    let with_user = keys.iter().any(|k| k.1.is_some());
+    let rows = keys
+        .into_iter()
+        .map(|(id, user, tool, status, created)| {
+            let mut row = vec![id.to_string()];
+            row.extend(user.map(str::to_string));
+            row.extend([tool.to_string(), status.to_string(), local(created, tz)]);
+            row
+        })
+        .collect();
+    let mut cols = vec![Col("access key id", Align::Left)];
+    if with_user {
+        cols.push(Col("user", Align::Left));
+    }
+    cols.extend([
+        Col("tool", Align::Left),
+        Col("status", Align::Left),
+        Col("created", Align::Left),
+    ]);
+    table("keys", &cols, rows)
 }

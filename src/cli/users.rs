@@ -1,7 +1,7 @@
 //! `user ...` commands: call the service layer, print its views (text or JSON).
 
 use super::args::{Output, UserCommand};
-use super::directory::limits_text;
+use super::directory::{keys_table, limits_text};
 use super::print;
 use super::table::{local, plural, table, usd, Align, Col};
 use super::{values, UsageError};
@@ -177,25 +177,20 @@ fn info_text(info: &UserInfo, ops: &Ops) -> String {
         (true, None) => "protected from limits (standing)".to_string(),
     };
     text.push_str(&format!("\n  status:     {status}; {protection}"));
-    let keys: Vec<Vec<String>> = info
+    let keys = info
         .keys
         .iter()
         .map(|k| {
-            vec![
-                k.access_key_id.clone(),
-                k.tool.clone(),
-                k.status.to_string(),
-                local(Some(k.created_at), tz),
-            ]
+            (
+                k.access_key_id.as_str(),
+                None,
+                k.tool.as_str(),
+                k.status,
+                Some(k.created_at),
+            )
         })
         .collect();
-    let cols = [
-        Col("access key id", Align::Left),
-        Col("tool", Align::Left),
-        Col("status", Align::Left),
-        Col("created", Align::Left),
-    ];
-    let keys = table("keys", &cols, keys).replace('\n', "\n    ");
+    let keys = keys_table(keys, tz).replace('\n', "\n    ");
     text.push_str(&format!("\n  keys:\n    {keys}"));
     text
 }

@@ -19,6 +19,18 @@ const TEAM_NAME_TABLES: [&str; 4] = [
     "usage_team_daily",
 ];
 
+/// A value bound to a statement.
+enum Value<'a> {
+    Text(&'a str),
+    Id(i64),
+}
+
+/// One statement of a change.
+struct Statement<'a> {
+    sql: String,
+    binds: [Value<'a>; 2],
+}
+
 impl Store {
     /// Moves user `user_id` to team `team_id`.
     pub(crate) async fn move_user(
@@ -28,22 +40,13 @@ impl Store {
         event: &NewEvent,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
-        let row = EventRow::new(self, event)?;
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            sqlx::query("UPDATE users SET team_id = ? WHERE id = ?")
-                .bind(team_id)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            let _always_new = insert_event!(row, &mut *tx);
-            insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
-        });
-        self.bump_state_version().await
+        let sql = "UPDATE users SET team_id = ? WHERE id = ?".to_string();
+        let binds = [Value::Id(team_id), Value::Id(user_id)];
+        self.change(vec![Statement { sql, binds }], String::new(), event, audit)
+            .await
     }
 
-    /// Renames user `user_id` from `old` to `new`, in their records too.
+    /// Renames user `user_id` to `new`, in their records too.
     pub(crate) async fn rename_user(
         &self,
         user_id: i64,
@@ -51,27 +54,16 @@ impl Store {
         event: &NewEvent,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
-        let row = EventRow::new(self, event)?;
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            sqlx::query("UPDATE users SET username = ? WHERE id = ?")
-                .bind(new)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict(e, || format!("user `{new}` already exists")))?;
-            for table in USER_NAME_TABLES {
-                sqlx::query(&format!("UPDATE {table} SET username = ? WHERE user_id = ?"))
-                    .bind(new)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let _always_new = insert_event!(row, &mut *tx);
-            insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
-        });
-        self.bump_state_version().await
+        let mut statements = vec![Statement {
+            sql: "UPDATE users SET username = ? WHERE id = ?".into(),
+            binds: [Value::Text(new), Value::Id(user_id)],
+        }];
+        statements.extend(USER_NAME_TABLES.iter().map(|t| Statement {
+            sql: format!("UPDATE {t} SET username = ? WHERE user_id = ?"),
+            binds: [Value::Text(new), Value::Id(user_id)],
+        }));
+        let taken = format!("user `{new}` already exists");
+        self.change(statements, taken, event, audit).await
     }
 
     /// Renames team `team_id` from `old` to `new`, in its records and rollups too.
@@ -84,32 +76,49 @@ impl Store {
         event: &NewEvent,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
+        for table in ["bedrock_requests", "usage_daily"] {
+            let sql = format!("SELECT 1 AS x FROM {table} WHERE team = ? LIMIT 1");
+            let used =
+                on_pool!(self, p => sqlx::query(&sql).bind(new).fetch_optional(p).await?.is_some());
+            if used {
+                return Err(StoreError::Conflict(format!(
+                    "records of an earlier team `{new}` exist; choose another name"
+                )));
+            }
+        }
+        let mut statements = vec![Statement {
+            sql: "UPDATE teams SET name = ? WHERE id = ?".into(),
+            binds: [Value::Text(new), Value::Id(team_id)],
+        }];
+        statements.extend(TEAM_NAME_TABLES.iter().map(|t| Statement {
+            sql: format!("UPDATE {t} SET team = ? WHERE team = ?"),
+            binds: [Value::Text(new), Value::Text(old)],
+        }));
+        let taken = format!("team `{new}` already exists");
+        self.change(statements, taken, event, audit).await
+    }
+
+    /// Runs `statements` with the event and audit row in one transaction; a unique
+    /// violation is [`StoreError::Conflict`] with `taken`.
+    async fn change(
+        &self,
+        statements: Vec<Statement<'_>>,
+        taken: String,
+        event: &NewEvent,
+        audit: &AdminAuditRecord,
+    ) -> Result<(), StoreError> {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            for table in ["bedrock_requests", "usage_daily"] {
-                let used = sqlx::query(&format!("SELECT 1 AS x FROM {table} WHERE team = ? LIMIT 1"))
-                    .bind(new)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if used.is_some() {
-                    return Err(StoreError::Conflict(format!(
-                        "records of an earlier team `{new}` exist; choose another name"
-                    )));
+            for s in &statements {
+                let mut q = sqlx::query(&s.sql);
+                for b in &s.binds {
+                    q = match b {
+                        Value::Text(t) => q.bind(*t),
+                        Value::Id(id) => q.bind(*id),
+                    };
                 }
-            }
-            sqlx::query("UPDATE teams SET name = ? WHERE id = ?")
-                .bind(new)
-                .bind(team_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| conflict(e, || format!("team `{new}` already exists")))?;
-            for table in TEAM_NAME_TABLES {
-                sqlx::query(&format!("UPDATE {table} SET team = ? WHERE team = ?"))
-                    .bind(new)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?;
+                q.execute(&mut *tx).await.map_err(|e| conflict(e, || taken.clone()))?;
             }
             let _always_new = insert_event!(row, &mut *tx);
             insert_admin_audit!(audit, &mut *tx);
