@@ -348,6 +348,7 @@ async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
     assert_eq!(usage["totals"]["requests"], 1);
     assert_eq!(usage["totals"]["output_tokens"], 45);
     assert_eq!(usage["records"][0]["usage_source"], "reported");
+    assert!(usage["records"][0]["created_at_rfc3339"].is_string());
     let info = json(&gate(&cfg, &["user", "info", "alice", "--output", "json"]));
     assert_eq!(info["usage"]["day"]["requests"], 1);
 }

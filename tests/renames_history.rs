@@ -6,7 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod common;
-#[allow(dead_code, reason = "shared test data; this file needs its records only")]
+#[allow(
+    dead_code,
+    reason = "shared test data; this file needs its records only"
+)]
 mod rollup_data;
 
 use bedrock_gate::domain::Actor;

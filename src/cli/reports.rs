@@ -4,8 +4,8 @@
 use super::args::{Output, PricingCommand, UsageArgs, UsageFormat};
 use super::print;
 use super::table::{showing, table, usd, Align, Col};
-use crate::ops::reports::UsageQuery;
-use crate::ops::views::{Price, RequestRecord};
+use crate::ops::reports::{RecordView, UsageQuery};
+use crate::ops::views::Price;
 use crate::ops::Ops;
 
 /// `pricing ...`
@@ -145,10 +145,10 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv(records: &[RequestRecord], tz: chrono_tz::Tz) -> String {
+fn csv(records: &[RecordView], tz: chrono_tz::Tz) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
-    for r in records {
+    for r in records.iter().map(|v| &v.record) {
         let fields = [
             local_time(r.created_at, tz),
             r.username.clone(),
@@ -181,10 +181,11 @@ fn csv(records: &[RequestRecord], tz: chrono_tz::Tz) -> String {
     out
 }
 
-fn records_table(records: &[RequestRecord], tz: chrono_tz::Tz) -> String {
+fn records_table(records: &[RecordView], tz: chrono_tz::Tz) -> String {
     let rows = records
         .iter()
-        .map(|r| {
+        .map(|v| {
+            let r = &v.record;
             vec![
                 local_time(r.created_at, tz),
                 r.username.clone(),

@@ -8,7 +8,7 @@ use crate::auth::crypto::IssuedKey;
 use crate::domain::{KeyStatus, Language, Limits};
 use crate::store::{Team, UsageTotals, User};
 
-pub(crate) use crate::store::{AdminToken, AuditEntry, KeyInfo, Price, RequestRecord};
+pub(crate) use crate::store::{AdminToken, AuditEntry, KeyInfo, Price};
 
 /// `ms` (epoch milliseconds) as RFC 3339 in `tz` (`quota.timezone`), to the second.
 pub(crate) fn rfc3339(ms: Option<i64>, tz: Tz) -> Option<String> {
