@@ -8,7 +8,13 @@ use crate::config::{LogConfig, LogFormat};
 
 /// Installs the subscriber; a second call does nothing.
 pub(crate) fn init(log: &LogConfig, serving: bool) {
-    let level = if serving { log.level.as_str() } else { "warn" };
+    // Other commands: warnings only, and none of the AWS SDK's notes on every provider
+    // of its credential chain that found nothing (`doctor` reports the outcome itself).
+    let level = if serving {
+        log.level.as_str()
+    } else {
+        "warn,aws_config=error"
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // `log.level` was validated when the configuration was loaded.
         EnvFilter::builder()

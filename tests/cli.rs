@@ -215,7 +215,11 @@ fn errors_are_one_sentence_with_the_right_exit_code() {
     let out = gate(&cfg, &["team", "create", "t", "--daily-requests", "-5"]);
     assert_eq!(out.status.code(), Some(2));
     let out = gate(&cfg, &["usage", "--from", "yesterday"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad flag value is a usage error"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
 
     let bad_dir = tempfile::tempdir().unwrap();
@@ -336,6 +340,7 @@ async fn sigterm_during_a_stream_finishes_the_stream_and_loses_no_record() {
     assert_eq!(usage["totals"]["requests"], 1);
     assert_eq!(usage["totals"]["output_tokens"], 45);
     assert_eq!(usage["records"][0]["usage_source"], "reported");
+    assert!(usage["records"][0]["created_at_rfc3339"].is_string());
     let info = json(&gate(&cfg, &["user", "info", "alice", "--output", "json"]));
     assert_eq!(info["usage"]["day"]["requests"], 1);
 }

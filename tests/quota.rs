@@ -503,7 +503,8 @@ async fn blocks_protection_reset_and_audit(engine: Engine) {
     // Unblocking an automatic block protects until the next reset: calls go through.
     let un = cli(&["user", "unblock", "dave", "--reason", "deadline"]);
     assert_eq!(un["administrative_safe"], true);
-    assert!(un["safe_until"].is_i64());
+    assert!(un["protected_until"].is_i64());
+    assert!(un["protected_until_rfc3339"].is_string());
     settle().await;
     assert_eq!(call(&gate.url, &dave.key.bearer_token).await.0, 200);
     assert_eq!(gate.upstream.valid_count(), 3);

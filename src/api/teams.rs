@@ -1,4 +1,5 @@
-//! `/api/v1/teams`: create, list, info, change limits, delete.
+//! `/api/v1/teams`: create, list (with members and spend), info, change limits, rename,
+//! delete.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,7 +14,7 @@ use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, LimitsBody, Params};
 use super::ApiState;
 use crate::domain::Actor;
-use crate::ops::views::{Deleted, TeamInfo, TeamView};
+use crate::ops::views::{Deleted, TeamInfo, TeamSummary, TeamView};
 
 /// The routes of this file.
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {
@@ -21,6 +22,15 @@ pub(crate) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(list, create))
         .routes(routes!(info, delete))
         .routes(routes!(set_limits))
+        .routes(routes!(rename))
+}
+
+/// A new name.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewName {
+    /// The new name (1-128 of letters, digits, `-_.@`).
+    pub(crate) new_name: String,
 }
 
 /// A new team.
@@ -34,9 +44,9 @@ pub(crate) struct NewTeam {
     limits: LimitsBody,
 }
 
-/// Every team, by name.
+/// Every team, by name, with its member count and spend today and this month.
 #[utoipa::path(get, path = "/api/v1/teams", tag = "teams", params(ListQuery),
-    responses((status = 200, body = [TeamView], description = "teams (JSON or CSV)"),
+    responses((status = 200, body = [TeamSummary], description = "teams (JSON or CSV)"),
               (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list(
@@ -44,7 +54,7 @@ async fn list(
     headers: HeaderMap,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let teams = s.ops.teams().await?;
+    let teams = s.ops.team_list().await?;
     Ok(csv::list(
         csv::negotiate(q.format, &headers),
         "teams",
@@ -112,5 +122,22 @@ async fn set_limits(
     Body(body): Body<LimitsBody>,
 ) -> Result<Response, ApiError> {
     let view = s.ops.set_team_limits(&actor, &team, &body.update()).await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// Renames a team; its members, limits and usage follow.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/rename", tag = "teams",
+    params(("team" = String, Path, description = "team name")), request_body = NewName,
+    responses((status = 200, body = TeamView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn rename(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(team): Path<String>,
+    Body(body): Body<NewName>,
+) -> Result<Response, ApiError> {
+    let view = s.ops.rename_team(&actor, &team, &body.new_name).await?;
     Ok(json_response(StatusCode::OK, &view))
 }

@@ -1,21 +1,23 @@
-//! `/api/v1/users`: create, list with usage today and this month, info, change limits,
-//! delete.
+//! `/api/v1/users`: create, list with usage today and this month (only blocked users,
+//! only users near a limit), info, change limits, move to another team, rename, delete.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Extension;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::csv::{self, Format};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, LimitsBody, Params};
+use super::teams::NewName;
 use super::ApiState;
 use crate::domain::{Actor, Language};
+use crate::ops::lists::UserListQuery;
 use crate::ops::users::CreateUser;
-use crate::ops::views::{DayMonth, Deleted, UserInfo, UserView};
+use crate::ops::views::{Deleted, UserInfo, UserSummary, UserView};
 
 /// The routes of this file.
 pub(crate) fn routes() -> OpenApiRouter<ApiState> {
@@ -23,6 +25,16 @@ pub(crate) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(list, create))
         .routes(routes!(info, delete))
         .routes(routes!(set_limits))
+        .routes(routes!(move_user))
+        .routes(routes!(rename))
+}
+
+/// The team to move to.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveTo {
+    /// An existing team.
+    team: String,
 }
 
 /// A new user.
@@ -46,46 +58,46 @@ pub(crate) struct NewUser {
     limits: LimitsBody,
 }
 
-/// `?team=&format=`
+/// `?team=&blocked=&near_limit=&format=`
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListQuery {
     /// Only this team's users.
     team: Option<String>,
+    /// Only users whose calls are refused now.
+    #[serde(default)]
+    blocked: bool,
+    /// Only users who used at least this percent (1-100) of one of their own limits.
+    near_limit: Option<u8>,
     /// `json` (default) or `csv`.
     format: Option<Format>,
 }
 
-/// A user in the list, with usage today and this month (in `quota.timezone`).
-#[derive(Serialize, utoipa::ToSchema)]
-pub(crate) struct UserWithUsage {
-    /// The user.
-    #[serde(flatten)]
-    user: UserView,
-    /// Usage today and this month.
-    usage: DayMonth,
-}
-
-/// Every user (or one team's), by name, with usage today and this month.
+/// Every user (or one team's, only blocked ones, only those near a limit), by name, with
+/// usage today and this month, blocking status and the share of their limits used.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(ListQuery),
-    responses((status = 200, body = [UserWithUsage], description = "users (JSON or CSV)"),
-              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = [UserSummary], description = "users (JSON or CSV)"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list(
     State(s): State<ApiState>,
     headers: HeaderMap,
     Params(q): Params<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let users = s.ops.users(q.team.as_deref()).await?;
-    let mut usage = s.ops.usage_by_user(q.team.as_deref()).await?;
-    let rows: Vec<UserWithUsage> = users
-        .into_iter()
-        .map(|user| UserWithUsage {
-            usage: usage.remove(&user.username).unwrap_or_default(),
-            user,
+    let list = s
+        .ops
+        .user_list(&UserListQuery {
+            team: q.team,
+            blocked: q.blocked,
+            near_limit: q.near_limit,
         })
-        .collect();
-    Ok(csv::list(csv::negotiate(q.format, &headers), "users", rows))
+        .await?;
+    Ok(csv::list(
+        csv::negotiate(q.format, &headers),
+        "users",
+        list.users,
+    ))
 }
 
 /// Creates a user in an existing team.
@@ -166,5 +178,39 @@ async fn set_limits(
         .ops
         .set_user_limits(&actor, &username, &body.update())
         .await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// Moves a user to another team, whose shared limits apply to them from now on.
+#[utoipa::path(post, path = "/api/v1/users/{username}/move", tag = "users",
+    params(("username" = String, Path, description = "the user")), request_body = MoveTo,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn move_user(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(username): Path<String>,
+    Body(body): Body<MoveTo>,
+) -> Result<Response, ApiError> {
+    let view = s.ops.move_user(&actor, &username, &body.team).await?;
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+/// Renames a user; their keys, limits, blocks and usage follow.
+#[utoipa::path(post, path = "/api/v1/users/{username}/rename", tag = "users",
+    params(("username" = String, Path, description = "the user")), request_body = NewName,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn rename(
+    State(s): State<ApiState>,
+    Extension(actor): Extension<Actor>,
+    Path(username): Path<String>,
+    Body(body): Body<NewName>,
+) -> Result<Response, ApiError> {
+    let view = s.ops.rename_user(&actor, &username, &body.new_name).await?;
     Ok(json_response(StatusCode::OK, &view))
 }

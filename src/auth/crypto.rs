@@ -33,8 +33,13 @@ pub enum CryptoError {
         source: std::io::Error,
     },
     /// The key is not 32 bytes of base64.
-    #[error("the master key must be 32 bytes, base64-encoded ({0})")]
-    BadKey(String),
+    #[error("{place} is not a usable master key: it must be 32 bytes, base64-encoded ({why})")]
+    BadKey {
+        /// `database.master_key` or `master key file PATH`.
+        place: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A stored secret does not decrypt under this master key.
     #[error("a stored secret does not decrypt with this master key (wrong key, or a damaged row)")]
     Decrypt,
@@ -56,7 +61,7 @@ impl MasterKey {
     /// Loads (or, next to an SQLite database, creates) the master key.
     pub(crate) fn load(source: &MasterKeySource) -> Result<Self, CryptoError> {
         match source {
-            MasterKeySource::Inline(text) => Self::from_base64(text),
+            MasterKeySource::Inline(text) => Self::from_base64(text, "database.master_key"),
             MasterKeySource::File(path) => Self::from_file(path),
             MasterKeySource::FileOrGenerate(path) => {
                 if path.exists() {
@@ -73,6 +78,16 @@ impl MasterKey {
         }
     }
 
+    /// Checks the configured key without creating one: an inline key or key file must
+    /// decode to 32 bytes; a key file next to an SQLite database is checked if it exists.
+    pub(crate) fn check(source: &MasterKeySource) -> Result<(), CryptoError> {
+        match source {
+            MasterKeySource::FileOrGenerate(path) if !path.exists() => Ok(()),
+            MasterKeySource::FileOrGenerate(path) => Self::from_file(path).map(drop),
+            other => Self::load(other).map(drop),
+        }
+    }
+
     /// A key from its raw bytes.
     pub fn from_bytes(key: &[u8; 32]) -> Self {
         Self {
@@ -80,13 +95,17 @@ impl MasterKey {
         }
     }
 
-    fn from_base64(text: &str) -> Result<Self, CryptoError> {
+    fn from_base64(text: &str, place: &str) -> Result<Self, CryptoError> {
+        let bad = |why: String| CryptoError::BadKey {
+            place: place.to_string(),
+            why,
+        };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
-            .map_err(|e| CryptoError::BadKey(e.to_string()))?;
+            .map_err(|e| bad(format!("not base64: {e}")))?;
         let key: [u8; 32] = bytes
             .try_into()
-            .map_err(|v: Vec<u8>| CryptoError::BadKey(format!("got {} bytes", v.len())))?;
+            .map_err(|v: Vec<u8>| bad(format!("got {} bytes", v.len())))?;
         Ok(Self::from_bytes(&key))
     }
 
@@ -95,7 +114,7 @@ impl MasterKey {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_base64(&text)
+        Self::from_base64(&text, &format!("master key file {}", path.display()))
     }
 
     fn generate_file(path: &Path) -> Result<Self, CryptoError> {

@@ -4,6 +4,7 @@
 use super::args::{AdminCommand, Output};
 use super::blocking::local;
 use super::print;
+use super::table::{table, Align, Col};
 use crate::domain::Actor;
 use crate::ops::admin_audit::AdminAuditQuery;
 use crate::ops::Ops;
@@ -22,24 +23,28 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
         }
         AdminCommand::ListTokens => {
             let tokens = ops.admin_tokens().await?;
-            let text = tokens
+            let rows = tokens
                 .iter()
                 .map(|t| {
                     let state = match t.revoked_at {
                         Some(_) => format!("revoked {}", local(t.revoked_at, ops)),
                         None => "active".into(),
                     };
-                    format!(
-                        "{:<24} created {} by {:<20} {}",
-                        t.name,
+                    vec![
+                        t.name.clone(),
                         local(Some(t.created_at), ops),
-                        t.created_by,
-                        state
-                    )
+                        t.created_by.clone(),
+                        state,
+                    ]
                 })
-                .collect::<Vec<_>>()
-                .join("\n");
-            print(out, &tokens, text);
+                .collect();
+            let cols = [
+                Col("name", Align::Left),
+                Col("created", Align::Left),
+                Col("by", Align::Left),
+                Col("status", Align::Left),
+            ];
+            print(out, &tokens, table("admin tokens", &cols, rows));
         }
         AdminCommand::RevokeToken { name } => {
             let r = ops.revoke_admin_token(&actor, &name).await?;
@@ -64,27 +69,73 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
                     ..Default::default()
                 })
                 .await?;
-            let show = |v: &Option<serde_json::Value>| {
-                v.as_ref().map_or("-".to_string(), |v| v.to_string())
-            };
-            let text = page
+            let rows = page
                 .entries
                 .iter()
                 .map(|e| {
-                    format!(
-                        "{}  {:<20} {:<16} {:<28} {} -> {}",
+                    vec![
                         local(Some(e.created_at), ops),
-                        e.actor,
-                        e.operation,
-                        e.resource,
-                        show(&e.before),
-                        show(&e.after)
-                    )
+                        e.actor.clone(),
+                        e.operation.to_string(),
+                        e.resource.clone(),
+                        change(e.before.as_ref(), e.after.as_ref()),
+                    ]
                 })
-                .collect::<Vec<_>>()
-                .join("\n");
+                .collect();
+            let cols = [
+                Col("time", Align::Left),
+                Col("actor", Align::Left),
+                Col("operation", Align::Left),
+                Col("resource", Align::Left),
+                Col("change", Align::Left),
+            ];
+            let text = table("admin audit entries", &cols, rows);
             print(out, &page.entries, text);
         }
     }
     Ok(())
+}
+
+/// An audit entry's change in a few words: the fields that differ (`blocked: false ->
+/// true`), or the whole value of a creation or deletion.
+fn change(before: Option<&serde_json::Value>, after: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    match (before, after) {
+        (Some(Value::Object(b)), Some(Value::Object(a))) => {
+            let mut parts = Vec::new();
+            for (k, v) in a {
+                let old = b.get(k).unwrap_or(&Value::Null);
+                if old != v {
+                    parts.push(format!("{k}: {old} -> {v}"));
+                }
+            }
+            if parts.is_empty() {
+                "no change".into()
+            } else {
+                parts.join(", ")
+            }
+        }
+        (None, Some(a)) => format!("created {a}"),
+        (Some(b), None) => format!("deleted {b}"),
+        (Some(b), Some(a)) => format!("{b} -> {a}"),
+        (None, None) => "-".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn changes_show_only_what_differs() {
+        let b = json!({"blocked": false, "username": "a", "x": 1});
+        let a = json!({"blocked": true, "username": "a", "x": 1, "reason": "r"});
+        assert_eq!(
+            change(Some(&b), Some(&a)),
+            "blocked: false -> true, reason: null -> \"r\""
+        );
+        assert_eq!(change(None, Some(&json!({"n": 1}))), "created {\"n\":1}");
+        assert_eq!(change(Some(&b), Some(&b)), "no change");
+    }
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use super::values;
 use crate::domain::Language;
 use crate::ops::blocking::BlockDuration;
 
@@ -11,7 +12,8 @@ use crate::ops::blocking::BlockDuration;
 #[derive(Debug, Parser)]
 #[command(name = "bedrock-gate", version = crate::VERSION, about, propagate_version = true)]
 pub(crate) struct Cli {
-    /// Configuration file (else $BEDROCK_GATE_CONFIG, else built-in defaults).
+    /// Configuration file (else $BEDROCK_GATE_CONFIG, else
+    /// /etc/bedrock-gate/bedrock-gate.toml if it exists, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Output format.
@@ -57,10 +59,15 @@ pub(crate) enum Command {
         /// Only this user's entries.
         #[arg(long)]
         user: Option<String>,
-        /// At most this many entries.
-        #[arg(long, default_value_t = 50)]
+        /// At most this many entries (1-100000).
+        #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = values::limit)]
         limit: i64,
     },
+    /// The configuration in effect: file, values (secrets masked) and where each came from.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the database, upstream credentials, TLS files, SMTP and IAM; say what to fix.
+    Doctor,
     /// Run the daily reset now (it also runs by itself at 00:00 in quota.timezone).
     Reset,
     /// Admin API tokens and the admin audit log.
@@ -128,25 +135,33 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         operation: Option<String>,
         /// At most this many entries (1-1000).
-        #[arg(long, default_value_t = 50)]
+        #[arg(long, default_value_t = 50, allow_negative_numbers = true,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
     },
+}
+
+/// `config ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the effective configuration, secrets masked, with each value's source.
+    Show,
 }
 
 /// Limit flags shared by create and set-limits. A value of `unlimited` removes a limit.
 #[derive(Debug, Args, Default)]
 pub(crate) struct LimitArgs {
-    /// Requests per calendar day.
-    #[arg(long, value_name = "N|unlimited", value_parser = parse_count)]
+    /// Requests per calendar day (0 allows none).
+    #[arg(long, value_name = "N|unlimited", allow_negative_numbers = true, value_parser = values::count)]
     pub(crate) daily_requests: Option<Limit<i64>>,
-    /// Requests per calendar month.
-    #[arg(long, value_name = "N|unlimited", value_parser = parse_count)]
+    /// Requests per calendar month (0 allows none).
+    #[arg(long, value_name = "N|unlimited", allow_negative_numbers = true, value_parser = values::count)]
     pub(crate) monthly_requests: Option<Limit<i64>>,
     /// USD per calendar day.
-    #[arg(long, value_name = "USD|unlimited", value_parser = parse_usd)]
+    #[arg(long, value_name = "USD|unlimited", allow_negative_numbers = true, value_parser = values::usd)]
     pub(crate) daily_budget_usd: Option<Limit<f64>>,
     /// USD per calendar month.
-    #[arg(long, value_name = "USD|unlimited", value_parser = parse_usd)]
+    #[arg(long, value_name = "USD|unlimited", allow_negative_numbers = true, value_parser = values::usd)]
     pub(crate) monthly_budget_usd: Option<Limit<f64>>,
 }
 
@@ -181,43 +196,6 @@ impl LimitArgs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30m"), Ok(BlockDuration::For(1800)));
-        assert_eq!(parse_duration("2h"), Ok(BlockDuration::For(7200)));
-        assert_eq!(parse_duration("1d"), Ok(BlockDuration::For(86400)));
-        assert_eq!(parse_duration("until-reset"), Ok(BlockDuration::UntilReset));
-        assert_eq!(parse_duration("indefinite"), Ok(BlockDuration::Indefinite));
-        for bad in ["", "m", "0h", "5x", "-1d", "1.5h", "99999999999999999999d"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-    }
-}
-
-fn parse_count(s: &str) -> Result<Limit<i64>, String> {
-    if s.eq_ignore_ascii_case("unlimited") {
-        return Ok(Limit::Unlimited);
-    }
-    match s.parse::<i64>() {
-        Ok(n) if n >= 0 => Ok(Limit::Value(n)),
-        _ => Err(format!("`{s}` is not a whole number >= 0 or `unlimited`")),
-    }
-}
-
-fn parse_usd(s: &str) -> Result<Limit<f64>, String> {
-    if s.eq_ignore_ascii_case("unlimited") {
-        return Ok(Limit::Unlimited);
-    }
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(Limit::Value(v)),
-        _ => Err(format!("`{s}` is not an amount in USD >= 0 or `unlimited`")),
-    }
-}
-
 /// `team ...`
 #[derive(Debug, Subcommand)]
 pub(crate) enum TeamCommand {
@@ -228,8 +206,15 @@ pub(crate) enum TeamCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
-    /// List teams.
+    /// List teams with their members and spend today and this month.
     List,
+    /// Rename a team (its members, limits and usage follow).
+    Rename {
+        /// The team's name now.
+        team: String,
+        /// Its new name.
+        new_name: String,
+    },
     /// Show a team with its members and usage.
     Info {
         /// Team name.
@@ -266,7 +251,7 @@ pub(crate) enum UserCommand {
         /// Existing team.
         team: String,
         /// Email address for notifications.
-        #[arg(long)]
+        #[arg(long, value_parser = values::email)]
         email: Option<String>,
         /// Template language.
         #[arg(long, value_name = "en|es", value_parser = parse_language)]
@@ -289,11 +274,33 @@ pub(crate) enum UserCommand {
         /// The user.
         username: String,
     },
-    /// List users.
+    /// List users with usage today and this month, blocking status and share of limits.
     List {
         /// Only this team's.
         #[arg(long)]
         team: Option<String>,
+        /// Only users whose calls are refused now.
+        #[arg(long)]
+        blocked: bool,
+        /// Only users who used at least PERCENT of one of their own limits
+        /// (default quota.warning_percent).
+        #[arg(long, value_name = "PERCENT", num_args = 0..=1, allow_negative_numbers = true,
+              value_parser = values::percent)]
+        near_limit: Option<Option<u8>>,
+    },
+    /// Move a user to another team (whose shared limits then apply to them).
+    Move {
+        /// The user.
+        username: String,
+        /// The team to move to.
+        team: String,
+    },
+    /// Rename a user (keys, limits, blocks and usage follow).
+    Rename {
+        /// The user's name now.
+        username: String,
+        /// The new name.
+        new_name: String,
     },
     /// Change a user's limits.
     SetLimits {
@@ -311,9 +318,12 @@ pub(crate) enum UserCommand {
     Block {
         /// The user.
         username: String,
-        /// 30m, 2h, 1d (any number of m/h/d), until-reset or indefinite.
-        #[arg(long, default_value = "until-reset", value_parser = parse_duration)]
-        duration: BlockDuration,
+        /// 90s, 30m, 2h30m, 1d, 1w (up to 366d), until-reset (default) or indefinite.
+        #[arg(long, value_parser = values::duration, conflicts_with = "until")]
+        duration: Option<BlockDuration>,
+        /// Until this moment: 2026-12-01, 2026-12-01T08:00 (in quota.timezone) or RFC 3339.
+        #[arg(long, value_name = "DATE[THH:MM]")]
+        until: Option<String>,
         /// Why (shown to the user in the refusal).
         #[arg(long)]
         reason: Option<String>,
@@ -336,10 +346,6 @@ pub(crate) enum UserCommand {
         /// The user.
         username: String,
     },
-}
-
-fn parse_duration(s: &str) -> Result<BlockDuration, String> {
-    s.parse()
 }
 
 /// `key ...`
@@ -365,15 +371,17 @@ pub(crate) enum PricingCommand {
     Set {
         /// Model id (bare, inference-profile id or ARN).
         model_id: String,
-        /// USD per 1,000 input tokens.
+        /// USD per 1,000 input tokens (0-1000).
+        #[arg(allow_negative_numbers = true, value_parser = values::price)]
         usd_per_1k_input: f64,
-        /// USD per 1,000 output tokens.
+        /// USD per 1,000 output tokens (0-1000).
+        #[arg(allow_negative_numbers = true, value_parser = values::price)]
         usd_per_1k_output: f64,
         /// USD per 1,000 cache-read tokens (default: the input price).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = values::price)]
         cache_read: Option<f64>,
         /// USD per 1,000 cache-write tokens (default: the input price).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true, value_parser = values::price)]
         cache_write: Option<f64>,
     },
     /// List prices.
@@ -401,15 +409,15 @@ pub(crate) struct UsageArgs {
     #[arg(long)]
     pub(crate) team: Option<String>,
     /// First day (YYYY-MM-DD, in quota.timezone).
-    #[arg(long, value_name = "DATE")]
-    pub(crate) from: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = values::date)]
+    pub(crate) from: Option<chrono::NaiveDate>,
     /// Last day, inclusive (YYYY-MM-DD, in quota.timezone).
-    #[arg(long, value_name = "DATE")]
-    pub(crate) to: Option<String>,
+    #[arg(long, value_name = "DATE", value_parser = values::date)]
+    pub(crate) to: Option<chrono::NaiveDate>,
     /// Output format (`--output json` implies json).
     #[arg(long, value_enum, default_value_t = UsageFormat::Table)]
     pub(crate) format: UsageFormat,
-    /// At most this many records, newest first.
-    #[arg(long, default_value_t = 1000)]
+    /// At most this many records, newest first (1-100000).
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = values::limit)]
     pub(crate) limit: i64,
 }

@@ -3,19 +3,14 @@
 
 use super::args::Output;
 use super::print;
+use super::table::{table, Align, Col};
 use crate::domain::Actor;
 use crate::ops::blocking::BlockDuration;
 use crate::ops::Ops;
 
-/// A time in `quota.timezone` (`2026-11-27 12:01 CET`), or `indefinitely` for none.
+/// A time in `quota.timezone` (`2026-11-27 12:01 CET`), `-` for none.
 pub(super) fn local(ms: Option<i64>, ops: &Ops) -> String {
-    match ms.and_then(chrono::DateTime::from_timestamp_millis) {
-        Some(t) => t
-            .with_timezone(&ops.timezone())
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string(),
-        None => "indefinitely".into(),
-    }
+    super::table::local(ms, ops.timezone())
 }
 
 /// `user block`
@@ -29,7 +24,7 @@ pub(crate) async fn block(
     let v = ops.block(&Actor::cli(), username, duration, reason).await?;
     let until = match v.blocked_until {
         Some(_) => format!("until {}", local(v.blocked_until, ops)),
-        None => "indefinitely".into(),
+        None => "until an administrator unblocks them".into(),
     };
     print(out, &v, format!("blocked {username} {until}"));
     Ok(())
@@ -43,10 +38,10 @@ pub(crate) async fn unblock(
     reason: Option<String>,
 ) -> anyhow::Result<()> {
     let v = ops.unblock(&Actor::cli(), username, reason).await?;
-    let text = if v.administrative_safe && v.safe_until.is_some() {
+    let text = if v.administrative_safe && v.protected_until.is_some() {
         format!(
-            "unblocked {username}; protected until {}",
-            local(v.safe_until, ops)
+            "unblocked {username}; protected from limits until {}",
+            local(v.protected_until, ops)
         )
     } else {
         format!("unblocked {username}")
@@ -76,21 +71,26 @@ pub(crate) async fn audit(
     limit: i64,
 ) -> anyhow::Result<()> {
     let entries = ops.audit(user.as_deref(), limit).await?;
-    let text = entries
+    let rows = entries
         .iter()
         .map(|e| {
-            format!(
-                "{}  {:<16} {:<16} {:<24} {}",
+            vec![
                 local(Some(e.created_at), ops),
-                e.username,
-                e.operation,
-                e.performed_by,
-                e.reason.clone().unwrap_or_default()
-            )
+                e.username.clone(),
+                e.operation.to_string(),
+                e.performed_by.clone(),
+                e.reason.clone().unwrap_or_default(),
+            ]
         })
-        .collect::<Vec<_>>()
-        .join("\n");
-    print(out, &entries, text);
+        .collect();
+    let cols = [
+        Col("time", Align::Left),
+        Col("user", Align::Left),
+        Col("operation", Align::Left),
+        Col("by", Align::Left),
+        Col("reason", Align::Left),
+    ];
+    print(out, &entries, table("audit entries", &cols, rows));
     Ok(())
 }
 

@@ -1,13 +1,19 @@
 //! The command line: parses arguments, loads the configuration, runs one command and
 //! maps the outcome to an exit code (0 success, 1 failure, 2 usage error). Errors go to
-//! stderr as one sentence; `--output json` prints exactly one JSON document on stdout.
+//! stderr as one sentence (clap's own in at most two lines); `--output json` prints
+//! exactly one JSON document on stdout. Commands that only read never create a database.
 
 mod admin;
 pub(crate) mod args;
 mod blocking;
+mod config_show;
 mod directory;
+mod doctor;
 mod reports;
+mod table;
 mod tls;
+mod users;
+mod values;
 
 use std::process::ExitCode;
 
@@ -17,19 +23,21 @@ use clap::Parser;
 use args::{Cli, Command, Output};
 
 use crate::config::Config;
-use crate::ops::Ops;
+use crate::ops::{Ops, OpsError};
+use crate::store::OpenMode;
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
+        Err(e) if !e.use_stderr() => {
+            // --help, --version
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("{}", short_usage_error(&e));
+            return ExitCode::from(2);
         }
     };
     crate::install_crypto_provider();
@@ -47,9 +55,54 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_sentence(&e));
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// A bad value on the command line that only the command itself can see (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+/// 2 for usage errors (a bad argument, or input the service refuses as invalid), else 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    let usage = e.chain().any(|c| {
+        c.downcast_ref::<UsageError>().is_some()
+            || matches!(c.downcast_ref::<OpsError>(), Some(OpsError::Invalid(_)))
+    });
+    if usage {
+        2
+    } else {
+        1
+    }
+}
+
+/// clap's error in at most two lines: what is wrong, then the usage of the command.
+fn short_usage_error(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut first = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .to_string();
+    let mut rest: Vec<&str> = lines.collect();
+    // "the following required arguments were not provided:" lists them on the next lines.
+    if first.ends_with(':') {
+        let listed: Vec<&str> = rest
+            .iter()
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more"))
+            .copied()
+            .collect();
+        first = format!("{first} {}", listed.join(" "));
+        rest.drain(..listed.len());
+    }
+    let usage = rest
+        .iter()
+        .find(|l| l.starts_with("Usage:"))
+        .map(|u| format!("\n{u} (see --help)"))
+        .unwrap_or_default();
+    format!("{first}{usage}")
 }
 
 fn one_sentence(e: &anyhow::Error) -> String {
@@ -81,31 +134,57 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     crate::logging::init(&config.log, matches!(cli.command, Command::Serve));
     let out = cli.output;
-    if matches!(cli.command, Command::Serve) {
-        return serve(config).await;
-    }
-    let (ops, applied) = Ops::open(&config)
-        .await
-        .context("cannot open the database (database.url)")?;
-    match cli.command {
-        Command::Serve | Command::Tls(_) | Command::Completions { .. } | Command::Man { .. } => {
-            unreachable!("handled above")
-        }
+    let mode = match &cli.command {
+        Command::Serve => return serve(config).await,
+        Command::Config(_) => return config_show::show(&config, out),
+        Command::Doctor => return doctor::doctor(&config, out).await,
+        c if only_reads(c) => OpenMode::MustExist,
+        _ => OpenMode::CreateIfMissing,
+    };
+    let (ops, applied) = Ops::open_with(&config, mode).await?;
+    let result = dispatch(&ops, out, cli.command, applied).await;
+    ops.close().await;
+    result
+}
+
+/// Commands that only read: they never create a database.
+fn only_reads(c: &Command) -> bool {
+    use args::{AdminCommand as A, KeyCommand as K, PricingCommand as P};
+    use args::{TeamCommand as T, UserCommand as U};
+    matches!(
+        c,
+        Command::Team(T::List | T::Info { .. })
+            | Command::User(U::List { .. } | U::Info { .. })
+            | Command::Key(K::List { .. })
+            | Command::Pricing(P::List)
+            | Command::Usage(_)
+            | Command::Audit { .. }
+            | Command::Admin(A::ListTokens | A::Audit { .. })
+    )
+}
+
+async fn dispatch(ops: &Ops, out: Output, command: Command, applied: usize) -> anyhow::Result<()> {
+    match command {
+        Command::Serve
+        | Command::Config(_)
+        | Command::Doctor
+        | Command::Tls(_)
+        | Command::Completions { .. }
+        | Command::Man { .. } => {}
         Command::Migrate => print(
             out,
             &serde_json::json!({"applied": applied}),
             format!("applied {applied} migration(s)"),
         ),
-        Command::Team(cmd) => directory::team(&ops, out, cmd).await?,
-        Command::User(cmd) => directory::user(&ops, out, cmd).await?,
-        Command::Key(cmd) => directory::key(&ops, out, cmd).await?,
-        Command::Pricing(cmd) => reports::pricing(&ops, out, cmd).await?,
-        Command::Usage(args) => reports::usage(&ops, out, args).await?,
-        Command::Audit { user, limit } => blocking::audit(&ops, out, user, limit).await?,
-        Command::Reset => blocking::reset(&ops, out).await?,
-        Command::Admin(cmd) => admin::admin(&ops, out, cmd).await?,
+        Command::Team(cmd) => directory::team(ops, out, cmd).await?,
+        Command::User(cmd) => users::user(ops, out, cmd).await?,
+        Command::Key(cmd) => directory::key(ops, out, cmd).await?,
+        Command::Pricing(cmd) => reports::pricing(ops, out, cmd).await?,
+        Command::Usage(args) => reports::usage(ops, out, args).await?,
+        Command::Audit { user, limit } => blocking::audit(ops, out, user, limit).await?,
+        Command::Reset => blocking::reset(ops, out).await?,
+        Command::Admin(cmd) => admin::admin(ops, out, cmd).await?,
     }
-    ops.close().await;
     Ok(())
 }
 

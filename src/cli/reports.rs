@@ -3,8 +3,9 @@
 
 use super::args::{Output, PricingCommand, UsageArgs, UsageFormat};
 use super::print;
-use crate::ops::reports::{parse_date, UsageQuery};
-use crate::ops::views::{Price, RequestRecord};
+use super::table::{showing, table, usd, Align, Col};
+use crate::ops::reports::{RecordView, UsageQuery};
+use crate::ops::views::Price;
 use crate::ops::Ops;
 
 /// `pricing ...`
@@ -30,39 +31,64 @@ pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyh
                 )
                 .await?;
             let text = format!(
-                "{}: ${} input / ${} output per 1,000 tokens",
-                price.model_id, price.input_per_1k, price.output_per_1k
+                "{}: {} input / {} output per 1,000 tokens",
+                price.model_id,
+                price_text(price.input_per_1k),
+                price_text(price.output_per_1k)
             );
             print(out, &price, text);
         }
         PricingCommand::List => {
             let prices = ops.prices().await?;
-            let text = prices
+            let rows = prices
                 .iter()
                 .map(|p| {
-                    format!(
-                        "{:<50} in ${:<10} out ${:<10}",
-                        p.model_id, p.input_per_1k, p.output_per_1k
-                    )
+                    let input = p.input_per_1k;
+                    vec![
+                        p.model_id.clone(),
+                        price_text(input),
+                        price_text(p.output_per_1k),
+                        price_text(p.cache_read_per_1k.unwrap_or(input)),
+                        price_text(p.cache_write_per_1k.unwrap_or(input)),
+                    ]
                 })
-                .collect::<Vec<_>>()
-                .join("\n");
-            print(out, &prices, text);
+                .collect();
+            let cols = [
+                Col("model (USD per 1,000 tokens)", Align::Left),
+                Col("input", Align::Right),
+                Col("output", Align::Right),
+                Col("cache read", Align::Right),
+                Col("cache write", Align::Right),
+            ];
+            print(out, &prices, table("prices", &cols, rows));
         }
     }
     Ok(())
 }
 
+/// A price per 1,000 tokens: dollars with up to 6 decimals (prices are fractions of a
+/// cent), never float noise.
+fn price_text(v: f64) -> String {
+    let text = format!("{v:.6}");
+    let text = text.trim_end_matches('0');
+    let text = text
+        .strip_suffix('.')
+        .map_or(text.to_string(), |t| format!("{t}.00"));
+    if text.split('.').nth(1).is_some_and(|d| d.len() < 2) {
+        format!("${text}0")
+    } else {
+        format!("${text}")
+    }
+}
+
 /// `usage`
 pub(crate) async fn usage(ops: &Ops, out: Output, args: UsageArgs) -> anyhow::Result<()> {
     let tz = ops.timezone();
-    let date =
-        |flag: &str, v: &Option<String>| v.as_deref().map(|s| parse_date(flag, s)).transpose();
     let query = UsageQuery {
         user: args.user.clone(),
         team: args.team.clone(),
-        from: date("--from", &args.from)?,
-        to: date("--to", &args.to)?,
+        from: args.from,
+        to: args.to,
         limit: args.limit,
     };
     let report = ops.usage(&query).await?;
@@ -76,15 +102,19 @@ pub(crate) async fn usage(ops: &Ops, out: Output, args: UsageArgs) -> anyhow::Re
         UsageFormat::Csv => print!("{}", csv(&report.records, tz)),
         UsageFormat::Table => {
             let totals = &report.totals;
-            println!("{}", table(&report.records, tz));
             println!(
-                "total: {} requests, {} input / {} output / {} cache-read / {} cache-write tokens, ${:.6}",
-                totals.requests,
+                "{}{}",
+                records_table(&report.records, tz),
+                showing(report.records.len(), totals.requests)
+            );
+            println!(
+                "total: {}, {} input / {} output / {} cache-read / {} cache-write tokens, {}",
+                super::table::plural(totals.requests, "request", "requests"),
                 totals.input_tokens,
                 totals.output_tokens,
                 totals.cache_read_tokens,
                 totals.cache_write_tokens,
-                totals.cost_usd
+                usd(totals.cost_usd)
             );
         }
     }
@@ -115,10 +145,10 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn csv(records: &[RequestRecord], tz: chrono_tz::Tz) -> String {
+fn csv(records: &[RecordView], tz: chrono_tz::Tz) -> String {
     let mut out = String::from(CSV_HEADER);
     out.push('\n');
-    for r in records {
+    for r in records.iter().map(|v| &v.record) {
         let fields = [
             local_time(r.created_at, tz),
             r.username.clone(),
@@ -151,25 +181,34 @@ fn csv(records: &[RequestRecord], tz: chrono_tz::Tz) -> String {
     out
 }
 
-fn table(records: &[RequestRecord], tz: chrono_tz::Tz) -> String {
-    let mut out = format!(
-        "{:<19}  {:<16} {:<44} {:<30} {:>4} {:>8} {:>8} {:>10}",
-        "time", "user", "model", "operation", "code", "in", "out", "cost_usd"
-    );
-    for r in records {
-        out.push_str(&format!(
-            "\n{:<19}  {:<16} {:<44} {:<30} {:>4} {:>8} {:>8} {:>10.6}",
-            local_time(r.created_at, tz),
-            r.username,
-            r.model_id,
-            r.operation,
-            r.status_code,
-            r.input_tokens,
-            r.output_tokens,
-            r.cost_usd
-        ));
-    }
-    out
+fn records_table(records: &[RecordView], tz: chrono_tz::Tz) -> String {
+    let rows = records
+        .iter()
+        .map(|v| {
+            let r = &v.record;
+            vec![
+                local_time(r.created_at, tz),
+                r.username.clone(),
+                r.model_id.clone(),
+                r.operation.clone(),
+                r.status_code.to_string(),
+                r.input_tokens.to_string(),
+                r.output_tokens.to_string(),
+                usd(r.cost_usd),
+            ]
+        })
+        .collect();
+    let cols = [
+        Col("time", Align::Left),
+        Col("user", Align::Left),
+        Col("model", Align::Left),
+        Col("operation", Align::Left),
+        Col("status", Align::Right),
+        Col("in", Align::Right),
+        Col("out", Align::Right),
+        Col("usd", Align::Right),
+    ];
+    table("records", &cols, rows)
 }
 
 #[cfg(test)]
@@ -182,5 +221,13 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    }
+
+    #[test]
+    fn prices_show_their_fractions_of_a_cent() {
+        assert_eq!(price_text(0.25), "$0.25");
+        assert_eq!(price_text(3.0), "$3.00");
+        assert_eq!(price_text(0.00025), "$0.00025");
+        assert_eq!(price_text(0.1 + 0.2), "$0.30");
     }
 }

@@ -7,10 +7,6 @@ pub(crate) use crate::domain::Language;
 
 /// `[email]`
 #[derive(Clone, Debug)]
-#[expect(
-    dead_code,
-    reason = "validated now; the SMTP settings are read by the notifier, not built yet"
-)]
 pub(crate) struct EmailConfig {
     /// lettre SMTP URL; `None` means no email.
     pub(crate) smtp_url: Option<String>,

@@ -5,10 +5,6 @@ use super::raw::RawIam;
 
 /// `[iam]`
 #[derive(Clone, Debug)]
-#[expect(
-    dead_code,
-    reason = "accepted now; read by the CloudTrail/IAM backstop, not built yet"
-)]
 pub(crate) struct IamConfig {
     /// Whether the CloudTrail/IAM backstop runs.
     pub(crate) enabled: bool,

@@ -13,14 +13,16 @@ mod email;
 mod iam;
 mod log;
 mod metrics;
+pub(crate) mod origin;
 mod proxy;
 mod quota;
 pub mod raw;
 mod records;
+pub(crate) mod show;
 mod upstream;
 mod values;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub(crate) use admin::AdminConfig;
 pub(crate) use database::{sqlite_file, MasterKeySource};
@@ -29,6 +31,7 @@ pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
 pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
+pub(crate) use origin::{Origin, Source};
 pub(crate) use proxy::{ClientLimits, ProxyConfig, TlsFiles};
 pub use quota::QuotaConfig;
 use raw::RawConfig;
@@ -40,14 +43,17 @@ pub(crate) const CONFIG_ENV: &str = "BEDROCK_GATE_CONFIG";
 /// The prefix of environment overrides.
 pub(crate) const ENV_PREFIX: &str = "BEDROCK_GATE_";
 
-/// A configuration problem: which key, and what is wrong with it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("configuration key `{key}`: {message}")]
+/// A configuration problem: which key (and where it was set), and what is wrong with it.
+#[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    /// The dotted key (`proxy.listen`), or the file or variable that could not be read.
+    /// The dotted key (`proxy.listen`), or the file that could not be read or parsed.
     pub(crate) key: String,
     /// What is wrong.
     pub(crate) message: String,
+    /// Where the key was set (`at FILE:LINE:COLUMN`, `set by VARIABLE`).
+    pub(crate) at: Option<String>,
+    /// The problem is the file itself (unreadable, not TOML), not one key.
+    file_level: bool,
 }
 
 impl ConfigError {
@@ -55,9 +61,34 @@ impl ConfigError {
         Self {
             key: key.into(),
             message: message.into(),
+            at: None,
+            file_level: false,
+        }
+    }
+
+    /// A problem with the file `place` (`path` or `path:line:column`) as a whole.
+    pub(crate) fn file(place: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            file_level: true,
+            ..Self::new(place, message)
         }
     }
 }
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.file_level {
+            return write!(f, "configuration file {}: {}", self.key, self.message);
+        }
+        write!(f, "configuration key `{}`", self.key)?;
+        if let Some(at) = &self.at {
+            write!(f, " ({at})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// The validated configuration.
 #[derive(Clone, Debug)]
@@ -74,7 +105,7 @@ pub struct Config {
     pub quota: QuotaConfig,
     /// Email notifications.
     pub(crate) email: EmailConfig,
-    /// The CloudTrail/IAM backstop.
+    /// The CloudTrail/IAM backstop (read by `config show` and `doctor` so far).
     pub(crate) iam: IamConfig,
     /// Retention of per-call records.
     pub(crate) records: RecordsConfig,
@@ -82,26 +113,44 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// How `serve` logs.
     pub log: LogConfig,
+    /// The file read and where each key's value came from.
+    pub(crate) origin: Origin,
 }
 
 impl Config {
-    /// Loads the configuration: `path`, else `$BEDROCK_GATE_CONFIG`, else defaults; then
-    /// the environment overrides; then validation.
+    /// Loads the configuration: `path`, else `$BEDROCK_GATE_CONFIG`, else
+    /// `/etc/bedrock-gate/bedrock-gate.toml` if it exists, else defaults; then the
+    /// environment overrides; then validation. Errors say where the bad value was set.
     pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let from_env = env
-            .iter()
-            .find(|(k, _)| k == CONFIG_ENV)
-            .map(|(_, v)| PathBuf::from(v));
-        let path = path.map(Path::to_path_buf).or(from_env);
-        let text = match &path {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
-                ConfigError::new(p.display().to_string(), format!("cannot read file: {e}"))
+        let file = Origin::choose_file(path, &env);
+        let text = match &file {
+            Some(f) => Some(std::fs::read_to_string(&f.path).map_err(|e| {
+                ConfigError::file(
+                    f.path.display().to_string(),
+                    format!(
+                        "cannot be read ({}; chosen by {})",
+                        io_reason(&e),
+                        f.chosen_by
+                    ),
+                )
             })?),
             None => None,
         };
-        let raw = RawConfig::parse(text.as_deref(), &env)?;
-        Self::from_raw(raw)
+        let origin = Origin::new(file, text.as_deref(), &env);
+        let located = |mut e: ConfigError| {
+            if !e.file_level {
+                e.at = origin.locate(&e.key, text.as_deref());
+            } else if let Some(f) = &origin.file {
+                // A TOML syntax error: `key` is `line:column` within the file.
+                e.key = format!("{}:{}", f.path.display(), e.key);
+            }
+            e
+        };
+        let raw = RawConfig::parse(text.as_deref(), &env).map_err(located)?;
+        let mut config = Self::from_raw(raw).map_err(located)?;
+        config.origin = origin;
+        Ok(config)
     }
 
     /// Validates a raw configuration and fills in defaults, section by section in file
@@ -118,9 +167,19 @@ impl Config {
             records: RecordsConfig::from_raw(raw.records.unwrap_or_default())?,
             metrics: MetricsConfig::from_raw(raw.metrics.unwrap_or_default())?,
             log: LogConfig::from_raw(raw.log.unwrap_or_default())?,
+            origin: Origin::default(),
         })
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// An I/O error's reason without Rust's `(os error N)` suffix.
+pub(crate) fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}

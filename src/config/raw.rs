@@ -139,7 +139,16 @@ impl RawConfig {
     pub fn parse(text: Option<&str>, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let mut table = match text {
             Some(t) => t.parse::<toml::Table>().map_err(|e| {
-                ConfigError::new("(file)", format!("not valid TOML: {}", e.message()))
+                let (line, col) = e
+                    .span()
+                    .map_or((1, 1), |s| super::origin::line_column(t, s.start));
+                ConfigError::file(
+                    format!("{line}:{col}"),
+                    format!(
+                        "not valid TOML: {}",
+                        e.message().trim().lines().collect::<Vec<_>>().join("; ")
+                    ),
+                )
             })?,
             None => toml::Table::new(),
         };
@@ -147,7 +156,7 @@ impl RawConfig {
             let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            if name == CONFIG_ENV {
+            if name == CONFIG_ENV || name == super::origin::DEFAULT_CONFIG_PATH_ENV {
                 continue;
             }
             let Some((section, key)) = rest.split_once("__") else {

@@ -36,6 +36,12 @@ pub enum AdminOperation {
     CreateToken,
     /// An admin token was revoked.
     RevokeToken,
+    /// A user was moved to another team.
+    MoveUser,
+    /// A user was renamed.
+    RenameUser,
+    /// A team was renamed.
+    RenameTeam,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -55,4 +61,7 @@ super::text_enum!(AdminOperation, "admin operation", {
     Reset => "reset",
     CreateToken => "create_token",
     RevokeToken => "revoke_token",
+    MoveUser => "move_user",
+    RenameUser => "rename_user",
+    RenameTeam => "rename_team",
 });

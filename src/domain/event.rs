@@ -1,6 +1,7 @@
 //! Domain events: the changes a person or another system must hear about (a warning
 //! threshold crossed, a block, an unblock, protection, limits changed, a key issued or
-//! revoked, the daily reset), as one typed value each.
+//! revoked, a user moved to another team, a user or team renamed, the daily reset), as
+//! one typed value each.
 //!
 //! The service layer writes each event to the outbox in the same transaction as the
 //! change it describes; subscribers (the log today, email, webhooks and the IAM
@@ -153,6 +154,28 @@ pub enum DomainEvent {
         /// Who.
         by: String,
     },
+    /// A user moved to another team (whose limits now apply to them).
+    UserMoved {
+        /// Database id.
+        user_id: i64,
+        /// The user.
+        username: String,
+        /// The team before.
+        from_team: String,
+        /// The team after.
+        to_team: String,
+        /// Who.
+        by: String,
+    },
+    /// A user or team was renamed (records and rollups carry the new name).
+    Renamed {
+        /// Whose name, under its new name.
+        subject: LimitSubject,
+        /// The name before.
+        from: String,
+        /// Who.
+        by: String,
+    },
     /// The daily reset ran.
     ResetDone {
         /// The local day it ran for.
@@ -187,6 +210,10 @@ pub enum EventKind {
     KeyRevoked,
     /// [`DomainEvent::ResetDone`]
     ResetDone,
+    /// [`DomainEvent::UserMoved`]
+    UserMoved,
+    /// [`DomainEvent::Renamed`]
+    Renamed,
 }
 
 super::text_enum!(EventKind, "event type", {
@@ -199,6 +226,8 @@ super::text_enum!(EventKind, "event type", {
     KeyIssued => "key_issued",
     KeyRevoked => "key_revoked",
     ResetDone => "reset_done",
+    UserMoved => "user_moved",
+    Renamed => "renamed",
 });
 
 impl DomainEvent {
@@ -214,6 +243,8 @@ impl DomainEvent {
             Self::KeyIssued { .. } => EventKind::KeyIssued,
             Self::KeyRevoked { .. } => EventKind::KeyRevoked,
             Self::ResetDone { .. } => EventKind::ResetDone,
+            Self::UserMoved { .. } => EventKind::UserMoved,
+            Self::Renamed { .. } => EventKind::Renamed,
         }
     }
 
@@ -227,12 +258,14 @@ impl DomainEvent {
         match self {
             Self::Warning { subject: s, .. }
             | Self::TeamLimitReached { subject: s, .. }
-            | Self::LimitsChanged { subject: s, .. } => Some(subject(s)),
+            | Self::LimitsChanged { subject: s, .. }
+            | Self::Renamed { subject: s, .. } => Some(subject(s)),
             Self::Blocked { username, .. }
             | Self::Unblocked { username, .. }
             | Self::ProtectionChanged { username, .. }
             | Self::KeyIssued { username, .. }
-            | Self::KeyRevoked { username, .. } => Some(format!("user:{username}")),
+            | Self::KeyRevoked { username, .. }
+            | Self::UserMoved { username, .. } => Some(format!("user:{username}")),
             Self::ResetDone { .. } => None,
         }
     }

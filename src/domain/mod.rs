@@ -14,6 +14,7 @@ mod key_status;
 mod language;
 mod limits;
 mod not_sent;
+pub(crate) mod money;
 mod usage_source;
 
 pub use actor::Actor;

@@ -151,6 +151,7 @@ pub struct AggregateRow {
     /// Cache-write tokens.
     pub cache_write_tokens: i64,
     /// USD.
+    #[serde(serialize_with = "crate::domain::money::serialize_usd")]
     pub cost_usd: f64,
 }
 

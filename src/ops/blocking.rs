@@ -21,30 +21,56 @@ pub enum BlockDuration {
     Indefinite,
 }
 
+/// The longest timed block: 366 days (longer is `indefinite`).
+pub const MAX_BLOCK_SECS: u64 = 366 * 86_400;
+
 impl std::str::FromStr for BlockDuration {
     type Err = String;
 
-    /// `30m`, `2h`, `1d` (any positive number of minutes, hours or days),
-    /// `until-reset` or `indefinite`.
+    /// `90s`, `30m`, `2h30m`, `1d`, `1w` (numbers with s/m/h/d/w, in sequence, up to
+    /// 366 days), `until-reset` or `indefinite`.
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "until-reset" => return Ok(Self::UntilReset),
             "indefinite" => return Ok(Self::Indefinite),
             _ => {}
         }
-        let bad = || format!("`{s}` is not a duration like 30m, 2h, 1d, until-reset or indefinite");
-        let (digits, unit) = s.split_at(s.len().saturating_sub(1));
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        let secs = match unit {
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86400,
-            _ => return Err(bad()),
+        let bad = || {
+            format!(
+                "`{s}` is not a duration like 90s, 30m, 2h30m, 1d, 1w, until-reset or indefinite"
+            )
         };
-        if n == 0 {
+        let mut total: u64 = 0;
+        let mut digits = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let unit = match c {
+                's' => 1,
+                'm' => 60,
+                'h' => 3_600,
+                'd' => 86_400,
+                'w' => 604_800,
+                _ => return Err(bad()),
+            };
+            let n: u64 = digits.parse().map_err(|_| bad())?;
+            digits.clear();
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .unwrap_or(u64::MAX);
+        }
+        if !digits.is_empty() || total == 0 {
             return Err(bad());
         }
-        n.checked_mul(secs).map(Self::For).ok_or_else(bad)
+        if total > MAX_BLOCK_SECS {
+            return Err(format!(
+                "`{s}` is longer than the longest timed block (366d); use `indefinite`"
+            ));
+        }
+        Ok(Self::For(total))
     }
 }
 
@@ -104,7 +130,7 @@ impl Ops {
         reason: Option<String>,
         event: DomainEvent,
     ) -> Result<BlockingView, OpsError> {
-        let view = view(&status);
+        let view = self.view(&status);
         let admin_op = match operation {
             AuditOperation::Block => AdminOperation::Block,
             AuditOperation::Unblock => AdminOperation::Unblock,
@@ -119,7 +145,7 @@ impl Ops {
             actor,
             admin_op,
             format!("user:{}", status.username),
-            json(&self::view(before)),
+            json(&self.view(before)),
             after,
         );
         let audit = BlockChange::audit(&status, operation, reason, actor);
@@ -135,7 +161,13 @@ impl Ops {
 
     /// Users who are blocked or protected now, by name.
     pub(crate) async fn blocks(&self) -> Result<Vec<BlockingView>, OpsError> {
-        let mut rows: Vec<BlockingView> = self.store.block_rows().await?.iter().map(view).collect();
+        let mut rows: Vec<BlockingView> = self
+            .store
+            .block_rows()
+            .await?
+            .iter()
+            .map(|s| self.view(s))
+            .collect();
         rows.sort_by(|a, b| a.username.cmp(&b.username));
         Ok(rows)
     }
@@ -215,7 +247,8 @@ impl Ops {
         let before = self.status_of(&user).await?;
         if !before.blocked {
             return Err(OpsError::Conflict(format!(
-                "user `{username}` is not blocked"
+                "user `{username}` is not blocked (calls refused for a reached limit are not \
+                 a block: raise the limit or protect the user)"
             )));
         }
         let (safe, safe_until) = if before.kind == Some(BlockKind::Automatic) {
@@ -289,13 +322,8 @@ impl Ops {
     }
 }
 
-fn view(s: &BlockStatus) -> BlockingView {
-    BlockingView {
-        username: s.username.clone(),
-        blocked: s.blocked,
-        blocked_reason: s.reason.clone(),
-        blocked_until: s.blocked_until,
-        administrative_safe: s.administrative_safe,
-        safe_until: s.safe_until,
+impl Ops {
+    fn view(&self, s: &BlockStatus) -> BlockingView {
+        BlockingView::new(s, s.username.clone(), self.tz)
     }
 }

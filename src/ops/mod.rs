@@ -16,15 +16,17 @@ pub mod aggregates;
 pub mod blocking;
 mod error;
 pub(crate) mod keys;
+pub mod lists;
 pub(crate) mod pricing;
 pub(crate) mod quota_events;
+mod renames;
 pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
 pub(crate) mod teams;
 mod user_usage;
 pub mod users;
-mod validate;
+pub mod validate;
 pub mod views;
 
 use std::sync::Arc;
@@ -36,7 +38,7 @@ pub use error::OpsError;
 
 use crate::config::{Config, MasterKeySource};
 use crate::domain::{Language, Limits};
-use crate::store::Store;
+use crate::store::{OpenMode, Store};
 
 /// The service layer over one store.
 pub struct Ops {
@@ -45,6 +47,7 @@ pub struct Ops {
     default_limits: Limits,
     default_language: Language,
     master_key: MasterKeySource,
+    warning_percent: u8,
 }
 
 impl Ops {
@@ -62,15 +65,40 @@ impl Ops {
             },
             default_language: config.email.language,
             master_key: config.database.master_key.clone(),
+            warning_percent: config.quota.warning_percent,
         }
     }
 
     /// Opens the configured database, applies pending migrations and returns the
     /// service over it with the number of migrations applied (the command line's entry).
     pub async fn open(config: &Config) -> Result<(Self, usize), OpsError> {
-        let store = Store::connect(&config.database, config.quota.timezone).await?;
+        Self::open_with(config, OpenMode::CreateIfMissing).await
+    }
+
+    /// [`Ops::open`], refusing a missing SQLite file with [`OpenMode::MustExist`]. The
+    /// master key is checked first, so a bad key is reported before anything is created.
+    pub async fn open_with(config: &Config, mode: OpenMode) -> Result<(Self, usize), OpsError> {
+        crate::auth::crypto::MasterKey::check(&config.database.master_key)?;
+        let store = Store::open(&config.database, config.quota.timezone, mode).await?;
         let applied = store.migrate().await?;
         Ok((Self::new(Arc::new(store), config), applied))
+    }
+
+    /// Checks that the configured database exists and answers, without creating or
+    /// migrating anything (`doctor`); returns what it is (`SQLite file /path`).
+    pub async fn check_database(config: &Config) -> Result<String, OpsError> {
+        let store =
+            Store::open(&config.database, config.quota.timezone, OpenMode::MustExist).await?;
+        let answer = store.ping().await;
+        store.close().await;
+        answer?;
+        Ok(Self::database_name(config))
+    }
+
+    /// The configured database as people know it (`SQLite file /abs/path`, `MySQL
+    /// host:port/db`), never the password.
+    pub fn database_name(config: &Config) -> String {
+        crate::store::describe_database(&config.database)
     }
 
     /// Closes the database connections.
@@ -85,5 +113,15 @@ impl Ops {
 
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+
+    /// The view of a user, times in `quota.timezone`.
+    pub(crate) fn user_view(&self, u: &crate::store::User) -> views::UserView {
+        views::UserView::new(u, self.tz)
+    }
+
+    /// The view of a team, times in `quota.timezone`.
+    pub(crate) fn team_view(&self, t: &crate::store::Team) -> views::TeamView {
+        views::TeamView::new(t, self.tz)
     }
 }

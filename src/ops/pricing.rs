@@ -2,7 +2,7 @@
 //! and list.
 
 use super::admin_audit::{json, record};
-use super::{Ops, OpsError};
+use super::{validate, Ops, OpsError};
 use crate::domain::{Actor, AdminOperation};
 use crate::store::Price;
 
@@ -15,6 +15,14 @@ impl Ops {
                 "model id `{}` names no model",
                 price.model_id
             )));
+        }
+        validate::price("input price", price.input_per_1k)?;
+        validate::price("output price", price.output_per_1k)?;
+        if let Some(v) = price.cache_read_per_1k {
+            validate::price("cache read price", v)?;
+        }
+        if let Some(v) = price.cache_write_per_1k {
+            validate::price("cache write price", v)?;
         }
         let price = Price {
             model_id: bare,

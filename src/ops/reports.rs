@@ -5,7 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 use super::aggregates::day_key;
-use super::views::DayMonth;
+use super::views::{rfc3339, DayMonth};
 use super::{Ops, OpsError};
 use crate::calendar::start_of_day;
 use crate::store::{AuditEntry, DailyFilter, RequestRecord, UsageFilter, UsageTotals};
@@ -31,7 +31,17 @@ pub(crate) struct UsageReport {
     /// Sums over every matching record (not only those listed).
     pub(crate) totals: UsageTotals,
     /// Records, newest first.
-    pub(crate) records: Vec<RequestRecord>,
+    pub(crate) records: Vec<RecordView>,
+}
+
+/// A record with its time also in RFC 3339 in `quota.timezone`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct RecordView {
+    /// The record.
+    #[serde(flatten)]
+    pub(crate) record: RequestRecord,
+    /// `created_at` as RFC 3339 in `quota.timezone`.
+    pub(crate) created_at_rfc3339: Option<String>,
 }
 
 /// Parses a `YYYY-MM-DD` date given as `field`.
@@ -69,8 +79,15 @@ impl Ops {
                 .map(|d| start_of_day(self.tz, d).timestamp_millis()),
             limit: Some(query.limit),
         };
+        let records = self.store.requests(&filter).await?;
         Ok(UsageReport {
-            records: self.store.requests(&filter).await?,
+            records: records
+                .into_iter()
+                .map(|record| RecordView {
+                    created_at_rfc3339: rfc3339(Some(record.created_at), self.tz),
+                    record,
+                })
+                .collect(),
             totals: self.store.usage_totals(&filter).await?,
         })
     }
@@ -95,11 +112,16 @@ impl Ops {
         })
     }
 
-    /// The blocking audit trail, newest first.
+    /// The blocking audit trail, newest first; an unknown user is an error.
     pub async fn audit(&self, user: Option<&str>, limit: i64) -> Result<Vec<AuditEntry>, OpsError> {
         if limit < 0 {
             return Err(OpsError::Invalid("--limit must be 0 or more".into()));
         }
-        Ok(self.store.audit(user, limit).await?)
+        let entries = self.store.audit(user, limit).await?;
+        // A deleted user's history still shows; a name never seen is an error.
+        if let (Some(u), true) = (user, entries.is_empty()) {
+            self.store.user(u).await?;
+        }
+        Ok(entries)
     }
 }

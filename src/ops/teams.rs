@@ -31,7 +31,7 @@ impl Ops {
             Some(after),
         );
         let team = self.store.create_team(&new, &audit).await?;
-        Ok(TeamView::from(&team))
+        Ok(self.team_view(&team))
     }
 
     /// Every team, by name.
@@ -41,7 +41,7 @@ impl Ops {
             .teams()
             .await?
             .iter()
-            .map(TeamView::from)
+            .map(|t| self.team_view(t))
             .collect())
     }
 
@@ -56,7 +56,7 @@ impl Ops {
             })
             .await?;
         Ok(TeamInfo {
-            team: TeamView::from(&team),
+            team: self.team_view(&team),
             members: members.into_iter().map(|u| u.username).collect(),
             usage,
         })
@@ -85,7 +85,7 @@ impl Ops {
         self.store
             .set_team_limits(team.id, &after, &event, &audit)
             .await?;
-        Ok(TeamView::from(&self.store.team(name).await?))
+        Ok(self.team_view(&self.store.team(name).await?))
     }
 
     /// Deletes a team that has no users.
@@ -101,7 +101,7 @@ impl Ops {
             actor,
             AdminOperation::DeleteTeam,
             format!("team:{name}"),
-            json(&TeamView::from(&team)),
+            json(&self.team_view(&team)),
             None,
         );
         self.store.delete_team(team.id, &audit).await?;

@@ -1,5 +1,5 @@
-//! Usage today and this month of many users at once (the admin API's user list), from
-//! two aggregates over the rollups instead of two queries per user.
+//! Usage today and this month of many users or teams at once (the user and team lists),
+//! from two aggregates over the rollups instead of two queries per user or team.
 
 use std::collections::HashMap;
 
@@ -28,10 +28,23 @@ impl Ops {
         &self,
         team: Option<&str>,
     ) -> Result<HashMap<String, DayMonth>, OpsError> {
+        self.usage_grouped(GroupBy::User, team).await
+    }
+
+    /// Usage today and this month per team name; teams without usage are absent.
+    pub(crate) async fn usage_by_team(&self) -> Result<HashMap<String, DayMonth>, OpsError> {
+        self.usage_grouped(GroupBy::Team, None).await
+    }
+
+    async fn usage_grouped(
+        &self,
+        group_by: GroupBy,
+        team: Option<&str>,
+    ) -> Result<HashMap<String, DayMonth>, OpsError> {
         let today = self.today();
         let month_start = today.with_day(1).unwrap_or(today);
         let query = |from| AggregateQuery {
-            group_by: GroupBy::User,
+            group_by,
             from,
             to: today,
             user: None,

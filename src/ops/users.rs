@@ -3,7 +3,7 @@
 
 use super::admin_audit::{json, record};
 use super::teams::limits_change;
-use super::views::{BlockingView, Deleted, KeySummary, UserInfo, UserView};
+use super::views::{rfc3339, BlockingView, Deleted, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
 use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate};
 use crate::store::{NewUser, UsageFilter};
@@ -60,7 +60,7 @@ impl Ops {
             Some(after),
         );
         let user = self.store.create_user(&row, &audit).await?;
-        Ok(UserView::from(&user))
+        Ok(self.user_view(&user))
     }
 
     /// Every user, or one team's, by name.
@@ -70,7 +70,7 @@ impl Ops {
             None => None,
         };
         let users = self.store.users(team_id).await?;
-        Ok(users.iter().map(UserView::from).collect())
+        Ok(users.iter().map(|u| self.user_view(u)).collect())
     }
 
     /// A user with usage today and this month, blocking status and keys.
@@ -85,16 +85,9 @@ impl Ops {
         let keys = self.store.keys(Some(user.id)).await?;
         let status = self.store.block_status(user.id).await?.unwrap_or_default();
         Ok(UserInfo {
-            user: UserView::from(&user),
+            user: self.user_view(&user),
             usage,
-            blocking: BlockingView {
-                username: String::new(),
-                blocked: status.blocked,
-                blocked_reason: status.reason,
-                blocked_until: status.blocked_until,
-                administrative_safe: status.administrative_safe,
-                safe_until: status.safe_until,
-            },
+            blocking: BlockingView::new(&status, String::new(), self.tz),
             keys: keys
                 .into_iter()
                 .map(|k| KeySummary {
@@ -102,6 +95,7 @@ impl Ops {
                     tool: k.tool,
                     status: k.status,
                     created_at: k.created_at,
+                    created_at_rfc3339: rfc3339(Some(k.created_at), self.tz),
                 })
                 .collect(),
         })
@@ -130,7 +124,7 @@ impl Ops {
         self.store
             .set_user_limits(user.id, &after, &event, &audit)
             .await?;
-        Ok(UserView::from(&self.store.user(username).await?))
+        Ok(self.user_view(&self.store.user(username).await?))
     }
 
     /// Deletes a user with their keys and limits; their request records stay.
@@ -140,7 +134,7 @@ impl Ops {
             actor,
             AdminOperation::DeleteUser,
             format!("user:{username}"),
-            json(&UserView::from(&user)),
+            json(&self.user_view(&user)),
             None,
         );
         self.store.delete_user(user.id, &audit).await?;

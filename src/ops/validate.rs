@@ -1,7 +1,26 @@
-//! Input rules shared by every operation: names, email addresses and limits.
+//! Input rules shared by every operation: names, email addresses, limits and prices,
+//! each with the accepted range (a typo like `1e300` is refused, not stored).
 
 use super::OpsError;
 use crate::domain::LimitsUpdate;
+
+/// The largest request limit (per day or month).
+pub const MAX_REQUESTS: i64 = 1_000_000_000;
+/// The largest budget in USD (per day or month).
+pub const MAX_BUDGET_USD: f64 = 1_000_000.0;
+/// The largest price in USD per 1,000 tokens.
+pub const MAX_PRICE_USD: f64 = 1_000.0;
+
+/// A price per 1,000 tokens given as `field`: a number from 0 to [`MAX_PRICE_USD`].
+pub(crate) fn price(field: &str, v: f64) -> Result<(), OpsError> {
+    if v.is_finite() && (0.0..=MAX_PRICE_USD).contains(&v) {
+        Ok(())
+    } else {
+        Err(OpsError::Invalid(format!(
+            "{field} {v} is not a price from 0 to {MAX_PRICE_USD} USD per 1,000 tokens"
+        )))
+    }
+}
 
 /// Team, user and tool names: 1-128 of letters, digits, `-`, `_`, `.` and `@`.
 pub(crate) fn name(what: &str, name: &str) -> Result<(), OpsError> {
@@ -40,17 +59,19 @@ pub(crate) fn limits(update: &LimitsUpdate) -> Result<(), OpsError> {
         ("daily_requests", update.daily_requests.flatten()),
         ("monthly_requests", update.monthly_requests.flatten()),
     ] {
-        if v.is_some_and(|v| v < 0) {
-            return Err(OpsError::Invalid(format!("{field} must be 0 or more")));
+        if v.is_some_and(|v| !(0..=MAX_REQUESTS).contains(&v)) {
+            return Err(OpsError::Invalid(format!(
+                "{field} must be a whole number from 0 to {MAX_REQUESTS}"
+            )));
         }
     }
     for (field, v) in [
         ("daily_budget_usd", update.daily_budget_usd.flatten()),
         ("monthly_budget_usd", update.monthly_budget_usd.flatten()),
     ] {
-        if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+        if v.is_some_and(|v| !v.is_finite() || !(0.0..=MAX_BUDGET_USD).contains(&v)) {
             return Err(OpsError::Invalid(format!(
-                "{field} must be an amount in USD, 0 or more"
+                "{field} must be an amount from 0 to {MAX_BUDGET_USD} USD"
             )));
         }
     }
@@ -72,5 +93,25 @@ mod tests {
         assert!(email("@x").is_err());
         assert!(email("a@b@c").is_err());
         assert!(email("a b@c").is_err());
+    }
+
+    #[test]
+    fn absurd_limits_and_prices_are_refused() {
+        let update = |daily_budget_usd: f64| LimitsUpdate {
+            daily_budget_usd: Some(Some(daily_budget_usd)),
+            ..Default::default()
+        };
+        assert!(limits(&update(1_000_000.0)).is_ok());
+        let e = limits(&update(1e300)).unwrap_err().to_string();
+        assert!(e.contains("from 0 to 1000000 USD"), "{e}");
+        let requests = LimitsUpdate {
+            daily_requests: Some(Some(MAX_REQUESTS + 1)),
+            ..Default::default()
+        };
+        assert!(limits(&requests).is_err());
+        assert!(price("input", 1000.0).is_ok());
+        assert!(price("input", 1e300).is_err());
+        assert!(price("input", -0.5).is_err());
+        assert!(price("input", f64::NAN).is_err());
     }
 }

@@ -1,13 +1,23 @@
 //! What operations return: plain `Serialize` views that the command line prints (as
 //! text or as this JSON) and the admin API sends as they are.
 
+use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::auth::crypto::IssuedKey;
 use crate::domain::{KeyStatus, Language, Limits};
 use crate::store::{Team, UsageTotals, User};
 
-pub(crate) use crate::store::{AdminToken, AuditEntry, KeyInfo, Price, RequestRecord};
+pub(crate) use crate::store::{AdminToken, AuditEntry, KeyInfo, Price};
+
+/// `ms` (epoch milliseconds) as RFC 3339 in `tz` (`quota.timezone`), to the second.
+pub(crate) fn rfc3339(ms: Option<i64>, tz: Tz) -> Option<String> {
+    let t = chrono::DateTime::from_timestamp_millis(ms?)?;
+    Some(
+        t.with_timezone(&tz)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+    )
+}
 
 /// A team.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
@@ -18,16 +28,32 @@ pub struct TeamView {
     pub limits: Limits,
     /// Creation time (epoch ms).
     pub(crate) created_at: i64,
+    /// Creation time, RFC 3339 in `quota.timezone`.
+    pub(crate) created_at_rfc3339: Option<String>,
 }
 
-impl From<&Team> for TeamView {
-    fn from(t: &Team) -> Self {
+impl TeamView {
+    /// The view of `t`, times in `tz`.
+    pub(crate) fn new(t: &Team, tz: Tz) -> Self {
         Self {
             name: t.name.clone(),
             limits: t.limits,
             created_at: t.created_at,
+            created_at_rfc3339: rfc3339(Some(t.created_at), tz),
         }
     }
+}
+
+/// A team in `team list`: with its members' usage today and this month.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TeamSummary {
+    /// The team.
+    #[serde(flatten)]
+    pub(crate) team: TeamView,
+    /// Number of members.
+    pub(crate) members: usize,
+    /// Usage of all members together.
+    pub(crate) usage: DayMonth,
 }
 
 /// Usage today and this month (calendar periods in `quota.timezone`).
@@ -72,10 +98,13 @@ pub struct UserView {
     pub limits: Limits,
     /// Creation time (epoch ms).
     pub(crate) created_at: i64,
+    /// Creation time, RFC 3339 in `quota.timezone`.
+    pub(crate) created_at_rfc3339: Option<String>,
 }
 
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
+impl UserView {
+    /// The view of `u`, times in `tz`.
+    pub(crate) fn new(u: &User, tz: Tz) -> Self {
         Self {
             username: u.username.clone(),
             person: u.person_name.clone(),
@@ -85,8 +114,37 @@ impl From<&User> for UserView {
             iam_user: u.iam_user.clone(),
             limits: u.limits,
             created_at: u.created_at,
+            created_at_rfc3339: rfc3339(Some(u.created_at), tz),
         }
     }
+}
+
+/// A user in `user list`: usage today and this month, and whether they are blocked,
+/// protected or near a limit.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct UserSummary {
+    /// The user.
+    #[serde(flatten)]
+    pub(crate) user: UserView,
+    /// Usage today and this month.
+    pub(crate) usage: DayMonth,
+    /// Calls are refused now (an administrator's or a limit's block).
+    pub(crate) blocked: bool,
+    /// Protected from limits now.
+    pub(crate) administrative_safe: bool,
+    /// The highest share (percent) of any of the user's own limits used in its period;
+    /// `None` without limits.
+    pub(crate) used_percent: Option<f64>,
+}
+
+/// `user list`: the users shown and how many matched in all.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    /// The users, by name.
+    pub(crate) users: Vec<UserSummary>,
+    /// What was asked for (`blocked`, `near_limit` percent), for the caption.
+    #[serde(skip)]
+    pub(crate) near_limit: Option<u8>,
 }
 
 /// A key in a user's view (never its secret).
@@ -100,6 +158,8 @@ pub(crate) struct KeySummary {
     pub(crate) status: KeyStatus,
     /// Creation time (epoch ms).
     pub(crate) created_at: i64,
+    /// Creation time, RFC 3339 in `quota.timezone`.
+    pub(crate) created_at_rfc3339: Option<String>,
 }
 
 /// `user info`: the user, usage today and this month, blocking status and keys.
@@ -129,10 +189,30 @@ pub struct BlockingView {
     pub blocked_reason: Option<String>,
     /// Until when (epoch ms); `None` while blocked is indefinite.
     pub blocked_until: Option<i64>,
+    /// `blocked_until`, RFC 3339 in `quota.timezone`.
+    pub(crate) blocked_until_rfc3339: Option<String>,
     /// Protected from limits.
     pub administrative_safe: bool,
-    /// Until when the protection lasts; `None` is standing.
-    pub(crate) safe_until: Option<i64>,
+    /// Until when the protection lasts (epoch ms); `None` is standing (or none).
+    pub(crate) protected_until: Option<i64>,
+    /// `protected_until`, RFC 3339 in `quota.timezone`.
+    pub(crate) protected_until_rfc3339: Option<String>,
+}
+
+impl BlockingView {
+    /// The view of a blocking row, times in `tz`; `username` empty leaves it out.
+    pub(crate) fn new(s: &crate::store::BlockStatus, username: String, tz: Tz) -> Self {
+        Self {
+            username,
+            blocked: s.blocked,
+            blocked_reason: s.reason.clone(),
+            blocked_until: s.blocked_until,
+            blocked_until_rfc3339: rfc3339(s.blocked_until, tz),
+            administrative_safe: s.administrative_safe,
+            protected_until: s.safe_until,
+            protected_until_rfc3339: rfc3339(s.safe_until, tz),
+        }
+    }
 }
 
 /// A key just issued: the only time its secret and bearer token are shown.

@@ -12,6 +12,14 @@ pub enum StoreError {
     /// A value the database cannot hold.
     #[error("{0}")]
     Invalid(String),
+    /// The database could not be opened or reached: which one, and why.
+    #[error("cannot open the database ({target}): {cause}")]
+    Open {
+        /// `SQLite file /path` or `MySQL host:port/db`.
+        target: String,
+        /// Why.
+        cause: String,
+    },
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

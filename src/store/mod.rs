@@ -25,9 +25,11 @@ mod error;
 mod jobs;
 mod keys;
 mod limits;
+mod open;
 mod outbox;
 mod pricing;
 mod record_pages;
+mod renames;
 mod requests;
 mod rollups;
 mod teams;
@@ -50,6 +52,7 @@ pub use blocks::BlockStatus;
 pub(crate) use counters::CounterRef;
 pub use error::StoreError;
 pub use keys::{ActiveKey, KeyInfo, NewKey};
+pub use open::{describe as describe_database, OpenMode};
 pub use outbox::{ClaimedEvent, StoredEvent};
 pub use pricing::Price;
 pub(crate) use record_pages::{PagedRecord, RecordFilter};
@@ -89,12 +92,26 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/s
 static MYSQL_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
 
 impl Store {
-    /// Connects to the database named by `config.url`; the usage rollups sum records by
-    /// local day in `day_zone` (`quota.timezone`).
+    /// Connects to the database named by `config.url` (creating an SQLite file, mode
+    /// 0600, when the URL allows it); the usage rollups sum records by local day in
+    /// `day_zone` (`quota.timezone`).
     pub async fn connect(config: &DatabaseConfig, day_zone: Tz) -> Result<Self, StoreError> {
+        Self::open(config, day_zone, OpenMode::CreateIfMissing).await
+    }
+
+    /// Connects to the database named by `config.url`; with [`OpenMode::MustExist`] a
+    /// missing SQLite file is an error instead of a new empty database. Errors name the
+    /// file or host and the cause.
+    pub async fn open(
+        config: &DatabaseConfig,
+        day_zone: Tz,
+        mode: OpenMode,
+    ) -> Result<Self, StoreError> {
         let pool = match config.kind {
             DatabaseKind::Sqlite => {
-                let options = SqliteConnectOptions::from_str(&config.url)?
+                open::prepare_sqlite(config, mode)?;
+                let options = SqliteConnectOptions::from_str(&config.url)
+                    .map_err(|e| open::open_error(config, open::cause(&e)))?
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
@@ -116,16 +133,20 @@ impl Store {
                     })
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
-                    .await?;
+                    .await
+                    .map_err(|e| open::open_error(config, open::cause(&e)))?;
                 Pool::Sqlite(pool)
             }
             DatabaseKind::MySql => {
-                let options = MySqlConnectOptions::from_str(&config.url)?;
+                let options = MySqlConnectOptions::from_str(&config.url)
+                    .map_err(|e| open::open_error(config, open::cause(&e)))?;
+                open::probe_mysql(config, &options).await?;
                 let pool = MySqlPoolOptions::new()
                     .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
-                    .await?;
+                    .await
+                    .map_err(|e| open::open_error(config, open::cause(&e)))?;
                 Pool::MySql(pool)
             }
         };

@@ -52,6 +52,7 @@ pub struct RequestRecord {
     /// Cache-write input tokens.
     pub cache_write_tokens: i64,
     /// Cost in USD at the model's price.
+    #[serde(serialize_with = "crate::domain::money::serialize_usd")]
     pub cost_usd: f64,
     /// Time from arrival to the last byte (ms).
     pub latency_ms: i64,
@@ -100,6 +101,7 @@ pub struct UsageTotals {
     /// Cache-write tokens.
     pub cache_write_tokens: i64,
     /// USD.
+    #[serde(serialize_with = "crate::domain::money::serialize_usd")]
     pub cost_usd: f64,
 }
 
