@@ -1,4 +1,5 @@
-//! Usage: `/api/v1/usage` (per-call records with filters, keyset paging; CSV exports
+//! Usage: `/api/v1/usage` (per-call records with filters (user, team, model, operation,
+//! status, time), keyset paging; CSV exports
 //! every match) and `/api/v1/aggregates` (sums per user, team, model, day or hour over
 //! local days in `quota.timezone`, from the rollups).
 
@@ -33,6 +34,8 @@ pub(crate) struct UsageQuery {
     team: Option<String>,
     /// Only this model id, exactly as recorded.
     model: Option<String>,
+    /// Only this Bedrock operation (`Converse`, `ConverseStream`, `InvokeModel`, ...).
+    operation: Option<String>,
     /// `ok` (< 400), `error` (>= 400) or one HTTP status code.
     status: Option<String>,
     /// From (inclusive): `YYYY-MM-DD` (local day in `quota.timezone`) or RFC 3339.
@@ -69,6 +72,7 @@ async fn usage(
         user: q.user,
         team: q.team,
         model: q.model,
+        operation: q.operation,
         status: q
             .status
             .as_deref()

@@ -36,6 +36,10 @@ pub enum AdminOperation {
     CreateToken,
     /// An admin token was revoked.
     RevokeToken,
+    /// A dashboard session was opened with an admin token.
+    Login,
+    /// A dashboard session was ended.
+    Logout,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -55,4 +59,6 @@ super::text_enum!(AdminOperation, "admin operation", {
     Reset => "reset",
     CreateToken => "create_token",
     RevokeToken => "revoke_token",
+    Login => "login",
+    Logout => "logout",
 });

@@ -30,6 +30,7 @@ mod pricing;
 mod record_pages;
 mod requests;
 mod rollups;
+mod sessions;
 mod teams;
 mod users;
 

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod clients;
 pub mod upstream;
 
 use std::sync::Arc;
