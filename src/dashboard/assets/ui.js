@@ -14,7 +14,7 @@ export function h(tag, attrs, ...children) {
     else if (k === 'class') e.className = v;
     else e.setAttribute(k, v === true ? '' : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -75,12 +75,15 @@ export function meter(used, limit, fmt) {
   const s = share(used, limit);
   if (s === null) return h('span', { class: 'meter-text' }, fmt(used), h('span', { class: 'muted' }, ' / no limit'));
   const level = s >= 100 ? 'over' : s >= settings.warningPercent ? 'warn' : 'ok';
+  // Through the CSSOM: the policy refuses style attributes.
+  const bar = h('div', { class: 'fill' });
+  bar.style.width = `${Math.min(100, s).toFixed(1)}%`;
   return h('div', { class: 'meter-wrap' },
     h('span', { class: 'meter-text' }, `${fmt(used)} / ${fmt(limit)}`),
     h('div', {
       class: `meter ${level}`, role: 'meter', 'aria-valuemin': 0, 'aria-valuemax': 100,
       'aria-valuenow': Math.round(Math.min(s, 100)), 'aria-label': `${fmt(used)} of ${fmt(limit)}, ${fmtPct(s)}`,
-    }, h('div', { class: 'fill', style: `width:${Math.min(100, s).toFixed(1)}%` })));
+    }, bar));
 }
 
 /** A status badge: active, warned, blocked or protected. */
@@ -145,7 +148,7 @@ export function card(title, items) {
 
 /** Replaces a region's content. */
 export function fill(region, ...children) {
-  region.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
+  region.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
 }
 
 /** Runs `fn` and shows its error, if any, as a notice; returns whether it succeeded. */
