@@ -78,7 +78,13 @@ async fn sessions_need_csrf_for_changes_and_end_at_logout() {
         assert!(a.message().contains("unknown or revoked"), "{}", a.text);
         let (a, _) = Browser::login(&base, "", &[]).await;
         assert_eq!(a.status, 401, "{}", a.text);
-        let bad = request("POST", &format!("{base}/api/v1/session/login"), &[], "{\"tok\": 1}").await;
+        let bad = request(
+            "POST",
+            &format!("{base}/api/v1/session/login"),
+            &[],
+            "{\"tok\": 1}",
+        )
+        .await;
         assert_eq!(bad.status, 400, "{}", bad.text);
 
         let (a, b) = Browser::login(&base, &api.token, &[]).await;
@@ -106,19 +112,33 @@ async fn sessions_need_csrf_for_changes_and_end_at_logout() {
         assert!(a.message().contains("X-CSRF-Token"), "{}", a.text);
         let a = b.call("POST", "/api/v1/teams", Some("forged"), &body).await;
         assert_eq!(a.status, 403, "{}", a.text);
-        assert!(api.get_ok("/api/v1/teams").await.as_array().unwrap().is_empty());
+        assert!(api
+            .get_ok("/api/v1/teams")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty());
         let a = b.call("POST", "/api/v1/teams", Some(&b.csrf), &body).await;
         assert_eq!(a.status, 201, "{}", a.text);
 
         // The audit log names the token the session was made from.
-        let log = api.get_ok("/api/v1/audit/admin?resource=team:research").await;
+        let log = api
+            .get_ok("/api/v1/audit/admin?resource=team:research")
+            .await;
         assert_eq!(log["entries"][0]["actor"], "dashboard:ops-bot", "{log}");
         let log = api.get_ok("/api/v1/audit/admin?operation=login").await;
         assert_eq!(log["entries"].as_array().unwrap().len(), 2, "{log}");
 
         // Logout needs the CSRF token too, then the old cookie is refused.
-        assert_eq!(b.call("POST", "/api/v1/session/logout", None, "").await.status, 403);
-        let a = b.call("POST", "/api/v1/session/logout", Some(&b.csrf), "").await;
+        assert_eq!(
+            b.call("POST", "/api/v1/session/logout", None, "")
+                .await
+                .status,
+            403
+        );
+        let a = b
+            .call("POST", "/api/v1/session/logout", Some(&b.csrf), "")
+            .await;
         assert_eq!(a.status, 200, "{}", a.text);
         assert_eq!(a.json()["ended"], true);
         assert!(a.header("set-cookie").unwrap().contains("Max-Age=0"));
@@ -148,12 +168,17 @@ async fn sessions_need_csrf_for_changes_and_end_at_logout() {
 #[tokio::test]
 async fn summary_totals_the_organisation_and_usage_filters_by_operation() {
     let (gate, api) = start(Engine::Sqlite).await;
-    let limits = |daily: f64, monthly: f64| {
-        json!({"daily_budget_usd": daily, "monthly_budget_usd": monthly, "daily_requests": 100})
-    };
-    for (team, l) in [("research", limits(5.0, 100.0)), ("platform", limits(2.5, 50.0))] {
+    let limits = |daily: f64, monthly: f64| json!({"daily_budget_usd": daily, "monthly_budget_usd": monthly, "daily_requests": 100});
+    for (team, l) in [
+        ("research", limits(5.0, 100.0)),
+        ("platform", limits(2.5, 50.0)),
+    ] {
         let a = api
-            .call("POST", "/api/v1/teams", Some(json!({"name": team, "limits": l})))
+            .call(
+                "POST",
+                "/api/v1/teams",
+                Some(json!({"name": team, "limits": l})),
+            )
             .await;
         assert_eq!(a.status, 201, "{}", a.text);
     }
@@ -171,7 +196,11 @@ async fn summary_totals_the_organisation_and_usage_filters_by_operation() {
     let cost: f64 = records.iter().map(|r| r.cost_usd).sum();
     assert!(cost > 0.0);
     let a = api
-        .call("POST", "/api/v1/users/bob/block", Some(json!({"reason": "test"})))
+        .call(
+            "POST",
+            "/api/v1/users/bob/block",
+            Some(json!({"reason": "test"})),
+        )
         .await;
     assert_eq!(a.status, 200, "{}", a.text);
 
@@ -183,7 +212,10 @@ async fn summary_totals_the_organisation_and_usage_filters_by_operation() {
     assert_eq!(s["team_limits_total"]["daily_budget_usd"], 7.5);
     assert_eq!(s["team_limits_total"]["daily_requests"], 200);
     assert_eq!(s["team_limits_total"]["monthly_requests"], Value::Null);
-    assert_eq!(s["teams_without_limits"], 3, "no team sets every limit: {s}");
+    assert_eq!(
+        s["teams_without_limits"], 3,
+        "no team sets every limit: {s}"
+    );
     assert_eq!(s["teams"], 3);
     assert_eq!(s["users"], 2);
     assert_eq!(s["blocked"], 1);
@@ -200,13 +232,24 @@ async fn summary_totals_the_organisation_and_usage_filters_by_operation() {
         .get_with("/api/v1/usage?operation=Converse&format=csv", &[])
         .await;
     assert_eq!(csv.status, 200);
-    assert_eq!(csv.text.lines().count(), 4, "header and 3 calls: {}", csv.text);
+    assert_eq!(
+        csv.text.lines().count(),
+        4,
+        "header and 3 calls: {}",
+        csv.text
+    );
     let csv = api
         .get_with("/api/v1/usage?operation=InvokeModel&format=csv", &[])
         .await;
     assert_eq!(csv.status, 200);
     assert!(csv.text.trim().is_empty(), "no call: {}", csv.text);
-    let unauth = request("GET", &format!("{}/api/v1/summary", gate.admin_url), &[], "").await;
+    let unauth = request(
+        "GET",
+        &format!("{}/api/v1/summary", gate.admin_url),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(unauth.status, 401);
     gate.stop().await;
 }
@@ -226,7 +269,10 @@ async fn the_dashboard_is_served_from_the_binary_with_a_strict_policy() {
     assert!(!csp.contains("unsafe-inline"), "{csp}");
     assert_eq!(page.header("cache-control").as_deref(), Some("no-cache"));
     assert!(page.text.contains("/assets/app.js"));
-    assert!(!page.text.contains("http://") && !page.text.contains("https://"), "no CDN");
+    assert!(
+        !page.text.contains("http://") && !page.text.contains("https://"),
+        "no CDN"
+    );
     let js = request("GET", &format!("{base}/assets/app.js"), &[], "").await;
     assert_eq!(js.status, 200);
     assert_eq!(

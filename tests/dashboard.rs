@@ -129,7 +129,10 @@ async fn the_dashboard_in_a_real_browser() {
         .iter()
         .filter(|r| r.username == "alice" && r.status_code == 200)
         .collect();
-    assert!(alice_ok.len() >= 4, "3 calls, and at least one after the unblock");
+    assert!(
+        alice_ok.len() >= 4,
+        "3 calls, and at least one after the unblock"
+    );
     for r in &alice_ok {
         assert!((r.cost_usd - per_call).abs() < 1e-9, "{r:?}");
     }

@@ -12,11 +12,10 @@ mod common;
 
 use bedrock_gate::domain::UsageSource;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
-use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
 use common::clients::{clean_env, missing, node_available, python_ok, run, show};
+use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
 use common::{Gate, GateOptions, TestUser};
 use tokio::process::Command;
 

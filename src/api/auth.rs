@@ -99,8 +99,7 @@ pub(crate) async fn require_token(
             .unwrap_or("");
         if !csrf_matches(&id, presented) {
             return Err(ApiError::Forbidden(
-                "a change made with the session cookie needs the session's `X-CSRF-Token`"
-                    .into(),
+                "a change made with the session cookie needs the session's `X-CSRF-Token`".into(),
             ));
         }
     }

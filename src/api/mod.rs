@@ -3,12 +3,13 @@
 //! (utoipa-axum: a route cannot exist without its documentation). It calls only the
 //! service layer (`ops`); every rule lives there.
 //!
-//! One concept per file: [`auth`] (the bearer token or dashboard session check), [`error`] (the one mapping of
-//! errors to responses), [`input`] (body and query extractors with 400s naming the
-//! field), [`csv`] (lists as JSON or streamed CSV), and one file per resource group.
+//! One concept per file: [`auth`] (the bearer token or dashboard session check),
+//! [`error`] (the one mapping of errors to responses), [`input`] (body and query
+//! extractors with 400s naming the field), [`csv`] (lists as JSON or streamed CSV), and
+//! one file per resource group ([`session`]: the dashboard's login and logout).
 
 mod audit;
-pub(crate) mod auth;
+mod auth;
 mod blocks;
 mod csv;
 mod error;
@@ -64,7 +65,8 @@ impl ApiState {
                        audit logs. Every route but `openapi.json` and \
                        `session/login` needs `Authorization: Bearer <admin token>` \
                        (`bedrock-gate admin create-token`) or the dashboard's session \
-                       cookie (changes with the cookie also need `X-CSRF-Token`). Errors are `{\"message\": ...}`. Lists are JSON, or \
+                       cookie (changes with the cookie also need `X-CSRF-Token`). \
+                       Errors are `{\"message\": ...}`. Lists are JSON, or \
                        CSV with `?format=csv` or `Accept: text/csv`."
     ),
     modifiers(&BearerAuth)

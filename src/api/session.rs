@@ -82,10 +82,9 @@ async fn login(
     };
     let ttl = s.ops.session_ttl().as_secs();
     let mut response = json_response(StatusCode::CREATED, &session.info);
-    response.headers_mut().insert(
-        SET_COOKIE,
-        cookie(&session.id, ttl, secure(&s, &headers))?,
-    );
+    response
+        .headers_mut()
+        .insert(SET_COOKIE, cookie(&session.id, ttl, secure(&s, &headers))?);
     Ok(response)
 }
 

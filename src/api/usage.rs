@@ -1,7 +1,7 @@
-//! Usage: `/api/v1/usage` (per-call records with filters (user, team, model, operation,
-//! status, time), keyset paging; CSV exports
-//! every match) and `/api/v1/aggregates` (sums per user, team, model, day or hour over
-//! local days in `quota.timezone`, from the rollups).
+//! Usage: `/api/v1/usage` (per-call records filtered by user, team, model, operation,
+//! status and time, keyset paging; CSV exports every match) and `/api/v1/aggregates`
+//! (sums per user, team, model, day or hour over local days in `quota.timezone`, from
+//! the rollups).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

@@ -62,7 +62,10 @@ static ASSETS: &[Asset] = &[
 /// The dashboard's routes: `/` and `/assets/{path}`.
 pub(crate) fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
-        .route("/", get(|h: HeaderMap| async move { serve("index.html", &h) }))
+        .route(
+            "/",
+            get(|h: HeaderMap| async move { serve("index.html", &h) }),
+        )
         .route(
             "/assets/{*path}",
             get(|Path(path): Path<String>, h: HeaderMap| async move { serve(&path, &h) }),

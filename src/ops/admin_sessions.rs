@@ -145,6 +145,10 @@ mod tests {
         assert!(csrf_matches("session-a", &a));
         assert!(!csrf_matches("session-b", &a));
         assert!(!csrf_matches("session-a", ""));
-        assert_ne!(a, hash_hex("session-a"), "the CSRF token is not the stored hash");
+        assert_ne!(
+            a,
+            hash_hex("session-a"),
+            "the CSRF token is not the stored hash"
+        );
     }
 }

@@ -79,10 +79,10 @@ pub async fn run_for(mut cmd: Command, what: &str, timeout: Duration) -> Output 
     out
 }
 
-/// Whether `python3 -c CODE` succeeds.
-pub async fn python_ok(code: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", code])
+/// Whether `program args...` runs and exits 0 (its output discarded).
+async fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -105,6 +105,7 @@ pub fn clean_env(cmd: &mut Command) {
     }
 }
 
+/// A finished client's exit code and output, for failure messages.
 pub fn show(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
@@ -114,16 +115,12 @@ pub fn show(out: &Output) -> String {
     )
 }
 
-/// Whether `node --version` runs.
-pub async fn node_available() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .map(|s| s.success())
-        .unwrap_or(false)
+/// Whether `python3 -c CODE` succeeds.
+pub async fn python_ok(code: &str) -> bool {
+    succeeds("python3", &["-c", code]).await
 }
 
+/// Whether `node --version` runs.
+pub async fn node_available() -> bool {
+    succeeds("node", &["--version"]).await
+}

@@ -104,6 +104,8 @@ async function open(page, hash, label) {
 }
 
 async function shoot(page, name) {
+  // From the top: a full-page shot of a scrolled page repeats the sticky header.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 

@@ -12,6 +12,13 @@ function el(tag, attrs, text) {
   return e;
 }
 
+/** The smallest of 1, 2, 2.5, 5 × 10^k at or above `v` (round axis labels). */
+function niceMax(v) {
+  if (!(v > 0)) return 1;
+  const p = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 2.5, 5, 10].map((m) => m * p).find((m) => m >= v * (1 - 1e-12)) || v;
+}
+
 /**
  * A bar chart. `points`: [{label, value, kind?: 'forecast'}]; `opts`: {title, fmt,
  * ref?: {value, label}, labelEvery?}.
@@ -23,7 +30,7 @@ export function bars(points, opts) {
   const padL = 56;
   const padB = 22;
   const padT = 12;
-  const max = Math.max(1e-9, ...points.map((p) => p.value), opts.ref ? opts.ref.value : 0);
+  const max = niceMax(Math.max(0, ...points.map((p) => p.value), opts.ref ? opts.ref.value : 0));
   const fig = document.createElement('figure');
   fig.className = 'chart';
   const cap = document.createElement('figcaption');

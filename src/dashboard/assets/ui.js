@@ -71,9 +71,9 @@ export function share(used, limit) {
 }
 
 /** A progress bar of `used` against `limit`: green, amber from the warning threshold, red at 100 %. */
-export function meter(used, limit, fmt) {
+export function meter(used, limit, fmt, none = 'no limit') {
   const s = share(used, limit);
-  if (s === null) return h('span', { class: 'meter-text' }, fmt(used), h('span', { class: 'muted' }, ' / no limit'));
+  if (s === null) return h('span', { class: 'meter-text' }, fmt(used), h('span', { class: 'muted' }, ` / ${none}`));
   const level = s >= 100 ? 'over' : s >= settings.warningPercent ? 'warn' : 'ok';
   // Through the CSSOM: the policy refuses style attributes.
   const bar = h('div', { class: 'fill' });

@@ -5,6 +5,22 @@
 import { api, csvUrl } from '../api.js';
 import { h, fill, fmtTime, table, field, heading, attempt, badge, tzLabel, setParams } from '../ui.js';
 
+const show = (v) => (v === null || v === undefined ? 'none' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+
+/** What an admin change changed, field by field (creations and deletions in short). */
+export function changes(before, after) {
+  if (!before && !after) return ['—'];
+  if (!before || !after) {
+    const obj = after || before;
+    const fields = typeof obj === 'object' ? Object.entries(obj).filter(([, v]) => v !== null && typeof v !== 'object') : [];
+    return [`${after ? 'created' : 'deleted'}${fields.length ? `: ${fields.slice(0, 4).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`];
+  }
+  if (typeof before !== 'object' || typeof after !== 'object') return [`${show(before)} → ${show(after)}`];
+  const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
+  const out = keys.filter((k) => show(before[k]) !== show(after[k])).map((k) => `${k}: ${show(before[k])} → ${show(after[k])}`);
+  return out.length ? out : ['no change'];
+}
+
 export async function mount(main, route) {
   const p = route.params;
   const who = h('input', { name: 'user', list: 'user-names', value: p.get('user') || '', required: true, autocomplete: 'off' });
@@ -50,11 +66,13 @@ export async function mount(main, route) {
       api('/audit/admin', { params: { limit: 50 } }),
       api('/users'),
     ]);
+    const since = (r) => audit.find((e) => e.username === r.username && (r.blocked ? ['block', 'auto_block'] : ['protect']).includes(e.operation))?.created_at;
     fill(names, users.map((u) => h('option', { value: u.username }, u.person)));
     fill(current, table([
       { label: 'User', value: (r) => r.username, render: (r) => h('a', { href: `#/users/${encodeURIComponent(r.username)}` }, r.username) },
       { label: 'State', value: (r) => (r.blocked ? 'blocked' : 'protected'), render: (r) => [r.blocked ? badge('blocked') : null, r.administrative_safe ? badge('protected') : null] },
       { label: 'Reason', value: (r) => r.blocked_reason || '' },
+      { label: 'Since', value: (r) => since(r) || 0, render: (r) => (since(r) ? fmtTime(since(r)) : '—') },
       { label: 'Until', value: (r) => r.blocked_until || r.safe_until || 0, render: (r) => (r.blocked ? (r.blocked_until ? fmtTime(r.blocked_until) : 'until unblocked') : (r.safe_until ? fmtTime(r.safe_until) : 'standing')) },
       { label: 'Action', render: (r) => h('button', { type: 'button', class: 'secondary small', 'aria-label': `Pick ${r.username} in the form`, onclick: () => { who.value = r.username; reason.focus(); } }, 'Pick') },
     ], blocks, { id: 'blocks-table', csv: csvUrl('/blocks'), empty: 'Nobody is blocked or protected.' }));
@@ -70,7 +88,7 @@ export async function mount(main, route) {
       { label: 'Who', value: (r) => r.actor },
       { label: 'What', value: (r) => r.operation },
       { label: 'Resource', value: (r) => r.resource },
-      { label: 'Before → after', value: (r) => `${r.before ? JSON.stringify(r.before) : '—'} → ${r.after ? JSON.stringify(r.after) : '—'}`, render: (r) => h('code', { class: 'small' }, `${r.before ? JSON.stringify(r.before) : '—'} → ${r.after ? JSON.stringify(r.after) : '—'}`) },
+      { label: 'Change', value: (r) => changes(r.before, r.after).join('; '), render: (r) => h('ul', { class: 'changes' }, changes(r.before, r.after).map((c) => h('li', {}, c))) },
     ], log.entries || log.records || [], { id: 'admin-audit', csv: csvUrl('/audit/admin'), empty: 'No admin changes yet.' }));
   }
   await refresh();

@@ -9,7 +9,7 @@ import { bars } from '../chart.js';
 function groupTable(title, id, rows, csv, link) {
   const top = rows.slice().sort((a, b) => b.cost_usd - a.cost_usd);
   const total = top.reduce((s, r) => s + r.cost_usd, 0);
-  return h('section', {}, h('h2', {}, title),
+  return h('section', {}, h('h2', {}, title), h('div', { class: 'two' },
     bars(top.slice(0, 12).map((r) => ({ label: r.key, short: r.key.length > 10 ? `${r.key.slice(0, 9)}…` : r.key, value: r.cost_usd })), { title: `${title} (USD, top 12)`, fmt: fmtUsd, labelEvery: 1 }),
     table([
       { label: title.replace('Cost by ', ''), value: (r) => r.key, render: (r) => (link ? h('a', { href: link(r.key) }, r.key) : r.key) },
@@ -18,7 +18,7 @@ function groupTable(title, id, rows, csv, link) {
       { label: 'Tokens in / out', num: true, value: (r) => r.input_tokens + r.output_tokens, render: (r) => `${fmtInt(r.input_tokens)} / ${fmtInt(r.output_tokens)}` },
       { label: 'Cost', num: true, value: (r) => r.cost_usd, render: (r) => fmtUsd(r.cost_usd) },
       { label: 'Share', num: true, value: (r) => r.cost_usd, render: (r) => fmtPct(total > 0 ? (100 * r.cost_usd) / total : 0) },
-    ], top, { id, csv, sortCol: 4, sortDesc: true }));
+    ], top, { id, csv, sortCol: 4, sortDesc: true })));
 }
 
 /** Spend so far this month and the straight line through it to the month's end. */
@@ -72,20 +72,20 @@ export async function mount(main, route) {
       const spent = spentByTeam.get(t.name) || 0;
       return { name: t.name, spent, projected: (spent / n) * s.days_in_month, budget: t.limits.monthly_budget_usd };
     });
-    fill(fc,
-      h('div', { class: 'cards' }, card('Organisation', [
+    fill(fc, h('div', { class: 'two' }, h('div', {},
+      card('Organisation', [
         { label: 'Spent so far', value: meter(f.spent, budget, fmtUsd) },
         { label: `Forecast for ${s.days_in_month} days`, value: meter(f.projected, budget, fmtUsd) },
         { label: 'Against', value: budget === null ? 'no team sets a monthly budget' : `the teams' monthly budgets summed${s.teams_without_limits ? ` (${s.teams_without_limits} team(s) without a limit)` : ''}` },
-      ])),
-      bars(f.points, { title: 'Cumulative cost this month (USD); lighter bars are the straight-line forecast', fmt: fmtUsd, ref: budget ? { value: budget, label: 'budget' } : null }),
+      ]),
       table([
         { label: 'Team', value: (r) => r.name },
         { label: 'Spent', num: true, value: (r) => r.spent, render: (r) => fmtUsd(r.spent) },
         { label: 'Forecast', num: true, value: (r) => r.projected, render: (r) => fmtUsd(r.projected) },
         { label: 'Monthly budget', num: true, value: (r) => r.budget ?? -1, render: (r) => (r.budget === null ? 'none' : fmtUsd(r.budget)) },
         { label: 'Forecast / budget', num: true, value: (r) => share(r.projected, r.budget) ?? -1, render: (r) => meter(r.projected, r.budget, fmtUsd) },
-      ], teamRows, { id: 'forecast-teams', sortCol: 2, sortDesc: true, empty: 'No teams.' }));
+      ], teamRows, { id: 'forecast-teams', sortCol: 2, sortDesc: true, empty: 'No teams.' })),
+      bars(f.points, { title: 'Cumulative cost this month (USD); lighter bars are the straight-line forecast', fmt: fmtUsd, ref: budget ? { value: budget, label: 'budget' } : null })));
     fill(groups,
       groupTable('Cost by model', 'cost-models', models, csvUrl('/aggregates', { group_by: 'model', ...range })),
       groupTable('Cost by team', 'cost-teams', teams, csvUrl('/aggregates', { group_by: 'team', ...range }), (k) => `#/teams/${encodeURIComponent(k)}`),

@@ -34,14 +34,14 @@ export async function mount(main) {
     const tokens = (t) => fmtInt(t.input_tokens + t.output_tokens);
     fill(numbers,
       card(`Today (${today})`, [
-        { label: 'Calls', value: meter(u.day.requests, lim.daily_requests, fmtInt) },
+        { label: 'Calls', value: meter(u.day.requests, lim.daily_requests, fmtInt, 'no team limit') },
         { label: 'Tokens (in + out)', value: tokens(u.day) },
-        { label: 'Cost', value: meter(u.day.cost_usd, lim.daily_budget_usd, fmtUsd) },
+        { label: 'Cost', value: meter(u.day.cost_usd, lim.daily_budget_usd, fmtUsd, 'no team limit') },
       ]),
       card(`This month (${today.slice(0, 7)})`, [
-        { label: 'Calls', value: meter(u.month.requests, lim.monthly_requests, fmtInt) },
+        { label: 'Calls', value: meter(u.month.requests, lim.monthly_requests, fmtInt, 'no team limit') },
         { label: 'Tokens (in + out)', value: tokens(u.month) },
-        { label: 'Cost', value: meter(u.month.cost_usd, lim.monthly_budget_usd, fmtUsd) },
+        { label: 'Cost', value: meter(u.month.cost_usd, lim.monthly_budget_usd, fmtUsd, 'no team limit') },
       ]),
       card('People', [
         { label: 'Users', value: fmtInt(s.users) },
