@@ -80,6 +80,15 @@ async fn the_dashboard_in_a_real_browser() {
         )
         .await;
     let bob = gate.user("bob", "platform").await;
+    let a = api
+        .call(
+            "PATCH",
+            "/api/v1/teams/research/limits",
+            Some(json!({"daily_requests": 40, "monthly_requests": 800,
+                        "daily_budget_usd": 10.0, "monthly_budget_usd": 20.0})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
     gate.wait_applied().await;
     let token = gate
         .ops

@@ -5,7 +5,11 @@
 import { api, csvUrl } from '../api.js';
 import { h, fill, fmtTime, table, field, heading, attempt, badge, tzLabel, setParams } from '../ui.js';
 
-const show = (v) => (v === null || v === undefined ? 'none' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const show = (v, key = '') => {
+  if (v === null || v === undefined) return 'none';
+  if (typeof v === 'number' && /(_until|_at)$/.test(key)) return fmtTime(v);
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+};
 
 /** What an admin change changed, field by field (creations and deletions in short). */
 export function changes(before, after) {
@@ -13,11 +17,11 @@ export function changes(before, after) {
   if (!before || !after) {
     const obj = after || before;
     const fields = typeof obj === 'object' ? Object.entries(obj).filter(([, v]) => v !== null && typeof v !== 'object') : [];
-    return [`${after ? 'created' : 'deleted'}${fields.length ? `: ${fields.slice(0, 4).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''}`];
+    return [`${after ? 'created' : 'deleted'}${fields.length ? `: ${fields.slice(0, 4).map(([k, v]) => `${k} ${show(v, k)}`).join(', ')}` : ''}`];
   }
   if (typeof before !== 'object' || typeof after !== 'object') return [`${show(before)} → ${show(after)}`];
   const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])];
-  const out = keys.filter((k) => show(before[k]) !== show(after[k])).map((k) => `${k}: ${show(before[k])} → ${show(after[k])}`);
+  const out = keys.filter((k) => show(before[k]) !== show(after[k])).map((k) => `${k}: ${show(before[k], k)} → ${show(after[k], k)}`);
   return out.length ? out : ['no change'];
 }
 
