@@ -516,7 +516,11 @@ async fn the_team_day_rollup_is_filled_from_usage_daily_and_the_pending_backfill
                 .await
                 .unwrap(),
         );
-        assert_eq!(store.migrate().await.unwrap(), 1, "0007 applies");
+        assert_eq!(
+            store.migrate().await.unwrap(),
+            2,
+            "0007 applies (and 0011, the dashboard sessions)"
+        );
         let ops = Ops::new(Arc::clone(&store), &cfg);
         create_users(&ops).await;
         let mut all = pending.clone();

@@ -15,9 +15,10 @@ function daysOfMonth(today, days) {
 
 export async function mount(main) {
   const numbers = h('div', { class: 'cards' });
+  const limitsNote = h('p', { class: 'muted small' });
   const charts = h('div', { class: 'charts' });
   const tops = h('div', { class: 'two' });
-  fill(main, heading('Overview', `Today and this month for the whole organisation; ${tzLabel()}.`), numbers, charts, tops);
+  fill(main, heading('Overview', `Today and this month for the whole organisation; ${tzLabel()}.`), numbers, limitsNote, charts, tops);
 
   async function refresh() {
     const s = settings.summary;
@@ -49,6 +50,7 @@ export async function mount(main) {
         { label: 'Blocked now', value: h('a', { href: '#/blocking' }, fmtInt(s.blocked)) },
         { label: 'Protected', value: fmtInt(s.protected) },
       ]));
+    limitsNote.textContent = `Limits shown are the teams' limits summed${s.teams_without_limits ? `; ${s.teams_without_limits} of ${s.teams} team(s) lack one or more limits, so their usage is not capped by these sums` : ''}.`;
     const days = new Map(byDay.map((r) => [r.key, r.cost_usd]));
     const hours = new Map(byHour.map((r) => [Number(r.key.slice(11, 13)), r.requests]));
     const hourPoints = Array.from({ length: 24 }, (_, i) => ({ label: `${String(i).padStart(2, '0')}:00`, short: String(i), value: hours.get(i) || 0 }));
