@@ -33,7 +33,7 @@ const USD_PER_1K_OUT: f64 = 2.0;
 /// Cache tokens are free here, so a call costs a round 0.21 USD.
 const USD_PER_1K_CACHE: f64 = 0.0;
 /// Checks tests/js/dashboard.mjs makes.
-const CHECKS: usize = 15;
+const CHECKS: usize = 16;
 
 fn chromium() -> String {
     std::env::var("GATE_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())

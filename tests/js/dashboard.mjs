@@ -211,6 +211,18 @@ await check('editing alice\'s daily call limit on her page', async () => {
   await shoot(page, 'user-desktop');
 });
 
+await check('issuing a key on the user page shows its secret once; revoking it', async () => {
+  await page.getByLabel('Tool', { exact: true }).fill('e2e-tool');
+  await page.getByRole('button', { name: 'Issue key' }).click();
+  const shown = await untilText(() => page.locator('.secret').innerText(), /Shown once[\s\S]*secret_access_key/, 'secret shown');
+  const id = /access_key_id\s+(\S+)/.exec(shown)[1];
+  const row = page.locator('#user-keys tbody tr', { hasText: id });
+  await untilText(() => row.innerText(), /e2e-tool[\s\S]*active/, 'new key listed');
+  page.once('dialog', (d) => d.accept());
+  await page.getByRole('button', { name: `Revoke key ${id}` }).click();
+  await untilText(() => row.innerText(), /revoked/, 'key revoked');
+});
+
 await check('editing a price on Prices', async () => {
   await open(page, '#/prices', 'prices');
   await page.getByRole('button', { name: 'Edit the price of anthropic.claude-3-haiku-20240307-v1:0' }).click();
