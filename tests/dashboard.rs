@@ -100,7 +100,8 @@ async fn the_dashboard_in_a_real_browser() {
         + OUTPUT_TOKENS as f64 * USD_PER_1K_OUT
         + (CACHE_READ_TOKENS + CACHE_WRITE_TOKENS) as f64 * USD_PER_1K_CACHE)
         / 1000.0;
-    let shots = std::env::var("DASH_SHOTS").unwrap_or_else(|_| "/tmp/dash-shots".into());
+    // Relative to the repository (the script runs in tests/js).
+    let shots = root.join(std::env::var("DASH_SHOTS").unwrap_or_else(|_| "/tmp/dash-shots".into()));
 
     let mut cmd = Command::new("node");
     cmd.arg(root.join("tests/js/dashboard.mjs"));
