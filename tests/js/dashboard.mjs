@@ -125,6 +125,7 @@ await check('the login page asks for a token and refuses a wrong one', async () 
   await page.getByLabel('Admin token').fill('bga_wrong');
   await page.getByRole('button', { name: 'Log in' }).click();
   await untilText(() => page.locator('.login [role=alert]').innerText(), /unknown or revoked/, 'login error');
+  need(!(await page.locator('#nav').isVisible()), 'no navigation before login');
   await shoot(page, 'login-desktop');
 });
 
