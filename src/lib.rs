@@ -39,6 +39,7 @@ pub mod auth;
 pub(crate) mod calendar;
 pub mod cli;
 pub mod config;
+mod dashboard;
 pub mod domain;
 pub mod error;
 pub(crate) mod events;

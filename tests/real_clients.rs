@@ -13,16 +13,12 @@ mod common;
 use bedrock_gate::domain::UsageSource;
 use bedrock_gate::store::Limits;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
-use common::local::show;
+use common::clients::{clean_env, missing, node_available, python_ok, run, show};
 use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
 use common::{Gate, GateOptions, TestUser};
 use tokio::process::Command;
-
-/// How long one client run may take before it is killed.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// boto3 calls that reach the upstream: 4 operations x 3 model ids, and one bearer
 /// Converse (the refused calls stop at the proxy).
@@ -32,95 +28,6 @@ const AWS_CLI_UPSTREAM_CALLS: usize = 2;
 /// Checks clients.py runs with boto3 (the 13 calls and three refusals) and the AWS CLI.
 const BOTO3_CHECKS: usize = 16;
 const AWS_CLI_CHECKS: usize = 2;
-
-fn clients_required() -> bool {
-    std::env::var("GATE_TEST_REQUIRE_CLIENTS").as_deref() == Ok("1")
-}
-
-/// Reports a missing client: a skip, or a failure when clients are required.
-fn missing(what: &str) {
-    assert!(
-        !clients_required(),
-        "GATE_TEST_REQUIRE_CLIENTS=1 but {what}"
-    );
-    eprintln!("skipping: {what}");
-}
-
-/// Runs a command to completion (stdin closed, output captured); kills its whole
-/// process group and fails, showing what it printed, if it takes longer than
-/// [`CLIENT_TIMEOUT`].
-async fn run(mut cmd: Command, what: &str) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-    let collect = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
-        tokio::spawn(async move {
-            let mut buf = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
-            }
-            buf
-        })
-    };
-    let stdout = collect(child.stdout.take().map(|p| Box::new(p) as _));
-    let stderr = collect(child.stderr.take().map(|p| Box::new(p) as _));
-    let status = tokio::time::timeout(CLIENT_TIMEOUT, child.wait()).await;
-    let timed_out = status.is_err();
-    if timed_out {
-        if let Some(pid) = child.id() {
-            // The group this test started (`process_group(0)`: its id is the pid).
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .status();
-        }
-        let _ = child.kill().await;
-    }
-    let out = Output {
-        status: match status {
-            Ok(s) => s.unwrap_or_else(|e| panic!("{what}: {e}")),
-            Err(_) => child.wait().await.unwrap(),
-        },
-        stdout: stdout.await.unwrap(),
-        stderr: stderr.await.unwrap(),
-    };
-    assert!(
-        !timed_out,
-        "{what} did not finish within {CLIENT_TIMEOUT:?}; killed. {}",
-        show(&out)
-    );
-    out
-}
-
-/// Whether `python3 -c CODE` succeeds.
-async fn python_ok(code: &str) -> bool {
-    Command::new("python3")
-        .args(["-c", code])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Removes inherited AWS, Anthropic and Claude Code settings from a child's environment.
-fn clean_env(cmd: &mut Command) {
-    for (name, _) in std::env::vars_os() {
-        let upper = name.to_string_lossy().to_ascii_uppercase();
-        if upper.starts_with("AWS_")
-            || upper.starts_with("ANTHROPIC_")
-            || upper.starts_with("CLAUDE_")
-        {
-            cmd.env_remove(&name);
-        }
-    }
-}
 
 /// A proxy serving HTTPS with a certificate for 127.0.0.1 from a local CA written into
 /// `dir`: the gate, its `https://` URL and the CA file clients trust.
@@ -255,18 +162,6 @@ fn claude_code_wrapper() -> Option<PathBuf> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/js/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs");
     path.is_file().then_some(path)
-}
-
-async fn node_available() -> bool {
-    Command::new("node")
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .await
-        .map(|s| s.success())
-        .unwrap_or(false)
 }
 
 /// Runs `claude -p "Say hello"` against the proxy with a fresh HOME and the given

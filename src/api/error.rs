@@ -21,6 +21,9 @@ pub(crate) enum ApiError {
     /// No or a wrong admin token.
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated by the session cookie, but a change without its CSRF token.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route.
     #[error("{0}")]
     NoRoute(String),
@@ -49,6 +52,7 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }

@@ -3,9 +3,10 @@
 //! (utoipa-axum: a route cannot exist without its documentation). It calls only the
 //! service layer (`ops`); every rule lives there.
 //!
-//! One concept per file: [`auth`] (the bearer check), [`error`] (the one mapping of
-//! errors to responses), [`input`] (body and query extractors with 400s naming the
-//! field), [`csv`] (lists as JSON or streamed CSV), and one file per resource group.
+//! One concept per file: [`auth`] (the bearer token or dashboard session check),
+//! [`error`] (the one mapping of errors to responses), [`input`] (body and query
+//! extractors with 400s naming the field), [`csv`] (lists as JSON or streamed CSV), and
+//! one file per resource group ([`session`]: the dashboard's login and logout).
 
 mod audit;
 mod auth;
@@ -15,6 +16,8 @@ mod error;
 mod input;
 mod keys;
 mod prices;
+mod session;
+mod summary;
 mod system;
 mod teams;
 mod tokens;
@@ -59,9 +62,11 @@ impl ApiState {
     info(
         title = "bedrock-gate admin API",
         description = "Teams, users, keys, limits, blocks, prices, usage, aggregates and \
-                       audit logs. Every route but `openapi.json` needs \
-                       `Authorization: Bearer <admin token>` (`bedrock-gate admin \
-                       create-token`). Errors are `{\"message\": ...}`. Lists are JSON, or \
+                       audit logs. Every route but `openapi.json` and \
+                       `session/login` needs `Authorization: Bearer <admin token>` \
+                       (`bedrock-gate admin create-token`) or the dashboard's session \
+                       cookie (changes with the cookie also need `X-CSRF-Token`). \
+                       Errors are `{\"message\": ...}`. Lists are JSON, or \
                        CSV with `?format=csv` or `Accept: text/csv`."
     ),
     modifiers(&BearerAuth)
@@ -98,12 +103,15 @@ fn protected() -> OpenApiRouter<ApiState> {
         .merge(audit::routes())
         .merge(tokens::routes())
         .merge(system::routes())
+        .merge(summary::routes())
+        .merge(session::routes())
 }
 
 /// Every route and the document describing them, from one definition.
 fn parts() -> (Router<ApiState>, OpenApiDoc) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected())
+        .merge(session::public_routes())
         .routes(routes!(openapi_json))
         .split_for_parts()
 }
@@ -128,6 +136,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         auth::require_token,
     ));
     let (public, _) = OpenApiRouter::new()
+        .merge(session::public_routes())
         .routes(routes!(openapi_json))
         .split_for_parts();
     protected.merge(public).with_state(state)

@@ -1,6 +1,7 @@
-//! Usage: `/api/v1/usage` (per-call records with filters, keyset paging; CSV exports
-//! every match) and `/api/v1/aggregates` (sums per user, team, model, day or hour over
-//! local days in `quota.timezone`, from the rollups).
+//! Usage: `/api/v1/usage` (per-call records filtered by user, team, model, operation,
+//! status and time, keyset paging; CSV exports every match) and `/api/v1/aggregates`
+//! (sums per user, team, model, day or hour over local days in `quota.timezone`, from
+//! the rollups).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -35,6 +36,8 @@ pub(crate) struct UsageQuery {
     team: Option<String>,
     /// Only this model id, exactly as recorded.
     model: Option<String>,
+    /// Only this Bedrock operation (`Converse`, `ConverseStream`, `InvokeModel`, ...).
+    operation: Option<String>,
     /// `ok` (< 400), `error` (>= 400) or one HTTP status code.
     status: Option<String>,
     /// From (inclusive): `YYYY-MM-DD` (local day in `quota.timezone`) or RFC 3339.
@@ -71,6 +74,7 @@ async fn usage(
         user: q.user,
         team: q.team,
         model: q.model,
+        operation: q.operation,
         status: q
             .status
             .as_deref()

@@ -56,6 +56,8 @@ pub(crate) struct RawProxy {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAdmin {
     pub(crate) listen: Option<String>,
+    pub(crate) session_hours: Option<u64>,
+    pub(crate) cookie_secure: Option<bool>,
 }
 
 /// `[upstream]`

@@ -201,3 +201,23 @@ fn metrics_section_is_validated() {
     let e = load("[metrics]\nper_users = true\n", &[]).unwrap_err();
     assert_eq!(e.key, "metrics.per_users", "{e}");
 }
+
+#[test]
+fn dashboard_sessions_default_to_twelve_hours_and_refuse_nonsense() {
+    let c = load("", &[]).unwrap();
+    assert_eq!(
+        c.admin.session_ttl,
+        std::time::Duration::from_secs(12 * 3600)
+    );
+    assert!(!c.admin.cookie_secure);
+    let c = load("[admin]\nsession_hours = 2\ncookie_secure = true\n", &[]).unwrap();
+    assert_eq!(
+        c.admin.session_ttl,
+        std::time::Duration::from_secs(2 * 3600)
+    );
+    assert!(c.admin.cookie_secure);
+    for bad in ["0", "721"] {
+        let e = load(&format!("[admin]\nsession_hours = {bad}\n"), &[]).unwrap_err();
+        assert!(e.to_string().contains("admin.session_hours"), "{e}");
+    }
+}

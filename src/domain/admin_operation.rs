@@ -42,6 +42,10 @@ pub enum AdminOperation {
     RenameUser,
     /// A team was renamed.
     RenameTeam,
+    /// A dashboard session was opened with an admin token.
+    Login,
+    /// A dashboard session was ended.
+    Logout,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -64,4 +68,6 @@ super::text_enum!(AdminOperation, "admin operation", {
     MoveUser => "move_user",
     RenameUser => "rename_user",
     RenameTeam => "rename_team",
+    Login => "login",
+    Logout => "logout",
 });

@@ -62,6 +62,8 @@ pub struct RecordQuery {
     pub team: Option<String>,
     /// Only this model id, exactly as stored.
     pub model: Option<String>,
+    /// Only this Bedrock operation (`Converse`, `InvokeModel`, ...).
+    pub operation: Option<String>,
     /// Only these statuses.
     pub status: Option<StatusFilter>,
     /// From this time (epoch ms, inclusive).
@@ -213,6 +215,7 @@ async fn record_filter(store: &Store, q: &RecordQuery) -> Result<RecordFilter, O
         user_id,
         team: q.team.clone(),
         model_id: q.model.clone(),
+        operation: q.operation.clone(),
         status_min,
         status_max,
         from_ms: q.from_ms,

@@ -11,6 +11,7 @@
 //! (`quota_events`) and the daily reset ([`reset`]) go through it too.
 
 pub(crate) mod admin_audit;
+pub(crate) mod admin_sessions;
 pub mod admin_tokens;
 pub mod aggregates;
 pub mod blocking;
@@ -23,6 +24,7 @@ mod renames;
 pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
+pub(crate) mod summary;
 pub(crate) mod teams;
 mod user_usage;
 pub mod users;
@@ -47,6 +49,8 @@ pub struct Ops {
     default_limits: Limits,
     default_language: Language,
     master_key: MasterKeySource,
+    session_ttl: std::time::Duration,
+    cookie_secure: bool,
     warning_percent: u8,
 }
 
@@ -65,6 +69,8 @@ impl Ops {
             },
             default_language: config.email.language,
             master_key: config.database.master_key.clone(),
+            session_ttl: config.admin.session_ttl,
+            cookie_secure: config.admin.cookie_secure,
             warning_percent: config.quota.warning_percent,
         }
     }

@@ -1,5 +1,6 @@
-//! The admin listener: `GET /healthz` (200 while the process runs), `GET /readyz` (200
-//! only when the database answers and upstream credentials are loaded), `GET /metrics`
+//! The admin listener: the dashboard at `/` and `/assets/` (`crate::dashboard`),
+//! `GET /healthz` (200 while the process runs), `GET /readyz` (200 only when the
+//! database answers and upstream credentials are loaded), `GET /metrics`
 //! (Prometheus text, no authentication; `crate::metrics`) and the admin API under
 //! `/api/v1/` (`crate::api`). Other paths get a JSON 404. One axum router, served
 //! through the proxy's accept loop; connections drain on shutdown like the proxy's
@@ -48,6 +49,7 @@ pub(crate) fn router(state: AdminState) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(api)
+        .merge(crate::dashboard::router())
         .fallback(crate::api::no_route)
         .method_not_allowed_fallback(crate::api::wrong_method)
 }

@@ -32,6 +32,7 @@ mod record_pages;
 mod renames;
 mod requests;
 mod rollups;
+mod sessions;
 mod teams;
 mod users;
 

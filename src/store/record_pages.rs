@@ -14,6 +14,8 @@ pub(crate) struct RecordFilter {
     pub(crate) team: Option<String>,
     /// Only this model id, exactly as stored.
     pub(crate) model_id: Option<String>,
+    /// Only this operation.
+    pub(crate) operation: Option<String>,
     /// Status at least this.
     pub(crate) status_min: Option<i64>,
     /// Status at most this.
@@ -61,6 +63,10 @@ impl Store {
         if let Some(m) = &filter.model_id {
             clauses.push("model_id = ?");
             args.push(Arg::Text(m));
+        }
+        if let Some(o) = &filter.operation {
+            clauses.push("operation = ?");
+            args.push(Arg::Text(o));
         }
         if let Some(s) = filter.status_min {
             clauses.push("status_code >= ?");

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod local;
+pub mod clients;
 pub mod upstream;
 
 use std::sync::Arc;

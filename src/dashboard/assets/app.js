@@ -1,0 +1,133 @@
+// The dashboard's shell: login with an admin token, the page router (`#/page/arg?filters`,
+// so filters survive a reload and can be linked), and the refresh every few seconds that
+// updates the data of the open page without touching its filters, focus or scroll.
+
+import { api, setCsrf, whenLoggedOut } from './api.js';
+import { h, fill, settings, notify } from './ui.js';
+import * as overview from './pages/overview.js';
+import * as users from './pages/users.js';
+import * as user from './pages/user.js';
+import * as teams from './pages/teams.js';
+import * as calls from './pages/calls.js';
+import * as cost from './pages/cost.js';
+import * as blocking from './pages/blocking.js';
+import * as prices from './pages/prices.js';
+
+/** Seconds between refreshes of the open page. */
+const REFRESH_SECS = 5;
+
+const pages = { overview, users, user, teams, calls, cost, blocking, prices };
+const main = document.getElementById('main');
+let current = null;
+let session = null;
+
+/** The route in the address: page, optional argument, filters. */
+function route() {
+  const [path, q] = location.hash.replace(/^#\/?/, '').split('?');
+  const [page, ...rest] = path.split('/');
+  let name = page || 'overview';
+  const arg = rest.length ? decodeURIComponent(rest.join('/')) : '';
+  if (name === 'users' && arg) name = 'user';
+  return { name: pages[name] ? name : 'overview', arg, params: new URLSearchParams(q || '') };
+}
+
+async function loadSettings() {
+  const s = await api('/summary');
+  settings.timezone = s.timezone;
+  settings.warningPercent = s.warning_percent;
+  settings.today = s.today;
+  settings.summary = s;
+}
+
+async function show() {
+  if (!session) return;
+  const r = route();
+  for (const a of document.querySelectorAll('#nav a')) {
+    const target = a.getAttribute('href').slice(2);
+    const on = target === r.name || (target === 'users' && r.name === 'user');
+    if (on) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  const mount = pages[r.name].mount;
+  fill(main, h('p', { class: 'muted' }, 'Loading…'));
+  delete document.body.dataset.loaded;
+  current = null;
+  try {
+    await loadSettings();
+    const started = performance.now();
+    const page = await mount(main, r);
+    current = { page, name: r.name };
+    window.__dashLastLoadMs = performance.now() - started;
+    document.body.dataset.loaded = r.name;
+    document.title = `${main.querySelector('h1')?.textContent || 'Dashboard'} · bedrock-gate`;
+  } catch (e) {
+    document.body.dataset.loaded = `${r.name} (failed)`;
+    fill(main, h('h1', {}, 'Could not load this page'), h('p', { class: 'error-text' }, e.message || String(e)));
+  }
+}
+
+/** Refreshes the open page unless the admin is typing or a dialog is open. */
+async function tick() {
+  if (!current || document.hidden || !current.page?.refresh) return;
+  const a = document.activeElement;
+  if (a && a !== document.body && main.contains(a) && a.matches('input, select, textarea')) return;
+  if (document.querySelector('dialog[open]')) return;
+  try {
+    await loadSettings();
+    await current.page.refresh();
+    document.body.dataset.refreshed = String(Date.now());
+  } catch (e) {
+    if (e.status !== 401) notify(`Refresh failed: ${e.message}`, true);
+  }
+}
+
+function loginForm(message) {
+  session = null;
+  current = null;
+  setCsrf(null);
+  document.getElementById('nav').hidden = true;
+  fill(document.getElementById('who'));
+  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true, placeholder: 'bga_…' });
+  const err = h('p', { class: 'error-text', role: 'alert' }, message || '');
+  const form = h('form', { class: 'login', 'aria-label': 'Log in' },
+    h('h1', {}, 'Log in'),
+    h('p', { class: 'muted' }, 'Paste an admin token (create one with ', h('code', {}, 'bedrock-gate admin create-token <name>'), ').'),
+    h('div', { class: 'field' }, h('label', { for: 'token' }, 'Admin token'), input),
+    h('button', { type: 'submit' }, 'Log in'), err);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    try {
+      const s = await api('/session/login', { method: 'POST', body: { token: input.value } });
+      input.value = '';
+      start(s);
+    } catch (e) {
+      err.textContent = e.message;
+    }
+  });
+  fill(main, form);
+  input.focus();
+}
+
+function start(s) {
+  session = s;
+  setCsrf(s.csrf_token);
+  document.getElementById('nav').hidden = false;
+  const logout = h('button', {
+    type: 'button', class: 'link', id: 'logout',
+    onclick: async () => {
+      try {
+        await api('/session/logout', { method: 'POST' });
+      } finally {
+        loginForm('You are logged out.');
+      }
+    },
+  }, 'Log out');
+  fill(document.getElementById('who'), h('span', { class: 'muted' }, `token ${s.token_name}`), ' ', logout);
+  show();
+}
+
+whenLoggedOut(() => loginForm('Your session has ended; log in again.'));
+window.addEventListener('hashchange', show);
+setInterval(tick, REFRESH_SECS * 1000);
+
+api('/session').then(start, () => loginForm(''));

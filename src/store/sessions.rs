@@ -1,0 +1,99 @@
+//! Dashboard sessions (`admin_sessions`): rows keyed by the SHA-256 hash of the session
+//! id, naming the admin token the session was made from. A session is live while it is
+//! not expired, not ended (logout) and its token is not revoked; the database decides
+//! that in one query, so every admin listener sharing the database agrees at once.
+
+use super::admin::{insert_admin_audit, AdminAuditRecord};
+use super::{now_ms, on_pool, Store, StoreError};
+
+/// A live session as read back.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    /// The admin token it was made from.
+    pub(crate) token_name: String,
+    /// When it expires (epoch ms).
+    pub(crate) expires_at: i64,
+}
+
+impl Store {
+    /// Stores a new session with its audit row, and deletes sessions that expired or
+    /// ended more than a day ago (so the table holds only recent ones).
+    pub(crate) async fn create_admin_session(
+        &self,
+        id_hash: &str,
+        token_name: &str,
+        expires_at: i64,
+        audit: &AdminAuditRecord,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let stale = now - 86_400_000;
+        on_pool!(self, p => {
+            sqlx::query(
+                "DELETE FROM admin_sessions WHERE expires_at < ? OR ended_at < ?",
+            )
+            .bind(stale)
+            .bind(stale)
+            .execute(p)
+            .await?;
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO admin_sessions (id_hash, token_name, created_at, expires_at) \
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(id_hash)
+            .bind(token_name)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_admin_audit!(audit, &mut *tx);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The live session with this id hash, if any.
+    pub(crate) async fn live_admin_session(
+        &self,
+        id_hash: &str,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let row = on_pool!(self, p => {
+            sqlx::query_as::<_, SessionRow>(
+                "SELECT s.token_name, s.expires_at FROM admin_sessions s \
+                 JOIN admin_tokens t ON t.name = s.token_name \
+                 WHERE s.id_hash = ? AND s.ended_at IS NULL AND s.expires_at > ? \
+                 AND t.revoked_at IS NULL",
+            )
+            .bind(id_hash)
+            .bind(now_ms())
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// Ends a session (logout) with its audit row; whether it was live.
+    pub(crate) async fn end_admin_session(
+        &self,
+        id_hash: &str,
+        audit: &AdminAuditRecord,
+    ) -> Result<bool, StoreError> {
+        let affected = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let affected = sqlx::query(
+                "UPDATE admin_sessions SET ended_at = ? WHERE id_hash = ? AND ended_at IS NULL",
+            )
+            .bind(now_ms())
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if affected > 0 {
+                insert_admin_audit!(audit, &mut *tx);
+            }
+            tx.commit().await?;
+            affected
+        });
+        Ok(affected > 0)
+    }
+}

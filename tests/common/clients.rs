@@ -1,0 +1,126 @@
+//! Running real client programs from tests: with a deadline (the whole process group
+//! killed when it passes), output captured, a clean AWS environment; a missing client
+//! is a skip, unless `GATE_TEST_REQUIRE_CLIENTS=1` (CI) makes it a failure.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use tokio::process::Command;
+
+/// How long one client run may take before it is killed.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Whether missing clients fail the test (`GATE_TEST_REQUIRE_CLIENTS=1`, CI).
+pub fn clients_required() -> bool {
+    std::env::var("GATE_TEST_REQUIRE_CLIENTS").as_deref() == Ok("1")
+}
+
+/// Reports a missing client: a skip, or a failure when clients are required.
+pub fn missing(what: &str) {
+    assert!(
+        !clients_required(),
+        "GATE_TEST_REQUIRE_CLIENTS=1 but {what}"
+    );
+    eprintln!("skipping: {what}");
+}
+
+/// Runs a command to completion (stdin closed, output captured); kills its whole
+/// process group and fails, showing what it printed, if it takes longer than
+/// [`CLIENT_TIMEOUT`].
+pub async fn run(cmd: Command, what: &str) -> Output {
+    run_for(cmd, what, CLIENT_TIMEOUT).await
+}
+
+/// [`run`] with its own deadline.
+pub async fn run_for(mut cmd: Command, what: &str, timeout: Duration) -> Output {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let collect = |pipe: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
+            }
+            buf
+        })
+    };
+    let stdout = collect(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = collect(child.stderr.take().map(|p| Box::new(p) as _));
+    let status = tokio::time::timeout(timeout, child.wait()).await;
+    let timed_out = status.is_err();
+    if timed_out {
+        if let Some(pid) = child.id() {
+            // The group this test started (`process_group(0)`: its id is the pid).
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+        let _ = child.kill().await;
+    }
+    let out = Output {
+        status: match status {
+            Ok(s) => s.unwrap_or_else(|e| panic!("{what}: {e}")),
+            Err(_) => child.wait().await.unwrap(),
+        },
+        stdout: stdout.await.unwrap(),
+        stderr: stderr.await.unwrap(),
+    };
+    assert!(
+        !timed_out,
+        "{what} did not finish within {timeout:?}; killed. {}",
+        show(&out)
+    );
+    out
+}
+
+/// Whether `program args...` runs and exits 0 (its output discarded).
+async fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Removes inherited AWS, Anthropic and Claude Code settings from a child's environment.
+pub fn clean_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        let upper = name.to_string_lossy().to_ascii_uppercase();
+        if upper.starts_with("AWS_")
+            || upper.starts_with("ANTHROPIC_")
+            || upper.starts_with("CLAUDE_")
+        {
+            cmd.env_remove(&name);
+        }
+    }
+}
+
+/// A finished client's exit code and output, for failure messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Whether `python3 -c CODE` succeeds.
+pub async fn python_ok(code: &str) -> bool {
+    succeeds("python3", &["-c", code]).await
+}
+
+/// Whether `node --version` runs.
+pub async fn node_available() -> bool {
+    succeeds("node", &["--version"]).await
+}
