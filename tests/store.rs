@@ -29,7 +29,7 @@ async fn open(engine: Engine) -> (TestDb, Store) {
         .unwrap();
     assert_eq!(
         store.migrate().await.unwrap(),
-        7,
+        8,
         "every migration applies on a fresh db"
     );
     assert_eq!(store.migrate().await.unwrap(), 0, "and only once");

@@ -4,7 +4,7 @@
 //! Loading happens in two steps, as in rust-rpxy: [`raw::RawConfig`] mirrors the file
 //! (every key optional, unknown keys rejected), and [`Config::from_raw`] hands each section
 //! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`,
-//! `records`, `metrics`), which checks each value and fills in defaults. Every error
+//! `records`, `metrics`, `webhook`), which checks each value and fills in defaults. Every error
 //! names the key and what is wrong with it ([`ConfigError`]).
 
 mod admin;
@@ -18,6 +18,7 @@ pub mod raw;
 mod records;
 mod upstream;
 mod values;
+mod webhook;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,7 @@ pub use quota::QuotaConfig;
 use raw::RawConfig;
 pub(crate) use records::RecordsConfig;
 pub(crate) use upstream::UpstreamConfig;
+pub(crate) use webhook::{WebhookConfig, WebhookFormat};
 
 /// The environment variable naming the config file when `--config` is not given.
 pub(crate) const CONFIG_ENV: &str = "BEDROCK_GATE_CONFIG";
@@ -85,6 +87,8 @@ pub struct Config {
     pub(crate) records: RecordsConfig,
     /// What `/metrics` labels its series with.
     pub metrics: MetricsConfig,
+    /// Where events are posted.
+    pub(crate) webhooks: Vec<WebhookConfig>,
 }
 
 impl Config {
@@ -120,6 +124,13 @@ impl Config {
             iam: IamConfig::from_raw(raw.iam.unwrap_or_default()),
             records: RecordsConfig::from_raw(raw.records.unwrap_or_default())?,
             metrics: MetricsConfig::from_raw(raw.metrics.unwrap_or_default())?,
+            webhooks: raw
+                .webhook
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(n, w)| WebhookConfig::from_raw(n, w))
+                .collect::<Result<_, _>>()?,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Domain events: the changes a person or another system must hear about (a warning
 //! threshold crossed, a block, an unblock, protection, limits changed, a key issued or
-//! revoked, the daily reset), as one typed value each.
+//! revoked, the daily reset, a system alert), as one typed value each.
 //!
 //! The service layer writes each event to the outbox in the same transaction as the
 //! change it describes; subscribers (the log today, email, webhooks and the IAM
@@ -153,6 +153,19 @@ pub enum DomainEvent {
         /// Who.
         by: String,
     },
+    /// Something is failing (database, upstream credentials, email, a webhook); at most
+    /// one per kind per 15 minutes (dedupe key `alert:<kind>:<quarter hour>`).
+    SystemAlert {
+        /// `database_unreachable`, `upstream_credentials`, `email_failing`,
+        /// `webhook_failing`.
+        alert: String,
+        /// What failed, for the administrator (never a secret).
+        detail: String,
+        /// The proxy that saw it.
+        source: String,
+        /// When (epoch ms).
+        at: i64,
+    },
     /// The daily reset ran.
     ResetDone {
         /// The local day it ran for.
@@ -187,6 +200,8 @@ pub enum EventKind {
     KeyRevoked,
     /// [`DomainEvent::ResetDone`]
     ResetDone,
+    /// [`DomainEvent::SystemAlert`]
+    SystemAlert,
 }
 
 super::text_enum!(EventKind, "event type", {
@@ -199,6 +214,7 @@ super::text_enum!(EventKind, "event type", {
     KeyIssued => "key_issued",
     KeyRevoked => "key_revoked",
     ResetDone => "reset_done",
+    SystemAlert => "system_alert",
 });
 
 impl DomainEvent {
@@ -214,11 +230,12 @@ impl DomainEvent {
             Self::KeyIssued { .. } => EventKind::KeyIssued,
             Self::KeyRevoked { .. } => EventKind::KeyRevoked,
             Self::ResetDone { .. } => EventKind::ResetDone,
+            Self::SystemAlert { .. } => EventKind::SystemAlert,
         }
     }
 
     /// The user or team the event is about, as `user:<name>`/`team:<name>` (`None` for
-    /// the reset).
+    /// the reset and system alerts).
     pub(crate) fn subject(&self) -> Option<String> {
         let subject = |s: &LimitSubject| match s {
             LimitSubject::User { name, .. } => format!("user:{name}"),
@@ -233,7 +250,7 @@ impl DomainEvent {
             | Self::ProtectionChanged { username, .. }
             | Self::KeyIssued { username, .. }
             | Self::KeyRevoked { username, .. } => Some(format!("user:{username}")),
-            Self::ResetDone { .. } => None,
+            Self::ResetDone { .. } | Self::SystemAlert { .. } => None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub(crate) mod quota_events;
 pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
+pub(crate) mod summary;
 pub(crate) mod teams;
 mod user_usage;
 pub mod users;

@@ -109,9 +109,10 @@ impl App {
         let quota = Arc::new(QuotaEngine::new(
             Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
             config.quota.timezone,
-            config.quota.warning_percent,
+            80,
             Some(events_tx),
-        ));
+        )
+        .with_warning_thresholds(config.quota.warning_thresholds.clone()));
         Ok(Self {
             store,
             master,
