@@ -69,7 +69,10 @@ async fn user(gate: &Gate, name: &str, language: Language, daily: i64) -> TestUs
 }
 
 fn to<'a>(mails: &'a [Mail], addr: &str) -> Vec<&'a Mail> {
-    mails.iter().filter(|m| m.rcpt.iter().any(|r| r == addr)).collect()
+    mails
+        .iter()
+        .filter(|m| m.rcpt.iter().any(|r| r == addr))
+        .collect()
 }
 
 fn with<'a>(mails: &[&'a Mail], subject_part: &str) -> Vec<&'a Mail> {
@@ -85,8 +88,16 @@ fn check_parts(mail: &Mail, facts: &[&str]) {
     assert_eq!(mail.content_type, "multipart/alternative", "{mail:?}");
     assert!(mail.html.contains("<html"), "{mail:?}");
     for fact in facts {
-        assert!(mail.text.contains(fact), "text lacks {fact:?}: {}", mail.text);
-        assert!(mail.html.contains(fact), "html lacks {fact:?}: {}", mail.html);
+        assert!(
+            mail.text.contains(fact),
+            "text lacks {fact:?}: {}",
+            mail.text
+        );
+        assert!(
+            mail.html.contains(fact),
+            "html lacks {fact:?}: {}",
+            mail.html
+        );
     }
 }
 
@@ -94,7 +105,14 @@ fn check_parts(mail: &Mail, facts: &[&str]) {
 async fn all_delivered(gate: &Gate) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let newest = gate.store.deliveries("log").await.unwrap().last().unwrap().0;
+        let newest = gate
+            .store
+            .deliveries("log")
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .0;
         let mut done = true;
         for s in ["email_users", "email_admins"] {
             let d = gate.store.deliveries(s).await.unwrap();
@@ -125,7 +143,11 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
         for _ in 0..12 {
             statuses.push(converse(&gate.url, &u.key.bearer_token).await.0);
         }
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            10,
+            "{statuses:?}"
+        );
     }
     sink.wait_until(30, "warnings, blocks and alerts", |m| m.len() >= 8)
         .await;
@@ -136,7 +158,12 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
         .await
         .unwrap();
     gate.ops
-        .block(&actor, "bob", BlockDuration::Indefinite, Some("security review".into()))
+        .block(
+            &actor,
+            "bob",
+            BlockDuration::Indefinite,
+            Some("security review".into()),
+        )
         .await
         .unwrap();
     sink.wait_until(30, "the unblock and the manual block", |m| m.len() >= 10)
@@ -159,7 +186,10 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
     check_parts(blocked[0], &["The daily request limit of 10", ADMIN]);
     let unblocked = with(&a, "Your Bedrock access is back");
     assert_eq!(unblocked.len(), 1);
-    check_parts(unblocked[0], &["cli:root", "deadline tomorrow", "exempt from limits until"]);
+    check_parts(
+        unblocked[0],
+        &["cli:root", "deadline tomorrow", "exempt from limits until"],
+    );
 
     let b = to(&mails, "bob@example.com");
     assert_eq!(b.len(), 4, "80 %, 90 %, blocked, blocked by hand: {b:#?}");
@@ -167,16 +197,30 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
     assert_eq!(w.len(), 1, "{b:#?}");
     check_parts(w[0], &["Hola, bob person", "Se renueva", "de 10"]);
     assert_eq!(with(&b, "alcanzado el 90 %").len(), 1);
-    assert_eq!(with(&b, "en pausa: límite diario de peticiones alcanzado").len(), 1);
+    assert_eq!(
+        with(&b, "en pausa: límite diario de peticiones alcanzado").len(),
+        1
+    );
     let manual = with(&b, "Un administrador ha bloqueado tu acceso");
     assert_eq!(manual.len(), 1, "{b:#?}");
     check_parts(manual[0], &["security review", "cli:root", "nuevo aviso"]);
 
     let admins = to(&mails, ADMIN);
-    assert_eq!(admins.len(), 3, "two block alerts and the summary: {admins:#?}");
+    assert_eq!(
+        admins.len(),
+        3,
+        "two block alerts and the summary: {admins:#?}"
+    );
     let alert = with(&admins, "alice bloqueado automáticamente");
     assert_eq!(alert.len(), 1, "{admins:#?}");
-    check_parts(alert[0], &["alice person", "research", "bedrock-gate user unblock alice"]);
+    check_parts(
+        alert[0],
+        &[
+            "alice person",
+            "research",
+            "bedrock-gate user unblock alice",
+        ],
+    );
     assert_eq!(with(&admins, "bob bloqueado automáticamente").len(), 1);
     let summary = with(&admins, "Resumen diario");
     assert_eq!(summary.len(), 1);
@@ -189,7 +233,9 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
         for r in &rows {
             assert_eq!(r.email_sent, Some(true), "{r:?}");
         }
-        assert!(rows.iter().any(|r| r.operation == AuditOperation::AutoBlock));
+        assert!(rows
+            .iter()
+            .any(|r| r.operation == AuditOperation::AutoBlock));
     }
     gate.stop().await;
     sink.stop().await;
@@ -223,8 +269,10 @@ async fn three_proxies_send_each_mail_once_even_after_a_restart() {
         ok += usize::from(s.unwrap() == 200);
     }
     assert_eq!(ok, 20);
-    sink.wait_until(30, "two warnings, the block and the alert", |m| m.len() >= 4)
-        .await;
+    sink.wait_until(30, "two warnings, the block and the alert", |m| {
+        m.len() >= 4
+    })
+    .await;
     all_delivered(&first).await;
 
     // A proxy restarts on the same database: nothing goes out again.
@@ -269,7 +317,10 @@ async fn smtp_down_delays_mail_without_touching_calls() {
         if d.iter().any(|d| d.2 >= 1 && !d.3) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no failed try: {d:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed try: {d:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let row = gate.store.audit(Some("dave"), 1).await.unwrap();

@@ -131,7 +131,9 @@ async fn webhooks_get_their_shapes_signed_and_retried() {
                 h.iter()
                     .any(|x| x.path == p && x.answered == 200 && x.event.as_deref() == Some(kind))
             };
-            if ok("/json", "warning") && ok("/json", "blocked") && ok("/slack", "blocked")
+            if ok("/json", "warning")
+                && ok("/json", "blocked")
+                && ok("/slack", "blocked")
                 && ok("/teams", "blocked")
             {
                 break;
@@ -148,10 +150,15 @@ async fn webhooks_get_their_shapes_signed_and_retried() {
 
     // json: the key facts, flattened; only the events it asked for; signed.
     let j: Vec<&Hit> = h.iter().filter(|x| x.path == "/json").collect();
-    assert!(j.iter().all(|x| matches!(x.event.as_deref(), Some("warning" | "blocked"))));
+    assert!(j
+        .iter()
+        .all(|x| matches!(x.event.as_deref(), Some("warning" | "blocked"))));
     assert_eq!(j[0].answered, 500);
     let retried = j.iter().filter(|x| x.delivery == j[0].delivery).count();
-    assert!(retried >= 2, "the failed delivery was retried with the same id: {j:#?}");
+    assert!(
+        retried >= 2,
+        "the failed delivery was retried with the same id: {j:#?}"
+    );
     for x in &j {
         let mut mac = Hmac::<Sha256>::new_from_slice(b"hook-secret").unwrap();
         mac.update(&x.body);
@@ -169,9 +176,15 @@ async fn webhooks_get_their_shapes_signed_and_retried() {
     assert_eq!(warning["limit"], "daily_requests");
     assert_eq!(warning["limit_value"], 5);
     assert!(warning["used"].as_i64().unwrap() >= 4, "{warning}");
-    assert!(warning["percent_used"].as_f64().unwrap() >= 80.0, "{warning}");
+    assert!(
+        warning["percent_used"].as_f64().unwrap() >= 80.0,
+        "{warning}"
+    );
     assert!(warning["period"].as_str().unwrap().len() == 10, "{warning}");
-    assert!(warning["time"].as_str().unwrap().ends_with('Z'), "{warning}");
+    assert!(
+        warning["time"].as_str().unwrap().ends_with('Z'),
+        "{warning}"
+    );
     assert_eq!(warning["event"]["type"], "warning");
 
     // slack: text and blocks, no signature without a secret.
@@ -179,7 +192,10 @@ async fn webhooks_get_their_shapes_signed_and_retried() {
     assert_eq!(s.len(), 1, "only the block: {s:#?}");
     assert!(s[0].signature.is_none());
     let slack = json(s[0]);
-    assert!(slack["text"].as_str().unwrap().contains("erin was blocked automatically"));
+    assert!(slack["text"]
+        .as_str()
+        .unwrap()
+        .contains("erin was blocked automatically"));
     assert_eq!(slack["blocks"][0]["type"], "section");
     assert!(slack["blocks"][0]["text"]["text"]
         .as_str()
@@ -188,7 +204,10 @@ async fn webhooks_get_their_shapes_signed_and_retried() {
 
     // teams: a MessageCard with facts; `*` includes the key issued before.
     let t: Vec<&Hit> = h.iter().filter(|x| x.path == "/teams").collect();
-    assert!(t.iter().any(|x| x.event.as_deref() == Some("key_issued")), "{t:#?}");
+    assert!(
+        t.iter().any(|x| x.event.as_deref() == Some("key_issued")),
+        "{t:#?}"
+    );
     let card = t
         .iter()
         .find(|x| x.event.as_deref() == Some("blocked"))

@@ -56,10 +56,7 @@ impl QuotaConfig {
 
 /// `warning_percent` (one threshold, default 80) or `warning_thresholds` (a list), not
 /// both; each between 1 and 100.
-fn warning_thresholds(
-    percent: Option<u8>,
-    list: Option<Vec<u8>>,
-) -> Result<Vec<u8>, ConfigError> {
+fn warning_thresholds(percent: Option<u8>, list: Option<Vec<u8>>) -> Result<Vec<u8>, ConfigError> {
     let (key, mut thresholds) = match (percent, list) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(

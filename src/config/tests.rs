@@ -76,7 +76,11 @@ fn errors_name_the_key() {
     assert_eq!(e.key, "email.smtp_url", "{e}");
     let e = load("[email]\nadmins = [\"not an address\"]\n", &[]).unwrap_err();
     assert_eq!(e.key, "email.admins", "{e}");
-    let e = load("[quota]\nwarning_percent = 80\nwarning_thresholds = [90]\n", &[]).unwrap_err();
+    let e = load(
+        "[quota]\nwarning_percent = 80\nwarning_thresholds = [90]\n",
+        &[],
+    )
+    .unwrap_err();
     assert_eq!(e.key, "quota.warning_thresholds", "{e}");
     let e = load("[quota]\nwarning_thresholds = [80, 0]\n", &[]).unwrap_err();
     assert_eq!(e.key, "quota.warning_thresholds", "{e}");

@@ -69,9 +69,9 @@ impl WebhookConfig {
         let text = w
             .url
             .ok_or_else(|| ConfigError::new(key("url"), "required"))?;
-        let url: http::Uri = text.parse().map_err(|e| {
-            ConfigError::new(key("url"), format!("`{text}` is not a URL: {e}"))
-        })?;
+        let url: http::Uri = text
+            .parse()
+            .map_err(|e| ConfigError::new(key("url"), format!("`{text}` is not a URL: {e}")))?;
         if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
             return Err(ConfigError::new(
                 key("url"),
@@ -134,8 +134,8 @@ mod tests {
 
     #[test]
     fn a_webhook_is_validated_key_by_key() {
-        let w = WebhookConfig::from_raw(0, raw("https://h.example/x", &["blocked"], "slack"))
-            .unwrap();
+        let w =
+            WebhookConfig::from_raw(0, raw("https://h.example/x", &["blocked"], "slack")).unwrap();
         assert_eq!(w.format, WebhookFormat::Slack);
         assert!(w.events.wants("blocked") && !w.events.wants("warning"));
         assert_eq!(format!("{:?}", w.secret), "Some(Secret(..))");

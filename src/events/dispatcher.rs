@@ -83,7 +83,9 @@ pub(crate) async fn round(
     for event in &claimed {
         let outcome = deliver(subscriber, event).await;
         let Err((why, decoded, retry)) = outcome else {
-            store.finish_delivery(subscriber.name(), event, Ok(())).await?;
+            store
+                .finish_delivery(subscriber.name(), event, Ok(()))
+                .await?;
             continue;
         };
         let last = subscriber
@@ -99,7 +101,9 @@ pub(crate) async fn round(
                 if let Err(e) = subscriber.gave_up(event.event_id, &decoded, &why).await {
                     tracing::warn!(subscriber = subscriber.name(), error = %e, "recording a given-up delivery failed");
                 }
-                store.give_up_delivery(subscriber.name(), event, &why).await?;
+                store
+                    .give_up_delivery(subscriber.name(), event, &why)
+                    .await?;
             }
             _ => {
                 tracing::warn!(subscriber = subscriber.name(), event_id = event.event_id,

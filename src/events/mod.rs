@@ -5,7 +5,7 @@
 //! [`dispatcher`] that claims undelivered events per [`Subscriber`] under a lease (one
 //! proxy holds a delivery at a time), hands them over, and marks them delivered or
 //! failed with a retry time, or gives it up after the subscriber's last try. Subscribers:
-//! [`log::LogSubscriber`] (one log line per event) and, in `crate::notify`, email and
+//! [`log::LogSubscriber`] (one log line per event) and, in the notify module, email and
 //! webhooks; the IAM backstop plugs in as a further one.
 
 pub(crate) mod dispatcher;

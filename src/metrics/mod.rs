@@ -235,7 +235,10 @@ impl Metrics {
         let outcome = if gave_up { "gave_up" } else { "retry" };
         self.families
             .notification_failures
-            .get_or_create(&LabelSet::of(&["subscriber", "outcome"], &[subscriber, outcome]))
+            .get_or_create(&LabelSet::of(
+                &["subscriber", "outcome"],
+                &[subscriber, outcome],
+            ))
             .inc();
     }
 

@@ -70,7 +70,11 @@ impl Alerts {
             at: now,
         };
         let key = format!("alert:{alert}:{}", now / window);
-        match self.store.append_event(&NewEvent::once(event.clone(), key)).await {
+        match self
+            .store
+            .append_event(&NewEvent::once(event.clone(), key))
+            .await
+        {
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "cannot write the system alert to the outbox; mailing it directly");
@@ -91,7 +95,10 @@ impl Alerts {
                 return;
             }
         };
-        let sent = match d.templates.render(MailKind::SystemAlert, draft.language, &draft.facts) {
+        let sent = match d
+            .templates
+            .render(MailKind::SystemAlert, draft.language, &draft.facts)
+        {
             Ok(message) => d.mailer.send(&draft.to, &message).await,
             Err(e) => Err(e.to_string()),
         };
@@ -115,7 +122,10 @@ pub(crate) async fn watch(alerts: Arc<Alerts>, store: Arc<Store>, credentials: C
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 alerts
-                    .raise("database_unreachable", format!("The database does not answer: {e}"))
+                    .raise(
+                        "database_unreachable",
+                        format!("The database does not answer: {e}"),
+                    )
                     .await
             }
             Err(_) => {

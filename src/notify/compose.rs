@@ -60,9 +60,7 @@ pub(crate) async fn for_user(cx: &Context, event: &DomainEvent) -> Result<Option
             subject: LimitSubject::User { name, .. },
             ..
         } => name,
-        DomainEvent::Blocked { username, .. } | DomainEvent::Unblocked { username, .. } => {
-            username
-        }
+        DomainEvent::Blocked { username, .. } | DomainEvent::Unblocked { username, .. } => username,
         _ => return Ok(None),
     };
     let Some((user, to)) = recipient(cx, username).await? else {
@@ -81,7 +79,15 @@ pub(crate) async fn for_user(cx: &Context, event: &DomainEvent) -> Result<Option
             period,
             resets_at,
             ..
-        } => warning_facts(&f, limit, *threshold_percent, *used, *limit_value, period, *resets_at),
+        } => warning_facts(
+            &f,
+            limit,
+            *threshold_percent,
+            *used,
+            *limit_value,
+            period,
+            *resets_at,
+        ),
         DomainEvent::Blocked {
             kind,
             reason,

@@ -89,8 +89,13 @@ impl Subscriber for EmailSubscriber {
                 .render(draft.kind, draft.language, &draft.facts)
                 .map_err(|e| format!("template {}: {e:#}", draft.kind.name()))?;
             self.mailer.send(&draft.to, &message).await?;
-            tracing::info!(subscriber = self.name(), event_id = id, kind = draft.kind.name(),
-                recipients = draft.to.len(), "email sent");
+            tracing::info!(
+                subscriber = self.name(),
+                event_id = id,
+                kind = draft.kind.name(),
+                recipients = draft.to.len(),
+                "email sent"
+            );
             self.record(id, event, true).await;
             Ok(())
         })

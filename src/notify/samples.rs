@@ -23,15 +23,9 @@ fn facts(kind: MailKind, f: &Format) -> Value {
     // 2026-11-28 00:00 CET.
     let reset = 1_795_820_400_000;
     let mut v = match kind {
-        MailKind::Warning => super::compose::warning_facts(
-            f,
-            "daily_requests",
-            80,
-            282,
-            350,
-            "2026-11-27",
-            reset,
-        ),
+        MailKind::Warning => {
+            super::compose::warning_facts(f, "daily_requests", 80, 282, 350, "2026-11-27", reset)
+        }
         MailKind::Blocked => json!({
             "manual": false,
             "reason": "The daily request limit of 350 for user alice is reached (350 requests used). It resets at 2026-11-28 00:00 CET.",
@@ -71,8 +65,18 @@ fn facts(kind: MailKind, f: &Format) -> Value {
                     sums("carol", 972, 1_940_151, 24.50),
                 ],
                 models: vec![
-                    sums("anthropic.claude-3-5-sonnet-20240620-v1:0", 640, 2_400_000, 45.90),
-                    sums("anthropic.claude-3-haiku-20240307-v1:0", 1_194, 1_720_551, 15.37),
+                    sums(
+                        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                        640,
+                        2_400_000,
+                        45.90,
+                    ),
+                    sums(
+                        "anthropic.claude-3-haiku-20240307-v1:0",
+                        1_194,
+                        1_720_551,
+                        15.37,
+                    ),
                 ],
                 blocked: vec!["alice".into()],
                 unblocked: vec!["alice".into()],
@@ -150,7 +154,12 @@ fn html_escapes_what_users_typed_and_text_keeps_it() {
     let m = templates
         .render(MailKind::Blocked, Language::En, &facts)
         .unwrap();
-    assert!(m.html.contains("&lt;script&gt;x&lt;&#x2f;script&gt; &amp; co"), "{}", m.html);
+    assert!(
+        m.html
+            .contains("&lt;script&gt;x&lt;&#x2f;script&gt; &amp; co"),
+        "{}",
+        m.html
+    );
     assert!(m.text.contains("<script>x</script> & co"));
     assert!(m.text.contains("further notice"));
 }

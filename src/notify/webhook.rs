@@ -140,7 +140,11 @@ impl WebhookSubscriber {
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
         let answer = tokio::time::timeout(DEADLINE, async {
-            let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| e.to_string())?;
             let status = response.status();
             // Read (a bounded part of) the answer so the connection can be reused.
             let _ = tokio::time::timeout(DEADLINE, response.into_body().collect()).await;

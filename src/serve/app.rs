@@ -106,13 +106,15 @@ impl App {
         };
 
         let (events_tx, quota_events) = mpsc::unbounded_channel();
-        let quota = Arc::new(QuotaEngine::new(
-            Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
-            config.quota.timezone,
-            80,
-            Some(events_tx),
-        )
-        .with_warning_thresholds(config.quota.warning_thresholds.clone()));
+        let quota = Arc::new(
+            QuotaEngine::new(
+                Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
+                config.quota.timezone,
+                80,
+                Some(events_tx),
+            )
+            .with_warning_thresholds(config.quota.warning_thresholds.clone()),
+        );
         Ok(Self {
             store,
             master,

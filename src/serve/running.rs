@@ -104,10 +104,10 @@ impl App {
                 applied,
             ),
         );
-        let (notifiers, alerts) =
-            crate::notify::subscribers(&config, &store, &ops, actor.as_str())
-                .map_err(ServeError::Setup)?;
-        let mut subscribers: Vec<Arc<dyn crate::events::Subscriber>> = vec![Arc::new(LogSubscriber)];
+        let (notifiers, alerts) = crate::notify::subscribers(&config, &store, &ops, actor.as_str())
+            .map_err(ServeError::Setup)?;
+        let mut subscribers: Vec<Arc<dyn crate::events::Subscriber>> =
+            vec![Arc::new(LogSubscriber)];
         subscribers.extend(notifiers);
         tasks.spawn_until_stopped(
             "event dispatcher",
@@ -122,9 +122,7 @@ impl App {
         );
         {
             let credentials = Arc::clone(&credentials);
-            let check: crate::notify::alerts::Check = Box::new(move || {
-                credentials.problem()
-            });
+            let check: crate::notify::alerts::Check = Box::new(move || credentials.problem());
             tasks.spawn_until_stopped(
                 "alert watcher",
                 Stage::Background,

@@ -64,7 +64,11 @@ impl SmtpSink {
             .await
             .expect("the SMTP sink did not start")
             .unwrap();
-        assert_eq!(first.as_deref(), Some("ready"), "the SMTP sink did not start");
+        assert_eq!(
+            first.as_deref(),
+            Some("ready"),
+            "the SMTP sink did not start"
+        );
         let mails = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&mails);
         tokio::spawn(async move {
