@@ -238,28 +238,22 @@ impl Store {
         event: &ClaimedEvent,
         outcome: Result<(), (String, i64)>,
     ) -> Result<(), StoreError> {
-        on_pool!(self, p => {
-            match &outcome {
-                Ok(()) => sqlx::query(
-                    "UPDATE event_deliveries SET delivered_at = ?, last_error = NULL \
-                     WHERE consumer = ? AND event_id = ? AND claim_token = ?",
-                )
-                .bind(now_ms()),
-                Err((why, retry_at)) => sqlx::query(
-                    "UPDATE event_deliveries SET last_error = ?, lease_until = ? \
-                     WHERE consumer = ? AND event_id = ? AND claim_token = ?",
-                )
-                .bind(why.chars().take(1000).collect::<String>())
-                .bind(*retry_at),
-            }
-            .bind(consumer)
-            .bind(event.event_id)
-            .bind(&event.claim_token)
-            .execute(p)
-            .await?
-            .rows_affected()
-        });
-        Ok(())
+        let (sql, first, retry_at) = match outcome {
+            // Done: `delivered_at` set, the error cleared (or kept, when given up).
+            Ok(()) => (
+                "UPDATE event_deliveries SET last_error = ?, delivered_at = ? \
+                 WHERE consumer = ? AND event_id = ? AND claim_token = ?",
+                None,
+                now_ms(),
+            ),
+            Err((why, retry_at)) => (
+                "UPDATE event_deliveries SET last_error = ?, lease_until = ? \
+                 WHERE consumer = ? AND event_id = ? AND claim_token = ?",
+                Some(why.chars().take(1000).collect::<String>()),
+                retry_at,
+            ),
+        };
+        self.mark(sql, first, retry_at, consumer, event).await
     }
 
     /// Marks a claimed event done after its last failed try (`why` kept as its error):
@@ -271,19 +265,30 @@ impl Store {
         why: &str,
     ) -> Result<(), StoreError> {
         let why = format!("given up: {}", why.chars().take(980).collect::<String>());
+        let sql = "UPDATE event_deliveries SET last_error = ?, delivered_at = ? \
+                   WHERE consumer = ? AND event_id = ? AND claim_token = ?";
+        self.mark(sql, Some(why), now_ms(), consumer, event).await
+    }
+
+    /// Runs one of the statements above on `event`'s delivery row.
+    async fn mark(
+        &self,
+        sql: &str,
+        error: Option<String>,
+        at: i64,
+        consumer: &str,
+        event: &ClaimedEvent,
+    ) -> Result<(), StoreError> {
         on_pool!(self, p => {
-            sqlx::query(
-                "UPDATE event_deliveries SET delivered_at = ?, last_error = ? \
-                 WHERE consumer = ? AND event_id = ? AND claim_token = ?",
-            )
-            .bind(now_ms())
-            .bind(&why)
-            .bind(consumer)
-            .bind(event.event_id)
-            .bind(&event.claim_token)
-            .execute(p)
-            .await?
-            .rows_affected()
+            sqlx::query(sql)
+                .bind(&error)
+                .bind(at)
+                .bind(consumer)
+                .bind(event.event_id)
+                .bind(&event.claim_token)
+                .execute(p)
+                .await?
+                .rows_affected()
         });
         Ok(())
     }
