@@ -53,6 +53,9 @@ pub(crate) struct Context {
     pub(crate) admin_language: Language,
 }
 
+/// The notification subscribers and the alerts they raise.
+pub(crate) type Notifiers = (Vec<Arc<dyn Subscriber>>, Arc<Alerts>);
+
 /// The notification subscribers for `config` and the alerts they (and the watcher)
 /// raise. No email without `email.smtp_url`; no webhooks without `[[webhook]]`.
 pub(crate) fn subscribers(
@@ -60,7 +63,7 @@ pub(crate) fn subscribers(
     store: &Arc<Store>,
     ops: &Arc<Ops>,
     source: &str,
-) -> Result<(Vec<Arc<dyn Subscriber>>, Arc<Alerts>), String> {
+) -> Result<Notifiers, String> {
     let cx = Arc::new(Context {
         store: Arc::clone(store),
         ops: Arc::clone(ops),

@@ -35,13 +35,15 @@ pub struct SmtpSink {
     mails: Arc<Mutex<Vec<Mail>>>,
 }
 
-/// A port nobody listens on now.
+/// A port nobody listens on now, below the ephemeral range (32768 and up on Linux), so
+/// that listeners bound to port 0 later (a gate's) cannot take it while it is unused.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    loop {
+        let port = 20_000 + (rand::random::<u16>() % 10_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 impl SmtpSink {
