@@ -25,6 +25,7 @@
 //! - [`quota`]: limits and budgets enforced in memory, capacity drawn from the database.
 //! - [`usage`]: token usage read from responses, prices, and the request-record writer.
 //! - `events`: delivering outbox events to their subscribers, off the request path.
+//! - `notify`: email and webhook subscribers, system alerts, message templates.
 //! - [`ops`]: the service layer, owner of every product rule the front ends apply.
 //! - [`proxy`]: the listener, routing, re-signing and forwarding.
 //! - [`serve`]: the running process: the application built, its tasks and listeners run
@@ -47,6 +48,7 @@ mod hash;
 pub(crate) mod lifecycle;
 mod logging;
 pub mod metrics;
+pub(crate) mod notify;
 pub mod ops;
 pub mod proxy;
 pub mod quota;

@@ -172,7 +172,7 @@ fn tls(config: &Config) -> Check {
 }
 
 async fn smtp(config: &Config) -> Check {
-    let Some(url) = &config.email.smtp_url else {
+    let Some(url) = config.email.smtp.as_ref().map(|u| u.0.as_str()) else {
         return skipped("smtp", "email.smtp_url unset: no email");
     };
     let default_port = if url.starts_with("smtps:") { 465 } else { 25 };

@@ -1,5 +1,10 @@
 //! `[email]`: the SMTP URL (none means no email), the sender, the admins who get alerts
-//! and summaries, and the default template [`Language`].
+//! and summaries, and the default template [`Language`]. The URL and the addresses are
+//! checked here with lettre, so a bad one stops `serve` at start with the key's name.
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::AsyncSmtpTransport;
+use lettre::Tokio1Executor;
 
 use super::raw::RawEmail;
 use super::ConfigError;
@@ -8,19 +13,35 @@ pub(crate) use crate::domain::Language;
 /// `[email]`
 #[derive(Clone, Debug)]
 pub(crate) struct EmailConfig {
-    /// lettre SMTP URL; `None` means no email.
-    pub(crate) smtp_url: Option<String>,
+    /// The SMTP server and how to reach it; `None` means no email.
+    pub(crate) smtp: Option<SmtpUrl>,
     /// Sender address.
-    pub(crate) from: Option<String>,
+    pub(crate) from: Option<Mailbox>,
     /// Who gets blocking alerts and summaries.
-    pub(crate) admins: Vec<String>,
+    pub(crate) admins: Vec<Mailbox>,
     /// Default template language.
     pub(crate) language: Language,
 }
 
+/// A lettre SMTP URL (`smtp://`, `smtp://...?tls=required` for STARTTLS, `smtps://` for
+/// implicit TLS; user and password in the URL). Its `Debug` hides the password.
+#[derive(Clone)]
+pub(crate) struct SmtpUrl(pub(crate) String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SmtpUrl(..)")
+    }
+}
+
+fn mailbox(key: &str, text: &str) -> Result<Mailbox, ConfigError> {
+    text.parse()
+        .map_err(|e| ConfigError::new(key, format!("`{text}` is not an email address: {e}")))
+}
+
 impl EmailConfig {
-    /// Validates `[email]`: a sender with any SMTP URL, an smtp(s) scheme, and addresses
-    /// that look like addresses.
+    /// Validates `[email]`: a sender with any SMTP URL, a URL lettre accepts, and
+    /// addresses that parse.
     pub(super) fn from_raw(e: RawEmail) -> Result<Self, ConfigError> {
         let language = match e.language.as_deref() {
             None => Language::En,
@@ -41,19 +62,30 @@ impl EmailConfig {
                     "must start with smtp:// or smtps://",
                 ));
             }
+            // The error may quote the URL: say what is wrong without it.
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|_| {
+                ConfigError::new(
+                    "email.smtp_url",
+                    "is not a valid SMTP URL (smtp://host:port, smtps://user:password@host:465, \
+                     smtp://host:587?tls=required)",
+                )
+            })?;
         }
-        for addr in e.admins.iter().flatten().chain(e.from.iter()) {
-            if !addr.contains('@') {
-                return Err(ConfigError::new(
-                    "email.admins",
-                    format!("`{addr}` is not an email address"),
-                ));
-            }
-        }
+        let from = e
+            .from
+            .as_deref()
+            .map(|f| mailbox("email.from", f))
+            .transpose()?;
+        let admins = e
+            .admins
+            .unwrap_or_default()
+            .iter()
+            .map(|a| mailbox("email.admins", a))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
-            smtp_url: e.smtp_url,
-            from: e.from,
-            admins: e.admins.unwrap_or_default(),
+            smtp: e.smtp_url.map(SmtpUrl),
+            from,
+            admins,
             language,
         })
     }

@@ -4,7 +4,7 @@
 //! Loading happens in two steps, as in rust-rpxy: [`raw::RawConfig`] mirrors the file
 //! (every key optional, unknown keys rejected), and [`Config::from_raw`] hands each section
 //! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`,
-//! `records`, `metrics`, `log`), which checks each value and fills in defaults. Every error
+//! `records`, `metrics`, `log`, `webhook`), which checks each value and fills in defaults. Every error
 //! names the key and what is wrong with it ([`ConfigError`]).
 
 mod admin;
@@ -21,6 +21,7 @@ mod records;
 pub(crate) mod show;
 mod upstream;
 mod values;
+mod webhook;
 
 use std::path::Path;
 
@@ -37,6 +38,7 @@ pub use quota::QuotaConfig;
 use raw::RawConfig;
 pub(crate) use records::RecordsConfig;
 pub(crate) use upstream::UpstreamConfig;
+pub(crate) use webhook::{WebhookConfig, WebhookFormat};
 
 /// The environment variable naming the config file when `--config` is not given.
 pub(crate) const CONFIG_ENV: &str = "BEDROCK_GATE_CONFIG";
@@ -115,6 +117,8 @@ pub struct Config {
     pub log: LogConfig,
     /// The file read and where each key's value came from.
     pub(crate) origin: Origin,
+    /// Where events are posted.
+    pub(crate) webhooks: Vec<WebhookConfig>,
 }
 
 impl Config {
@@ -168,6 +172,13 @@ impl Config {
             metrics: MetricsConfig::from_raw(raw.metrics.unwrap_or_default())?,
             log: LogConfig::from_raw(raw.log.unwrap_or_default())?,
             origin: Origin::default(),
+            webhooks: raw
+                .webhook
+                .unwrap_or_default()
+                .into_iter()
+                .enumerate()
+                .map(|(n, w)| WebhookConfig::from_raw(n, w))
+                .collect::<Result<_, _>>()?,
         })
     }
 }

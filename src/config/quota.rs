@@ -1,5 +1,5 @@
 //! `[quota]`: the calendar time zone, default request limits for new users, the warning
-//! threshold, the output tokens a budget reservation assumes, the fallback price for
+//! thresholds, the output tokens a budget reservation assumes, the fallback price for
 //! unpriced models, and how long a call may wait for the quota store.
 
 use std::time::Duration;
@@ -17,8 +17,9 @@ pub struct QuotaConfig {
     pub(crate) default_daily_requests: Option<u64>,
     /// For users created without their own monthly request limit.
     pub(crate) default_monthly_requests: Option<u64>,
-    /// Share of a limit at which a warning goes out.
-    pub(crate) warning_percent: u8,
+    /// Shares of a limit (percent, ascending, distinct) at which a warning goes out,
+    /// once each per limit and period.
+    pub(crate) warning_thresholds: Vec<u8>,
     /// Output tokens a budget reservation assumes when a request sets no maximum.
     pub(crate) default_max_output_tokens: u64,
     /// Price (USD per 1,000 input, output tokens) for models without one; `None`
@@ -43,13 +44,7 @@ impl QuotaConfig {
                 format!("`{tz_name}` is not an IANA time zone"),
             )
         })?;
-        let warning_percent = q.warning_percent.unwrap_or(80);
-        if !(1..=100).contains(&warning_percent) {
-            return Err(ConfigError::new(
-                "quota.warning_percent",
-                "must be between 1 and 100",
-            ));
-        }
+        let warning_thresholds = warning_thresholds(q.warning_percent, q.warning_thresholds)?;
         let default_max_output_tokens = positive(
             "quota.default_max_output_tokens",
             q.default_max_output_tokens,
@@ -68,12 +63,36 @@ impl QuotaConfig {
             timezone,
             default_daily_requests: q.default_daily_requests.or(Some(350)).filter(|v| *v > 0),
             default_monthly_requests: q.default_monthly_requests.or(Some(5000)).filter(|v| *v > 0),
-            warning_percent,
+            warning_thresholds,
             default_max_output_tokens,
             fallback_price,
             store_timeout: Duration::from_millis(store_timeout_ms),
         })
     }
+}
+
+/// `warning_percent` (one threshold, default 80) or `warning_thresholds` (a list), not
+/// both; each between 1 and 100.
+fn warning_thresholds(percent: Option<u8>, list: Option<Vec<u8>>) -> Result<Vec<u8>, ConfigError> {
+    let (key, mut thresholds) = match (percent, list) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "quota.warning_thresholds",
+                "set this or quota.warning_percent, not both",
+            ))
+        }
+        (None, Some(list)) => ("quota.warning_thresholds", list),
+        (p, None) => ("quota.warning_percent", vec![p.unwrap_or(80)]),
+    };
+    if thresholds.is_empty() {
+        return Err(ConfigError::new(key, "must list at least one percent"));
+    }
+    if thresholds.iter().any(|t| !(1..=100).contains(t)) {
+        return Err(ConfigError::new(key, "must be between 1 and 100"));
+    }
+    thresholds.sort_unstable();
+    thresholds.dedup();
+    Ok(thresholds)
 }
 
 /// Both prices or neither; each a finite number >= 0.

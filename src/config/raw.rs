@@ -30,6 +30,8 @@ pub struct RawConfig {
     pub(crate) metrics: Option<RawMetrics>,
     /// `[log]`
     pub(crate) log: Option<RawLog>,
+    /// `[[webhook]]`
+    pub(crate) webhook: Option<Vec<RawWebhook>>,
 }
 
 /// `[proxy]`
@@ -87,6 +89,7 @@ pub(crate) struct RawQuota {
     pub(crate) default_daily_requests: Option<u64>,
     pub(crate) default_monthly_requests: Option<u64>,
     pub(crate) warning_percent: Option<u8>,
+    pub(crate) warning_thresholds: Option<Vec<u8>>,
     pub(crate) default_max_output_tokens: Option<u64>,
     pub(crate) fallback_usd_per_1k_input: Option<f64>,
     pub(crate) fallback_usd_per_1k_output: Option<f64>,
@@ -104,6 +107,16 @@ pub(crate) struct RawEmail {
 }
 
 /// `[iam]`
+/// `[[webhook]]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWebhook {
+    pub(crate) url: Option<String>,
+    pub(crate) events: Option<Vec<String>>,
+    pub(crate) format: Option<String>,
+    pub(crate) secret: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawIam {

@@ -82,7 +82,36 @@ impl Config {
                 "proxy.state_dir",
                 json!(self.proxy.state_dir.as_deref().map(path)),
             ),
+            (
+                "proxy.max_connections",
+                json!(self.proxy.limits.max_connections),
+            ),
+            (
+                "proxy.max_pending_body_bytes",
+                json!(self.proxy.limits.max_pending_body_bytes),
+            ),
+            (
+                "proxy.idle_timeout_secs",
+                json!(self.proxy.limits.idle_timeout.as_secs()),
+            ),
+            (
+                "proxy.header_timeout_secs",
+                json!(self.proxy.limits.header_timeout.as_secs()),
+            ),
+            (
+                "proxy.body_timeout_secs",
+                json!(self.proxy.limits.body_timeout.as_secs()),
+            ),
+            (
+                "proxy.min_body_bytes_per_sec",
+                json!(self.proxy.limits.min_body_bytes_per_sec),
+            ),
             ("admin.listen", json!(self.admin.listen.to_string())),
+            (
+                "admin.session_hours",
+                json!(self.admin.session_ttl.as_secs() / 3600),
+            ),
+            ("admin.cookie_secure", json!(self.admin.cookie_secure)),
             ("upstream.region", json!(self.upstream.region)),
             (
                 "upstream.endpoint",
@@ -104,7 +133,7 @@ impl Config {
                 "quota.default_monthly_requests",
                 json!(q.default_monthly_requests.unwrap_or(0)),
             ),
-            ("quota.warning_percent", json!(q.warning_percent)),
+            ("quota.warning_thresholds", json!(q.warning_thresholds)),
             (
                 "quota.default_max_output_tokens",
                 json!(q.default_max_output_tokens),
@@ -117,9 +146,19 @@ impl Config {
                 "quota.fallback_usd_per_1k_output",
                 json!(q.fallback_price.map(|p| p.1)),
             ),
-            ("email.smtp_url", json!(e.smtp_url.as_deref().map(mask_url))),
-            ("email.from", json!(e.from)),
-            ("email.admins", json!(e.admins)),
+            (
+                "email.smtp_url",
+                json!(e.smtp.as_ref().map(|u| mask_url(&u.0))),
+            ),
+            ("email.from", json!(e.from.as_ref().map(|m| m.to_string()))),
+            (
+                "email.admins",
+                json!(e.admins.iter().map(|m| m.to_string()).collect::<Vec<_>>()),
+            ),
+            (
+                "quota.store_timeout_ms",
+                json!(q.store_timeout.as_millis() as u64),
+            ),
             ("email.language", json!(e.language)),
             ("iam.enabled", json!(self.iam.enabled)),
             ("iam.endpoint_url", json!(self.iam.endpoint_url)),
@@ -127,6 +166,11 @@ impl Config {
             ("records.retention_days", json!(self.records.retention_days)),
             ("metrics.per_user", json!(self.metrics.per_user)),
             ("metrics.max_users", json!(self.metrics.max_users)),
+            ("log.format", json!(format!("{:?}", self.log.format).to_lowercase())),
+            ("log.level", json!(self.log.level)),
+            ("log.access", json!(self.log.access)),
+            // Webhook URLs may carry tokens (Slack's do): only how many are set.
+            ("webhook", json!(format!("{} configured", self.webhooks.len()))),
         ];
         let keys = values
             .into_iter()

@@ -44,7 +44,7 @@ fn environment_overrides_the_file() {
     .unwrap();
     assert_eq!(c.upstream.region, "eu-central-1");
     assert_eq!(c.proxy.max_body_bytes, 1024);
-    assert_eq!(c.email.admins, vec!["a@x.io".to_string()]);
+    assert_eq!(c.email.admins[0].email.to_string(), "a@x.io");
 }
 
 #[test]
@@ -69,6 +69,28 @@ fn errors_name_the_key() {
     assert_eq!(e.key, "database.master_key");
     let e = load("[email]\nsmtp_url = \"smtp://127.0.0.1:25\"\n", &[]).unwrap_err();
     assert_eq!(e.key, "email.from");
+    let e = load(
+        "[email]\nsmtp_url = \"smtp://127.0.0.1:notaport\"\nfrom = \"g@x.io\"\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "email.smtp_url", "{e}");
+    let e = load("[email]\nadmins = [\"not an address\"]\n", &[]).unwrap_err();
+    assert_eq!(e.key, "email.admins", "{e}");
+    let e = load(
+        "[quota]\nwarning_percent = 80\nwarning_thresholds = [90]\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "quota.warning_thresholds", "{e}");
+    let e = load("[quota]\nwarning_thresholds = [80, 0]\n", &[]).unwrap_err();
+    assert_eq!(e.key, "quota.warning_thresholds", "{e}");
+    let e = load("[[webhook]]\nurl = \"::nope\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "webhook[0].url", "{e}");
+    let c = load("[quota]\nwarning_thresholds = [90, 80, 90]\n", &[]).unwrap();
+    assert_eq!(c.quota.warning_thresholds, vec![80, 90]);
+    let c = load("[email]\nsmtps_url_is_not_a_key = 1\n", &[]).unwrap_err();
+    assert_eq!(c.key, "email.smtps_url_is_not_a_key");
     let e = load("[upstream]\nendpoint = \"ftp://x\"\n", &[]).unwrap_err();
     assert_eq!(e.key, "upstream.endpoint");
     let e = load("[upstream]\ntimeout_secs = 0\n", &[]).unwrap_err();

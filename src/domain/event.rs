@@ -1,7 +1,7 @@
 //! Domain events: the changes a person or another system must hear about (a warning
 //! threshold crossed, a block, an unblock, protection, limits changed, a key issued or
-//! revoked, a user moved to another team, a user or team renamed, the daily reset), as
-//! one typed value each.
+//! revoked, a user moved to another team, a user or team renamed, the daily reset, a
+//! system alert), as one typed value each.
 //!
 //! The service layer writes each event to the outbox in the same transaction as the
 //! change it describes; subscribers (the log today, email, webhooks and the IAM
@@ -176,6 +176,19 @@ pub enum DomainEvent {
         /// Who.
         by: String,
     },
+    /// Something is failing (database, upstream credentials, email, a webhook); at most
+    /// one per kind per 15 minutes (dedupe key `alert:<kind>:<quarter hour>`).
+    SystemAlert {
+        /// `database_unreachable`, `upstream_credentials`, `email_failing`,
+        /// `webhook_failing`.
+        alert: String,
+        /// What failed, for the administrator (never a secret).
+        detail: String,
+        /// The proxy that saw it.
+        source: String,
+        /// When (epoch ms).
+        at: i64,
+    },
     /// The daily reset ran.
     ResetDone {
         /// The local day it ran for.
@@ -214,6 +227,8 @@ pub enum EventKind {
     UserMoved,
     /// [`DomainEvent::Renamed`]
     Renamed,
+    /// [`DomainEvent::SystemAlert`]
+    SystemAlert,
 }
 
 super::text_enum!(EventKind, "event type", {
@@ -228,6 +243,7 @@ super::text_enum!(EventKind, "event type", {
     ResetDone => "reset_done",
     UserMoved => "user_moved",
     Renamed => "renamed",
+    SystemAlert => "system_alert",
 });
 
 impl DomainEvent {
@@ -245,11 +261,12 @@ impl DomainEvent {
             Self::ResetDone { .. } => EventKind::ResetDone,
             Self::UserMoved { .. } => EventKind::UserMoved,
             Self::Renamed { .. } => EventKind::Renamed,
+            Self::SystemAlert { .. } => EventKind::SystemAlert,
         }
     }
 
     /// The user or team the event is about, as `user:<name>`/`team:<name>` (`None` for
-    /// the reset).
+    /// the reset and system alerts).
     pub(crate) fn subject(&self) -> Option<String> {
         let subject = |s: &LimitSubject| match s {
             LimitSubject::User { name, .. } => format!("user:{name}"),
@@ -266,7 +283,7 @@ impl DomainEvent {
             | Self::KeyIssued { username, .. }
             | Self::KeyRevoked { username, .. }
             | Self::UserMoved { username, .. } => Some(format!("user:{username}")),
-            Self::ResetDone { .. } => None,
+            Self::ResetDone { .. } | Self::SystemAlert { .. } => None,
         }
     }
 }

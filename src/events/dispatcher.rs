@@ -4,13 +4,16 @@
 //! Claims are leases (`LEASE`): a proxy that dies mid-delivery leaves its claim to run
 //! out, and another proxy's dispatcher takes the event over, so a subscriber hears each
 //! event at least once and, while proxies stay up, exactly once. A failed delivery is
-//! retried with exponential backoff (from `RETRY_BASE`, at most `RETRY_MAX`).
+//! retried with exponential backoff (from `RETRY_BASE`, at most `RETRY_MAX`), until the
+//! subscriber's `max_attempts`: then it is given up (logged, counted in `/metrics`, the
+//! subscriber told once) and marked done so that it is not tried again.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Subscriber;
 use crate::domain::DomainEvent;
+use crate::metrics::Metrics;
 use crate::store::{ClaimedEvent, Store, StoreError};
 
 /// How often the outbox is polled when idle.
@@ -38,6 +41,7 @@ pub(crate) async fn run(
     subscribers: Vec<Arc<dyn Subscriber>>,
     by: String,
     interval: Duration,
+    metrics: Option<Arc<Metrics>>,
 ) {
     for s in &subscribers {
         while let Err(e) = store.register_consumer(s.name()).await {
@@ -52,7 +56,7 @@ pub(crate) async fn run(
         for s in &subscribers {
             // Drain what is waiting, batch by batch, before sleeping again.
             loop {
-                match round(&store, s.as_ref(), &by).await {
+                match round(&store, s.as_ref(), &by, metrics.as_deref()).await {
                     Ok(n) if n as i64 == BATCH => continue,
                     Ok(_) => break,
                     Err(e) => {
@@ -70,6 +74,7 @@ pub(crate) async fn round(
     store: &Store,
     subscriber: &dyn Subscriber,
     by: &str,
+    metrics: Option<&Metrics>,
 ) -> Result<usize, StoreError> {
     let lease = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
     let claimed = store
@@ -77,30 +82,58 @@ pub(crate) async fn round(
         .await?;
     for event in &claimed {
         let outcome = deliver(subscriber, event).await;
-        if let Err((why, _)) = &outcome {
-            tracing::warn!(subscriber = subscriber.name(), event_id = event.event_id,
-                attempts = event.attempts, error = %why, "event delivery failed; will retry");
+        let Err((why, decoded, retry)) = outcome else {
+            store
+                .finish_delivery(subscriber.name(), event, Ok(()))
+                .await?;
+            continue;
+        };
+        let last = subscriber
+            .max_attempts()
+            .is_some_and(|max| event.attempts >= max);
+        if let Some(m) = metrics {
+            m.notification_failed(subscriber.name(), last);
         }
-        store
-            .finish_delivery(subscriber.name(), event, outcome)
-            .await?;
+        match (last, decoded) {
+            (true, Some(decoded)) => {
+                tracing::error!(subscriber = subscriber.name(), event_id = event.event_id,
+                    attempts = event.attempts, error = %why, "event delivery failed for the last time; given up");
+                if let Err(e) = subscriber.gave_up(event.event_id, &decoded, &why).await {
+                    tracing::warn!(subscriber = subscriber.name(), error = %e, "recording a given-up delivery failed");
+                }
+                store
+                    .give_up_delivery(subscriber.name(), event, &why)
+                    .await?;
+            }
+            _ => {
+                tracing::warn!(subscriber = subscriber.name(), event_id = event.event_id,
+                    attempts = event.attempts, error = %why, "event delivery failed; will retry");
+                store
+                    .finish_delivery(subscriber.name(), event, Err((why, retry)))
+                    .await?;
+            }
+        }
     }
     Ok(claimed.len())
 }
 
-async fn deliver(subscriber: &dyn Subscriber, claimed: &ClaimedEvent) -> Result<(), (String, i64)> {
+/// Why a delivery failed, the event when it decoded, and when to try again.
+type Failure = (String, Option<DomainEvent>, i64);
+
+async fn deliver(subscriber: &dyn Subscriber, claimed: &ClaimedEvent) -> Result<(), Failure> {
     let now = chrono::Utc::now().timestamp_millis();
     let event: DomainEvent = serde_json::from_str(&claimed.payload).map_err(|e| {
         // Written by a newer version of the proxy: keep it for that version.
         (
             format!("event does not decode here: {e}"),
+            None,
             retry_at(now, 20),
         )
     })?;
-    subscriber
-        .deliver(&event)
-        .await
-        .map_err(|why| (why, retry_at(now, claimed.attempts)))
+    match subscriber.deliver(claimed.event_id, &event).await {
+        Ok(()) => Ok(()),
+        Err(why) => Err((why, Some(event), retry_at(now, claimed.attempts))),
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@ use crate::domain::DomainEvent;
 pub(crate) struct LogSubscriber;
 
 impl Subscriber for LogSubscriber {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "log"
     }
 
-    fn deliver<'a>(&'a self, event: &'a DomainEvent) -> Delivery<'a> {
+    fn deliver<'a>(&'a self, _id: i64, event: &'a DomainEvent) -> Delivery<'a> {
         Box::pin(async move {
             let json = serde_json::to_string(event).map_err(|e| e.to_string())?;
             tracing::info!(

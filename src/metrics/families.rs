@@ -55,6 +55,8 @@ pub(crate) struct Families {
     pub(crate) database_errors: Family<LabelSet<1>, Counter>,
     /// Request records queued and not yet written.
     pub(crate) record_queue: Gauge,
+    /// Notification deliveries that failed, by subscriber and outcome.
+    pub(crate) notification_failures: Family<LabelSet<2>, Counter>,
 }
 
 impl Families {
@@ -72,6 +74,7 @@ impl Families {
             chunk_grants: Family::default(),
             database_errors: Family::default(),
             record_queue: Gauge::default(),
+            notification_failures: Family::default(),
         };
         r.register(
             "requests",
@@ -129,6 +132,13 @@ impl Families {
             "record_queue_depth",
             "Request records queued for the record writer and not yet written",
             f.record_queue.clone(),
+        );
+        r.register(
+            "notification_failures",
+            "Notification deliveries (email, webhooks, the event log) that failed, by \
+             subscriber and outcome (retry: tried again later; gave_up: dropped after the \
+             last try)",
+            f.notification_failures.clone(),
         );
         (r, f)
     }

@@ -229,6 +229,19 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts one failed delivery to `subscriber` (`email`, `webhook_0`, ...); `gave_up`
+    /// when it was the last try.
+    pub(crate) fn notification_failed(&self, subscriber: &str, gave_up: bool) {
+        let outcome = if gave_up { "gave_up" } else { "retry" };
+        self.families
+            .notification_failures
+            .get_or_create(&LabelSet::of(
+                &["subscriber", "outcome"],
+                &[subscriber, outcome],
+            ))
+            .inc();
+    }
+
     /// The record writer's queue depth: raised when a record is queued, lowered when it
     /// is written (or spilled).
     pub(crate) fn record_queue(&self) -> Gauge {

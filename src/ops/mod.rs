@@ -24,6 +24,7 @@ mod renames;
 pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
+pub(crate) mod daily_summary;
 pub(crate) mod summary;
 pub(crate) mod teams;
 mod user_usage;
@@ -71,7 +72,8 @@ impl Ops {
             master_key: config.database.master_key.clone(),
             session_ttl: config.admin.session_ttl,
             cookie_secure: config.admin.cookie_secure,
-            warning_percent: config.quota.warning_percent,
+            // The first threshold: where `--near-limit` and the dashboard's amber start.
+            warning_percent: config.quota.warning_thresholds.first().copied().unwrap_or(80),
         }
     }
 

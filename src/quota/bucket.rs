@@ -39,8 +39,9 @@ pub(super) struct Bucket {
     pub(super) last_used: Instant,
     /// When a grant last came back short (cleared by a sufficient one).
     pub(super) exhausted_at: Option<Instant>,
-    /// Whether the warning for this counter was sent.
-    pub(super) warned: bool,
+    /// The highest warning threshold (percent) this proxy raised for the counter; 0 is
+    /// none yet.
+    pub(super) warned: u8,
 }
 
 impl Bucket {
@@ -54,7 +55,7 @@ impl Bucket {
             last_fill: None,
             last_used: now,
             exhausted_at: None,
-            warned: false,
+            warned: 0,
         }
     }
 

@@ -52,7 +52,8 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 /// The in-memory side of quotas for one proxy.
 pub struct QuotaEngine {
     pub(super) ledger: Arc<dyn Ledger>,
-    warning_percent: u8,
+    /// Warning thresholds in percent, ascending.
+    warning_thresholds: Vec<u8>,
     pub(super) buckets: Arc<Mutex<KeyMap<Bucket>>>,
     pub(super) grant_locks: Mutex<KeyMap<Arc<tokio::sync::Mutex<()>>>>,
     events: Option<mpsc::UnboundedSender<QuotaEvent>>,
@@ -75,7 +76,7 @@ impl QuotaEngine {
     ) -> Self {
         Self {
             ledger,
-            warning_percent,
+            warning_thresholds: vec![warning_percent],
             buckets: Arc::new(Mutex::new(KeyMap::default())),
             grant_locks: Mutex::new(KeyMap::default()),
             events,
@@ -89,6 +90,16 @@ impl QuotaEngine {
     #[must_use]
     pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = timeout;
+        self
+    }
+
+    /// Raises a warning at each of `thresholds` (percent; sorted here) instead of the
+    /// single `warning_percent` given to [`QuotaEngine::new`].
+    #[must_use]
+    pub fn with_warning_thresholds(mut self, mut thresholds: Vec<u8>) -> Self {
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        self.warning_thresholds = thresholds;
         self
     }
 
@@ -280,15 +291,22 @@ impl QuotaEngine {
             return Ok(());
         };
         let now = Instant::now();
-        let threshold = b.limit.saturating_mul(i64::from(self.warning_percent)) / 100;
-        if !b.warned && grant.total >= threshold {
-            b.warned = true;
+        // Each threshold crossed once per proxy (a grant may cross several at once); the
+        // outbox's dedupe key makes it once across proxies.
+        for &percent in &self.warning_thresholds {
+            if percent <= b.warned {
+                continue;
+            }
+            if grant.total < b.limit.saturating_mul(i64::from(percent)) / 100 {
+                break;
+            }
+            b.warned = percent;
             if let Some(events) = &self.events {
                 let _ = events.send(QuotaEvent::Warning {
                     limit: charge.limit.clone(),
                     used: grant.total,
                     period: charge.key.period.to_string(),
-                    threshold_percent: self.warning_percent,
+                    threshold_percent: percent,
                     resets_at: charge.resets_at,
                 });
             }

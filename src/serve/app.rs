@@ -110,9 +110,10 @@ impl App {
             QuotaEngine::new(
                 Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
                 config.quota.timezone,
-                config.quota.warning_percent,
+                80,
                 Some(events_tx),
             )
+            .with_warning_thresholds(config.quota.warning_thresholds.clone())
             .with_store_timeout(config.quota.store_timeout),
         );
         Ok(Self {

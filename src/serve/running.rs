@@ -104,16 +104,31 @@ impl App {
                 applied,
             ),
         );
+        let (notifiers, alerts) = crate::notify::subscribers(&config, &store, &ops, actor.as_str())
+            .map_err(ServeError::Setup)?;
+        let mut subscribers: Vec<Arc<dyn crate::events::Subscriber>> =
+            vec![Arc::new(LogSubscriber)];
+        subscribers.extend(notifiers);
         tasks.spawn_until_stopped(
             "event dispatcher",
             Stage::Background,
             crate::events::dispatcher::run(
                 Arc::clone(&store),
-                vec![Arc::new(LogSubscriber)],
+                subscribers,
                 actor.to_string(),
                 event_interval,
+                Some(Arc::clone(&metrics)),
             ),
         );
+        {
+            let credentials = Arc::clone(&credentials);
+            let check: crate::notify::alerts::Check = Box::new(move || credentials.problem());
+            tasks.spawn_until_stopped(
+                "alert watcher",
+                Stage::Background,
+                crate::notify::alerts::watch(alerts, Arc::clone(&store), check),
+            );
+        }
         tasks.spawn_until_stopped(
             "reset scheduler",
             Stage::Background,

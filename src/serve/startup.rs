@@ -36,7 +36,7 @@ pub(super) fn log_serving(config: &Config, proxy: Option<SocketAddr>, admin: Opt
         "serving: point clients at the proxy address; /healthz, /readyz, /metrics and \
          /api/v1 are on the admin address"
     );
-    let email = match &config.email.smtp_url {
+    let email = match config.email.smtp.as_ref().map(|u| u.0.as_str()) {
         Some(url) => format!("smtp to {}", host_of(url)),
         None => "off".to_string(),
     };

@@ -1,5 +1,6 @@
 //! The blocking audit trail (`blocking_audit_log`): one row per change of a user's
-//! blocking status, written with the change; read newest first.
+//! blocking status, written with the change (and the id of its outbox event); read
+//! newest first. The email subscriber records on it whether the user's mail went out.
 
 use serde::Serialize;
 
@@ -48,15 +49,19 @@ pub struct AuditEntry {
     pub usage_percent: Option<f64>,
     /// When (epoch ms).
     pub(crate) created_at: i64,
+    /// Whether the user's email about it went out: `None` not (yet) decided or no email
+    /// configured, `Some(false)` it finally failed or the user has no address.
+    pub email_sent: Option<bool>,
 }
 
-/// Inserts an [`AuditRecord`] at time `$now` on a transaction.
+/// Inserts an [`AuditRecord`] at time `$now`, written with outbox event `$event_id`, on a
+/// transaction.
 macro_rules! insert_audit {
-    ($audit:expr, $now:expr, $conn:expr) => {
+    ($audit:expr, $now:expr, $event_id:expr, $conn:expr) => {
         sqlx::query(
             "INSERT INTO blocking_audit_log (user_id, username, operation, reason, performed_by, \
-             requests_at_time, limit_at_time, usage_percent, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             requests_at_time, limit_at_time, usage_percent, created_at, event_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind($audit.user_id)
         .bind(&$audit.username)
@@ -67,6 +72,7 @@ macro_rules! insert_audit {
         .bind($audit.limit_at_time)
         .bind($audit.usage_percent)
         .bind($now)
+        .bind($event_id)
         .execute($conn)
         .await?
     };
@@ -83,7 +89,7 @@ impl Store {
         let entries = on_pool!(self, p => {
             sqlx::query_as::<_, AuditEntry>(
                 "SELECT id, username, operation, reason, performed_by, requests_at_time, \
-                 limit_at_time, usage_percent, created_at FROM blocking_audit_log \
+                 limit_at_time, usage_percent, created_at, email_sent FROM blocking_audit_log \
                  WHERE (? IS NULL OR username = ?) ORDER BY created_at DESC, id DESC LIMIT ?",
             )
             .bind(username)
@@ -93,5 +99,19 @@ impl Store {
             .await?
         });
         Ok(entries)
+    }
+
+    /// Records on the audit row written with outbox event `event_id` whether the user's
+    /// email went out.
+    pub(crate) async fn set_email_sent(&self, event_id: i64, sent: bool) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            sqlx::query("UPDATE blocking_audit_log SET email_sent = ? WHERE event_id = ?")
+                .bind(sent)
+                .bind(event_id)
+                .execute(p)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::audit::AuditRecord;
-use super::outbox::{insert_event, EventRow};
+use super::outbox::{insert_event_id, EventRow};
 use super::{now_ms, on_pool, Store, StoreError};
 use crate::domain::{BlockKind, NewEvent};
 
@@ -58,10 +58,10 @@ impl Store {
         );
         let written = on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            if !insert_event!(row, &mut *tx) {
+            let Some(event_id) = insert_event_id!(row, &mut *tx) else {
                 tx.rollback().await?;
                 return Ok(false);
-            }
+            };
             sqlx::query(&ensure).bind(status.user_id).bind(now).execute(&mut *tx).await?;
             sqlx::query(
                 "UPDATE user_blocking_status SET blocked = ?, block_kind = ?, blocked_reason = ?, \
@@ -80,7 +80,7 @@ impl Store {
             .bind(status.user_id)
             .execute(&mut *tx)
             .await?;
-            super::audit::insert_audit!(audit, now, &mut *tx);
+            super::audit::insert_audit!(audit, now, event_id, &mut *tx);
             if let Some(admin) = admin {
                 insert_admin_audit!(admin, &mut *tx);
             }

@@ -61,6 +61,41 @@ macro_rules! insert_event {
 }
 pub(crate) use insert_event;
 
+/// The id the last `INSERT` gave its row, on either engine.
+pub(crate) trait LastId {
+    /// The id (0 when nothing was inserted).
+    fn last_id(&self) -> i64;
+}
+
+impl LastId for sqlx::sqlite::SqliteQueryResult {
+    fn last_id(&self) -> i64 {
+        self.last_insert_rowid()
+    }
+}
+
+impl LastId for sqlx::mysql::MySqlQueryResult {
+    fn last_id(&self) -> i64 {
+        i64::try_from(self.last_insert_id()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Like [`insert_event!`], but evaluates to the new event's id, or `None` when its
+/// dedupe key was already taken.
+macro_rules! insert_event_id {
+    ($row:expr, $conn:expr) => {{
+        let done = sqlx::query(&$row.sql)
+            .bind($row.kind)
+            .bind(&$row.subject)
+            .bind(&$row.dedupe_key)
+            .bind(&$row.payload)
+            .bind($crate::store::now_ms())
+            .execute($conn)
+            .await?;
+        (done.rows_affected() == 1).then(|| $crate::store::outbox::LastId::last_id(&done))
+    }};
+}
+pub(crate) use insert_event_id;
+
 /// An event as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 pub struct StoredEvent {
@@ -203,26 +238,57 @@ impl Store {
         event: &ClaimedEvent,
         outcome: Result<(), (String, i64)>,
     ) -> Result<(), StoreError> {
+        let (sql, first, retry_at) = match outcome {
+            // Done: `delivered_at` set, the error cleared (or kept, when given up).
+            Ok(()) => (
+                "UPDATE event_deliveries SET last_error = ?, delivered_at = ? \
+                 WHERE consumer = ? AND event_id = ? AND claim_token = ?",
+                None,
+                now_ms(),
+            ),
+            Err((why, retry_at)) => (
+                "UPDATE event_deliveries SET last_error = ?, lease_until = ? \
+                 WHERE consumer = ? AND event_id = ? AND claim_token = ?",
+                Some(why.chars().take(1000).collect::<String>()),
+                retry_at,
+            ),
+        };
+        self.mark(sql, first, retry_at, consumer, event).await
+    }
+
+    /// Marks a claimed event done after its last failed try (`why` kept as its error):
+    /// it is not claimed again.
+    pub async fn give_up_delivery(
+        &self,
+        consumer: &str,
+        event: &ClaimedEvent,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let why = format!("given up: {}", why.chars().take(980).collect::<String>());
+        let sql = "UPDATE event_deliveries SET last_error = ?, delivered_at = ? \
+                   WHERE consumer = ? AND event_id = ? AND claim_token = ?";
+        self.mark(sql, Some(why), now_ms(), consumer, event).await
+    }
+
+    /// Runs one of the statements above on `event`'s delivery row.
+    async fn mark(
+        &self,
+        sql: &str,
+        error: Option<String>,
+        at: i64,
+        consumer: &str,
+        event: &ClaimedEvent,
+    ) -> Result<(), StoreError> {
         on_pool!(self, p => {
-            match &outcome {
-                Ok(()) => sqlx::query(
-                    "UPDATE event_deliveries SET delivered_at = ?, last_error = NULL \
-                     WHERE consumer = ? AND event_id = ? AND claim_token = ?",
-                )
-                .bind(now_ms()),
-                Err((why, retry_at)) => sqlx::query(
-                    "UPDATE event_deliveries SET last_error = ?, lease_until = ? \
-                     WHERE consumer = ? AND event_id = ? AND claim_token = ?",
-                )
-                .bind(why.chars().take(1000).collect::<String>())
-                .bind(*retry_at),
-            }
-            .bind(consumer)
-            .bind(event.event_id)
-            .bind(&event.claim_token)
-            .execute(p)
-            .await?
-            .rows_affected()
+            sqlx::query(sql)
+                .bind(&error)
+                .bind(at)
+                .bind(consumer)
+                .bind(event.event_id)
+                .bind(&event.claim_token)
+                .execute(p)
+                .await?
+                .rows_affected()
         });
         Ok(())
     }

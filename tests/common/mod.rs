@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod local;
 pub mod clients;
+pub mod smtp;
 pub mod upstream;
 
 use std::sync::Arc;
@@ -127,12 +128,23 @@ impl TestDb {
 /// A configuration for tests: ports 0, the fake upstream, the test master key, plus
 /// overrides in the environment-variable form (`BEDROCK_GATE_PROXY__MAX_BODY_BYTES`).
 pub fn config(db_url: &str, upstream_url: &str, overrides: &[(String, String)]) -> Config {
+    config_with(db_url, upstream_url, overrides, "")
+}
+
+/// [`config`] with more TOML appended (sections the overrides cannot express, such as
+/// `[[webhook]]`).
+pub fn config_with(
+    db_url: &str,
+    upstream_url: &str,
+    overrides: &[(String, String)],
+    extra: &str,
+) -> Config {
     let key = base64::engine::general_purpose::STANDARD.encode(MASTER_KEY);
     let text = format!(
         "[proxy]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 10\n\
          [admin]\nlisten = \"127.0.0.1:0\"\n\
          [upstream]\nregion = \"{REGION}\"\nendpoint = \"{upstream_url}\"\ntimeout_secs = 30\n\
-         [database]\nurl = \"{db_url}\"\nmaster_key = \"{key}\"\n"
+         [database]\nurl = \"{db_url}\"\nmaster_key = \"{key}\"\n{extra}"
     );
     Config::from_raw(RawConfig::parse(Some(&text), overrides).unwrap()).unwrap()
 }
@@ -224,6 +236,8 @@ pub struct GateOptions {
     /// Give the proxy no upstream credentials at all (every call that passes admission
     /// gets 503).
     pub no_upstream_credentials: bool,
+    /// TOML appended to the configuration.
+    pub extra_config: String,
 }
 
 impl Default for GateOptions {
@@ -236,6 +250,7 @@ impl Default for GateOptions {
             upstream_override: None,
             shared_db: None,
             no_upstream_credentials: false,
+            extra_config: String::new(),
         }
     }
 }
@@ -277,7 +292,7 @@ impl Gate {
             .upstream_override
             .clone()
             .unwrap_or_else(|| upstream.url());
-        let config = config(&db_url, &upstream_url, &opts.overrides);
+        let config = config_with(&db_url, &upstream_url, &opts.overrides, &opts.extra_config);
         let store = Arc::new(
             Store::connect(&config.database, config.quota.timezone)
                 .await

@@ -85,6 +85,19 @@ impl CredentialCache {
         self.current.read().as_ref().map(Arc::clone)
     }
 
+    /// What is wrong with the upstream credentials now, if anything: none loaded, or
+    /// the ones in memory expired (refreshing them keeps failing).
+    pub(crate) fn problem(&self) -> Option<String> {
+        match self.current() {
+            None => Some("No upstream AWS credentials could be loaded; calls get 503.".into()),
+            Some(c) if c.expiry().is_some_and(|e| e <= SystemTime::now()) => Some(
+                "The upstream AWS credentials expired and could not be refreshed; calls fail."
+                    .into(),
+            ),
+            Some(_) => None,
+        }
+    }
+
     /// Asks the provider for fresh credentials.
     pub async fn refresh(&self) -> Result<(), String> {
         let fresh = self
