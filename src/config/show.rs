@@ -166,11 +166,17 @@ impl Config {
             ("records.retention_days", json!(self.records.retention_days)),
             ("metrics.per_user", json!(self.metrics.per_user)),
             ("metrics.max_users", json!(self.metrics.max_users)),
-            ("log.format", json!(format!("{:?}", self.log.format).to_lowercase())),
+            (
+                "log.format",
+                json!(format!("{:?}", self.log.format).to_lowercase()),
+            ),
             ("log.level", json!(self.log.level)),
             ("log.access", json!(self.log.access)),
             // Webhook URLs may carry tokens (Slack's do): only how many are set.
-            ("webhook", json!(format!("{} configured", self.webhooks.len()))),
+            (
+                "webhook",
+                json!(format!("{} configured", self.webhooks.len())),
+            ),
         ];
         let keys = values
             .into_iter()

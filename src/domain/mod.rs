@@ -13,8 +13,8 @@ mod event;
 mod key_status;
 mod language;
 mod limits;
-mod not_sent;
 pub(crate) mod money;
+mod not_sent;
 mod usage_source;
 
 pub use actor::Actor;

@@ -15,6 +15,7 @@ pub(crate) mod admin_sessions;
 pub mod admin_tokens;
 pub mod aggregates;
 pub mod blocking;
+pub(crate) mod daily_summary;
 mod error;
 pub(crate) mod keys;
 pub mod lists;
@@ -24,7 +25,6 @@ mod renames;
 pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
-pub(crate) mod daily_summary;
 pub(crate) mod summary;
 pub(crate) mod teams;
 mod user_usage;
@@ -73,7 +73,12 @@ impl Ops {
             session_ttl: config.admin.session_ttl,
             cookie_secure: config.admin.cookie_secure,
             // The first threshold: where `--near-limit` and the dashboard's amber start.
-            warning_percent: config.quota.warning_thresholds.first().copied().unwrap_or(80),
+            warning_percent: config
+                .quota
+                .warning_thresholds
+                .first()
+                .copied()
+                .unwrap_or(80),
         }
     }
 

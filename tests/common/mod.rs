@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 pub mod admin;
-pub mod local;
 pub mod clients;
+pub mod local;
 pub mod smtp;
 pub mod upstream;
 
