@@ -355,9 +355,14 @@ async fn missing_upstream_credentials_are_one_short_line_saying_what_to_set() {
         })
         .await;
     let lines = serve.all();
+    // The credential loader's own line (the system alert of the notifications, which
+    // says the same thing to the administrators, is a different line and target).
     let nags: Vec<&String> = lines
         .iter()
-        .filter(|l| l.contains("upstream AWS credentials"))
+        .filter(|l| {
+            l.contains("bedrock_gate::proxy::upstream::credentials")
+                && l.contains("upstream AWS credentials")
+        })
         .collect();
     assert_eq!(nags.len(), 1, "{lines:#?}");
     assert!(nags[0].contains("AWS_ACCESS_KEY_ID"), "{}", nags[0]);
