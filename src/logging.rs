@@ -10,15 +10,18 @@ use crate::config::{LogConfig, LogFormat};
 pub(crate) fn init(log: &LogConfig, serving: bool) {
     // Other commands: warnings only, and none of the AWS SDK's notes on every provider
     // of its credential chain that found nothing (`doctor` reports the outcome itself).
+    // The AWS credential chain logs a warning for each provider that found nothing,
+    // every 10 s while credentials are missing; the proxy says it once itself
+    // (`proxy::upstream::credentials`), so the SDK's own lines are kept to errors.
     let level = if serving {
-        log.level.as_str()
+        format!("{},aws_config=error", log.level)
     } else {
-        "warn,aws_config=error"
+        "warn,aws_config=error".to_string()
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         // `log.level` was validated when the configuration was loaded.
         EnvFilter::builder()
-            .parse(level)
+            .parse(&level)
             .unwrap_or_else(|_| EnvFilter::new("info"))
     });
     let builder = tracing_subscriber::fmt()
