@@ -487,7 +487,7 @@ macro_rules! before_team_daily {
 }
 
 #[tokio::test]
-async fn the_team_day_rollup_is_filled_from_usage_daily_and_the_pending_backfill() {
+async fn later_rollups_are_filled_from_usage_daily_and_the_pending_backfill() {
     for engine in common::engines() {
         let db = TestDb::new(engine).await;
         let cfg = cfg(&db);
@@ -526,9 +526,11 @@ async fn the_team_day_rollup_is_filled_from_usage_daily_and_the_pending_backfill
         create_users(&ops).await;
         let mut all = pending.clone();
         all.extend_from_slice(&live);
-        // Team, model and day without a user read usage_team_daily (usage_hourly and
-        // usage_daily by user were not simulated for the live rows above).
-        for g in [GroupBy::Team, GroupBy::Model, GroupBy::Day] {
+        // Every daily grouping: team and day read usage_team_day_total (0014, filled from
+        // usage_team_daily), model reads usage_team_daily (0007), user reads
+        // usage_user_day_total (0014, filled from usage_daily); the backfill summed the
+        // pending half into all of them. (usage_hourly was not simulated.)
+        for g in [GroupBy::Team, GroupBy::Model, GroupBy::Day, GroupBy::User] {
             let got = ops.aggregate(&query(g)).await.unwrap();
             assert_rows(&got, &expected(&all, g, |_| true), &format!("0007 {g:?}"));
             let q = AggregateQuery {

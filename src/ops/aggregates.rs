@@ -300,9 +300,9 @@ impl Ops {
         .boxed()
     }
 
-    /// Sums per group over the local days `from..=to`, from the rollups: per team, model
-    /// or day without a user filter from `usage_team_daily`, otherwise `usage_daily`
-    /// (hours of one user from that user's records).
+    /// Sums per group over the local days `from..=to`, from the smallest daily rollup that
+    /// answers (see `Store::daily_sums`); hours from `usage_hourly`, or of one user from
+    /// that user's records.
     pub async fn aggregate(&self, q: &AggregateQuery) -> Result<Vec<AggregateRow>, OpsError> {
         if q.to < q.from {
             return Err(OpsError::Invalid(format!(

@@ -10,13 +10,20 @@ use super::{conflict, on_pool, Store, StoreError};
 use crate::domain::NewEvent;
 
 /// Tables that carry a user's name, keyed by `user_id`.
-const USER_NAME_TABLES: [&str; 3] = ["bedrock_requests", "usage_daily", "blocking_audit_log"];
+const USER_NAME_TABLES: [&str; 4] = [
+    "bedrock_requests",
+    "usage_daily",
+    "usage_user_day_total",
+    "blocking_audit_log",
+];
 /// Tables that carry a team's name.
-const TEAM_NAME_TABLES: [&str; 4] = [
+const TEAM_NAME_TABLES: [&str; 6] = [
     "bedrock_requests",
     "usage_daily",
     "usage_hourly",
     "usage_team_daily",
+    "usage_user_day_total",
+    "usage_team_day_total",
 ];
 
 /// A value bound to a statement.

@@ -1,5 +1,8 @@
-//! Usage rollups (`usage_daily`, `usage_team_daily`, `usage_hourly`, `rollup_state`): per-call rows summed
-//! as they are written, so reports over months read thousands of rows, not millions.
+//! Usage rollups, per-call rows summed as they are written, so reports over months read
+//! thousands of rows, not millions: by local day and user and model (`usage_daily`), team
+//! and model (`usage_team_daily`), user (`usage_user_day_total`) and team
+//! (`usage_team_day_total`); by UTC hour, team and model (`usage_hourly`); and the
+//! backfill's progress (`rollup_state`).
 //!
 //! A batch of records is summed in memory ([`Rollup`]) and written as one upsert row
 //! per distinct key, in the transaction that inserts the records, and only for records
@@ -25,6 +28,14 @@ use crate::config::DatabaseKind;
 
 /// Ids of pre-rollup rows summed per backfill transaction.
 const BACKFILL_IDS: i64 = 50_000;
+/// Every rollup table.
+const ROLLUP_TABLES: [&str; 5] = [
+    "usage_daily",
+    "usage_team_daily",
+    "usage_user_day_total",
+    "usage_team_day_total",
+    "usage_hourly",
+];
 /// One hour in milliseconds.
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 
@@ -103,6 +114,22 @@ pub(super) struct TeamDailyKey {
     pub(super) model_id: String,
 }
 
+/// A user's day over all models (`usage_user_day_total`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct UserDayKey {
+    pub(super) day: String,
+    pub(super) user_id: i64,
+    pub(super) username: String,
+    pub(super) team: String,
+}
+
+/// A team's day over all users and models (`usage_team_day_total`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct TeamDayKey {
+    pub(super) day: String,
+    pub(super) team: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct HourlyKey {
     pub(super) hour_ms: i64,
@@ -116,6 +143,8 @@ pub(super) struct Rollup {
     zone: Tz,
     daily: BTreeMap<DailyKey, Sums>,
     team_daily: BTreeMap<TeamDailyKey, Sums>,
+    user_day: BTreeMap<UserDayKey, Sums>,
+    team_day: BTreeMap<TeamDayKey, Sums>,
     hourly: BTreeMap<HourlyKey, Sums>,
     /// The last day key computed, with the UTC span it covers (most records of a batch
     /// share a day, and the zone lookup is the costly part).
@@ -141,6 +170,8 @@ impl Rollup {
             zone,
             daily: BTreeMap::new(),
             team_daily: BTreeMap::new(),
+            user_day: BTreeMap::new(),
+            team_day: BTreeMap::new(),
             hourly: BTreeMap::new(),
             last_day: None,
         }
@@ -180,6 +211,22 @@ impl Rollup {
                 day: day.clone(),
                 team: team.to_owned(),
                 model_id: model_id.to_owned(),
+            })
+            .or_default()
+            .add(status, i, o, r, w, cost);
+        self.team_day
+            .entry(TeamDayKey {
+                day: day.clone(),
+                team: team.to_owned(),
+            })
+            .or_default()
+            .add(status, i, o, r, w, cost);
+        self.user_day
+            .entry(UserDayKey {
+                day: day.clone(),
+                user_id,
+                username: username.to_owned(),
+                team: team.to_owned(),
             })
             .or_default()
             .add(status, i, o, r, w, cost);
@@ -244,9 +291,129 @@ impl Rollup {
         );
     }
 
-    /// The daily rows, sorted by key, with their hashes.
-    pub(super) fn daily_rows(&self) -> Vec<(&DailyKey, String, &Sums)> {
-        self.daily.iter().map(|(k, s)| (k, k.hash(), s)).collect()
+    /// Every rollup table's rows, each table's sorted by key (so two writers lock rows
+    /// in the same order).
+    pub(super) fn tables(&self) -> [TableRows<'_>; 5] {
+        use KeyPart::{Int, Text};
+        [
+            TableRows {
+                table: "usage_daily",
+                keys: &[
+                    "day",
+                    "rollup_key",
+                    "user_id",
+                    "username",
+                    "team",
+                    "model_id",
+                ],
+                conflict: "day, rollup_key",
+                rows: self
+                    .daily
+                    .iter()
+                    .map(|(k, s)| {
+                        let key = vec![
+                            Text(k.day.as_str().into()),
+                            Text(k.hash().into()),
+                            Int(k.user_id),
+                            Text(k.username.as_str().into()),
+                            Text(k.team.as_str().into()),
+                            Text(k.model_id.as_str().into()),
+                        ];
+                        (key, s)
+                    })
+                    .collect(),
+            },
+            TableRows {
+                table: "usage_team_daily",
+                keys: &["day", "team", "model_id"],
+                conflict: "day, team, model_id",
+                rows: self
+                    .team_daily
+                    .iter()
+                    .map(|(k, s)| {
+                        let key = vec![
+                            Text(k.day.as_str().into()),
+                            Text(k.team.as_str().into()),
+                            Text(k.model_id.as_str().into()),
+                        ];
+                        (key, s)
+                    })
+                    .collect(),
+            },
+            TableRows {
+                table: "usage_user_day_total",
+                keys: &["day", "user_id", "username", "team"],
+                conflict: "day, user_id, username, team",
+                rows: self
+                    .user_day
+                    .iter()
+                    .map(|(k, s)| {
+                        let key = vec![
+                            Text(k.day.as_str().into()),
+                            Int(k.user_id),
+                            Text(k.username.as_str().into()),
+                            Text(k.team.as_str().into()),
+                        ];
+                        (key, s)
+                    })
+                    .collect(),
+            },
+            TableRows {
+                table: "usage_team_day_total",
+                keys: &["day", "team"],
+                conflict: "day, team",
+                rows: self
+                    .team_day
+                    .iter()
+                    .map(|(k, s)| {
+                        (
+                            vec![Text(k.day.as_str().into()), Text(k.team.as_str().into())],
+                            s,
+                        )
+                    })
+                    .collect(),
+            },
+            TableRows {
+                table: "usage_hourly",
+                keys: &["hour_ms", "team", "model_id"],
+                conflict: "hour_ms, team, model_id",
+                rows: self
+                    .hourly
+                    .iter()
+                    .map(|(k, s)| {
+                        let key = vec![
+                            Int(k.hour_ms),
+                            Text(k.team.as_str().into()),
+                            Text(k.model_id.as_str().into()),
+                        ];
+                        (key, s)
+                    })
+                    .collect(),
+            },
+        ]
+    }
+}
+
+/// One value of a rollup row's key.
+pub(super) enum KeyPart<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Int(i64),
+}
+
+/// The rows of one rollup table that a [`Rollup`] adds: key values in `keys` order, and
+/// the sums to add.
+pub(super) struct TableRows<'a> {
+    table: &'static str,
+    keys: &'static [&'static str],
+    /// The key columns of the upsert's conflict target (SQLite).
+    conflict: &'static str,
+    pub(super) rows: Vec<(Vec<KeyPart<'a>>, &'a Sums)>,
+}
+
+impl TableRows<'_> {
+    /// The multi-row upsert of `rows` of this table's rows.
+    pub(super) fn sql(&self, kind: DatabaseKind, rows: usize) -> String {
+        upsert_sql(kind, self.table, self.keys, self.conflict, rows)
     }
 }
 
@@ -293,124 +460,39 @@ fn upsert_sql(
     )
 }
 
-pub(super) fn daily_sql(kind: DatabaseKind, rows: usize) -> String {
-    upsert_sql(
-        kind,
-        "usage_daily",
-        &[
-            "day",
-            "rollup_key",
-            "user_id",
-            "username",
-            "team",
-            "model_id",
-        ],
-        "day, rollup_key",
-        rows,
-    )
-}
-
-pub(super) fn team_daily_sql(kind: DatabaseKind, rows: usize) -> String {
-    upsert_sql(
-        kind,
-        "usage_team_daily",
-        &["day", "team", "model_id"],
-        "day, team, model_id",
-        rows,
-    )
-}
-
-pub(super) fn hourly_sql(kind: DatabaseKind, rows: usize) -> String {
-    upsert_sql(
-        kind,
-        "usage_hourly",
-        &["hour_ms", "team", "model_id"],
-        "hour_ms, team, model_id",
-        rows,
-    )
-}
-
-macro_rules! bind_sums {
-    ($q:expr, $s:expr) => {
-        $q.bind($s.requests)
-            .bind($s.errors)
-            .bind($s.input_tokens)
-            .bind($s.output_tokens)
-            .bind($s.cache_read_tokens)
-            .bind($s.cache_write_tokens)
-            .bind($s.cost_usd)
-    };
-}
-pub(super) use bind_sums;
-
 /// Writes a [`Rollup`] on a transaction: one upsert row per key, in multi-row statements
 /// of `INSERT_SHAPES` sizes.
 macro_rules! write_rollup {
     ($kind:expr, $tx:expr, $rollup:expr) => {{
-        let daily = $rollup.daily_rows();
-        let mut rest = &daily[..];
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
-            rest = tail;
-            let sql = $crate::store::rollups::daily_sql($kind, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for (k, hash, s) in chunk {
-                q = q
-                    .bind(k.day.as_str())
-                    .bind(hash.as_str())
-                    .bind(k.user_id)
-                    .bind(k.username.as_str())
-                    .bind(k.team.as_str())
-                    .bind(k.model_id.as_str());
-                q = $crate::store::rollups::bind_sums!(q, s);
+        for table in $rollup.tables() {
+            let mut rest = &table.rows[..];
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
+                rest = tail;
+                let sql = table.sql($kind, chunk.len());
+                let mut q = sqlx::query(&sql);
+                for (key, s) in chunk {
+                    for part in key {
+                        q = match part {
+                            $crate::store::rollups::KeyPart::Text(t) => q.bind(t.as_ref()),
+                            $crate::store::rollups::KeyPart::Int(i) => q.bind(*i),
+                        };
+                    }
+                    q = q
+                        .bind(s.requests)
+                        .bind(s.errors)
+                        .bind(s.input_tokens)
+                        .bind(s.output_tokens)
+                        .bind(s.cache_read_tokens)
+                        .bind(s.cache_write_tokens)
+                        .bind(s.cost_usd);
+                }
+                q.execute(&mut *$tx).await?;
             }
-            q.execute(&mut *$tx).await?;
-        }
-        let team_daily: Vec<_> = $rollup.team_daily_rows();
-        let mut rest = &team_daily[..];
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
-            rest = tail;
-            let sql = $crate::store::rollups::team_daily_sql($kind, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for (k, s) in chunk {
-                q = q
-                    .bind(k.day.as_str())
-                    .bind(k.team.as_str())
-                    .bind(k.model_id.as_str());
-                q = $crate::store::rollups::bind_sums!(q, s);
-            }
-            q.execute(&mut *$tx).await?;
-        }
-        let hourly: Vec<_> = $rollup.hourly_rows();
-        let mut rest = &hourly[..];
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
-            rest = tail;
-            let sql = $crate::store::rollups::hourly_sql($kind, chunk.len());
-            let mut q = sqlx::query(&sql);
-            for (k, s) in chunk {
-                q = q
-                    .bind(k.hour_ms)
-                    .bind(k.team.as_str())
-                    .bind(k.model_id.as_str());
-                q = $crate::store::rollups::bind_sums!(q, s);
-            }
-            q.execute(&mut *$tx).await?;
         }
     }};
 }
 pub(super) use write_rollup;
-
-impl Rollup {
-    pub(super) fn team_daily_rows(&self) -> Vec<(&TeamDailyKey, &Sums)> {
-        self.team_daily.iter().collect()
-    }
-
-    pub(super) fn hourly_rows(&self) -> Vec<(&HourlyKey, &Sums)> {
-        self.hourly.iter().collect()
-    }
-}
 
 const FACT_COLUMNS: &str = "created_at, COALESCE(user_id, 0) AS user_id, username, team, \
      model_id, status_code, input_tokens, output_tokens, cache_read_tokens, \
@@ -487,9 +569,9 @@ impl Store {
     pub async fn rebuild_rollups(&self) -> Result<u64, StoreError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            sqlx::query("DELETE FROM usage_daily").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM usage_team_daily").execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM usage_hourly").execute(&mut *tx).await?;
+            for table in ROLLUP_TABLES {
+                sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+            }
             let (max,): (i64,) =
                 sqlx::query_as("SELECT COALESCE(MAX(id), 0) FROM bedrock_requests")
                     .fetch_one(&mut *tx)

@@ -209,7 +209,8 @@ pub fn query(group_by: GroupBy) -> AggregateQuery {
     }
 }
 
-/// Every grouping, unfiltered and filtered, against sums of `all`.
+/// Every grouping, unfiltered and filtered (so every daily rollup table is read), against
+/// sums of `all`.
 pub async fn check_aggregates(ops: &Ops, all: &[RequestRecord], what: &str) {
     for g in [
         GroupBy::User,
@@ -230,6 +231,16 @@ pub async fn check_aggregates(ops: &Ops, all: &[RequestRecord], what: &str) {
             &ops.aggregate(&q).await.unwrap(),
             &want,
             &format!("{what} {g:?} team+model"),
+        );
+        let q = AggregateQuery {
+            team: Some("research".into()),
+            ..query(g)
+        };
+        let want = expected(all, g, |r| r.team == "research");
+        assert_rows(
+            &ops.aggregate(&q).await.unwrap(),
+            &want,
+            &format!("{what} {g:?} team"),
         );
         let q = AggregateQuery {
             user: Some("carol".into()),
