@@ -162,7 +162,7 @@ fn generate_sql(engine: &str, from: u64, to: u64, rows: u64, start: i64, span: i
     } else {
         format!(
             "INSERT INTO bedrock_requests ({COLUMNS}) SELECT {values} FROM \
-             (SELECT seq AS i, {HASHES} FROM seq_{from}_to_{last}) g",
+             (SELECT i, {HASHES} FROM (SELECT seq AS i FROM seq_{from}_to_{last}) s) g",
             last = to - 1
         )
     }

@@ -1,6 +1,6 @@
 //! Sums over the usage rollups (by local day: `usage_daily` per user and model,
 //! `usage_team_daily` per team and model, `usage_user_day_total` per user,
-//! `usage_team_day_total` per team; `usage_hourly` by UTC hour),
+//! `usage_team_day_total` per team, `usage_model_day_total` per model; `usage_hourly` by UTC hour),
 //! and over one user's request rows by hour (per-user hours are not rolled up: that
 //! table would be as large as the request rows themselves).
 
@@ -97,14 +97,17 @@ fn equal_filters<'a>(pairs: &[(&str, &'a Option<String>)]) -> (String, Vec<&'a s
 /// The smallest daily rollup that answers: the model is in the key only when the query
 /// filters or groups by model, the user only when it filters or groups by user.
 /// `usage_team_day_total` holds one row per team and day (1,550 for a month of 50
-/// teams), `usage_user_day_total` one per user and day; the per-model tables are about
-/// the number of models in use larger.
+/// teams), `usage_model_day_total` one per model and day, `usage_user_day_total` one per
+/// user and day; the tables keyed by two of them are about the number of models in use
+/// larger.
 fn daily_table(group: Option<DailyGroup>, filter: &DailyFilter) -> &'static str {
     let by_user = filter.username.is_some() || group == Some(DailyGroup::User);
     let by_model = filter.model_id.is_some() || group == Some(DailyGroup::Model);
+    let by_team = filter.team.is_some() || group == Some(DailyGroup::Team);
     match (by_user, by_model) {
         (false, false) => "usage_team_day_total",
         (true, false) => "usage_user_day_total",
+        (false, true) if !by_team => "usage_model_day_total",
         (false, true) => "usage_team_daily",
         (true, true) => "usage_daily",
     }

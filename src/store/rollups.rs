@@ -1,7 +1,7 @@
 //! Usage rollups, per-call rows summed as they are written, so reports over months read
 //! thousands of rows, not millions: by local day and user and model (`usage_daily`), team
-//! and model (`usage_team_daily`), user (`usage_user_day_total`) and team
-//! (`usage_team_day_total`); by UTC hour, team and model (`usage_hourly`); and the
+//! and model (`usage_team_daily`), user (`usage_user_day_total`), team
+//! (`usage_team_day_total`) and model (`usage_model_day_total`); by UTC hour, team and model (`usage_hourly`); and the
 //! backfill's progress (`rollup_state`).
 //!
 //! A batch of records is summed in memory ([`Rollup`]) and written as one upsert row
@@ -29,11 +29,12 @@ use crate::config::DatabaseKind;
 /// Ids of pre-rollup rows summed per backfill transaction.
 const BACKFILL_IDS: i64 = 50_000;
 /// Every rollup table.
-const ROLLUP_TABLES: [&str; 5] = [
+const ROLLUP_TABLES: [&str; 6] = [
     "usage_daily",
     "usage_team_daily",
     "usage_user_day_total",
     "usage_team_day_total",
+    "usage_model_day_total",
     "usage_hourly",
 ];
 /// One hour in milliseconds.
@@ -123,6 +124,13 @@ pub(super) struct UserDayKey {
     pub(super) team: String,
 }
 
+/// A model's day over all users and teams (`usage_model_day_total`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct ModelDayKey {
+    pub(super) day: String,
+    pub(super) model_id: String,
+}
+
 /// A team's day over all users and models (`usage_team_day_total`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) struct TeamDayKey {
@@ -145,6 +153,7 @@ pub(super) struct Rollup {
     team_daily: BTreeMap<TeamDailyKey, Sums>,
     user_day: BTreeMap<UserDayKey, Sums>,
     team_day: BTreeMap<TeamDayKey, Sums>,
+    model_day: BTreeMap<ModelDayKey, Sums>,
     hourly: BTreeMap<HourlyKey, Sums>,
     /// The last day key computed, with the UTC span it covers (most records of a batch
     /// share a day, and the zone lookup is the costly part).
@@ -172,6 +181,7 @@ impl Rollup {
             team_daily: BTreeMap::new(),
             user_day: BTreeMap::new(),
             team_day: BTreeMap::new(),
+            model_day: BTreeMap::new(),
             hourly: BTreeMap::new(),
             last_day: None,
         }
@@ -218,6 +228,13 @@ impl Rollup {
             .entry(TeamDayKey {
                 day: day.clone(),
                 team: team.to_owned(),
+            })
+            .or_default()
+            .add(status, i, o, r, w, cost);
+        self.model_day
+            .entry(ModelDayKey {
+                day: day.clone(),
+                model_id: model_id.to_owned(),
             })
             .or_default()
             .add(status, i, o, r, w, cost);
@@ -293,7 +310,7 @@ impl Rollup {
 
     /// Every rollup table's rows, each table's sorted by key (so two writers lock rows
     /// in the same order).
-    pub(super) fn tables(&self) -> [TableRows<'_>; 5] {
+    pub(super) fn tables(&self) -> [TableRows<'_>; 6] {
         use KeyPart::{Int, Text};
         [
             TableRows {
@@ -370,6 +387,22 @@ impl Rollup {
                             vec![Text(k.day.as_str().into()), Text(k.team.as_str().into())],
                             s,
                         )
+                    })
+                    .collect(),
+            },
+            TableRows {
+                table: "usage_model_day_total",
+                keys: &["day", "model_id"],
+                conflict: "day, model_id",
+                rows: self
+                    .model_day
+                    .iter()
+                    .map(|(k, s)| {
+                        let key = vec![
+                            Text(k.day.as_str().into()),
+                            Text(k.model_id.as_str().into()),
+                        ];
+                        (key, s)
                     })
                     .collect(),
             },
