@@ -31,6 +31,7 @@ mod pricing;
 mod record_pages;
 mod renames;
 mod requests;
+mod rollup_sql;
 mod rollups;
 mod sessions;
 mod teams;

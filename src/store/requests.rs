@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::rollups::{write_rollup, Rollup};
+use super::rollup_sql::write_rollup;
+use super::rollups::Rollup;
 use super::{on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
 use crate::domain::{NotSent, UsageSource};

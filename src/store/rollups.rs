@@ -22,9 +22,9 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
+use super::rollup_sql::write_rollup;
 use super::RequestRecord;
 use super::{on_pool, Store, StoreError};
-use crate::config::DatabaseKind;
 
 /// Ids of pre-rollup rows summed per backfill transaction.
 const BACKFILL_IDS: i64 = 50_000;
@@ -92,7 +92,7 @@ pub(super) struct DailyKey {
 
 impl DailyKey {
     /// 128 bits of SHA-256 over the key, hex: the indexable stand-in for the key.
-    fn hash(&self) -> String {
+    pub(super) fn hash(&self) -> String {
         let mut h = Sha256::new();
         for part in [
             self.day.as_bytes(),
@@ -149,12 +149,12 @@ pub(super) struct HourlyKey {
 #[derive(Debug)]
 pub(super) struct Rollup {
     zone: Tz,
-    daily: BTreeMap<DailyKey, Sums>,
-    team_daily: BTreeMap<TeamDailyKey, Sums>,
-    user_day: BTreeMap<UserDayKey, Sums>,
-    team_day: BTreeMap<TeamDayKey, Sums>,
-    model_day: BTreeMap<ModelDayKey, Sums>,
-    hourly: BTreeMap<HourlyKey, Sums>,
+    pub(super) daily: BTreeMap<DailyKey, Sums>,
+    pub(super) team_daily: BTreeMap<TeamDailyKey, Sums>,
+    pub(super) user_day: BTreeMap<UserDayKey, Sums>,
+    pub(super) team_day: BTreeMap<TeamDayKey, Sums>,
+    pub(super) model_day: BTreeMap<ModelDayKey, Sums>,
+    pub(super) hourly: BTreeMap<HourlyKey, Sums>,
     /// The last day key computed, with the UTC span it covers (most records of a batch
     /// share a day, and the zone lookup is the costly part).
     last_day: Option<(i64, i64, String)>,
@@ -307,225 +307,7 @@ impl Rollup {
             f.cost_usd,
         );
     }
-
-    /// Every rollup table's rows, each table's sorted by key (so two writers lock rows
-    /// in the same order).
-    pub(super) fn tables(&self) -> [TableRows<'_>; 6] {
-        use KeyPart::{Int, Text};
-        [
-            TableRows {
-                table: "usage_daily",
-                keys: &[
-                    "day",
-                    "rollup_key",
-                    "user_id",
-                    "username",
-                    "team",
-                    "model_id",
-                ],
-                conflict: "day, rollup_key",
-                rows: self
-                    .daily
-                    .iter()
-                    .map(|(k, s)| {
-                        let key = vec![
-                            Text(k.day.as_str().into()),
-                            Text(k.hash().into()),
-                            Int(k.user_id),
-                            Text(k.username.as_str().into()),
-                            Text(k.team.as_str().into()),
-                            Text(k.model_id.as_str().into()),
-                        ];
-                        (key, s)
-                    })
-                    .collect(),
-            },
-            TableRows {
-                table: "usage_team_daily",
-                keys: &["day", "team", "model_id"],
-                conflict: "day, team, model_id",
-                rows: self
-                    .team_daily
-                    .iter()
-                    .map(|(k, s)| {
-                        let key = vec![
-                            Text(k.day.as_str().into()),
-                            Text(k.team.as_str().into()),
-                            Text(k.model_id.as_str().into()),
-                        ];
-                        (key, s)
-                    })
-                    .collect(),
-            },
-            TableRows {
-                table: "usage_user_day_total",
-                keys: &["day", "user_id", "username", "team"],
-                conflict: "day, user_id, username, team",
-                rows: self
-                    .user_day
-                    .iter()
-                    .map(|(k, s)| {
-                        let key = vec![
-                            Text(k.day.as_str().into()),
-                            Int(k.user_id),
-                            Text(k.username.as_str().into()),
-                            Text(k.team.as_str().into()),
-                        ];
-                        (key, s)
-                    })
-                    .collect(),
-            },
-            TableRows {
-                table: "usage_team_day_total",
-                keys: &["day", "team"],
-                conflict: "day, team",
-                rows: self
-                    .team_day
-                    .iter()
-                    .map(|(k, s)| {
-                        (
-                            vec![Text(k.day.as_str().into()), Text(k.team.as_str().into())],
-                            s,
-                        )
-                    })
-                    .collect(),
-            },
-            TableRows {
-                table: "usage_model_day_total",
-                keys: &["day", "model_id"],
-                conflict: "day, model_id",
-                rows: self
-                    .model_day
-                    .iter()
-                    .map(|(k, s)| {
-                        let key = vec![
-                            Text(k.day.as_str().into()),
-                            Text(k.model_id.as_str().into()),
-                        ];
-                        (key, s)
-                    })
-                    .collect(),
-            },
-            TableRows {
-                table: "usage_hourly",
-                keys: &["hour_ms", "team", "model_id"],
-                conflict: "hour_ms, team, model_id",
-                rows: self
-                    .hourly
-                    .iter()
-                    .map(|(k, s)| {
-                        let key = vec![
-                            Int(k.hour_ms),
-                            Text(k.team.as_str().into()),
-                            Text(k.model_id.as_str().into()),
-                        ];
-                        (key, s)
-                    })
-                    .collect(),
-            },
-        ]
-    }
 }
-
-/// One value of a rollup row's key.
-pub(super) enum KeyPart<'a> {
-    Text(std::borrow::Cow<'a, str>),
-    Int(i64),
-}
-
-/// The rows of one rollup table that a [`Rollup`] adds: key values in `keys` order, and
-/// the sums to add.
-pub(super) struct TableRows<'a> {
-    table: &'static str,
-    keys: &'static [&'static str],
-    /// The key columns of the upsert's conflict target (SQLite).
-    conflict: &'static str,
-    pub(super) rows: Vec<(Vec<KeyPart<'a>>, &'a Sums)>,
-}
-
-impl TableRows<'_> {
-    /// The multi-row upsert of `rows` of this table's rows.
-    pub(super) fn sql(&self, kind: DatabaseKind, rows: usize) -> String {
-        upsert_sql(kind, self.table, self.keys, self.conflict, rows)
-    }
-}
-
-const SUMS: [&str; 7] = [
-    "requests",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cost_usd",
-];
-
-/// A multi-row upsert of `rows` rows into `table` adding to the sums of existing rows.
-fn upsert_sql(
-    kind: DatabaseKind,
-    table: &str,
-    keys: &[&str],
-    conflict: &str,
-    rows: usize,
-) -> String {
-    let columns: Vec<&str> = keys.iter().chain(SUMS.iter()).copied().collect();
-    let group = format!("({})", vec!["?"; columns.len()].join(", "));
-    let values = vec![group.as_str(); rows].join(", ");
-    let update = match kind {
-        DatabaseKind::Sqlite => SUMS
-            .iter()
-            .map(|c| format!("{c} = {c} + excluded.{c}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        DatabaseKind::MySql => SUMS
-            .iter()
-            .map(|c| format!("{c} = {c} + VALUES({c})"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    };
-    let on = match kind {
-        DatabaseKind::Sqlite => format!("ON CONFLICT ({conflict}) DO UPDATE SET"),
-        DatabaseKind::MySql => "ON DUPLICATE KEY UPDATE".to_owned(),
-    };
-    format!(
-        "INSERT INTO {table} ({}) VALUES {values} {on} {update}",
-        columns.join(", ")
-    )
-}
-
-/// Writes a [`Rollup`] on a transaction: one upsert row per key, in multi-row statements
-/// of `INSERT_SHAPES` sizes.
-macro_rules! write_rollup {
-    ($kind:expr, $tx:expr, $rollup:expr) => {{
-        for table in $rollup.tables() {
-            let mut rest = &table.rows[..];
-            while !rest.is_empty() {
-                let (chunk, tail) = rest.split_at($crate::store::requests::chunk_rows(rest.len()));
-                rest = tail;
-                let sql = table.sql($kind, chunk.len());
-                let mut q = sqlx::query(&sql);
-                for (key, s) in chunk {
-                    for part in key {
-                        q = match part {
-                            $crate::store::rollups::KeyPart::Text(t) => q.bind(t.as_ref()),
-                            $crate::store::rollups::KeyPart::Int(i) => q.bind(*i),
-                        };
-                    }
-                    q = q
-                        .bind(s.requests)
-                        .bind(s.errors)
-                        .bind(s.input_tokens)
-                        .bind(s.output_tokens)
-                        .bind(s.cache_read_tokens)
-                        .bind(s.cache_write_tokens)
-                        .bind(s.cost_usd);
-                }
-                q.execute(&mut *$tx).await?;
-            }
-        }
-    }};
-}
-pub(super) use write_rollup;
 
 const FACT_COLUMNS: &str = "created_at, COALESCE(user_id, 0) AS user_id, username, team, \
      model_id, status_code, input_tokens, output_tokens, cache_read_tokens, \
