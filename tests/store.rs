@@ -85,6 +85,8 @@ fn record(uid: &str, user_id: i64, username: &str, team: &str, at: i64) -> Reque
         latency_ms: 12,
         usage_source: UsageSource::Reported,
         not_sent: None,
+        ended_early: None,
+        usage_clamped: false,
     }
 }
 

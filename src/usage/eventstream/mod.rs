@@ -27,6 +27,7 @@ mod tests;
 use bytes::Bytes;
 
 pub(crate) use decoder::Decoder;
+pub(crate) use encode::encode_exception;
 pub use encode::encode_event;
 
 /// Size of the prelude: total length, headers length and prelude CRC.
