@@ -167,15 +167,22 @@ impl TapBody {
         (!whole.is_empty()).then(|| Poll::Ready(Some(Ok(Frame::data(whole)))))
     }
 
+    /// Why an event stream whose upstream body ended cleanly is cut short, if it is: it
+    /// stopped in the middle of a frame, or before its closing event.
+    fn truncation(&self) -> Option<&'static str> {
+        let s = self.tap.as_ref().and_then(UsageTap::event_stream)?;
+        if s.partial > 0 {
+            Some("Bedrock closed the response stream in the middle of an event.")
+        } else if !s.closed {
+            Some("Bedrock closed the response stream before its final (usage) event.")
+        } else {
+            None
+        }
+    }
+
     /// Handles the end of the upstream's body.
     fn on_end(&mut self) -> Polled {
-        let stream = self.tap.as_ref().and_then(UsageTap::event_stream);
-        if let Some(s) = stream.filter(|s| s.partial > 0 || !s.closed) {
-            let what = if s.partial > 0 {
-                "Bedrock closed the response stream in the middle of an event."
-            } else {
-                "Bedrock closed the response stream before its final (usage) event."
-            };
+        if let Some(what) = self.truncation() {
             return self.end_stream(Bytes::new(), EndedEarly::Truncated, INTERNAL, what);
         }
         self.finish(None, None);
@@ -247,7 +254,14 @@ impl Body for TapBody {
 
 impl Drop for TapBody {
     fn drop(&mut self) {
-        // The caller went away (or the server is shutting down) before the end.
-        self.finish(Some(EndedEarly::ClientClosed), None);
+        // A body of known length is dropped by the server once it has all of it, without
+        // a last poll: that is the normal end. Otherwise the caller went away (or the
+        // server is shutting down) before the end.
+        let ended = match (self.inner.is_end_stream(), self.truncation()) {
+            (false, _) => Some(EndedEarly::ClientClosed),
+            (true, Some(_)) => Some(EndedEarly::Truncated),
+            (true, None) => None,
+        };
+        self.finish(ended, None);
     }
 }

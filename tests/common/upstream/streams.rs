@@ -99,6 +99,9 @@ pub(super) fn stream_response(
             // Keep the stream open until the client goes away.
             StreamMode::Hang => tx.closed().await,
             StreamMode::Reset => {
+                // The body waits once first, so that the server flushes the events (it
+                // does when the body is not ready) before the error drops the connection.
+                tokio::time::sleep(Duration::from_millis(50)).await;
                 let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
                 let _ = tx.send(Err(reset)).await;
             }
