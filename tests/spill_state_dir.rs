@@ -81,7 +81,9 @@ impl Serve {
         let mut cmd = Command::new(BIN);
         for (name, _) in std::env::vars_os() {
             let upper = name.to_string_lossy().to_ascii_uppercase();
-            if upper.starts_with("AWS_") || upper.starts_with("BEDROCK_GATE_") || upper == "RUST_LOG"
+            if upper.starts_with("AWS_")
+                || upper.starts_with("BEDROCK_GATE_")
+                || upper == "RUST_LOG"
             {
                 cmd.env_remove(&name);
             }
@@ -92,7 +94,10 @@ impl Serve {
             .current_dir(cwd)
             .env("HOME", cwd)
             .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
-            .env("AWS_SHARED_CREDENTIALS_FILE", cwd.join("no-aws-credentials"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                cwd.join("no-aws-credentials"),
+            )
             .env("AWS_ACCESS_KEY_ID", common::UPSTREAM_KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET)
             .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -235,7 +240,10 @@ async fn spilled_records_live_in_the_state_dir_and_are_imported_from_any_directo
         .map(str::to_string)
         .collect();
     assert_eq!(lines.len(), CALLS);
-    assert!(spill_files(&first_cwd).is_empty(), "nothing in the working directory");
+    assert!(
+        spill_files(&first_cwd).is_empty(),
+        "nothing in the working directory"
+    );
 
     // An older version's spill file in the next working directory: one more record.
     let mut legacy: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
@@ -251,7 +259,10 @@ async fn spilled_records_live_in_the_state_dir_and_are_imported_from_any_directo
     serve.line("serving").await;
     serve.line("older version spilled").await;
     assert_eq!(stored_records(&db.url).await, CALLS as i64 + 1);
-    assert!(spill_files(&state).is_empty(), "the imported file is removed");
+    assert!(
+        spill_files(&state).is_empty(),
+        "the imported file is removed"
+    );
     assert!(spill_files(&second_cwd).is_empty(), "so is the legacy file");
     serve.stop().await;
     db.drop_db().await;

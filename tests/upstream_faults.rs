@@ -159,7 +159,10 @@ async fn broken_streams_end_in_an_exception_frame_and_their_records_say_why() {
             "{r:?}"
         );
         assert_eq!(r.usage_source, UsageSource::Estimated, "{r:?}");
-        assert!(r.input_tokens > 0 && r.output_tokens > 0, "never zero: {r:?}");
+        assert!(
+            r.input_tokens > 0 && r.output_tokens > 0,
+            "never zero: {r:?}"
+        );
         if op == "invoke-with-response-stream" {
             // `message_start` reported the prompt's count before the stream broke.
             assert!(r.input_tokens >= 120, "{r:?}");
@@ -225,7 +228,9 @@ async fn storms_of_5xx_and_429_reach_callers_shaped_and_the_pool_recovers() {
             .iter()
             .filter(|r| {
                 r.status_code == status
-                    && r.error_type.as_deref().is_some_and(|e| e.starts_with(error))
+                    && r.error_type
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with(error))
             })
             .count()
     };
@@ -243,7 +248,11 @@ async fn absurd_upstream_token_counts_are_clamped_and_flagged() {
     let (status, _, _) = call(&gate, "/model/huge/converse", &alice.key.bearer_token).await;
     assert_eq!(status, 200);
     let r = record_of(&gate, "huge").await;
-    assert_eq!((r.output_tokens, r.usage_clamped), (10_000_000, true), "{r:?}");
+    assert_eq!(
+        (r.output_tokens, r.usage_clamped),
+        (10_000_000, true),
+        "{r:?}"
+    );
     assert_eq!(r.input_tokens, 120);
     let json = serde_json::to_value(&r).unwrap();
     assert_eq!(json["usage_clamped"], true);

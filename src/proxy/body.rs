@@ -98,10 +98,7 @@ impl TapBody {
 
     /// Whether the response is tapped as an event stream (passed on in whole frames).
     fn is_event_stream(&self) -> bool {
-        self.tap
-            .as_ref()
-            .and_then(UsageTap::event_stream)
-            .is_some()
+        self.tap.as_ref().and_then(UsageTap::event_stream).is_some()
     }
 
     /// Ends an event stream early: after `whole` (the last whole frames) the caller gets

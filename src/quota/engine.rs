@@ -43,8 +43,8 @@ pub use super::event::QuotaEvent;
 pub use super::idle::IDLE_RETURN;
 pub use super::ledger::SHARE_DIVISOR;
 pub use super::periods::period_keys;
-pub(crate) use super::refusal::{budget_refusal_message, refusal_message, WorstCase};
 pub use super::refusal::Refusal;
+pub(crate) use super::refusal::{budget_refusal_message, refusal_message, WorstCase};
 
 /// How long a call waits for the ledger unless configured otherwise.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -173,7 +173,10 @@ mod tests {
         assert_eq!(read(br#"{"maxTokens":200}"#), Some(200));
         assert_eq!(read(br#"{"max_tokens_to_sample":300}"#), Some(300));
         // Other members given twice are the model's business, not the reservation's.
-        assert_eq!(read(br#"{"messages":[],"messages":[],"max_tokens":5}"#), Some(5));
+        assert_eq!(
+            read(br#"{"messages":[],"messages":[],"max_tokens":5}"#),
+            Some(5)
+        );
         assert_eq!(read(br#"{"messages":[]}"#), None);
         assert_eq!(read(b"not json"), None);
         assert_eq!(read(b"[1,2]"), None);

@@ -201,7 +201,10 @@ mod tests {
         ] {
             assert!(m.contains(part), "`{part}` not in {m}");
         }
-        let none_fits = WorstCase { fits: None, ..worst };
+        let none_fits = WorstCase {
+            fits: None,
+            ..worst
+        };
         let m = budget_refusal_message(&r, chrono_tz::CET, Some(&none_fits));
         assert!(m.contains("Not even this prompt"), "{m}");
     }
