@@ -28,12 +28,13 @@ pub struct Authenticator {
     signing_keys: SigningKeys,
 }
 
-/// Headers that authenticate a call: a request with two of any of them is ambiguous.
-const SINGLE_HEADERS: [&str; 4] = [
-    "authorization",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
+/// Headers that authenticate a call, as (name, as written in messages): a request with
+/// two of any of them is ambiguous.
+const SINGLE_HEADERS: [(&str, &str); 4] = [
+    ("authorization", "Authorization"),
+    ("x-amz-date", "X-Amz-Date"),
+    ("x-amz-security-token", "X-Amz-Security-Token"),
+    ("x-amz-content-sha256", "X-Amz-Content-Sha256"),
 ];
 
 impl Authenticator {
@@ -68,10 +69,10 @@ impl Authenticator {
         let dir = self.directory.get();
         // Which of two values counts is ambiguous (the signature covers both, a check
         // might read either): refused, not guessed.
-        for name in SINGLE_HEADERS {
+        for (name, shown) in SINGLE_HEADERS {
             if parts.headers.get_all(name).iter().nth(1).is_some() {
                 return Err(GateError::InvalidSignature(format!(
-                    "The request carries more than one {name} header; send exactly one."
+                    "The request carries more than one {shown} header; send exactly one."
                 )));
             }
         }
