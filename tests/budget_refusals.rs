@@ -10,25 +10,11 @@
 mod common;
 
 use bedrock_gate::store::Limits;
+use common::local::{error_message as message, error_type};
 use common::{raw_post, Gate, GateOptions, BODY};
 
-fn error_type(r: &http::Response<bytes::Bytes>) -> String {
-    r.headers()
-        .get("x-amzn-errortype")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-fn message(r: &http::Response<bytes::Bytes>) -> String {
-    serde_json::from_slice::<serde_json::Value>(r.body()).unwrap()["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
-#[tokio::test]
-async fn a_worst_case_that_does_not_fit_refuses_without_blocking() {
-    let gate = Gate::start(GateOptions::default()).await;
+/// User erin with a daily budget of $1.00: the Converse URL and her Authorization value.
+async fn erin(gate: &Gate) -> (String, String) {
     let erin = gate
         .user_with_limits(
             "erin",
@@ -39,8 +25,16 @@ async fn a_worst_case_that_does_not_fit_refuses_without_blocking() {
             },
         )
         .await;
-    let auth = format!("Bearer {}", erin.key.bearer_token);
-    let url = format!("{}{}", gate.url, common::CONVERSE);
+    (
+        format!("{}{}", gate.url, common::CONVERSE),
+        format!("Bearer {}", erin.key.bearer_token),
+    )
+}
+
+#[tokio::test]
+async fn a_worst_case_that_does_not_fit_refuses_without_blocking() {
+    let gate = Gate::start(GateOptions::default()).await;
+    let (url, auth) = erin(&gate).await;
     let post = |body: Vec<u8>| {
         let (url, auth) = (url.clone(), auth.clone());
         async move { raw_post(&url, &[("authorization", &auth)], &body).await }
@@ -90,18 +84,7 @@ async fn a_worst_case_that_does_not_fit_refuses_without_blocking() {
 #[tokio::test]
 async fn output_limits_spelled_to_dodge_the_reservation_are_refused() {
     let gate = Gate::start(GateOptions::default()).await;
-    let erin = gate
-        .user_with_limits(
-            "erin",
-            "t",
-            Limits {
-                daily_budget_usd: Some(1.0),
-                ..Default::default()
-            },
-        )
-        .await;
-    let auth = format!("Bearer {}", erin.key.bearer_token);
-    let url = format!("{}{}", gate.url, common::CONVERSE);
+    let (url, auth) = erin(&gate).await;
     let huge = format!("1{}", "0".repeat(30));
     for (body, field) in [
         (

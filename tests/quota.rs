@@ -13,23 +13,10 @@ use std::time::Duration;
 
 use bedrock_gate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, EventKind};
 use bedrock_gate::store::Limits;
+use common::local::{error_message as message, error_type};
 use common::{
     converse as call, raw_post, shared_engine as engine, Engine, Gate, GateOptions, BODY,
 };
-
-fn error_type(r: &http::Response<bytes::Bytes>) -> String {
-    r.headers()
-        .get("x-amzn-errortype")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-fn message(r: &http::Response<bytes::Bytes>) -> String {
-    serde_json::from_slice::<serde_json::Value>(r.body()).unwrap()["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
 
 /// Fires `n` concurrent calls spread round-robin over `urls`; returns the statuses.
 async fn burst(urls: &[String], token: &str, n: usize) -> Vec<(u16, http::Response<bytes::Bytes>)> {

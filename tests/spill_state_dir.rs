@@ -8,24 +8,17 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bedrock_gate::config::Config;
 use bedrock_gate::ops::Ops;
 use bedrock_gate::store::Limits;
+use common::serve::Serve;
 use common::{Engine, TestDb};
 use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream};
-
-const BIN: &str = env!("CARGO_BIN_EXE_bedrock-gate");
-/// How long the binary may take for what is awaited (the shutdown retries writing its
-/// records for 20 s before it spills them).
-const WAIT: Duration = Duration::from_secs(90);
 
 /// A TCP forwarder to the database that can be cut (open connections dropped, new ones
 /// closed at once) and restored.
@@ -70,89 +63,21 @@ impl Forwarder {
     }
 }
 
-/// A running `serve` and the lines it wrote to stderr.
-struct Serve {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+/// The proxy's URL, from `serve`'s `serving` line.
+async fn proxy_url(serve: &Serve) -> String {
+    serve
+        .line("the serving line", |l| {
+            let at = l.find("serving")?;
+            let rest = &l[at..];
+            let url = rest.split("proxy=").nth(1)?.split_whitespace().next()?;
+            Some(url.to_string())
+        })
+        .await
 }
 
-impl Serve {
-    fn start(config: &Path, cwd: &Path) -> Serve {
-        let mut cmd = Command::new(BIN);
-        for (name, _) in std::env::vars_os() {
-            let upper = name.to_string_lossy().to_ascii_uppercase();
-            if upper.starts_with("AWS_")
-                || upper.starts_with("BEDROCK_GATE_")
-                || upper == "RUST_LOG"
-            {
-                cmd.env_remove(&name);
-            }
-        }
-        cmd.arg("--config")
-            .arg(config)
-            .arg("serve")
-            .current_dir(cwd)
-            .env("HOME", cwd)
-            .env("AWS_CONFIG_FILE", cwd.join("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                cwd.join("no-aws-credentials"),
-            )
-            .env("AWS_ACCESS_KEY_ID", common::UPSTREAM_KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                sink.lock().push(line);
-            }
-        });
-        Serve { child, lines }
-    }
-
-    /// Waits for a line containing `text`; returns it.
-    async fn line(&self, text: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(l) = self.lines.lock().iter().find(|l| l.contains(text)) {
-                return l.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not log `{text}`; it logged:\n{}",
-                self.lines.lock().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// The proxy's URL, from the `serving` line.
-    async fn url(&self) -> String {
-        let line = self.line("serving").await;
-        let at = line.find("proxy=").expect("proxy= in the serving line") + "proxy=".len();
-        line[at..].split_whitespace().next().unwrap().to_string()
-    }
-
-    /// SIGTERM, then waits for the exit.
-    async fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let deadline = Instant::now() + WAIT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "serve did not exit");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+/// Waits for a line containing `text`.
+async fn logged(serve: &Serve, text: &str) {
+    serve.line(text, |l| l.contains(text).then_some(())).await;
 }
 
 /// Spill files (`*.unsaved.jsonl`) in `dir`.
@@ -223,15 +148,19 @@ async fn spilled_records_live_in_the_state_dir_and_are_imported_from_any_directo
     };
 
     // Served with the database cut away: the records cannot be written.
-    let serve = Serve::start(&config_path, &first_cwd);
-    let proxy = serve.url().await;
+    let credentials = [
+        ("AWS_ACCESS_KEY_ID", common::UPSTREAM_KEY_ID),
+        ("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET),
+    ];
+    let serve = Serve::start(&config_path, &first_cwd, &credentials);
+    let proxy = proxy_url(&serve).await;
     forwarder.cut();
     const CALLS: usize = 5;
     for _ in 0..CALLS {
         let (status, _) = common::converse(&proxy, &token).await;
         assert_eq!(status, 200);
     }
-    serve.stop().await;
+    serve.stop();
     let spilled = spill_files(&state);
     assert_eq!(spilled.len(), 1, "one spill file in the state directory");
     let lines: Vec<String> = std::fs::read_to_string(&spilled[0])
@@ -255,15 +184,15 @@ async fn spilled_records_live_in_the_state_dir_and_are_imported_from_any_directo
     .unwrap();
 
     forwarder.restore();
-    let serve = Serve::start(&config_path, &second_cwd);
-    serve.line("serving").await;
-    serve.line("older version spilled").await;
+    let serve = Serve::start(&config_path, &second_cwd, &credentials);
+    logged(&serve, "serving").await;
+    logged(&serve, "older version spilled").await;
     assert_eq!(stored_records(&db.url).await, CALLS as i64 + 1);
     assert!(
         spill_files(&state).is_empty(),
         "the imported file is removed"
     );
     assert!(spill_files(&second_cwd).is_empty(), "so is the legacy file");
-    serve.stop().await;
+    serve.stop();
     db.drop_db().await;
 }
