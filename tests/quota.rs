@@ -13,23 +13,10 @@ use std::time::Duration;
 
 use bedrock_gate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, EventKind};
 use bedrock_gate::store::Limits;
+use common::local::{error_message as message, error_type};
 use common::{
     converse as call, raw_post, shared_engine as engine, Engine, Gate, GateOptions, BODY,
 };
-
-fn error_type(r: &http::Response<bytes::Bytes>) -> String {
-    r.headers()
-        .get("x-amzn-errortype")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default()
-}
-
-fn message(r: &http::Response<bytes::Bytes>) -> String {
-    serde_json::from_slice::<serde_json::Value>(r.body()).unwrap()["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
 
 /// Fires `n` concurrent calls spread round-robin over `urls`; returns the statuses.
 async fn burst(urls: &[String], token: &str, n: usize) -> Vec<(u16, http::Response<bytes::Bytes>)> {
@@ -330,85 +317,6 @@ async fn budgets_reserve_the_worst_case_and_refuse_what_cannot_fit() {
         (400, "ValidationException")
     );
     assert!(message(&resp).contains("No price"));
-    gate.stop().await;
-}
-
-/// A call whose worst case does not fit a budget that still has room is refused with a
-/// message that says so, and the user is not blocked: a later small call passes. An
-/// output limit spelled so that it cannot be reserved is a validation error.
-#[tokio::test]
-async fn a_worst_case_that_does_not_fit_refuses_without_blocking() {
-    let gate = Gate::start(GateOptions::default()).await;
-    let erin = gate
-        .user_with_limits(
-            "erin",
-            "t",
-            Limits {
-                daily_budget_usd: Some(1.0),
-                ..Default::default()
-            },
-        )
-        .await;
-    let auth = format!("Bearer {}", erin.key.bearer_token);
-    let url = format!("{}{}", gate.url, common::CONVERSE);
-    let post = |body: &'static [u8]| {
-        let (url, auth) = (url.clone(), auth.clone());
-        async move { raw_post(&url, &[("authorization", &auth)], body).await }
-    };
-    // claude-3-haiku output is $0.00125 per 1k: 1,000,000 tokens may cost $1.25.
-    let (status, resp) = post(
-        br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":1000000}}"#,
-    )
-    .await;
-    assert_eq!(
-        (status, error_type(&resp).as_str()),
-        (400, "ServiceQuotaExceededException")
-    );
-    let m = message(&resp);
-    assert!(m.contains("may cost up to $1.25"), "{m}");
-    assert!(m.contains("$1.00 left of the daily budget of $1.00"), "{m}");
-    assert!(m.contains("not blocked"), "{m}");
-    // $1.00 buys 800,000 output tokens, less the prompt's share.
-    let fits: u64 = m
-        .split("a maximum output of ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no fitting output in: {m}"));
-    assert!((799_000..800_000).contains(&fits), "{fits}");
-    assert_eq!(gate.upstream.count(), 0);
-
-    // A small call fits, and nothing blocked erin.
-    let (status, _) = post(BODY).await;
-    assert_eq!(status, 200);
-    let user = gate.store.user("erin").await.unwrap();
-    let blocked = gate.store.block_status(user.id).await.unwrap();
-    assert!(!blocked.as_ref().is_some_and(|b| b.blocked), "{blocked:?}");
-
-    // Spellings that would dodge the reservation are refused, naming the field.
-    for (body, field) in [
-        (
-            &br#"{"messages":[],"inferenceConfig":{"maxTokens":"100000"}}"#[..],
-            "inferenceConfig.maxTokens",
-        ),
-        (br#"{"messages":[],"max_tokens":100000.0}"#, "max_tokens"),
-        (
-            br#"{"messages":[],"inferenceConfig":{"maxTokens":10},"max_gen_len":-1}"#,
-            "max_gen_len",
-        ),
-    ] {
-        let (status, resp) = post(body).await;
-        assert_eq!(
-            (status, error_type(&resp).as_str()),
-            (400, "ValidationException")
-        );
-        let m = message(&resp);
-        assert!(
-            m.contains(&format!("`{field}` must be a whole number")),
-            "{m}"
-        );
-    }
-    assert_eq!(gate.upstream.count(), 1);
     gate.stop().await;
 }
 

@@ -7,100 +7,15 @@
 
 mod common;
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-
-use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 use bedrock_gate::config::Config;
 use bedrock_gate::ops::Ops;
 use bedrock_gate::store::Limits;
+use common::serve::{Serve, WAIT};
 use common::upstream::{FakeUpstream, INPUT_TOKENS, OUTPUT_TOKENS};
 use serde_json::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_bedrock-gate");
-/// How long the binary may take to log an expected line.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A running `serve` and the lines it has written to stderr so far.
-struct Serve {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Serve {
-    /// Starts `serve` with `config`; upstream credentials from `aws_env` only (nothing
-    /// from this machine's AWS configuration).
-    fn start(config: &Path, home: &Path, aws_env: &[(&str, &str)]) -> Serve {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config").arg(config).arg("serve");
-        for (name, _) in std::env::vars_os() {
-            let upper = name.to_string_lossy().to_ascii_uppercase();
-            if upper.starts_with("AWS_")
-                || upper.starts_with("BEDROCK_GATE_")
-                || upper == "RUST_LOG"
-            {
-                cmd.env_remove(&name);
-            }
-        }
-        cmd.env("HOME", home)
-            .env("AWS_CONFIG_FILE", home.join("no-aws-config"))
-            .env(
-                "AWS_SHARED_CREDENTIALS_FILE",
-                home.join("no-aws-credentials"),
-            )
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .envs(aws_env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines() {
-                let Ok(line) = line else { return };
-                sink.lock().push(line);
-            }
-        });
-        Serve { child, lines }
-    }
-
-    /// The first line `find` accepts, waiting for it up to [`WAIT`].
-    async fn line<T>(&self, what: &str, find: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(found) = self.lines.lock().iter().find_map(|l| find(l)) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "serve did not log {what} within {WAIT:?}; it logged:\n{}",
-                self.lines.lock().join("\n")
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Every line so far.
-    fn all(&self) -> Vec<String> {
-        self.lines.lock().clone()
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    fn stop(mut self) {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "serve exited with {status}");
-    }
-}
 
 /// A config file in `dir`: ports 0, an SQLite database there, the test master key,
 /// `upstream` as the endpoint, and `extra` appended.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bedrock_gate::config::DatabaseKind;
 use bedrock_gate::domain::{
-    Actor, AuditOperation, BlockKind, DomainEvent, EventKind, KeyStatus, Language, LimitsUpdate,
-    NewEvent, NotSent, UsageSource,
+    Actor, AuditOperation, BlockKind, DomainEvent, EndedEarly, EventKind, KeyStatus, Language,
+    LimitsUpdate, NewEvent, NotSent, UsageSource,
 };
 use bedrock_gate::ops::blocking::BlockDuration;
 use bedrock_gate::ops::users::CreateUser;
@@ -85,6 +85,8 @@ fn record(uid: &str, user_id: i64, username: &str, team: &str, at: i64) -> Reque
         latency_ms: 12,
         usage_source: UsageSource::Reported,
         not_sent: None,
+        ended_early: None,
+        usage_clamped: false,
     }
 }
 
@@ -456,8 +458,11 @@ async fn request_records_are_idempotent_and_summed() {
     for engine in common::engines() {
         let (db, s) = open(engine).await;
         let batch: Vec<RequestRecord> = (0..10)
-            .map(|i| {
-                record(
+            .map(|i| RequestRecord {
+                // The first one's stream was cut and its counts clamped: both stored.
+                ended_early: (i == 0).then_some(EndedEarly::Truncated),
+                usage_clamped: i == 0,
+                ..record(
                     &format!("{i:032}"),
                     1,
                     if i < 7 { "alice" } else { "bob" },

@@ -5,7 +5,7 @@
 
 mod common;
 
-use bedrock_gate::domain::UsageSource;
+use bedrock_gate::domain::{EndedEarly, UsageSource};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -90,6 +90,7 @@ async fn a_client_that_leaves_mid_stream_still_leaves_a_record() {
     let records = gate.records(1).await;
     let r = &records[0];
     assert_eq!(r.usage_source, UsageSource::Estimated, "{r:?}");
+    assert_eq!(r.ended_early, Some(EndedEarly::ClientClosed), "{r:?}");
     assert!(
         r.input_tokens > 0 && r.output_tokens > 0,
         "never zero: {r:?}"

@@ -28,6 +28,15 @@ pub struct Authenticator {
     signing_keys: SigningKeys,
 }
 
+/// Headers that authenticate a call, as (name, as written in messages): a request with
+/// two of any of them is ambiguous.
+const SINGLE_HEADERS: [(&str, &str); 4] = [
+    ("authorization", "Authorization"),
+    ("x-amz-date", "X-Amz-Date"),
+    ("x-amz-security-token", "X-Amz-Security-Token"),
+    ("x-amz-content-sha256", "X-Amz-Content-Sha256"),
+];
+
 impl Authenticator {
     /// An authenticator for callers signing for `region`.
     pub fn new(directory: Arc<DirectoryHandle>, region: &str) -> Self {
@@ -49,23 +58,25 @@ impl Authenticator {
         self.verify(caller, parts, body_sha256, now)
     }
 
-    /// Everything that can be checked before the body is read: exactly one
-    /// `Authorization` header; a bearer token checked in full; for SigV4, a well-formed
-    /// header naming a key that exists and no session token. A caller refused here never
-    /// gets to send a body.
+    /// Everything that can be checked before the body is read: at most one of each
+    /// header that authenticates ([`SINGLE_HEADERS`]); a bearer token checked in full;
+    /// for SigV4, a well-formed header naming a key that exists and no session token. A
+    /// caller refused here never gets to send a body.
     pub(crate) fn identify<'a>(
         &self,
         parts: &'a http::request::Parts,
     ) -> Result<Caller<'a>, GateError> {
         let dir = self.directory.get();
-        let mut values = parts.headers.get_all(http::header::AUTHORIZATION).iter();
-        let (first, second) = (values.next(), values.next());
-        if second.is_some() {
-            return Err(GateError::InvalidSignature(
-                "The request carries more than one Authorization header; send exactly one.".into(),
-            ));
+        // Which of two values counts is ambiguous (the signature covers both, a check
+        // might read either): refused, not guessed.
+        for (name, shown) in SINGLE_HEADERS {
+            if parts.headers.get_all(name).iter().nth(1).is_some() {
+                return Err(GateError::InvalidSignature(format!(
+                    "The request carries more than one {shown} header; send exactly one."
+                )));
+            }
         }
-        let Some(value) = first else {
+        let Some(value) = parts.headers.get(http::header::AUTHORIZATION) else {
             if parts
                 .uri
                 .query()

@@ -1,6 +1,6 @@
 //! Domain values shared by every layer, each defined once: the typed forms of what the
 //! database stores as text (language, block kind, key status, audit operation, usage
-//! source, why a call was not sent), limits, the acting identity, and the domain events.
+//! source, why a call was not sent, why a response ended early), limits, the acting identity, and the domain events.
 //!
 //! This is a leaf module: it imports nothing from the rest of the crate, so the store,
 //! the quota engine, the service layer and the front ends can all depend on it.
@@ -9,6 +9,7 @@ mod actor;
 mod admin_operation;
 mod audit;
 mod block;
+mod ended_early;
 mod event;
 mod key_status;
 mod language;
@@ -21,6 +22,7 @@ pub use actor::Actor;
 pub use admin_operation::AdminOperation;
 pub use audit::AuditOperation;
 pub use block::BlockKind;
+pub use ended_early::EndedEarly;
 pub use event::{DomainEvent, EventKind, LimitSubject, NewEvent};
 pub use key_status::KeyStatus;
 pub use language::Language;
@@ -172,6 +174,7 @@ mod tests {
         round_trip(AdminOperation::ALL);
         round_trip(EventKind::ALL);
         round_trip(NotSent::ALL);
+        round_trip(EndedEarly::ALL);
         assert!("spanish".parse::<Language>().is_err());
         assert_eq!(
             "x".parse::<BlockKind>().unwrap_err().to_string(),

@@ -91,6 +91,7 @@ impl Ops {
                 username,
                 limit,
                 used,
+                reserved,
                 period,
                 resets_at,
             } => {
@@ -98,6 +99,7 @@ impl Ops {
                     &Refusal::Limit {
                         limit: limit.clone(),
                         used: *used,
+                        reserved: *reserved,
                         asked: 0,
                         room: 0,
                         resets_at: *resets_at,

@@ -26,12 +26,12 @@ use super::route::{Operation, Route};
 use super::upstream::UpstreamFailure;
 use super::ProxyState;
 use crate::auth::directory::Principal;
-use crate::domain::NotSent;
+use crate::domain::{EndedEarly, NotSent};
 use crate::error::GateError;
 use crate::metrics::{
     refusal_reason, upstream_error_reason, CallLabels, Finished, Outcome as CallOutcome,
 };
-use crate::quota::engine::{refusal_message, Ask, Refusal, Reservation};
+use crate::quota::engine::{budget_refusal_message, Ask, Refusal, Reservation, WorstCase};
 use crate::quota::estimate;
 use crate::quota::policy::Standing;
 use crate::request_id::new_request_id;
@@ -224,19 +224,18 @@ async fn admit(
                 principal.username()
             ))
         })?;
-        let max_out = estimate::max_output_tokens(body)
-            .map_err(|e| {
-                GateError::Validation(format!(
-                    "{e}: a USD budget applies to user {}, and the proxy reserves the \
-                     largest output a call may ask for.",
-                    principal.username()
-                ))
-            })?
-            .unwrap_or(state.default_max_output_tokens);
+        let asked = estimate::max_output_tokens(body).map_err(|e| {
+            GateError::Validation(format!(
+                "{e}: a USD budget applies to user {}, and the proxy reserves the \
+                 largest output a call may ask for.",
+                principal.username()
+            ))
+        })?;
+        let max_out = asked.unwrap_or(state.default_max_output_tokens);
         let prompt = estimate::prompt_tokens(body);
         let micro =
             crate::quota::to_micro(estimate::worst_case_usd(&price, prompt, max_out)).max(1);
-        worst_case = Some((price, prompt));
+        worst_case = Some((price, prompt, max_out, asked.is_some()));
         micro
     } else {
         0
@@ -254,18 +253,23 @@ async fn admit(
     match state.quota.admit(&ask, now).await {
         Ok(r) => Ok(Some(r)),
         Err(r @ Refusal::Limit { .. }) => {
-            let mut message = refusal_message(&r, state.timezone);
-            if let (Refusal::Limit { room, .. }, Some((price, prompt)), false) =
-                (&r, worst_case, r.is_exhausted())
-            {
-                let room_usd = *room as f64 / crate::quota::MICRO;
-                if let Some(fits) = estimate::fitting_output_tokens(&price, prompt, room_usd) {
-                    message.push_str(&format!(
-                        " With this prompt, a maximum output of {fits} tokens or fewer would fit."
-                    ));
+            let worst = match (&r, worst_case) {
+                (Refusal::Limit { room, .. }, Some((price, prompt, max_out, from_request))) => {
+                    let room_usd = *room as f64 / crate::quota::MICRO;
+                    Some(WorstCase {
+                        max_output_tokens: max_out,
+                        from_request,
+                        output_per_1k: price.output_per_1k,
+                        fits: estimate::fitting_output_tokens(&price, prompt, room_usd),
+                    })
                 }
-            }
-            Err(GateError::QuotaExceeded(message))
+                _ => None,
+            };
+            Err(GateError::QuotaExceeded(budget_refusal_message(
+                &r,
+                state.timezone,
+                worst.as_ref(),
+            )))
         }
         Err(Refusal::Unavailable(m)) => Err(GateError::QuotaStoreUnavailable(m)),
     }
@@ -404,15 +408,25 @@ impl Call {
             complete: false,
         };
         let response = refuse(&error, &self.request_id);
-        Box::new(self).finish(report, None);
+        Box::new(self).finish(report, None, None);
         response
     }
 }
 
 impl Finish for Call {
-    fn finish(self: Box<Self>, report: UsageReport, first_byte: Option<Instant>) {
+    fn finish(
+        self: Box<Self>,
+        report: UsageReport,
+        first_byte: Option<Instant>,
+        ended_early: Option<EndedEarly>,
+    ) {
         let ended = Instant::now();
-        let usage = report.usage;
+        let mut usage = report.usage;
+        let usage_clamped = usage.clamp();
+        if usage_clamped {
+            tracing::warn!(request_id = %self.request_id, model = %self.route.model_id,
+                "upstream token counts past the per-call ceiling were clamped");
+        }
         let prices = self.state.prices.get();
         let listed = prices.lookup(&self.route.model_id);
         let cost = listed
@@ -421,7 +435,11 @@ impl Finish for Call {
         if let Some(r) = self.reservation {
             self.state.quota.settle(r, crate::quota::to_micro(cost));
         }
-        let error_type = self.error_type.or(report.stream_error);
+        // The column holds 255 characters.
+        let error_type = self
+            .error_type
+            .or(report.stream_error)
+            .map(|e| truncate_at_char(&e, 255).to_string());
         let outcome = if (200..300).contains(&self.status) && error_type.is_none() {
             CallOutcome::Admitted
         } else {
@@ -469,6 +487,8 @@ impl Finish for Call {
             latency_ms: i64::try_from((ended - self.started).as_millis()).unwrap_or(i64::MAX),
             usage_source: report.source,
             not_sent: self.not_sent,
+            ended_early,
+            usage_clamped,
         };
         if self.state.access_log {
             access::log(&AccessLine {

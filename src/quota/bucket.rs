@@ -27,6 +27,9 @@ const SLOW_REFILL: Duration = Duration::from_secs(30);
 pub(super) struct Bucket {
     /// Units that may still be debited (negative after a call cost more than reserved).
     pub(super) available: i64,
+    /// Units debited by calls on this proxy that are not settled yet (their
+    /// reservations), so that a refusal can tell what is spent from what is reserved.
+    pub(super) reserved: i64,
     /// The limit the counter was last charged against.
     pub(super) limit: i64,
     /// Units granted to all proxies together, as of the last grant.
@@ -49,6 +52,7 @@ impl Bucket {
     pub(super) fn new(limit: i64, now: Instant) -> Self {
         Self {
             available: 0,
+            reserved: 0,
             limit,
             total_seen: None,
             next_chunk: (limit / 100).max(1),

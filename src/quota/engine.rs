@@ -43,8 +43,8 @@ pub use super::event::QuotaEvent;
 pub use super::idle::IDLE_RETURN;
 pub use super::ledger::SHARE_DIVISOR;
 pub use super::periods::period_keys;
-pub(crate) use super::refusal::refusal_message;
 pub use super::refusal::Refusal;
+pub(crate) use super::refusal::{budget_refusal_message, refusal_message, WorstCase};
 
 /// How long a call waits for the ledger unless configured otherwise.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -131,14 +131,23 @@ impl QuotaEngine {
                 let Err(refusal) = self.fill(short, ask.allow_grants, deadline).await else {
                     continue;
                 };
-                if let (Refusal::Limit { used, period, .. }, Some(events), true) =
-                    (&refusal, &self.events, refusal.is_exhausted())
+                if let (
+                    Refusal::Limit {
+                        used,
+                        reserved,
+                        period,
+                        ..
+                    },
+                    Some(events),
+                    true,
+                ) = (&refusal, &self.events, refusal.is_exhausted())
                 {
                     let _ = events.send(QuotaEvent::Exhausted {
                         user_id: ask.user_id,
                         username: ask.username.to_string(),
                         limit: short.limit.clone(),
                         used: *used,
+                        reserved: *reserved,
                         period: period.clone(),
                         resets_at: short.resets_at,
                     });
@@ -165,6 +174,7 @@ impl QuotaEngine {
         for c in charges {
             if let Some(b) = buckets.get_mut(&c.key) {
                 b.available -= c.amount;
+                b.reserved += c.amount;
                 b.last_used = now;
             }
             debits.push((c.key.clone(), c.amount));
@@ -212,10 +222,12 @@ impl QuotaEngine {
         allow_grants: bool,
         deadline: Instant,
     ) -> Result<(), Refusal> {
-        // `room`: what this call could still have had, here and in the ledger.
-        let refuse = |used: i64, room: i64| Refusal::Limit {
+        // `room`: what this call could still have had, here and in the ledger;
+        // `reserved`: what calls in progress on this proxy hold.
+        let refuse = |used: i64, room: i64, reserved: i64| Refusal::Limit {
             limit: charge.limit.clone(),
             used,
+            reserved,
             asked: charge.amount,
             room,
             resets_at: charge.resets_at,
@@ -238,11 +250,12 @@ impl QuotaEngine {
             let missing = charge.amount - b.available;
             if !allow_grants {
                 let used = b.total_seen.unwrap_or(charge.limit.limit);
-                return Err(refuse(used, b.available));
+                return Err(refuse(used, b.available, b.reserved));
             }
             if b.refuses_from_memory(missing, now) {
                 let used = b.total_seen.unwrap_or(0);
-                return Err(refuse(used, b.available + (b.limit - used).max(0)));
+                let room = b.available + (b.limit - used).max(0);
+                return Err(refuse(used, room, b.reserved));
             }
             // The ledger caps the chunk to a share of what is left, from the counter's
             // current value (this proxy's view of it may be stale).
@@ -314,7 +327,7 @@ impl QuotaEngine {
         if grant.granted < need {
             b.exhausted_at = Some(now);
             // A short grant gave this proxy everything left: its bucket is the room.
-            return Err(refuse(grant.total, b.available));
+            return Err(refuse(grant.total, b.available, b.reserved));
         }
         b.exhausted_at = None;
         // Other calls may have taken the new units already; the admission loop asks again.
@@ -326,13 +339,13 @@ impl QuotaEngine {
     pub fn settle(&self, reservation: Reservation, micro_usd: i64) {
         let mut buckets = self.buckets.lock();
         for (key, reserved) in reservation.debits {
-            if key.metric != Metric::MicroUsd {
-                continue;
-            }
             if let Some(b) = buckets.get_mut(&key) {
-                // Negative when the call cost more than reserved: a debt the next
-                // calls pay off before they are admitted.
-                b.available += reserved - micro_usd;
+                b.reserved -= reserved;
+                if key.metric == Metric::MicroUsd {
+                    // Negative when the call cost more than reserved: a debt the next
+                    // calls pay off before they are admitted.
+                    b.available += reserved - micro_usd;
+                }
             }
         }
     }
@@ -340,7 +353,12 @@ impl QuotaEngine {
     /// Keeps a reservation as spent: the call's cost is unknown (it may have reached
     /// Bedrock), so its worst case counts.
     pub(crate) fn settle_worst_case(&self, reservation: Reservation) {
-        drop(reservation);
+        let mut buckets = self.buckets.lock();
+        for (key, reserved) in reservation.debits {
+            if let Some(b) = buckets.get_mut(&key) {
+                b.reserved -= reserved;
+            }
+        }
     }
 
     /// Gives a reservation back whole: the call never reached upstream.
@@ -349,6 +367,7 @@ impl QuotaEngine {
         for (key, reserved) in reservation.debits {
             if let Some(b) = buckets.get_mut(&key) {
                 b.available += reserved;
+                b.reserved -= reserved;
             }
         }
     }

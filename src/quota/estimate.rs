@@ -16,20 +16,23 @@ pub(crate) const MAX_OUTPUT_TOKENS_CEILING: u64 = 10_000_000;
 /// The output-limit fields Bedrock models read, as (object path, field): Converse
 /// `inferenceConfig.maxTokens`, Anthropic and Mistral/Cohere `max_tokens`, Llama
 /// `max_gen_len`, Titan `textGenerationConfig.maxTokenCount`, Nova
-/// `inferenceConfig.max_new_tokens`, and a top-level `max_new_tokens`.
-const FIELDS: [(Option<&str>, &str); 6] = [
+/// `inferenceConfig.max_new_tokens`, a top-level `max_new_tokens`, AI21 Jurassic's
+/// top-level `maxTokens` and Anthropic's legacy text completions' `max_tokens_to_sample`.
+const FIELDS: [(Option<&str>, &str); 8] = [
     (Some("inferenceConfig"), "maxTokens"),
     (None, "max_tokens"),
     (None, "max_gen_len"),
     (Some("textGenerationConfig"), "maxTokenCount"),
     (Some("inferenceConfig"), "max_new_tokens"),
     (None, "max_new_tokens"),
+    (None, "maxTokens"),
+    (None, "max_tokens_to_sample"),
 ];
 
 /// An output-limit field that is not a whole number of tokens in range.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "`{field}` must be a whole number of tokens from 0 to {MAX_OUTPUT_TOKENS_CEILING} (got {value})"
+    "`{field}` must be a whole number of tokens from 0 to {MAX_OUTPUT_TOKENS_CEILING}, given once (got {value})"
 )]
 pub(crate) struct BadOutputLimit {
     /// The field, with its enclosing object (`inferenceConfig.maxTokens`).
@@ -42,8 +45,10 @@ pub(crate) struct BadOutputLimit {
 /// (`FIELDS`), so that adding a second, smaller spelling cannot lower the reservation.
 /// `Ok(None)` when the body sets none (or is not a JSON object; Bedrock refuses those).
 /// A field that is present but not a whole number from 0 to [`MAX_OUTPUT_TOKENS_CEILING`]
-/// (`100000.0`, `"100000"`, `-1`, `1e30`) is an error: reserving a default for it would
-/// let a caller dodge the budget by spelling the number differently.
+/// (`100000.0`, `"100000"`, `-1`, `1e30`, an integer literal past `u64`) is an error:
+/// reserving a default for it would let a caller dodge the budget by spelling the number
+/// differently. So is a top-level output-limit field given twice (which one a model
+/// reads is not ours to guess).
 pub(crate) fn max_output_tokens(body: &[u8]) -> Result<Option<u64>, BadOutputLimit> {
     use serde_json::Value;
     // Only the fields that can hold an output limit are built; serde skips the prompt.
@@ -56,9 +61,25 @@ pub(crate) fn max_output_tokens(body: &[u8]) -> Result<Option<u64>, BadOutputLim
         max_tokens: Option<Value>,
         max_gen_len: Option<Value>,
         max_new_tokens: Option<Value>,
+        #[serde(rename = "maxTokens")]
+        max_tokens_ai21: Option<Value>,
+        max_tokens_to_sample: Option<Value>,
     }
-    let Ok(r) = serde_json::from_slice::<Request>(body) else {
-        return Ok(None);
+    let r = match serde_json::from_slice::<Request>(body) {
+        Ok(r) => r,
+        // Every field is optional and of any type: a JSON object fails only when one of
+        // them is given twice (`{"max_tokens":1,"max_tokens":1000000}`).
+        Err(e) if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() && e.is_data() => {
+            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Ok(None);
+            }
+            return Err(BadOutputLimit {
+                field: duplicate_field(&e.to_string()),
+                value: "it more than once".into(),
+            });
+        }
+        // Not JSON: Bedrock refuses it, at no cost.
+        Err(_) => return Ok(None),
     };
     let mut largest: Option<u64> = None;
     for (object, field) in FIELDS {
@@ -67,6 +88,8 @@ pub(crate) fn max_output_tokens(body: &[u8]) -> Result<Option<u64>, BadOutputLim
             (Some(_), f) => r.text_generation_config.as_ref().and_then(|o| o.get(f)),
             (None, "max_tokens") => r.max_tokens.as_ref(),
             (None, "max_gen_len") => r.max_gen_len.as_ref(),
+            (None, "maxTokens") => r.max_tokens_ai21.as_ref(),
+            (None, "max_tokens_to_sample") => r.max_tokens_to_sample.as_ref(),
             (None, _) => r.max_new_tokens.as_ref(),
         };
         let tokens = match value {
@@ -87,6 +110,15 @@ pub(crate) fn max_output_tokens(body: &[u8]) -> Result<Option<u64>, BadOutputLim
         largest = Some(largest.map_or(tokens, |l| l.max(tokens)));
     }
     Ok(largest)
+}
+
+/// The field serde names in a "duplicate field `name`" error, or a generic name.
+fn duplicate_field(error: &str) -> String {
+    error
+        .split('`')
+        .nth(1)
+        .unwrap_or("an output-limit field")
+        .to_string()
 }
 
 /// Estimated prompt tokens of a request body.
@@ -138,6 +170,13 @@ mod tests {
             Some(7)
         );
         assert_eq!(read(br#"{"max_new_tokens":3,"max_tokens":null}"#), Some(3));
+        assert_eq!(read(br#"{"maxTokens":200}"#), Some(200));
+        assert_eq!(read(br#"{"max_tokens_to_sample":300}"#), Some(300));
+        // Other members given twice are the model's business, not the reservation's.
+        assert_eq!(
+            read(br#"{"messages":[],"messages":[],"max_tokens":5}"#),
+            Some(5)
+        );
         assert_eq!(read(br#"{"messages":[]}"#), None);
         assert_eq!(read(b"not json"), None);
         assert_eq!(read(b"[1,2]"), None);
@@ -156,6 +195,19 @@ mod tests {
             (br#"{"max_tokens":"100000"}"#, "max_tokens"),
             (br#"{"max_tokens":100000,"max_gen_len":-1}"#, "max_gen_len"),
             (br#"{"max_tokens":1e30}"#, "max_tokens"),
+            (
+                br#"{"max_tokens":1000000000000000000000000000000}"#,
+                "max_tokens",
+            ),
+            (br#"{"max_tokens":-0.5}"#, "max_tokens"),
+            (br#"{"max_tokens":true}"#, "max_tokens"),
+            (br#"{"maxTokens":"5000000"}"#, "maxTokens"),
+            (br#"{"max_tokens_to_sample":1e6}"#, "max_tokens_to_sample"),
+            (br#"{"max_tokens":10,"max_tokens":1000000}"#, "max_tokens"),
+            (
+                br#"{"inferenceConfig":{"max_new_tokens":{"n":1}}}"#,
+                "inferenceConfig.max_new_tokens",
+            ),
             (
                 br#"{"inferenceConfig":{"maxTokens":10000001}}"#,
                 "inferenceConfig.maxTokens",

@@ -32,6 +32,8 @@ pub enum QuotaEvent {
         limit: LimitRef,
         /// Units granted to all proxies together.
         used: i64,
+        /// Of `used`, the units reserved by calls in progress on the refusing proxy.
+        reserved: i64,
         /// The period.
         period: String,
         /// When the period ends.

@@ -17,6 +17,9 @@ pub enum Refusal {
         limit: LimitRef,
         /// Units granted to all proxies together (what is used or held).
         used: i64,
+        /// Of `used`, the units reserved by calls in progress on this proxy (their worst
+        /// case, until they are settled).
+        reserved: i64,
         /// Units the call asked for (1 request, or its worst-case cost in micro-USD).
         asked: i64,
         /// Units the call could still have had (this proxy's bucket plus what the
@@ -43,48 +46,96 @@ impl Refusal {
     }
 }
 
+/// What a refused budget call asked for, to explain a worst case that does not fit.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WorstCase {
+    /// The call's maximum output (its `max_tokens`, or the configured default).
+    pub(crate) max_output_tokens: u64,
+    /// Whether `max_output_tokens` came from the request (else the default).
+    pub(crate) from_request: bool,
+    /// The model's output price, USD per 1,000 tokens.
+    pub(crate) output_per_1k: f64,
+    /// The largest maximum output that would fit with this prompt, if any.
+    pub(crate) fits: Option<u64>,
+}
+
 /// The refusal message: names the limit, the usage and when it resets.
 pub(crate) fn refusal_message(refusal: &Refusal, tz: Tz) -> String {
-    match refusal {
-        Refusal::Unavailable(m) => m.clone(),
+    budget_refusal_message(refusal, tz, None)
+}
+
+/// [`refusal_message`], explaining a budget call's worst case with what it asked for.
+pub(crate) fn budget_refusal_message(
+    refusal: &Refusal,
+    tz: Tz,
+    worst: Option<&WorstCase>,
+) -> String {
+    let (limit, used, reserved, asked, room, resets_at) = match refusal {
+        Refusal::Unavailable(m) => return m.clone(),
         Refusal::Limit {
             limit,
             used,
+            reserved,
             asked,
             room,
             resets_at,
             ..
-        } => {
-            let who = match limit.subject {
-                Subject::User(_) => format!("user {}", limit.name),
-                Subject::Team(_) => format!("team {}", limit.name),
-            };
-            let when = resets_at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
-            let used = (*used).min(limit.limit);
-            if limit.metric == Metric::MicroUsd && *room > 0 {
-                return format!(
-                    "This call may cost up to {}, more than the {} left of the {} budget of {} for {who}; the user is not blocked, and a call with a smaller maximum output (max_tokens) may fit. The budget resets at {when}.",
-                    dollars(*asked),
-                    dollars(*room),
-                    limit.window.adjective(),
-                    dollars(limit.limit),
-                );
-            }
-            match limit.metric {
-                Metric::Requests => format!(
-                    "The {} request limit of {} for {who} is reached ({used} requests used). It resets at {when}.",
-                    limit.window.adjective(),
-                    limit.limit
-                ),
-                Metric::MicroUsd => format!(
-                    "The {} budget of {} for {who} is reached ({} used or reserved). It resets at {when}.",
-                    limit.window.adjective(),
-                    dollars(limit.limit),
-                    dollars(used)
-                ),
-            }
-        }
+        } => (limit, used, reserved, asked, room, resets_at),
+    };
+    let who = match limit.subject {
+        Subject::User(_) => format!("user {}", limit.name),
+        Subject::Team(_) => format!("team {}", limit.name),
+    };
+    let when = resets_at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
+    let window = limit.window.adjective();
+    if limit.metric == Metric::Requests {
+        return format!(
+            "The {window} request limit of {} for {who} is reached ({} requests used). It resets at {when}.",
+            limit.limit,
+            (*used).min(limit.limit)
+        );
     }
+    // Spent: what is neither left nor reserved by calls in progress (capacity other
+    // proxies hold unused counts as spent until they return it).
+    let reserved = (*reserved).max(0);
+    let spent = (limit.limit - (*room).max(0) - reserved).clamp(0, limit.limit);
+    let usage = format!(
+        "{} used, {} reserved by calls in progress",
+        dollars(spent),
+        dollars(reserved)
+    );
+    if *room <= 0 {
+        return format!(
+            "The {window} budget of {} for {who} is reached ({usage}). It resets at {when}.",
+            dollars(limit.limit),
+        );
+    }
+    let asked_for = match worst {
+        Some(w) => format!(
+            ": its maximum output of {} tokens ({}) at ${}/1,000 output tokens, plus the prompt",
+            w.max_output_tokens,
+            if w.from_request {
+                "max_tokens"
+            } else {
+                "no max_tokens given: quota.default_max_output_tokens"
+            },
+            w.output_per_1k
+        ),
+        None => String::new(),
+    };
+    let fits = match worst.map(|w| w.fits) {
+        Some(Some(n)) => {
+            format!(" With this prompt, a maximum output of {n} tokens or fewer would fit.")
+        }
+        Some(None) => " Not even this prompt without output fits what is left.".to_string(),
+        None => " A call with a smaller maximum output (max_tokens) may fit.".to_string(),
+    };
+    format!(
+        "This call may cost up to {}{asked_for}. That is more than the {} left of the {window} budget of {} for {who} ({usage}). The user is not blocked.{fits} The budget resets at {when}.",
+        dollars(*asked),
+        dollars(*room),
+        dollars(limit.limit),
+    )
 }
 
 /// Micro-USD as dollars: cents, or six decimals for amounts under a cent (which would
@@ -95,5 +146,66 @@ fn dollars(micro: i64) -> String {
         format!("${usd:.2}")
     } else {
         format!("${usd:.6}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quota::Window;
+
+    fn budget_refusal(used: i64, reserved: i64, room: i64) -> Refusal {
+        Refusal::Limit {
+            limit: LimitRef {
+                subject: Subject::User(1),
+                name: "erin".into(),
+                window: Window::Day,
+                metric: Metric::MicroUsd,
+                limit: 1_000_000,
+            },
+            used,
+            reserved,
+            asked: 1_250_000,
+            room,
+            resets_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            period: "2027-01-15".into(),
+        }
+    }
+
+    #[test]
+    fn a_spent_budget_gives_used_and_reserved_apart() {
+        // $0.70 settled, $0.30 held by calls in progress: nothing left.
+        let m = refusal_message(&budget_refusal(1_000_000, 300_000, 0), chrono_tz::CET);
+        assert!(
+            m.contains("daily budget of $1.00 for user erin is reached ($0.70 used, $0.30 reserved by calls in progress)"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn a_worst_case_that_does_not_fit_says_what_it_asked_for_and_what_fits() {
+        let worst = WorstCase {
+            max_output_tokens: 1_000_000,
+            from_request: true,
+            output_per_1k: 0.00125,
+            fits: Some(559_000),
+        };
+        // $0.30 spent, $0.00 reserved, $0.70 left.
+        let r = budget_refusal(300_000, 0, 700_000);
+        assert!(!r.is_exhausted());
+        let m = budget_refusal_message(&r, chrono_tz::CET, Some(&worst));
+        for part in [
+            "may cost up to $1.25: its maximum output of 1000000 tokens (max_tokens) at $0.00125/1,000 output tokens",
+            "more than the $0.70 left of the daily budget of $1.00 for user erin ($0.30 used, $0.00 reserved",
+            "The user is not blocked. With this prompt, a maximum output of 559000 tokens or fewer would fit.",
+        ] {
+            assert!(m.contains(part), "`{part}` not in {m}");
+        }
+        let none_fits = WorstCase {
+            fits: None,
+            ..worst
+        };
+        let m = budget_refusal_message(&r, chrono_tz::CET, Some(&none_fits));
+        assert!(m.contains("Not even this prompt"), "{m}");
     }
 }

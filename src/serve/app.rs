@@ -23,7 +23,7 @@ use crate::quota::engine::{QuotaEngine, QuotaEvent};
 use crate::quota::ledger::StoreLedger;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
-use crate::usage::{recorder, PriceBook};
+use crate::usage::PriceBook;
 
 /// A built application, ready to run on a pair of listeners.
 pub(crate) struct App {
@@ -61,7 +61,7 @@ impl App {
         super::startup::log_database(&config, applied);
         let master = MasterKey::load(&config.database.master_key)?;
         let spill = spill_file(&config);
-        recorder::import_spill(&store, &spill).await?;
+        super::import_spills(&store, &spill).await?;
 
         // Read before loading: anything changed after this shows as a newer version.
         let version = store.state_version().await?;

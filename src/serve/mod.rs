@@ -12,7 +12,7 @@ mod startup;
 pub(crate) mod watcher;
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -23,6 +23,7 @@ use crate::auth::directory::{Directory, DirectoryBuilder};
 use crate::config::{Config, DatabaseKind};
 use crate::quota::policy::Policy;
 use crate::store::{Store, StoreError};
+use crate::usage::recorder;
 
 pub use watcher::AppliedVersion;
 
@@ -111,6 +112,27 @@ fn spill_path(config: &Config, env: impl Fn(&str) -> Option<std::ffi::OsString>)
             ))
         }
     }
+}
+
+/// Where versions without a state directory spilled records with a MySQL store: the
+/// working directory. Still imported at start when present.
+const LEGACY_SPILL_FILE: &str = "bedrock-gate.unsaved.jsonl";
+
+/// Imports the spill file of the last shutdown, then one an older version left in the
+/// working directory, if any (records are keyed by their uid: importing twice is
+/// harmless).
+pub(crate) async fn import_spills(store: &Store, spill: &Path) -> Result<u64, StoreError> {
+    let mut imported = recorder::import_spill(store, spill).await?;
+    let legacy = Path::new(LEGACY_SPILL_FILE);
+    if legacy.exists() {
+        tracing::warn!(
+            file = %legacy.display(),
+            "importing records an older version spilled to the working directory; spill \
+             files now live in the state directory (proxy.state_dir, see `config show`)"
+        );
+        imported += recorder::import_spill(store, legacy).await?;
+    }
+    Ok(imported)
 }
 
 /// A file-name-safe label of the database a URL names (`mysql-db.example.com-3306-gate`,

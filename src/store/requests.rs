@@ -7,7 +7,7 @@ use super::rollup_sql::write_rollup;
 use super::rollups::Rollup;
 use super::{on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
-use crate::domain::{NotSent, UsageSource};
+use crate::domain::{EndedEarly, NotSent, UsageSource};
 
 /// One proxied call, as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -64,6 +64,15 @@ pub struct RequestRecord {
     /// sent upstream. A not-sent call counts in no usage sum and no quota.
     #[serde(default)]
     pub not_sent: Option<NotSent>,
+    /// Why the response did not reach its normal end (`client_closed`,
+    /// `upstream_reset`, `upstream_timeout`, `truncated`, `malformed`); `None` when it
+    /// did. The usage is what was seen (or estimated from it), never zero for a 2xx.
+    #[serde(default)]
+    pub ended_early: Option<EndedEarly>,
+    /// An upstream token count was past the per-call ceiling (10,000,000) and was
+    /// recorded as the ceiling.
+    #[serde(default)]
+    pub usage_clamped: bool,
 }
 
 impl RequestRecord {
@@ -106,7 +115,7 @@ pub struct UsageTotals {
     pub cost_usd: f64,
 }
 
-const COLUMNS: [&str; 25] = [
+const COLUMNS: [&str; 27] = [
     "request_uid",
     "created_at",
     "user_id",
@@ -131,6 +140,8 @@ const COLUMNS: [&str; 25] = [
     "latency_ms",
     "usage_source",
     "not_sent",
+    "ended_early",
+    "usage_clamped",
     "id",
 ];
 
@@ -217,6 +228,8 @@ macro_rules! bind_record {
             .bind($r.latency_ms)
             .bind($r.usage_source.as_str())
             .bind($r.not_sent.map(|n| n.as_str()))
+            .bind($r.ended_early.map(|e| e.as_str()))
+            .bind($r.usage_clamped)
     };
 }
 

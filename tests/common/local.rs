@@ -1,5 +1,6 @@
 //! Local stand-ins the tests share: free ports, a proxy whose upstream never answers, TLS
-//! files from a one-off CA, and a readable dump of a finished process.
+//! files from a one-off CA, a readable dump of a finished process, and the two parts of a
+//! Bedrock-shaped error answer.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -85,4 +86,20 @@ pub fn show(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// The `x-amzn-ErrorType` of an answer (empty when none).
+pub fn error_type(r: &http::Response<bytes::Bytes>) -> String {
+    r.headers()
+        .get("x-amzn-errortype")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// The `message` of a Bedrock-shaped error body (empty when none).
+pub fn error_message(r: &http::Response<bytes::Bytes>) -> String {
+    serde_json::from_slice::<serde_json::Value>(r.body()).unwrap()["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }

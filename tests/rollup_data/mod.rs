@@ -124,6 +124,8 @@ pub fn records(seed: u64, n: usize, user_ids: &[i64]) -> Vec<RequestRecord> {
                 latency_ms: 5,
                 usage_source: UsageSource::Reported,
                 not_sent: None,
+                ended_early: None,
+                usage_clamped: false,
             }
         })
         .collect()

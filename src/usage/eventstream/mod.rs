@@ -28,6 +28,7 @@ use bytes::Bytes;
 
 pub(crate) use decoder::Decoder;
 pub use encode::encode_event;
+pub(crate) use encode::encode_exception;
 
 /// Size of the prelude: total length, headers length and prelude CRC.
 const PRELUDE_LEN: usize = 12;

@@ -42,6 +42,19 @@ pub use kind::ResponseKind;
 pub(crate) use report::UsageSource;
 pub use report::{TokenUsage, UsageReport};
 
+/// An event stream's state between chunks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StreamView {
+    /// Bytes of the whole frames decoded so far (from the start of the body).
+    pub(crate) decoded: u64,
+    /// Bytes of an incomplete frame held by the decoder (they end the bytes fed so far).
+    pub(crate) partial: usize,
+    /// The bytes are not a valid event stream; decoding stopped.
+    pub(crate) malformed: bool,
+    /// The stream's closing event arrived: its usage, or an exception.
+    pub(crate) closed: bool,
+}
+
 /// Observes one response's body chunks in order and works out its token usage.
 ///
 /// Create it when the response head arrives, call [`observe`](UsageTap::observe) with every
@@ -110,6 +123,20 @@ impl UsageTap {
             Mode::Off => {}
             Mode::Body(body) => body.push(chunk),
             Mode::Stream(stream) => stream.push(self.kind, chunk),
+        }
+    }
+
+    /// Where an event stream stands, for a body that passes on whole frames only; `None`
+    /// when this response is not tapped as an event stream.
+    pub(crate) fn event_stream(&self) -> Option<StreamView> {
+        match &self.mode {
+            Mode::Stream(s) => Some(StreamView {
+                decoded: s.decoded_bytes,
+                partial: s.decoder.buffered(),
+                malformed: s.failed,
+                closed: s.reported.is_some() || s.error.is_some(),
+            }),
+            _ => None,
         }
     }
 

@@ -30,7 +30,9 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 pub(super) struct StreamState {
     pub(super) decoder: Decoder,
     /// Decoding stopped after an invalid frame; further bytes are ignored.
-    failed: bool,
+    pub(super) failed: bool,
+    /// Bytes of the whole frames decoded so far.
+    pub(super) decoded_bytes: u64,
     /// Usage from `metadata` / `amazon-bedrock-invocationMetrics`.
     pub(super) reported: Option<TokenUsage>,
     /// Partial or cumulative counts seen along the way (Anthropic `message_start` etc.).
@@ -50,8 +52,13 @@ impl StreamState {
         }
         self.decoder.feed(chunk);
         loop {
+            let before = self.decoder.buffered();
             match self.decoder.next_message() {
-                Ok(Some(message)) => self.on_message(kind, &message),
+                Ok(Some(message)) => {
+                    let frame = before.saturating_sub(self.decoder.buffered());
+                    self.decoded_bytes = self.decoded_bytes.saturating_add(frame as u64);
+                    self.on_message(kind, &message);
+                }
                 Ok(None) => break,
                 Err(err) => {
                     self.failed = true;

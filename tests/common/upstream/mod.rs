@@ -9,9 +9,11 @@
 //! [`responses`] and [`streams`] build them, [`event_stream`] is the wire format.
 //!
 //! Fault injection by model id substring: `throttled` (429), `broken` (500),
-//! `validation` (400), `midstream` (stream ops: exception frame after the first
-//! event), `hang` (stream ops: first events, then the stream never ends),
-//! `slowstart` (one second before the response head).
+//! `validation` (400), `huge` (Converse: `outputTokens` of 10^30), `midstream` (stream
+//! ops: exception frame after the first event), and after the first text delta of a
+//! stream op: `hang` (the stream never ends), `reset` (the response breaks), `cut` (half
+//! a frame, then a clean end), `garbage` (bytes that are not an event stream, then a
+//! clean end); `slowstart` (one second before the response head), `stall` (no answer).
 
 #![allow(dead_code)]
 

@@ -1,8 +1,6 @@
 //! Whole-body answers: the JSON and error response builders, and the bodies of the
 //! unary operations (InvokeModel in the Anthropic shape, Converse) with the fixed usage.
 
-use std::convert::Infallible;
-
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -14,12 +12,14 @@ use super::{
     TOTAL_TOKENS,
 };
 
-/// The body type of every response of the fake.
-pub(super) type RespBody = BoxBody<Bytes, Infallible>;
+/// The body type of every response of the fake (an error breaks the response).
+pub(super) type RespBody = BoxBody<Bytes, std::io::Error>;
 
 /// A body sent in one piece.
 pub(super) fn full_body(bytes: impl Into<Bytes>) -> RespBody {
-    Full::new(bytes.into()).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A JSON answer with a request id.
@@ -119,4 +119,19 @@ pub(super) fn converse_response(request_id: &str) -> Response<RespBody> {
             "metrics": {"latencyMs": LATENCY_MS}
         }),
     )
+}
+
+/// Converse with an absurd usage: `outputTokens` of 10^30, as an integer literal no
+/// 64-bit integer holds.
+pub(super) fn huge_usage_response(request_id: &str) -> Response<RespBody> {
+    let body = format!(
+        r#"{{"output":{{"message":{{"role":"assistant","content":[{{"text":"{RESPONSE_TEXT}"}}]}}}},"stopReason":"end_turn","usage":{{"inputTokens":{INPUT_TOKENS},"outputTokens":1{zeros},"totalTokens":1{zeros}}},"metrics":{{"latencyMs":{LATENCY_MS}}}}}"#,
+        zeros = "0".repeat(30)
+    );
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .header("x-amzn-requestid", request_id)
+        .body(full_body(body))
+        .expect("valid response")
 }

@@ -1,6 +1,7 @@
 //! Which answer a verified request gets: `/model/{modelId}/{op}` picks the operation, and
-//! the model id's fault words (`slowstart`, `throttled`, `broken`, `validation`,
-//! `midstream`, `hang`) inject a delay, an error or a broken stream.
+//! the model id's fault words (`slowstart`, `stall`, `throttled`, `broken`, `validation`,
+//! `huge`, `midstream`, `hang`, `reset`, `cut`, `garbage`) inject a delay, an error, an
+//! absurd usage count or a broken stream.
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use percent_encoding::percent_decode_str;
 use serde_json::json;
 
 use super::responses::{
-    converse_response, error_response, invoke_response, json_response, RespBody,
+    converse_response, error_response, huge_usage_response, invoke_response, json_response,
+    RespBody,
 };
 use super::streams::{converse_stream_frames, invoke_stream_frames, stream_response, StreamMode};
 use super::{UpstreamConfig, INPUT_TOKENS};
@@ -31,6 +33,13 @@ pub(super) async fn respond(
     };
     if model_id.contains("slowstart") {
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    if model_id.contains("stall") {
+        // No answer at all, until the caller gives up.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+    if model_id.contains("huge") && op == "converse" {
+        return huge_usage_response(request_id);
     }
     if model_id.contains("throttled") {
         return error_response(
@@ -56,26 +65,29 @@ pub(super) async fn respond(
             request_id,
         );
     }
-    let mode = if model_id.contains("midstream") {
-        StreamMode::Midstream
-    } else if model_id.contains("hang") {
-        StreamMode::Hang
-    } else {
-        StreamMode::Complete
-    };
+    let mode = [
+        ("midstream", StreamMode::Midstream),
+        ("hang", StreamMode::Hang),
+        ("reset", StreamMode::Reset),
+        ("cut", StreamMode::Cut),
+        ("garbage", StreamMode::Garbage),
+    ]
+    .into_iter()
+    .find_map(|(word, mode)| model_id.contains(word).then_some(mode))
+    .unwrap_or(StreamMode::Complete);
     match op.as_str() {
         "invoke" => invoke_response(&model_id, request_id, n),
         "converse" => converse_response(request_id),
         "converse-stream" => stream_response(
             converse_stream_frames(mode),
-            mode == StreamMode::Hang,
+            mode,
             cfg.event_delay,
             request_id,
             false,
         ),
         "invoke-with-response-stream" => stream_response(
             invoke_stream_frames(&model_id, n, mode),
-            mode == StreamMode::Hang,
+            mode,
             cfg.event_delay,
             request_id,
             true,

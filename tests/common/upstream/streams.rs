@@ -2,7 +2,6 @@
 //! each operation, their fault modes, and a body that sends frame by frame with an
 //! optional delay between events.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,55 +24,88 @@ use super::{
 /// The answer as the stream deltas carry it.
 const TEXT_PARTS: [&str; 2] = ["Hello ", "from fake Bedrock"];
 
-/// How a stream ends: normally, with an exception frame, or never.
+/// How a stream ends: normally, with an exception frame, never (`Hang`), with the
+/// connection broken after the first events (`Reset`), closed cleanly in the middle of
+/// a frame (`Cut`), or with bytes that are not an event stream (`Garbage`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum StreamMode {
     Complete,
     Midstream,
     Hang,
+    Reset,
+    Cut,
+    Garbage,
 }
 
-/// A response body fed frame by frame from a channel, so each event goes out on its own.
+impl StreamMode {
+    /// Whether the stream stops after its first text delta.
+    fn stops_early(self) -> bool {
+        matches!(self, Self::Hang | Self::Reset | Self::Cut | Self::Garbage)
+    }
+
+    /// What follows the first events of a stream that stops early.
+    fn tail(self, next_frame: &Bytes) -> Option<Bytes> {
+        match self {
+            Self::Cut => Some(next_frame.slice(..next_frame.len() / 2)),
+            // A prelude whose CRC does not match: no decoder takes it for a frame.
+            Self::Garbage => Some(Bytes::from_static(
+                b"\x00\x00\x00\x10\x00\x00\x00\x00garbage!",
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A response body fed frame by frame from a channel, so each event goes out on its own;
+/// an `Err` item breaks the response (the connection, on HTTP/1.1).
 struct ChannelBody {
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Result<Bytes, std::io::Error>>,
 }
 
 impl Body for ChannelBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         self.rx
             .poll_recv(cx)
-            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+            .map(|chunk| chunk.map(|bytes| bytes.map(Frame::data)))
     }
 }
 
-/// An event-stream answer that sends `frames` one by one, `delay` apart, and stays open
-/// after the last one when `hang` is set.
+/// An event-stream answer that sends `frames` one by one, `delay` apart, then ends as
+/// `mode` says (stays open for `Hang`, breaks for `Reset`).
 pub(super) fn stream_response(
     frames: Vec<Bytes>,
-    hang: bool,
+    mode: StreamMode,
     delay: Duration,
     request_id: &str,
     invoke_style: bool,
 ) -> Response<RespBody> {
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         for (i, frame) in frames.into_iter().enumerate() {
             if i > 0 && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            if tx.send(frame).await.is_err() {
+            if tx.send(Ok(frame)).await.is_err() {
                 return;
             }
         }
-        if hang {
+        match mode {
             // Keep the stream open until the client goes away.
-            tx.closed().await;
+            StreamMode::Hang => tx.closed().await,
+            StreamMode::Reset => {
+                // The body waits once first, so that the server flushes the events (it
+                // does when the body is not ready) before the error drops the connection.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+                let _ = tx.send(Err(reset)).await;
+            }
+            _ => {}
         }
     });
     let mut builder = Response::builder()
@@ -130,7 +162,8 @@ pub(super) fn converse_stream_frames(mode: StreamMode) -> Vec<Bytes> {
             "contentBlockDelta",
             &json!({"contentBlockIndex": 0, "delta": {"text": text}, "p": "abcd"}),
         ));
-        if mode == StreamMode::Hang && i == 0 {
+        if mode.stops_early() && i == 0 {
+            frames.extend(mode.tail(&frames[1]));
             return frames;
         }
     }
@@ -194,7 +227,9 @@ pub(super) fn invoke_stream_frames(model_id: &str, n: u64, mode: StreamMode) -> 
             "index": 0,
             "delta": {"type": "text_delta", "text": text}
         })));
-        if mode == StreamMode::Hang && i == 0 {
+        if mode.stops_early() && i == 0 {
+            let tail = mode.tail(&frames[2]);
+            frames.extend(tail);
             return frames;
         }
     }

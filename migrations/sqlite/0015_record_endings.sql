@@ -1,0 +1,6 @@
+-- Why a response did not reach its normal end (client_closed, upstream_reset,
+-- upstream_timeout, truncated, malformed; NULL when it did), and whether an upstream
+-- token count past the per-call ceiling was clamped (docs/RELIABILITY.md, "Upstream
+-- faults"). Older rows: NULL and 0.
+ALTER TABLE bedrock_requests ADD COLUMN ended_early TEXT NULL;
+ALTER TABLE bedrock_requests ADD COLUMN usage_clamped BOOLEAN NOT NULL DEFAULT 0;

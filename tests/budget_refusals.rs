@@ -1,0 +1,134 @@
+//! Budget refusals that do not block, and reservations that cannot be dodged
+//! (docs/QUOTA.md, "Refusals, blocks and protection" and "Budgets"): a call whose worst
+//! case does not fit what is left is refused with a message that says what it asked for,
+//! what is left (used and reserved apart) and what would fit; the user is not blocked and
+//! a smaller call passes. An output limit spelled so that it cannot be reserved is a
+//! validation error, in every spelling.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+mod common;
+
+use bedrock_gate::store::Limits;
+use common::local::{error_message as message, error_type};
+use common::{raw_post, Gate, GateOptions, BODY};
+
+/// User erin with a daily budget of $1.00: the Converse URL and her Authorization value.
+async fn erin(gate: &Gate) -> (String, String) {
+    let erin = gate
+        .user_with_limits(
+            "erin",
+            "t",
+            Limits {
+                daily_budget_usd: Some(1.0),
+                ..Default::default()
+            },
+        )
+        .await;
+    (
+        format!("{}{}", gate.url, common::CONVERSE),
+        format!("Bearer {}", erin.key.bearer_token),
+    )
+}
+
+#[tokio::test]
+async fn a_worst_case_that_does_not_fit_refuses_without_blocking() {
+    let gate = Gate::start(GateOptions::default()).await;
+    let (url, auth) = erin(&gate).await;
+    let post = |body: Vec<u8>| {
+        let (url, auth) = (url.clone(), auth.clone());
+        async move { raw_post(&url, &[("authorization", &auth)], &body).await }
+    };
+    // claude-3-haiku output is $0.00125 per 1k: 1,000,000 tokens may cost $1.25.
+    let large =
+        br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":1000000}}"#;
+    let (status, resp) = post(large.to_vec()).await;
+    assert_eq!(
+        (status, error_type(&resp).as_str()),
+        (400, "ServiceQuotaExceededException")
+    );
+    let m = message(&resp);
+    for part in [
+        "may cost up to $1.25",
+        "maximum output of 1000000 tokens (max_tokens) at $0.00125/1,000 output tokens",
+        "more than the $1.00 left of the daily budget of $1.00 for user erin",
+        "($0.00 used, $0.00 reserved by calls in progress)",
+        "The user is not blocked.",
+    ] {
+        assert!(m.contains(part), "`{part}` not in: {m}");
+    }
+    assert!(!m.contains("used or reserved"), "{m}");
+    // $1.00 buys 800,000 output tokens, less the prompt's share.
+    let fits: u64 = m
+        .split("a maximum output of ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fitting output in: {m}"));
+    assert!((799_000..800_000).contains(&fits), "{fits}");
+    assert_eq!(gate.upstream.count(), 0);
+
+    // A call within what the message offered passes, and so do small ones; nothing
+    // blocked erin.
+    let smaller = String::from_utf8(large.to_vec())
+        .unwrap()
+        .replace("1000000", &(fits / 2).to_string());
+    assert_eq!(post(smaller.into_bytes()).await.0, 200);
+    assert_eq!(post(BODY.to_vec()).await.0, 200);
+    let info = gate.ops.user_info("erin").await.unwrap();
+    assert!(!info.blocking.blocked, "{:?}", info.blocking);
+    assert_eq!(gate.upstream.count(), 2);
+    gate.stop().await;
+}
+
+#[tokio::test]
+async fn output_limits_spelled_to_dodge_the_reservation_are_refused() {
+    let gate = Gate::start(GateOptions::default()).await;
+    let (url, auth) = erin(&gate).await;
+    let huge = format!("1{}", "0".repeat(30));
+    for (body, field) in [
+        (
+            r#"{"messages":[],"inferenceConfig":{"maxTokens":"100000"}}"#.to_string(),
+            "inferenceConfig.maxTokens",
+        ),
+        (
+            r#"{"messages":[],"max_tokens":100000.0}"#.into(),
+            "max_tokens",
+        ),
+        (
+            r#"{"messages":[],"inferenceConfig":{"maxTokens":10},"max_gen_len":-1}"#.into(),
+            "max_gen_len",
+        ),
+        (r#"{"messages":[],"max_tokens":1e30}"#.into(), "max_tokens"),
+        (
+            format!(r#"{{"messages":[],"max_tokens":{huge}}}"#),
+            "max_tokens",
+        ),
+        (
+            r#"{"messages":[],"max_tokens":10,"max_tokens":1000000}"#.into(),
+            "max_tokens",
+        ),
+        (
+            r#"{"prompt":"hi","max_tokens_to_sample":"5000"}"#.into(),
+            "max_tokens_to_sample",
+        ),
+        (
+            r#"{"textGenerationConfig":{"maxTokenCount":-5},"inputText":"hi"}"#.into(),
+            "textGenerationConfig.maxTokenCount",
+        ),
+    ] {
+        let (status, resp) = raw_post(&url, &[("authorization", &auth)], body.as_bytes()).await;
+        assert_eq!(
+            (status, error_type(&resp).as_str()),
+            (400, "ValidationException"),
+            "{body}"
+        );
+        let m = message(&resp);
+        assert!(
+            m.contains(&format!("`{field}` must be a whole number")),
+            "{body}: {m}"
+        );
+    }
+    assert_eq!(gate.upstream.count(), 0);
+    gate.stop().await;
+}
