@@ -154,6 +154,7 @@ fn limits() -> Limits {
         monthly_requests: Some(1_000_000_000),
         daily_budget_usd: Some(1_000_000.0),
         monthly_budget_usd: Some(1_000_000.0),
+        ..Default::default()
     }
 }
 
