@@ -37,10 +37,7 @@ async fn open(url: &str, user: &TestUser, body: &[u8]) -> http::Response<Incomin
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<Bytes>>();
     let req = http::Request::post(url)
-        .header(
-            "authorization",
-            format!("Bearer {}", user.key.bearer_token),
-        )
+        .header("authorization", format!("Bearer {}", user.key.bearer_token))
         .body(Full::new(Bytes::copy_from_slice(body)))
         .unwrap();
     client.request(req).await.unwrap()
@@ -111,9 +108,16 @@ async fn calls_beyond_the_concurrency_cap_get_429_until_a_call_ends() {
         assert_eq!(error_type(r), "ThrottlingException");
         assert_eq!(retry_after(r), 1);
     }
-    assert_eq!(gate.upstream.count(), 3, "refused calls never went upstream");
+    assert_eq!(
+        gate.upstream.count(),
+        3,
+        "refused calls never went upstream"
+    );
     assert_eq!(throttled_in_metrics(&gate, "eng").await, 7);
-    until_info(&gate, "carol", |r| r["in_flight"] == 3 && r["max_concurrent"] == 3).await;
+    until_info(&gate, "carol", |r| {
+        r["in_flight"] == 3 && r["max_concurrent"] == 3
+    })
+    .await;
 
     // The clients go away: their slots are freed, and the next call is admitted.
     drop(held);
@@ -150,7 +154,10 @@ async fn requests_per_minute_are_exact_on_one_proxy() {
         assert!((1..=61).contains(&wait), "Retry-After {wait}");
         let body: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
         let message = body["message"].as_str().unwrap();
-        assert!(message.contains("5 requests per minute for user dan"), "{message}");
+        assert!(
+            message.contains("5 requests per minute for user dan"),
+            "{message}"
+        );
     }
     assert_eq!(gate.upstream.count(), 5);
     // Nobody is blocked for a rate limit.
@@ -179,7 +186,10 @@ async fn tokens_per_minute_settle_to_the_real_counts_of_streams() {
     let refusal = loop {
         let (status, r) = raw_post(
             &format!("{}{STREAM}", gate.url),
-            &[("authorization", &format!("Bearer {}", user.key.bearer_token))],
+            &[(
+                "authorization",
+                &format!("Bearer {}", user.key.bearer_token),
+            )],
             body,
         )
         .await;
@@ -189,7 +199,10 @@ async fn tokens_per_minute_settle_to_the_real_counts_of_streams() {
         admitted += 1;
         assert!(admitted <= settled_fit, "more than the limit admitted");
     };
-    assert_eq!(admitted, settled_fit, "each stream settled to {real} tokens");
+    assert_eq!(
+        admitted, settled_fit,
+        "each stream settled to {real} tokens"
+    );
     assert_eq!(refusal.status(), 429);
     assert!((1..=61).contains(&retry_after(&refusal)));
     let used = admitted * real;
@@ -202,7 +215,10 @@ async fn tokens_per_minute_settle_to_the_real_counts_of_streams() {
 
 #[tokio::test]
 async fn two_proxies_on_one_database_admit_at_most_the_limit() {
-    let overrides = vec![("BEDROCK_GATE_RATELIMIT__PROXIES".to_string(), "2".to_string())];
+    let overrides = vec![(
+        "BEDROCK_GATE_RATELIMIT__PROXIES".to_string(),
+        "2".to_string(),
+    )];
     let first = Gate::start(GateOptions {
         engine: shared_engine(),
         overrides: overrides.clone(),
@@ -282,7 +298,10 @@ print("retries", r["ResponseMetadata"]["RetryAttempts"], "output", r["usage"]["o
     // boto3 has been throttled at least once; then the held call ends.
     let deadline = tokio::time::Instant::now() + SAFETY;
     while throttled_in_metrics(&gate, "web").await == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "boto3 was never throttled");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "boto3 was never throttled"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(held);
@@ -295,8 +314,16 @@ print("retries", r["ResponseMetadata"]["RetryAttempts"], "output", r["usage"]["o
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{}", show(&out)));
     assert!(retries >= 1, "{}", show(&out));
-    assert!(stdout.contains(&format!("output {OUTPUT_TOKENS}")), "{}", show(&out));
-    assert_eq!(gate.upstream.count(), 2, "the held call and boto3's last try");
+    assert!(
+        stdout.contains(&format!("output {OUTPUT_TOKENS}")),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        gate.upstream.count(),
+        2,
+        "the held call and boto3's last try"
+    );
     gate.stop().await;
 }
 
@@ -323,16 +350,36 @@ async fn overrides_are_set_through_the_cli_and_the_admin_api_and_audited() {
     };
     let ok = |args: &[&str]| {
         let out = cli(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
-    ok(&["--output", "json", "team", "create", "eng", "--max-concurrent", "4"]);
+    ok(&[
+        "--output",
+        "json",
+        "team",
+        "create",
+        "eng",
+        "--max-concurrent",
+        "4",
+    ]);
     ok(&["--output", "json", "user", "create", "hal", "Hal", "eng"]);
     let info = ok(&["--output", "json", "user", "info", "hal"]);
     assert_eq!(info["rate"]["rpm"], 30, "the default: {info}");
     assert_eq!(info["limits"]["rpm"], serde_json::Value::Null);
     let u = ok(&[
-        "--output", "json", "user", "set-limits", "hal", "--rpm", "unlimited", "--tpm", "5000",
+        "--output",
+        "json",
+        "user",
+        "set-limits",
+        "hal",
+        "--rpm",
+        "unlimited",
+        "--tpm",
+        "5000",
     ]);
     assert_eq!(u["limits"]["rpm"], "unlimited");
     assert_eq!(u["limits"]["tpm"], 5000);
@@ -341,8 +388,19 @@ async fn overrides_are_set_through_the_cli_and_the_admin_api_and_audited() {
     assert_eq!(info["rate"]["tpm"], 5000);
     let text = cli(&["user", "info", "hal"]);
     let text = String::from_utf8_lossy(&text.stdout);
-    assert!(text.contains("limits: unlimited requests/min, 5000 tokens/min"), "{text}");
-    let u = ok(&["--output", "json", "user", "set-limits", "hal", "--rpm", "default"]);
+    assert!(
+        text.contains("limits: unlimited requests/min, 5000 tokens/min"),
+        "{text}"
+    );
+    let u = ok(&[
+        "--output",
+        "json",
+        "user",
+        "set-limits",
+        "hal",
+        "--rpm",
+        "default",
+    ]);
     assert_eq!(u["limits"]["rpm"], serde_json::Value::Null);
     for bad in ["-1", "lots", "1e3"] {
         let out = cli(&["user", "set-limits", "hal", "--tpm", bad]);
@@ -364,11 +422,19 @@ async fn overrides_are_set_through_the_cli_and_the_admin_api_and_audited() {
     assert_eq!(a.json()["limits"]["rpm"], serde_json::Value::Null);
     assert_eq!(patch(serde_json::json!({"tpm": -5})).await.status, 400);
     let a = api
-        .call("PATCH", "/api/v1/teams/ops/limits", Some(serde_json::json!({"tpm": 900})))
+        .call(
+            "PATCH",
+            "/api/v1/teams/ops/limits",
+            Some(serde_json::json!({"tpm": 900})),
+        )
         .await;
     assert_eq!(a.json()["limits"]["tpm"], 900, "{}", a.text);
     let user = api.get_ok("/api/v1/users/ida").await;
-    assert_eq!(user["rate"]["max_concurrent"], serde_json::Value::Null, "{user}");
+    assert_eq!(
+        user["rate"]["max_concurrent"],
+        serde_json::Value::Null,
+        "{user}"
+    );
     assert_eq!(user["rate"]["in_flight"], 0);
     let audit = api
         .get_ok("/api/v1/audit/admin?resource=user:ida&operation=set_user_limits")

@@ -6,8 +6,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::args::{Limit, RateArg};
-use crate::ops::blocking::{BlockDuration, MAX_BLOCK_SECS};
 use crate::domain::RateLimit;
+use crate::ops::blocking::{BlockDuration, MAX_BLOCK_SECS};
 use crate::ops::validate::{MAX_BUDGET_USD, MAX_PRICE_USD, MAX_RATE, MAX_REQUESTS};
 
 /// A request limit: a whole number from 0 to [`MAX_REQUESTS`], or `unlimited`.

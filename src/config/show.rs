@@ -149,10 +149,16 @@ impl Config {
             ),
             ("ratelimit.user_rpm", json!(r.user.rpm)),
             ("ratelimit.user_tpm", json!(r.user.tpm)),
-            ("ratelimit.user_max_concurrent", json!(r.user.max_concurrent)),
+            (
+                "ratelimit.user_max_concurrent",
+                json!(r.user.max_concurrent),
+            ),
             ("ratelimit.team_rpm", json!(r.team.rpm)),
             ("ratelimit.team_tpm", json!(r.team.tpm)),
-            ("ratelimit.team_max_concurrent", json!(r.team.max_concurrent)),
+            (
+                "ratelimit.team_max_concurrent",
+                json!(r.team.max_concurrent),
+            ),
             ("ratelimit.proxies", json!(r.proxies)),
             (
                 "email.smtp_url",

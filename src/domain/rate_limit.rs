@@ -98,7 +98,9 @@ impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for RateLimit
 where
     i64: sqlx::Decode<'r, DB>,
 {
-    fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+    fn decode(
+        value: <DB as sqlx::Database>::ValueRef<'r>,
+    ) -> Result<Self, sqlx::error::BoxDynError> {
         let v = <i64 as sqlx::Decode<'r, DB>>::decode(value)?;
         Ok(Self::from_stored(v)?)
     }
@@ -120,7 +122,11 @@ impl utoipa::PartialSchema for RateLimit {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
         use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
         OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
             .item(
                 ObjectBuilder::new()
                     .schema_type(Type::String)
@@ -148,7 +154,10 @@ mod tests {
             let json = serde_json::to_string(&v).unwrap();
             assert_eq!(serde_json::from_str::<RateLimit>(&json).unwrap(), v);
         }
-        assert_eq!(serde_json::to_string(&RateLimit::Unlimited).unwrap(), "\"unlimited\"");
+        assert_eq!(
+            serde_json::to_string(&RateLimit::Unlimited).unwrap(),
+            "\"unlimited\""
+        );
         assert!(RateLimit::from_stored(-2).is_err());
         assert!(serde_json::from_str::<RateLimit>("-3").is_err());
         assert!(serde_json::from_str::<RateLimit>("\"lots\"").is_err());

@@ -83,7 +83,9 @@ pub(crate) fn limits(update: &LimitsUpdate) -> Result<(), OpsError> {
         ("tpm", update.tpm.flatten()),
         ("max_concurrent", update.max_concurrent.flatten()),
     ] {
-        if v.and_then(crate::domain::RateLimit::max).is_some_and(|v| v > MAX_RATE) {
+        if v.and_then(crate::domain::RateLimit::max)
+            .is_some_and(|v| v > MAX_RATE)
+        {
             return Err(OpsError::Invalid(format!(
                 "{field} must be a whole number from 0 to {MAX_RATE}, or unlimited"
             )));

@@ -94,11 +94,7 @@ impl RateLimiter {
 
     /// Admits a call now, reserving `tokens` (its worst case; 0 when no tokens limit
     /// applies) against both subjects.
-    pub fn admit(
-        self: &Arc<Self>,
-        ask: &RateAsk<'_>,
-        tokens: u64,
-    ) -> Result<RateGuard, Throttle> {
+    pub fn admit(self: &Arc<Self>, ask: &RateAsk<'_>, tokens: u64) -> Result<RateGuard, Throttle> {
         self.admit_at(ask, tokens, self.second())
     }
 

@@ -62,7 +62,10 @@ mod tests {
         let e = Effective::of(&limits, &defaults, 1);
         assert_eq!((e.rpm, e.tpm, e.max_concurrent), (Some(10), None, Some(4)));
         let e = Effective::of(&Limits::default(), &defaults, 3);
-        assert_eq!((e.rpm, e.tpm, e.max_concurrent), (Some(20), Some(3333), None));
+        assert_eq!(
+            (e.rpm, e.tpm, e.max_concurrent),
+            (Some(20), Some(3333), None)
+        );
         for limit in [0, 1, 2, 7, 60, 1001] {
             for proxies in 1..6 {
                 let total = share(limit, proxies) * proxies;

@@ -84,7 +84,10 @@ mod tests {
                 retry_after_secs,
             } => {
                 assert_eq!(retry_after_secs, 12);
-                assert!(message.contains("5 requests per minute for team eng"), "{message}");
+                assert!(
+                    message.contains("5 requests per minute for team eng"),
+                    "{message}"
+                );
             }
             e => panic!("{e:?}"),
         }
@@ -96,6 +99,9 @@ mod tests {
             retry_after: None,
         };
         let e = never.error("alice", "eng");
-        assert!(matches!(&e, GateError::QuotaExceeded(m) if m.contains("4200 tokens")), "{e:?}");
+        assert!(
+            matches!(&e, GateError::QuotaExceeded(m) if m.contains("4200 tokens")),
+            "{e:?}"
+        );
     }
 }

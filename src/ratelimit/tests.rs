@@ -72,7 +72,10 @@ fn requests_per_minute_are_exact_and_say_when_they_free() {
         l.admit_at(&ask(&user, &team), 0, s).unwrap().settle(0);
     }
     let t = l.admit_at(&ask(&user, &team), 0, 30).err().unwrap();
-    assert_eq!((t.kind, t.limit, t.retry_after), (RateKind::Rpm, 5, Some(34)));
+    assert_eq!(
+        (t.kind, t.limit, t.retry_after),
+        (RateKind::Rpm, 5, Some(34))
+    );
     assert!(l.admit_at(&ask(&user, &team), 0, 63).is_err());
     // Second 3 has left the window at 64: two calls fit, then 10 must leave too.
     assert!(l.admit_at(&ask(&user, &team), 0, 64).is_ok());

@@ -161,7 +161,10 @@ mod tests {
                 .iter()
                 .take_while(|&&t| t < start + 60_000)
                 .count();
-            assert!(within as u64 <= limit, "{within} in the 60 s from {start} ms");
+            assert!(
+                within as u64 <= limit,
+                "{within} in the 60 s from {start} ms"
+            );
         }
         assert!(admitted.len() > 100);
     }

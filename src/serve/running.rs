@@ -81,7 +81,11 @@ impl App {
         tasks.spawn_until_stopped(
             "rate activity",
             Stage::Background,
-            crate::ratelimit::publish::run(Arc::clone(&ratelimit), Arc::clone(&store), name.clone()),
+            crate::ratelimit::publish::run(
+                Arc::clone(&ratelimit),
+                Arc::clone(&store),
+                name.clone(),
+            ),
         );
         let actor = Actor::system(name);
 
