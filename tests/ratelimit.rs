@@ -32,6 +32,13 @@ fn rate(n: u64) -> Option<RateLimit> {
     Some(RateLimit::Max(n))
 }
 
+/// A proxy on a new database, and a user with these short-term limits.
+async fn gate_and_user(username: &str, team: &str, limits: Limits) -> (Gate, TestUser) {
+    let gate = Gate::start(GateOptions::default()).await;
+    let user = gate.user_with_limits(username, team, limits).await;
+    (gate, user)
+}
+
 /// Posts a call and returns its status and the response with its body still open.
 async fn open(url: &str, user: &TestUser, body: &[u8]) -> http::Response<Incoming> {
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -91,12 +98,11 @@ async fn throttled_in_metrics(gate: &Gate, team: &str) -> u64 {
 
 #[tokio::test]
 async fn calls_beyond_the_concurrency_cap_get_429_until_a_call_ends() {
-    let gate = Gate::start(GateOptions::default()).await;
     let limits = Limits {
         max_concurrent: rate(3),
         ..Default::default()
     };
-    let user = gate.user_with_limits("carol", "eng", limits).await;
+    let (gate, user) = gate_and_user("carol", "eng", limits).await;
     let url = format!("{}{HANG_STREAM}", gate.url);
     let calls = (0..10).map(|_| open(&url, &user, common::BODY));
     let answers = futures_util::future::join_all(calls).await;
@@ -137,12 +143,11 @@ async fn calls_beyond_the_concurrency_cap_get_429_until_a_call_ends() {
 
 #[tokio::test]
 async fn requests_per_minute_are_exact_on_one_proxy() {
-    let gate = Gate::start(GateOptions::default()).await;
     let limits = Limits {
         rpm: rate(5),
         ..Default::default()
     };
-    let user = gate.user_with_limits("dan", "ops", limits).await;
+    let (gate, user) = gate_and_user("dan", "ops", limits).await;
     let calls = (0..20).map(|_| converse(&gate.url, &user.key.bearer_token));
     let answers = futures_util::future::join_all(calls).await;
     let ok = answers.iter().filter(|(s, _)| *s == 200).count();
@@ -168,13 +173,12 @@ async fn requests_per_minute_are_exact_on_one_proxy() {
 
 #[tokio::test]
 async fn tokens_per_minute_settle_to_the_real_counts_of_streams() {
-    let gate = Gate::start(GateOptions::default()).await;
     let tpm = 1000;
     let limits = Limits {
         tpm: rate(tpm),
         ..Default::default()
     };
-    let user = gate.user_with_limits("erin", "data", limits).await;
+    let (gate, user) = gate_and_user("erin", "data", limits).await;
     let body = br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":300}}"#;
     // The worst case reserved at admission, and what each stream really uses.
     let reserved = (body.len() as u64).div_ceil(2) + 300;
@@ -260,12 +264,11 @@ async fn boto3_retries_a_429_and_succeeds_once_a_slot_frees() {
         missing("python3 with boto3 is not available (pip install boto3)");
         return;
     }
-    let gate = Gate::start(GateOptions::default()).await;
     let limits = Limits {
         max_concurrent: rate(1),
         ..Default::default()
     };
-    let user = gate.user_with_limits("gus", "web", limits).await;
+    let (gate, user) = gate_and_user("gus", "web", limits).await;
     let held = open(&format!("{}{HANG_STREAM}", gate.url), &user, common::BODY).await;
     assert_eq!(held.status(), 200);
 

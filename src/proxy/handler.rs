@@ -195,10 +195,7 @@ async fn admit(
     route: &Route,
     body: &[u8],
 ) -> Result<Option<Reservation>, GateError> {
-    if matches!(
-        route.operation,
-        Operation::CountTokens | Operation::ListAsyncInvokes | Operation::GetAsyncInvoke
-    ) {
+    if route.operation.is_free() {
         return Ok(None);
     }
     let now = chrono::Utc::now();

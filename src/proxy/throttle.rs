@@ -3,7 +3,7 @@
 //! admitted the call and before anything goes upstream. A call over a limit gets 429
 //! `ThrottlingException` with `Retry-After`; nobody is blocked for it.
 
-use super::route::{Operation, Route};
+use super::route::Route;
 use super::ProxyState;
 use crate::auth::directory::Principal;
 use crate::error::GateError;
@@ -20,10 +20,7 @@ pub(crate) fn throttle(
     route: &Route,
     body: &[u8],
 ) -> Result<Option<RateGuard>, GateError> {
-    if matches!(
-        route.operation,
-        Operation::CountTokens | Operation::ListAsyncInvokes | Operation::GetAsyncInvoke
-    ) {
+    if route.operation.is_free() {
         return Ok(None);
     }
     let policy = state.policy.get();
