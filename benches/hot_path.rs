@@ -3,6 +3,8 @@
 //! - `hot_path_2kb`: hash the body, verify the caller's SigV4 signature, admit against
 //!   eight warm quota counters, re-sign for upstream, settle, and update the metrics as
 //!   the handler does (labels, proxy overhead, the finished call): a 2 KB Converse call.
+//! - `hot_path_2kb/...+ratelimit...`: the same with the short-term limits on (user and
+//!   team rpm, tpm and calls in flight).
 //! - `metrics/record_call`: the metrics update of one call alone.
 //! - `sigv4/{verify,resign}/{1,16,256} KB`: each step alone by body size (verify includes
 //!   the body hash; re-signing reuses it).
@@ -24,10 +26,13 @@ use bedrock_gate::auth::crypto::{bearer_hash, MasterKey};
 use bedrock_gate::auth::directory::{Directory, DirectoryHandle};
 use bedrock_gate::auth::Authenticator;
 use bedrock_gate::config::MetricsConfig;
+use bedrock_gate::config::RateLimitConfig;
+use bedrock_gate::domain::RateLimit;
 use bedrock_gate::metrics::{BlockedUsers, Finished, Metrics, Outcome};
 use bedrock_gate::proxy::upstream::{CredentialCache, Upstream};
 use bedrock_gate::quota::engine::{Ask, QuotaEngine};
 use bedrock_gate::quota::ledger::MemoryLedger;
+use bedrock_gate::ratelimit::{RateAsk, RateLimiter};
 use bedrock_gate::store::{ActiveKey, Limits};
 use bedrock_gate::usage::eventstream::encode_event;
 use bedrock_gate::usage::{ResponseKind, UsageTap};
@@ -154,6 +159,7 @@ fn limits() -> Limits {
         monthly_requests: Some(1_000_000_000),
         daily_budget_usd: Some(1_000_000.0),
         monthly_budget_usd: Some(1_000_000.0),
+        ..Default::default()
     }
 }
 
@@ -193,6 +199,44 @@ fn hot_path(c: &mut Criterion) {
             black_box((principal, req));
         })
     });
+    // The same with the short-term limits on (rpm, tpm, calls in flight for the user
+    // and the team: one more mutex, four window checks, the guard settled).
+    let limiter = RateLimiter::new(RateLimitConfig::default());
+    let rate_limits = Limits {
+        // Never reached in a run.
+        rpm: Some(RateLimit::Max(u64::MAX / 4)),
+        tpm: Some(RateLimit::Max(u64::MAX / 4)),
+        max_concurrent: Some(RateLimit::Max(1_000)),
+        ..limits()
+    };
+    let rate_ask = RateAsk {
+        user_id: 1,
+        team_id: 1,
+        user_limits: &rate_limits,
+        team_limits: &rate_limits,
+    };
+    c.bench_function(
+        "hot_path_2kb/hash+verify+admit+ratelimit+resign+settle",
+        |b| {
+            b.iter(|| {
+                let hash = hex::encode(Sha256::digest(black_box(&body)));
+                let body_read = Instant::now();
+                let principal = f
+                    .auth
+                    .authenticate(&parts, &hash, SystemTime::now())
+                    .unwrap();
+                let reservation = f.rt.block_on(f.quota.admit(&ask, now)).unwrap();
+                let guard = limiter.admit(black_box(&rate_ask), 5_000).unwrap();
+                let req = f.upstream.prepare(&parts, body.clone(), &hash).unwrap();
+                let sent = Instant::now();
+                f.metrics.proxy_overhead(sent - body_read);
+                f.quota.settle(reservation, 1_000);
+                guard.settle(1_200);
+                record_call(&f.metrics, sent);
+                black_box((principal, req));
+            })
+        },
+    );
     c.bench_function("metrics/record_call", |b| {
         b.iter(|| record_call(&f.metrics, Instant::now()))
     });

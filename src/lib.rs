@@ -52,6 +52,7 @@ pub(crate) mod notify;
 pub mod ops;
 pub mod proxy;
 pub mod quota;
+pub mod ratelimit;
 pub mod request_id;
 pub mod serve;
 mod sigv4;

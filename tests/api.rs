@@ -461,7 +461,8 @@ async fn users_keys_blocks_and_prices() {
     assert_eq!(
         limits[0],
         json!({"kind": "team", "name": "t", "limits": {"daily_requests": null,
-        "monthly_requests": null, "daily_budget_usd": null, "monthly_budget_usd": null}})
+        "monthly_requests": null, "daily_budget_usd": null, "monthly_budget_usd": null,
+        "rpm": null, "tpm": null, "max_concurrent": null}})
     );
     assert_eq!(limits[1]["name"], "bob");
     assert_eq!(limits[1]["limits"]["daily_requests"], 5);

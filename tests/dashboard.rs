@@ -76,6 +76,7 @@ async fn the_dashboard_in_a_real_browser() {
                 monthly_requests: Some(200),
                 daily_budget_usd: Some(5.0),
                 monthly_budget_usd: Some(50.0),
+                ..Default::default()
             },
         )
         .await;

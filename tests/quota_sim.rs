@@ -733,6 +733,7 @@ async fn statements_per_thousand_admitted_calls_are_few() {
         monthly_requests: Some(10_000_000),
         daily_budget_usd: Some(1_000.0),
         monthly_budget_usd: Some(10_000.0),
+        ..Default::default()
     };
     let eight = statements_per_thousand(all, all).await;
     eprintln!(

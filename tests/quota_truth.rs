@@ -22,6 +22,7 @@ fn limits() -> Limits {
         monthly_requests: Some(3),
         daily_budget_usd: Some(1.0),
         monthly_budget_usd: None,
+        ..Default::default()
     }
 }
 

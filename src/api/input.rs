@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
-use crate::domain::LimitsUpdate;
+use crate::domain::{LimitsUpdate, RateLimit};
 
 /// A JSON request body of type `T`, whatever the content type says; an empty body
 /// reads as `{}`.
@@ -90,6 +90,20 @@ pub(crate) struct LimitsBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f64>)]
     pub(crate) monthly_budget_usd: Option<Option<f64>>,
+    /// Requests per minute: a number or `"unlimited"` (`null`: the configured default).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub(crate) rpm: Option<Option<RateLimit>>,
+    /// Input plus output tokens per minute: a number or `"unlimited"` (`null`: the
+    /// configured default).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub(crate) tpm: Option<Option<RateLimit>>,
+    /// Calls in flight at once: a number or `"unlimited"` (`null`: the configured
+    /// default).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub(crate) max_concurrent: Option<Option<RateLimit>>,
 }
 
 impl LimitsBody {
@@ -100,6 +114,9 @@ impl LimitsBody {
             monthly_requests: self.monthly_requests,
             daily_budget_usd: self.daily_budget_usd,
             monthly_budget_usd: self.monthly_budget_usd,
+            rpm: self.rpm,
+            tpm: self.tpm,
+            max_concurrent: self.max_concurrent,
         }
     }
 }

@@ -163,7 +163,20 @@ pub(crate) struct LimitArgs {
     /// USD per calendar month.
     #[arg(long, value_name = "USD|unlimited", allow_negative_numbers = true, value_parser = values::usd)]
     pub(crate) monthly_budget_usd: Option<Limit<f64>>,
+    /// Requests per minute (`default`: back to `ratelimit.*`).
+    #[arg(long, value_name = "N|unlimited|default", allow_negative_numbers = true, value_parser = values::rate)]
+    pub(crate) rpm: Option<RateArg>,
+    /// Input plus output tokens per minute (`default`: back to `ratelimit.*`).
+    #[arg(long, value_name = "N|unlimited|default", allow_negative_numbers = true, value_parser = values::rate)]
+    pub(crate) tpm: Option<RateArg>,
+    /// Calls in flight at once (`default`: back to `ratelimit.*`).
+    #[arg(long, value_name = "N|unlimited|default", allow_negative_numbers = true, value_parser = values::rate)]
+    pub(crate) max_concurrent: Option<RateArg>,
 }
+
+/// A short-term limit on the command line: `None` removes the override.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct RateArg(pub(crate) Option<crate::domain::RateLimit>);
 
 /// A limit value on the command line.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -192,6 +205,9 @@ impl LimitArgs {
             monthly_requests: self.monthly_requests.map(Limit::stored),
             daily_budget_usd: self.daily_budget_usd.map(Limit::stored),
             monthly_budget_usd: self.monthly_budget_usd.map(Limit::stored),
+            rpm: self.rpm.map(|r| r.0),
+            tpm: self.tpm.map(|r| r.0),
+            max_concurrent: self.max_concurrent.map(|r| r.0),
         }
     }
 }

@@ -10,13 +10,24 @@ use crate::ops::Ops;
 
 /// `requests 350/day 5000/month, budget $10.00/day unlimited/month`.
 pub(super) fn limits_text(l: &Limits) -> String {
-    format!(
+    let mut text = format!(
         "requests {}/day {}/month, budget {}/day {}/month",
         count(l.daily_requests),
         count(l.monthly_requests),
         budget(l.daily_budget_usd),
         budget(l.monthly_budget_usd)
-    )
+    );
+    // Short-term limits only where overridden (the rest follow `ratelimit.*`).
+    for (v, unit) in [
+        (l.rpm, "requests/min"),
+        (l.tpm, "tokens/min"),
+        (l.max_concurrent, "in flight"),
+    ] {
+        if let Some(v) = v {
+            text.push_str(&format!(", {v} {unit}"));
+        }
+    }
+    text
 }
 
 /// `team ...`

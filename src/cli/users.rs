@@ -177,6 +177,18 @@ fn info_text(info: &UserInfo, ops: &Ops) -> String {
         (true, None) => "protected from limits (standing)".to_string(),
     };
     text.push_str(&format!("\n  status:     {status}; {protection}"));
+    let r = &info.rate;
+    let limit = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
+    text.push_str(&format!(
+        "\n  rate:       {} and {} tokens in the last minute, {} in flight \
+         (limits: {} requests/min, {} tokens/min, {} in flight)",
+        plural(r.requests_last_minute, "request", "requests"),
+        r.tokens_last_minute,
+        r.in_flight,
+        limit(r.rpm),
+        limit(r.tpm),
+        limit(r.max_concurrent),
+    ));
     let keys = info
         .keys
         .iter()

@@ -5,9 +5,10 @@
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::args::Limit;
+use super::args::{Limit, RateArg};
+use crate::domain::RateLimit;
 use crate::ops::blocking::{BlockDuration, MAX_BLOCK_SECS};
-use crate::ops::validate::{MAX_BUDGET_USD, MAX_PRICE_USD, MAX_REQUESTS};
+use crate::ops::validate::{MAX_BUDGET_USD, MAX_PRICE_USD, MAX_RATE, MAX_REQUESTS};
 
 /// A request limit: a whole number from 0 to [`MAX_REQUESTS`], or `unlimited`.
 pub(crate) fn count(s: &str) -> Result<Limit<i64>, String> {
@@ -18,6 +19,23 @@ pub(crate) fn count(s: &str) -> Result<Limit<i64>, String> {
         Ok(n) if (0..=MAX_REQUESTS).contains(&n) => Ok(Limit::Value(n)),
         _ => Err(format!(
             "`{s}` is not a whole number from 0 to {MAX_REQUESTS} or `unlimited`"
+        )),
+    }
+}
+
+/// A short-term limit: a whole number from 0 to [`MAX_RATE`], `unlimited`, or `default`
+/// (remove the override: `ratelimit.*` applies).
+pub(crate) fn rate(s: &str) -> Result<RateArg, String> {
+    if s.eq_ignore_ascii_case("unlimited") {
+        return Ok(RateArg(Some(RateLimit::Unlimited)));
+    }
+    if s.eq_ignore_ascii_case("default") {
+        return Ok(RateArg(None));
+    }
+    match s.parse::<u64>() {
+        Ok(n) if n <= MAX_RATE => Ok(RateArg(Some(RateLimit::Max(n)))),
+        _ => Err(format!(
+            "`{s}` is not a whole number from 0 to {MAX_RATE}, `unlimited` or `default`"
         )),
     }
 }

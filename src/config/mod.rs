@@ -16,6 +16,7 @@ mod metrics;
 pub(crate) mod origin;
 mod proxy;
 mod quota;
+mod ratelimit;
 pub mod raw;
 mod records;
 pub(crate) mod show;
@@ -35,6 +36,7 @@ pub use metrics::MetricsConfig;
 pub(crate) use origin::{Origin, Source};
 pub(crate) use proxy::{ClientLimits, ProxyConfig, TlsFiles};
 pub use quota::QuotaConfig;
+pub use ratelimit::{RateDefaults, RateLimitConfig};
 use raw::RawConfig;
 pub(crate) use records::RecordsConfig;
 pub(crate) use upstream::UpstreamConfig;
@@ -105,6 +107,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Quota defaults and calendar.
     pub quota: QuotaConfig,
+    /// Default short-term limits and the proxies' shares.
+    pub ratelimit: RateLimitConfig,
     /// Email notifications.
     pub(crate) email: EmailConfig,
     /// The CloudTrail/IAM backstop (read by `config show` and `doctor` so far).
@@ -166,6 +170,7 @@ impl Config {
             upstream: UpstreamConfig::from_raw(raw.upstream.unwrap_or_default())?,
             database: DatabaseConfig::from_raw(raw.database.unwrap_or_default())?,
             quota: QuotaConfig::from_raw(raw.quota.unwrap_or_default())?,
+            ratelimit: RateLimitConfig::from_raw(raw.ratelimit.unwrap_or_default())?,
             email: EmailConfig::from_raw(raw.email.unwrap_or_default())?,
             iam: IamConfig::from_raw(raw.iam.unwrap_or_default()),
             records: RecordsConfig::from_raw(raw.records.unwrap_or_default())?,

@@ -20,6 +20,8 @@ pub struct RawConfig {
     pub(crate) database: Option<RawDatabase>,
     /// `[quota]`
     pub(crate) quota: Option<RawQuota>,
+    /// `[ratelimit]`
+    pub(crate) ratelimit: Option<RawRateLimit>,
     /// `[email]`
     pub(crate) email: Option<RawEmail>,
     /// `[iam]`
@@ -94,6 +96,19 @@ pub(crate) struct RawQuota {
     pub(crate) fallback_usd_per_1k_input: Option<f64>,
     pub(crate) fallback_usd_per_1k_output: Option<f64>,
     pub(crate) store_timeout_ms: Option<u64>,
+}
+
+/// `[ratelimit]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRateLimit {
+    pub(crate) user_rpm: Option<u64>,
+    pub(crate) user_tpm: Option<u64>,
+    pub(crate) user_max_concurrent: Option<u64>,
+    pub(crate) team_rpm: Option<u64>,
+    pub(crate) team_tpm: Option<u64>,
+    pub(crate) team_max_concurrent: Option<u64>,
+    pub(crate) proxies: Option<u64>,
 }
 
 /// `[email]`

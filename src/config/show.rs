@@ -60,6 +60,7 @@ impl Config {
             MasterKeySource::Ephemeral => ("database.master_key", json!("(per process)")),
         };
         let q = &self.quota;
+        let r = &self.ratelimit;
         let e = &self.email;
         let path = |p: &std::path::Path| json!(p.display().to_string());
         let values: Vec<(&'static str, Value)> = vec![
@@ -146,6 +147,19 @@ impl Config {
                 "quota.fallback_usd_per_1k_output",
                 json!(q.fallback_price.map(|p| p.1)),
             ),
+            ("ratelimit.user_rpm", json!(r.user.rpm)),
+            ("ratelimit.user_tpm", json!(r.user.tpm)),
+            (
+                "ratelimit.user_max_concurrent",
+                json!(r.user.max_concurrent),
+            ),
+            ("ratelimit.team_rpm", json!(r.team.rpm)),
+            ("ratelimit.team_tpm", json!(r.team.tpm)),
+            (
+                "ratelimit.team_max_concurrent",
+                json!(r.team.max_concurrent),
+            ),
+            ("ratelimit.proxies", json!(r.proxies)),
             (
                 "email.smtp_url",
                 json!(e.smtp.as_ref().map(|u| mask_url(&u.0))),

@@ -1,8 +1,13 @@
-//! Request limits and USD budgets of a user or team, and changes to them.
+//! Request limits and USD budgets of a user or team, their short-term limit overrides,
+//! and changes to them.
 
 use serde::{Deserialize, Serialize};
 
-/// Request limits and budgets; `None` is unlimited.
+use super::RateLimit;
+
+/// Request limits and budgets; `None` is unlimited. The short-term limits (`rpm`, `tpm`,
+/// `max_concurrent`) are overrides: `None` takes the configured default
+/// (`ratelimit.*`), [`RateLimit::Unlimited`] removes the limit.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema,
 )]
@@ -15,9 +20,22 @@ pub struct Limits {
     pub daily_budget_usd: Option<f64>,
     /// USD per calendar month.
     pub monthly_budget_usd: Option<f64>,
+    /// Requests per minute (override of `ratelimit.*_rpm`).
+    #[serde(default)]
+    #[sqlx(default)]
+    pub rpm: Option<RateLimit>,
+    /// Input plus output tokens per minute (override of `ratelimit.*_tpm`).
+    #[serde(default)]
+    #[sqlx(default)]
+    pub tpm: Option<RateLimit>,
+    /// Calls in flight at once (override of `ratelimit.*_max_concurrent`).
+    #[serde(default)]
+    #[sqlx(default)]
+    pub max_concurrent: Option<RateLimit>,
 }
 
-/// A change to limits: `None` leaves a limit as it is, `Some(None)` makes it unlimited.
+/// A change to limits: `None` leaves a limit as it is, `Some(None)` makes it unlimited
+/// (for the short-term limits: removes the override, so the default applies).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LimitsUpdate {
     /// New daily request limit.
@@ -28,6 +46,12 @@ pub struct LimitsUpdate {
     pub daily_budget_usd: Option<Option<f64>>,
     /// New monthly budget.
     pub monthly_budget_usd: Option<Option<f64>>,
+    /// New requests-per-minute override.
+    pub rpm: Option<Option<RateLimit>>,
+    /// New tokens-per-minute override.
+    pub tpm: Option<Option<RateLimit>>,
+    /// New concurrent-calls override.
+    pub max_concurrent: Option<Option<RateLimit>>,
 }
 
 impl LimitsUpdate {
@@ -38,6 +62,9 @@ impl LimitsUpdate {
             monthly_requests: self.monthly_requests.unwrap_or(base.monthly_requests),
             daily_budget_usd: self.daily_budget_usd.unwrap_or(base.daily_budget_usd),
             monthly_budget_usd: self.monthly_budget_usd.unwrap_or(base.monthly_budget_usd),
+            rpm: self.rpm.unwrap_or(base.rpm),
+            tpm: self.tpm.unwrap_or(base.tpm),
+            max_concurrent: self.max_concurrent.unwrap_or(base.max_concurrent),
         }
     }
 
@@ -48,6 +75,9 @@ impl LimitsUpdate {
             monthly_requests: Some(limits.monthly_requests),
             daily_budget_usd: Some(limits.daily_budget_usd),
             monthly_budget_usd: Some(limits.monthly_budget_usd),
+            rpm: Some(limits.rpm),
+            tpm: Some(limits.tpm),
+            max_concurrent: Some(limits.max_concurrent),
         }
     }
 

@@ -16,6 +16,7 @@ mod language;
 mod limits;
 pub(crate) mod money;
 mod not_sent;
+mod rate_limit;
 mod usage_source;
 
 pub use actor::Actor;
@@ -28,6 +29,7 @@ pub use key_status::KeyStatus;
 pub use language::Language;
 pub use limits::{Limits, LimitsUpdate};
 pub use not_sent::NotSent;
+pub use rate_limit::RateLimit;
 pub use usage_source::UsageSource;
 
 /// A stored text that is not one of an enum's values.

@@ -152,6 +152,7 @@ mod tests {
             monthly_requests: Some(100),
             daily_budget_usd: None,
             monthly_budget_usd: Some(4.0),
+            ..Default::default()
         };
         assert_eq!(used_percent(&limits, &usage), Some(90.0));
         let zero = Limits {

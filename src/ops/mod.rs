@@ -21,6 +21,7 @@ pub(crate) mod keys;
 pub mod lists;
 pub(crate) mod pricing;
 pub(crate) mod quota_events;
+pub mod rate_view;
 mod renames;
 pub(crate) mod reports;
 pub mod reset;
@@ -48,6 +49,8 @@ pub struct Ops {
     store: Arc<Store>,
     tz: Tz,
     default_limits: Limits,
+    /// `ratelimit.user_*`: users' short-term limits without an override.
+    rate_defaults: crate::config::RateDefaults,
     default_language: Language,
     master_key: MasterKeySource,
     session_ttl: std::time::Duration,
@@ -67,7 +70,9 @@ impl Ops {
                 monthly_requests: count(config.quota.default_monthly_requests),
                 daily_budget_usd: None,
                 monthly_budget_usd: None,
+                ..Limits::default()
             },
+            rate_defaults: config.ratelimit.user,
             default_language: config.email.language,
             master_key: config.database.master_key.clone(),
             session_ttl: config.admin.session_ttl,

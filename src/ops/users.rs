@@ -84,7 +84,9 @@ impl Ops {
             .await?;
         let keys = self.store.keys(Some(user.id)).await?;
         let status = self.store.block_status(user.id).await?.unwrap_or_default();
+        let rate = self.rate_view(&user).await?;
         Ok(UserInfo {
+            rate,
             user: self.user_view(&user),
             usage,
             blocking: BlockingView::new(&status, String::new(), self.tz),

@@ -6,6 +6,9 @@ use crate::domain::LimitsUpdate;
 
 /// The largest request limit (per day or month).
 pub const MAX_REQUESTS: i64 = 1_000_000_000;
+
+/// The largest short-term limit (requests or tokens per minute, calls in flight).
+pub const MAX_RATE: u64 = 1_000_000_000;
 /// The largest budget in USD (per day or month).
 pub const MAX_BUDGET_USD: f64 = 1_000_000.0;
 /// The largest price in USD per 1,000 tokens.
@@ -75,6 +78,19 @@ pub(crate) fn limits(update: &LimitsUpdate) -> Result<(), OpsError> {
             )));
         }
     }
+    for (field, v) in [
+        ("rpm", update.rpm.flatten()),
+        ("tpm", update.tpm.flatten()),
+        ("max_concurrent", update.max_concurrent.flatten()),
+    ] {
+        if v.and_then(crate::domain::RateLimit::max)
+            .is_some_and(|v| v > MAX_RATE)
+        {
+            return Err(OpsError::Invalid(format!(
+                "{field} must be a whole number from 0 to {MAX_RATE}, or unlimited"
+            )));
+        }
+    }
     Ok(())
 }
 
@@ -109,6 +125,12 @@ mod tests {
             ..Default::default()
         };
         assert!(limits(&requests).is_err());
+        let rate = |n| LimitsUpdate {
+            tpm: Some(Some(crate::domain::RateLimit::Max(n))),
+            ..Default::default()
+        };
+        assert!(limits(&rate(MAX_RATE)).is_ok());
+        assert!(limits(&rate(MAX_RATE + 1)).is_err());
         assert!(price("input", 1000.0).is_ok());
         assert!(price("input", 1e300).is_err());
         assert!(price("input", -0.5).is_err());

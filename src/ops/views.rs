@@ -175,6 +175,8 @@ pub struct UserInfo {
     pub blocking: BlockingView,
     /// Keys, newest first.
     pub(crate) keys: Vec<KeySummary>,
+    /// Short-term limits in force and the current rate.
+    pub(crate) rate: super::rate_view::RateView,
 }
 
 /// A user's blocking status after a change (or as it stands).

@@ -34,6 +34,7 @@ use crate::metrics::{
 use crate::quota::engine::{budget_refusal_message, Ask, Refusal, Reservation, WorstCase};
 use crate::quota::estimate;
 use crate::quota::policy::Standing;
+use crate::ratelimit::RateGuard;
 use crate::request_id::new_request_id;
 use crate::store::{now_ms, RequestRecord};
 use crate::usage::pricing::{cost_of, normalize_model_id};
@@ -104,6 +105,16 @@ pub(crate) async fn handle(
             return refuse_known(&state, &e, &principal, &route, &request_id, started);
         }
     };
+    let rate = match super::throttle::throttle(&state, &principal, &route, &body) {
+        Ok(g) => g,
+        Err(e) => {
+            if let Some(r) = reservation {
+                state.quota.cancel(r);
+            }
+            tracing::debug!(error = %e, user = %principal.username(), "refused: rate limit");
+            return refuse_known(&state, &e, &principal, &route, &request_id, started);
+        }
+    };
     let estimated_input_tokens = (body.len() as u64).div_ceil(4).max(1);
     let mut call = Call {
         state: Arc::clone(&state),
@@ -122,6 +133,7 @@ pub(crate) async fn handle(
         upstream_request_id: None,
         error_type: None,
         reservation,
+        rate,
         sent: None,
         not_sent: None,
     };
@@ -183,10 +195,7 @@ async fn admit(
     route: &Route,
     body: &[u8],
 ) -> Result<Option<Reservation>, GateError> {
-    if matches!(
-        route.operation,
-        Operation::CountTokens | Operation::ListAsyncInvokes | Operation::GetAsyncInvoke
-    ) {
+    if route.operation.is_free() {
         return Ok(None);
     }
     let now = chrono::Utc::now();
@@ -371,6 +380,8 @@ struct Call {
     upstream_request_id: Option<String>,
     error_type: Option<String>,
     reservation: Option<Reservation>,
+    /// The call's place under the short-term limits, freed when the call ends.
+    rate: Option<RateGuard>,
     /// When the request went upstream, once an answer's head came back.
     sent: Option<Instant>,
     /// Why the call never reached Bedrock, if the proxy failed it before.
@@ -400,6 +411,11 @@ impl Call {
                 Some(_) => self.state.quota.cancel(r),
                 None => self.state.quota.settle_worst_case(r),
             }
+        }
+        // Not sent: nothing counts. Maybe sent: dropped with the call, its worst case
+        // stays counted.
+        if let (Some(g), Some(_)) = (self.rate.take(), not_sent) {
+            g.cancel();
         }
         let report = UsageReport {
             usage: Default::default(),
@@ -434,6 +450,9 @@ impl Finish for Call {
             .map_or(0.0, |p| cost_of(p, &usage));
         if let Some(r) = self.reservation {
             self.state.quota.settle(r, crate::quota::to_micro(cost));
+        }
+        if let Some(g) = self.rate {
+            g.settle(usage.input_tokens.saturating_add(usage.output_tokens));
         }
         // The column holds 255 characters.
         let error_type = self

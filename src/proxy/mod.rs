@@ -13,6 +13,7 @@ pub(crate) mod handler;
 pub(crate) mod idle;
 pub(crate) mod intake;
 pub(crate) mod route;
+pub(crate) mod throttle;
 pub(crate) mod tls;
 pub mod upstream;
 pub(crate) mod workers;
@@ -55,6 +56,8 @@ pub(crate) struct ProxyState {
     pub(crate) region: String,
     /// Admission against limits and budgets.
     pub(crate) quota: Arc<QuotaEngine>,
+    /// Short-term limits: requests and tokens per minute, calls in flight.
+    pub(crate) ratelimit: Arc<crate::ratelimit::RateLimiter>,
     /// Current limits, blocks and protections.
     pub(crate) policy: Arc<Snapshot<Policy>>,
     /// Days and months are counted here.

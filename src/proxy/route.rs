@@ -36,6 +36,15 @@ pub(crate) enum Operation {
 }
 
 impl Operation {
+    /// Whether calls of this operation cost nothing (CountTokens, listing and reading
+    /// async jobs): they are not counted against quotas or short-term limits.
+    pub(crate) fn is_free(self) -> bool {
+        matches!(
+            self,
+            Self::CountTokens | Self::ListAsyncInvokes | Self::GetAsyncInvoke
+        )
+    }
+
     /// The operation's name as Bedrock's API spells it.
     pub(crate) fn name(self) -> &'static str {
         match self {

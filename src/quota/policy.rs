@@ -43,14 +43,19 @@ pub(crate) struct Policy {
 }
 
 /// The bit pattern of limits, for sharing equal sets.
-fn limits_key(l: &Limits) -> [u64; 4] {
+fn limits_key(l: &Limits) -> [u64; 7] {
     let n = |v: Option<i64>| v.map_or(u64::MAX, |v| v as u64);
     let f = |v: Option<f64>| v.map_or(u64::MAX, f64::to_bits);
+    // -2 is no stored rate value (-1 is unlimited).
+    let r = |v: Option<crate::domain::RateLimit>| v.map_or(u64::MAX - 1, |v| v.stored() as u64);
     [
         n(l.daily_requests),
         n(l.monthly_requests),
         f(l.daily_budget_usd),
         f(l.monthly_budget_usd),
+        r(l.rpm),
+        r(l.tpm),
+        r(l.max_concurrent),
     ]
 }
 
@@ -63,7 +68,7 @@ impl Policy {
         blocks: Vec<BlockStatus>,
     ) -> Self {
         let mut limit_sets = Vec::new();
-        let mut index: HashMap<[u64; 4], u32> = HashMap::new();
+        let mut index: HashMap<[u64; 7], u32> = HashMap::new();
         let mut map = IdMap::with_capacity_and_hasher(users.len(), Default::default());
         for (id, team_id, limits) in users {
             let i = *index.entry(limits_key(&limits)).or_insert_with(|| {

@@ -76,8 +76,18 @@ impl App {
         } = self;
         let grace = config.proxy.shutdown_grace;
         let ops = Arc::new(Ops::new(Arc::clone(&store), &config));
-        let actor = Actor::system(name);
+        let ratelimit = crate::ratelimit::RateLimiter::new(config.ratelimit);
         let mut tasks = TaskRegistry::new(|stage| deadline(stage, grace));
+        tasks.spawn_until_stopped(
+            "rate activity",
+            Stage::Background,
+            crate::ratelimit::publish::run(
+                Arc::clone(&ratelimit),
+                Arc::clone(&store),
+                name.clone(),
+            ),
+        );
+        let actor = Actor::system(name);
 
         let (recorder, recorder_handle) =
             recorder::spawn(Arc::clone(&store), spill, Arc::clone(&metrics));
@@ -168,6 +178,7 @@ impl App {
             timeout: config.upstream.timeout,
             region: config.upstream.region.clone(),
             quota,
+            ratelimit,
             policy: snapshots.policy,
             timezone: config.quota.timezone,
             metrics: Arc::clone(&metrics),

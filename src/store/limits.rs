@@ -6,14 +6,17 @@ use sqlx::Row;
 use super::{on_pool, Store, StoreError};
 use crate::domain::Limits;
 
-/// Binds the four limits of `$l` in column order: daily and monthly requests, daily and
-/// monthly budget.
+/// Binds the seven limits of `$l` in column order: daily and monthly requests, daily and
+/// monthly budget, rpm, tpm, max_concurrent.
 macro_rules! bind_limits {
     ($q:expr, $l:expr) => {
         $q.bind($l.daily_requests)
             .bind($l.monthly_requests)
             .bind($l.daily_budget_usd)
             .bind($l.monthly_budget_usd)
+            .bind($l.rpm)
+            .bind($l.tpm)
+            .bind($l.max_concurrent)
     };
 }
 pub(crate) use bind_limits;
@@ -27,7 +30,7 @@ impl Store {
         on_pool!(self, p => {
             let mut rows = sqlx::query(
                 "SELECT u.id, u.team_id, l.daily_requests, l.monthly_requests, l.daily_budget_usd, \
-                 l.monthly_budget_usd FROM users u LEFT JOIN user_limits l ON l.user_id = u.id",
+                 l.monthly_budget_usd, l.rpm, l.tpm, l.max_concurrent FROM users u LEFT JOIN user_limits l ON l.user_id = u.id",
             )
             .fetch(p);
             while let Some(r) = rows.try_next().await? {

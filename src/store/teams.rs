@@ -33,7 +33,7 @@ pub(crate) struct NewTeam {
 }
 
 const TEAM_COLUMNS: &str = "id, name, daily_requests, monthly_requests, daily_budget_usd, \
-     monthly_budget_usd, created_at FROM teams";
+     monthly_budget_usd, rpm, tpm, max_concurrent, created_at FROM teams";
 
 impl Store {
     /// Creates a team with its audit row, in one transaction.
@@ -47,7 +47,8 @@ impl Store {
             let mut tx = p.begin().await?;
             bind_limits!(sqlx::query(
                 "INSERT INTO teams (name, daily_requests, monthly_requests, daily_budget_usd, \
-                 monthly_budget_usd, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                 monthly_budget_usd, rpm, tpm, max_concurrent, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&team.name), l)
             .bind(now_ms())
@@ -90,7 +91,8 @@ impl Store {
             let mut tx = p.begin().await?;
             bind_limits!(sqlx::query(
                 "UPDATE teams SET daily_requests = ?, monthly_requests = ?, \
-                 daily_budget_usd = ?, monthly_budget_usd = ? WHERE id = ?",
+                 daily_budget_usd = ?, monthly_budget_usd = ?, rpm = ?, tpm = ?, \
+                 max_concurrent = ? WHERE id = ?",
             ), limits)
             .bind(team_id)
             .execute(&mut *tx)

@@ -56,7 +56,7 @@ pub(crate) struct NewUser {
 
 const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name AS team, \
      u.email, u.language, u.iam_user, u.created_at, l.daily_requests, l.monthly_requests, \
-     l.daily_budget_usd, l.monthly_budget_usd \
+     l.daily_budget_usd, l.monthly_budget_usd, l.rpm, l.tpm, l.max_concurrent \
      FROM users u JOIN teams t ON t.id = u.team_id LEFT JOIN user_limits l ON l.user_id = u.id";
 
 impl Store {
@@ -92,7 +92,8 @@ impl Store {
                 .try_get("id")?;
             bind_limits!(sqlx::query(
                 "INSERT INTO user_limits (user_id, daily_requests, monthly_requests, \
-                 daily_budget_usd, monthly_budget_usd, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                 daily_budget_usd, monthly_budget_usd, rpm, tpm, max_concurrent, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id), l)
             .bind(now)
@@ -137,7 +138,8 @@ impl Store {
             let mut tx = p.begin().await?;
             bind_limits!(sqlx::query(
                 "UPDATE user_limits SET daily_requests = ?, monthly_requests = ?, \
-                 daily_budget_usd = ?, monthly_budget_usd = ?, updated_at = ? WHERE user_id = ?",
+                 daily_budget_usd = ?, monthly_budget_usd = ?, rpm = ?, tpm = ?, \
+                 max_concurrent = ?, updated_at = ? WHERE user_id = ?",
             ), limits)
             .bind(now_ms())
             .bind(user_id)
