@@ -3,7 +3,9 @@
 
 use super::admin_audit::{json, record};
 use super::teams::limits_change;
-use super::views::{rfc3339, BlockingView, Deleted, KeySummary, UserInfo, UserView};
+use super::views::{
+    rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView,
+};
 use super::{validate, Ops, OpsError};
 use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate};
 use crate::store::{NewUser, UsageFilter};
@@ -37,6 +39,9 @@ impl Ops {
         }
         if let Some(e) = &new.email {
             validate::email(e)?;
+        }
+        if let Some(name) = &new.iam_user {
+            super::iam_links::check_principal(crate::domain::IamPrincipalKind::IamUser, name)?;
         }
         let row = NewUser {
             username: new.username.clone(),
@@ -84,6 +89,7 @@ impl Ops {
             .await?;
         let keys = self.store.keys(Some(user.id)).await?;
         let status = self.store.block_status(user.id).await?.unwrap_or_default();
+        let iam_links = self.store.iam_links(Some(user.id)).await?;
         Ok(UserInfo {
             user: self.user_view(&user),
             usage,
@@ -97,6 +103,10 @@ impl Ops {
                     created_at: k.created_at,
                     created_at_rfc3339: rfc3339(Some(k.created_at), self.tz),
                 })
+                .collect(),
+            iam_links: iam_links
+                .into_iter()
+                .map(IamLinkView::from)
                 .collect(),
         })
     }

@@ -66,9 +66,11 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    /// Whether the call counts as usage: it was sent upstream.
+    /// Whether the call counts as usage: it was sent upstream, and it is not a failed
+    /// direct call seen in CloudTrail (recorded, not counted).
     pub(crate) fn counts(&self) -> bool {
         self.not_sent.is_none()
+            && !(self.usage_source == UsageSource::Cloudtrail && self.error_type.is_some())
     }
 }
 
@@ -133,6 +135,10 @@ const COLUMNS: [&str; 25] = [
     "id",
 ];
 
+/// The SQL condition of [`RequestRecord::counts`]: rows that are usage.
+pub(crate) const COUNTED: &str =
+    "not_sent IS NULL AND NOT (usage_source = 'cloudtrail' AND error_type IS NOT NULL)";
+
 const FILTER: &str = "WHERE (? IS NULL OR username = ?) AND (? IS NULL OR team = ?) \
      AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?)";
 
@@ -173,7 +179,7 @@ pub(super) fn chunk_rows(left: usize) -> usize {
 }
 
 /// `INSERT ... VALUES (...), ...` for `rows` rows, ignoring rows whose uid exists.
-fn insert_sql(kind: DatabaseKind, rows: usize) -> String {
+pub(super) fn insert_sql(kind: DatabaseKind, rows: usize) -> String {
     let columns = &COLUMNS[..COLUMNS.len() - 1];
     let group = format!("({})", vec!["?"; columns.len()].join(", "));
     let verb = match kind {
@@ -218,6 +224,7 @@ macro_rules! bind_record {
             .bind($r.not_sent.map(|n| n.as_str()))
     };
 }
+pub(super) use bind_record;
 
 impl Store {
     /// Inserts records in one transaction, with their sums in the usage rollups; a record
@@ -339,7 +346,7 @@ impl Store {
              COALESCE(CAST(SUM(cache_read_tokens) AS SIGNED), 0) AS cache_read_tokens, \
              COALESCE(CAST(SUM(cache_write_tokens) AS SIGNED), 0) AS cache_write_tokens, \
              COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM bedrock_requests {FILTER} \
-             AND not_sent IS NULL"
+             AND {COUNTED}"
         );
         let totals = on_pool!(self, p => {
             bind_filter!(sqlx::query_as::<_, UsageTotals>(&sql), filter).fetch_one(p).await?

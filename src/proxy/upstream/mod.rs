@@ -15,6 +15,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 pub use credentials::CredentialCache;
+pub(crate) use credentials::load_aws_config;
 
 use crate::domain::NotSent;
 use crate::error::GateError;
