@@ -7,7 +7,6 @@
 
 use serde::Serialize;
 
-use super::backstop::deny_document;
 use super::client::{same_document, Iam, IamError};
 use crate::domain::{Actor, IamPrincipalKind};
 use crate::ops::{Ops, OpsError};
@@ -267,6 +266,7 @@ pub(crate) async fn status(
 
 #[cfg(test)]
 mod tests {
+    use super::super::backstop::deny_document;
     use super::*;
 
     #[test]

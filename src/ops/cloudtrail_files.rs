@@ -90,7 +90,7 @@ impl Ops {
                     state.files_done += 1;
                     report.files += 1;
                     if let Some(e) = error {
-                        tracing::warn!(error = %e, "a CloudTrail log file could not be read to its end");
+                        tracing::debug!(error = %e, "a CloudTrail log file could not be read to its end");
                         report.file_errors.push(e);
                     }
                 }
