@@ -158,7 +158,14 @@ async fn direct_calls_over_the_daily_limit_deny_the_iam_user_until_the_reset() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn eventbridge_deliveries_count_once_and_share_the_limits_with_proxy_calls() {
+    for engine in common::engines() {
+        eventbridge_on(engine).await;
+    }
+}
+
+async fn eventbridge_on(engine: common::Engine) {
     let gate = Gate::start(GateOptions {
+        engine,
         extra_config: "[iam]\ndirect_call_usd = 0.25\n\
                        proxy_principal_arns = [\"arn:aws:iam::123456789012:user/gate\"]\n"
             .into(),
