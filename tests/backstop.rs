@@ -81,8 +81,16 @@ async fn direct_calls_over_the_daily_limit_deny_the_iam_user_until_the_reset() {
         return;
     };
     let iam = moto.iam();
-    iam.create_user().user_name("alice-iam").send().await.unwrap();
-    iam.create_user().user_name("other-iam").send().await.unwrap();
+    iam.create_user()
+        .user_name("alice-iam")
+        .send()
+        .await
+        .unwrap();
+    iam.create_user()
+        .user_name("other-iam")
+        .send()
+        .await
+        .unwrap();
     let gate = Gate::start(GateOptions {
         overrides: vec![
             ("BEDROCK_GATE_IAM__ENABLED".into(), "true".into()),
@@ -123,7 +131,11 @@ async fn direct_calls_over_the_daily_limit_deny_the_iam_user_until_the_reset() {
         .await
         .unwrap();
     assert_eq!(
-        (report.counts.counted, report.counts.failed_calls, report.counts.ignored),
+        (
+            report.counts.counted,
+            report.counts.failed_calls,
+            report.counts.ignored
+        ),
         (2, 1, 1),
         "{report:?}"
     );
@@ -151,7 +163,8 @@ async fn direct_calls_over_the_daily_limit_deny_the_iam_user_until_the_reset() {
     // The reset lifts the block and removes the deny.
     let reset = gate.ops.reset_now(&actor()).await.unwrap();
     assert_eq!(reset.unblocked, ["alice"]);
-    moto.wait_policy("alice-iam", "BedrockGateDeny", false).await;
+    moto.wait_policy("alice-iam", "BedrockGateDeny", false)
+        .await;
     wait_audit(&gate, "alice", AuditOperation::ResetUnblock).await;
     gate.stop().await;
 }
@@ -181,17 +194,30 @@ async fn eventbridge_on(engine: common::Engine) {
         (IamPrincipalKind::IamUser, "bob-iam"),
         (IamPrincipalKind::RoleSession, "bob-*"),
     ] {
-        gate.ops.link_iam(&actor(), "bob", kind, principal).await.unwrap();
+        gate.ops
+            .link_iam(&actor(), "bob", kind, principal)
+            .await
+            .unwrap();
     }
     let api = Api::new(&gate, "eventbridge").await;
     let now = Utc::now();
     let one = envelope(record("e-1", "bob-iam", now, None));
-    let first = api.call("POST", "/api/v1/cloudtrail/events", Some(one.clone())).await;
+    let first = api
+        .call("POST", "/api/v1/cloudtrail/events", Some(one.clone()))
+        .await;
     assert_eq!(first.status, 202, "{}", first.text);
     assert_eq!(first.json()["counted"], 1);
-    let again = api.call("POST", "/api/v1/cloudtrail/events", Some(one)).await;
+    let again = api
+        .call("POST", "/api/v1/cloudtrail/events", Some(one))
+        .await;
     assert_eq!(again.status, 202);
-    assert_eq!((again.json()["counted"].clone(), again.json()["duplicates"].clone()), (json!(0), json!(1)));
+    assert_eq!(
+        (
+            again.json()["counted"].clone(),
+            again.json()["duplicates"].clone()
+        ),
+        (json!(0), json!(1))
+    );
 
     // A batch: an assumed-role session, a call of yesterday, the proxy's own call, and
     // another service's event.
@@ -208,10 +234,20 @@ async fn eventbridge_on(engine: common::Engine) {
         envelope(record("e-4", "gate", now, None)),
         envelope(s3),
     ]);
-    let answer = api.call("POST", "/api/v1/cloudtrail/events", Some(batch)).await;
+    let answer = api
+        .call("POST", "/api/v1/cloudtrail/events", Some(batch))
+        .await;
     assert_eq!(answer.status, 202, "{}", answer.text);
     let c = answer.json();
-    assert_eq!((c["records"].clone(), c["counted"].clone(), c["ignored"].clone()), (json!(4), json!(2), json!(2)), "{c}");
+    assert_eq!(
+        (
+            c["records"].clone(),
+            c["counted"].clone(),
+            c["ignored"].clone()
+        ),
+        (json!(4), json!(2), json!(2)),
+        "{c}"
+    );
 
     // Today: e-1 and e-2 at 0.25 USD each; yesterday's call is on its own day.
     let info = serde_json::to_value(gate.ops.user_info("bob").await.unwrap()).unwrap();
@@ -219,8 +255,12 @@ async fn eventbridge_on(engine: common::Engine) {
     assert_eq!(info["usage"]["day"]["cost_usd"], 0.5, "{info}");
     let records = gate.store.requests(&UsageFilter::default()).await.unwrap();
     assert_eq!(records.len(), 3);
-    assert!(records.iter().all(|r| r.usage_source.to_string() == "cloudtrail"));
-    assert!(records.iter().any(|r| r.created_at == yesterday.timestamp_millis()));
+    assert!(records
+        .iter()
+        .all(|r| r.usage_source.to_string() == "cloudtrail"));
+    assert!(records
+        .iter()
+        .any(|r| r.created_at == yesterday.timestamp_millis()));
 
     // Two direct calls today leave two of four for the proxy.
     for expected in [200, 200, 400] {

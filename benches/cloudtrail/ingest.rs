@@ -30,7 +30,10 @@ fn record(i: u64, base_ms: i64) -> serde_json::Value {
     let (source, name) = if i % 20 == 19 {
         ("s3.amazonaws.com", "GetObject")
     } else {
-        ("bedrock.amazonaws.com", ["InvokeModel", "Converse", "ConverseStream"][(i % 3) as usize])
+        (
+            "bedrock.amazonaws.com",
+            ["InvokeModel", "Converse", "ConverseStream"][(i % 3) as usize],
+        )
     };
     let user = format!("iam-user-{}", i % USERS);
     let mut r = serde_json::json!({
@@ -72,7 +75,9 @@ async fn main() {
         Some(b) => tempfile::tempdir_in(b).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
-    let logs = tmp.path().join("AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/20");
+    let logs = tmp
+        .path()
+        .join("AWSLogs/123456789012/CloudTrail/eu-west-1/2026/11/20");
     std::fs::create_dir_all(&logs).unwrap();
     let started = Instant::now();
     let base_ms = chrono::Utc::now().timestamp_millis() - (records as i64) * 50;
@@ -126,9 +131,14 @@ async fn main() {
         )
         .await
         .unwrap();
-        ops.link_iam(&actor, &name, IamPrincipalKind::IamUser, &format!("iam-user-{u}"))
-            .await
-            .unwrap();
+        ops.link_iam(
+            &actor,
+            &name,
+            IamPrincipalKind::IamUser,
+            &format!("iam-user-{u}"),
+        )
+        .await
+        .unwrap();
     }
     for pass in ["first pass", "same files again"] {
         let t = Instant::now();

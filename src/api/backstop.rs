@@ -101,7 +101,10 @@ async fn link(
     Body(b): Body<NewLink>,
 ) -> Result<Response, ApiError> {
     let kind = b.kind.unwrap_or(IamPrincipalKind::IamUser);
-    let links = s.ops.link_iam(&actor, &username, kind, &b.principal).await?;
+    let links = s
+        .ops
+        .link_iam(&actor, &username, kind, &b.principal)
+        .await?;
     Ok(json_response(StatusCode::CREATED, &links))
 }
 
@@ -120,6 +123,9 @@ async fn unlink(
     Params(q): Params<KindQuery>,
 ) -> Result<Response, ApiError> {
     let kind = q.kind.unwrap_or(IamPrincipalKind::IamUser);
-    let links = s.ops.unlink_iam(&actor, &username, kind, &principal).await?;
+    let links = s
+        .ops
+        .unlink_iam(&actor, &username, kind, &principal)
+        .await?;
     Ok(json_response(StatusCode::OK, &links))
 }

@@ -26,7 +26,11 @@ struct FileErrors {
 }
 
 /// `cloudtrail ...`
-pub(crate) async fn cloudtrail(ops: &Ops, out: Output, cmd: CloudtrailCommand) -> anyhow::Result<()> {
+pub(crate) async fn cloudtrail(
+    ops: &Ops,
+    out: Output,
+    cmd: CloudtrailCommand,
+) -> anyhow::Result<()> {
     let CloudtrailCommand::Ingest { paths } = cmd;
     let report = ingest(ops, paths).await?;
     print(out, &report, summary(&report));

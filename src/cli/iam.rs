@@ -24,8 +24,7 @@ pub(crate) async fn iam(
     match cmd {
         IamCommand::Provision { username, dry_run } => {
             let plan =
-                provision::provision(ops, &iam, allowed, &Actor::cli(), &username, dry_run)
-                    .await?;
+                provision::provision(ops, &iam, allowed, &Actor::cli(), &username, dry_run).await?;
             let text = plan_text(&plan);
             print(out, &plan, text);
         }

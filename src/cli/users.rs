@@ -143,7 +143,10 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             let links = ops
                 .unlink_iam(&actor, &username, principal_kind(role_session), &iam_user)
                 .await?;
-            let text = format!("unlinked {iam_user}; {username} is linked to {}", links_text(&links));
+            let text = format!(
+                "unlinked {iam_user}; {username} is linked to {}",
+                links_text(&links)
+            );
             print(out, &links, text);
         }
         UserCommand::Delete { username } => {

@@ -13,9 +13,8 @@ pub const MAX_EVENTS: usize = 10_000;
 
 /// The records of a delivery body, classified.
 pub fn parse_delivery(body: &[u8]) -> Result<Vec<Seen>, CloudTrailError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        CloudTrailError::Delivery(format!("the body is not valid JSON: {e}"))
-    })?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| CloudTrailError::Delivery(format!("the body is not valid JSON: {e}")))?;
     let items = match value {
         Value::Array(items) => items,
         Value::Object(mut map) => match map.remove("Records") {
@@ -75,7 +74,10 @@ mod tests {
             r#"{{"version":"0","id":"x","detail-type":"AWS API Call via CloudTrail",
             "source":"aws.bedrock","detail":{DETAIL}}}"#
         );
-        assert!(matches!(&parse_delivery(envelope.as_bytes()).unwrap()[..], [Seen::Call(_)]));
+        assert!(matches!(
+            &parse_delivery(envelope.as_bytes()).unwrap()[..],
+            [Seen::Call(_)]
+        ));
         let array = format!("[{envelope}, {DETAIL}]");
         assert_eq!(parse_delivery(array.as_bytes()).unwrap().len(), 2);
         let file = format!(r#"{{"Records":[{DETAIL}]}}"#);

@@ -202,8 +202,7 @@ mod tests {
         let plain = dir.path().join("a.json");
         std::fs::write(&plain, &body).unwrap();
         let gz = dir.path().join("b.json.gz");
-        let mut enc =
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(body.as_bytes()).unwrap();
         let bytes = enc.finish().unwrap();
         std::fs::write(&gz, &bytes).unwrap();
@@ -220,7 +219,10 @@ mod tests {
         let (seen, r) = read(&truncated);
         assert_eq!(seen.len(), 2);
         let e = r.unwrap_err().to_string();
-        assert!(e.contains("c.json") && e.contains("truncated") && e.contains("2 records"), "{e}");
+        assert!(
+            e.contains("c.json") && e.contains("truncated") && e.contains("2 records"),
+            "{e}"
+        );
 
         let gz_cut = dir.path().join("d.json.gz");
         std::fs::write(&gz_cut, &bytes[..bytes.len() / 2]).unwrap();
@@ -238,7 +240,10 @@ mod tests {
             .iter()
             .map(|p| p.file_name().unwrap().to_str().unwrap().to_string())
             .collect();
-        assert_eq!(names, ["a.json", "b.json.gz", "c.json", "d.json.gz", "e.json"]);
+        assert_eq!(
+            names,
+            ["a.json", "b.json.gz", "c.json", "d.json.gz", "e.json"]
+        );
         assert!(log_files(&[dir.path().join("missing")])
             .unwrap_err()
             .to_string()

@@ -156,7 +156,9 @@ pub enum Seen {
 /// (`arn:aws:sts::123:assumed-role/Role/session` gives `session`).
 fn session_name(arn: &str) -> Option<&str> {
     let rest = arn.split_once(":assumed-role/")?.1;
-    rest.split_once('/').map(|(_, s)| s).filter(|s| !s.is_empty())
+    rest.split_once('/')
+        .map(|(_, s)| s)
+        .filter(|s| !s.is_empty())
 }
 
 impl RawRecord {
@@ -276,7 +278,9 @@ mod tests {
             Seen::Other
         );
         assert_eq!(
-            parse(r#"{"eventID":"x","eventSource":"bedrock.amazonaws.com","eventName":"ListFoundationModels"}"#),
+            parse(
+                r#"{"eventID":"x","eventSource":"bedrock.amazonaws.com","eventName":"ListFoundationModels"}"#
+            ),
             Seen::Other
         );
         assert!(matches!(
@@ -284,7 +288,9 @@ mod tests {
             Seen::Invalid(_)
         ));
         assert!(matches!(
-            parse(r#"{"eventID":"x","eventTime":"yesterday","eventSource":"bedrock.amazonaws.com","eventName":"Converse"}"#),
+            parse(
+                r#"{"eventID":"x","eventTime":"yesterday","eventSource":"bedrock.amazonaws.com","eventName":"Converse"}"#
+            ),
             Seen::Invalid(_)
         ));
     }

@@ -102,8 +102,14 @@ mod tests {
         for (bad, key) in [
             ("reconcile_secs = 0", "iam.reconcile_secs"),
             ("direct_call_usd = -1", "iam.direct_call_usd"),
-            ("allowed_model_arns = [\"claude\"]", "iam.allowed_model_arns"),
-            ("proxy_principal_arns = [\"gate\"]", "iam.proxy_principal_arns"),
+            (
+                "allowed_model_arns = [\"claude\"]",
+                "iam.allowed_model_arns",
+            ),
+            (
+                "proxy_principal_arns = [\"gate\"]",
+                "iam.proxy_principal_arns",
+            ),
             ("deny_policy_name = \"no spaces\"", "iam.deny_policy_name"),
         ] {
             let e = load(&format!("[iam]\n{bad}\n"), &[]).unwrap_err();

@@ -166,7 +166,10 @@ impl Config {
             ("iam.reconcile_secs", json!(self.iam.reconcile.as_secs())),
             ("iam.allowed_model_arns", json!(self.iam.allowed_model_arns)),
             ("iam.direct_call_usd", json!(self.iam.direct_call_usd)),
-            ("iam.proxy_principal_arns", json!(self.iam.proxy_principal_arns)),
+            (
+                "iam.proxy_principal_arns",
+                json!(self.iam.proxy_principal_arns),
+            ),
             ("records.retention_days", json!(self.records.retention_days)),
             ("metrics.per_user", json!(self.metrics.per_user)),
             ("metrics.max_users", json!(self.metrics.max_users)),

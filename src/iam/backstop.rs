@@ -80,7 +80,10 @@ impl IamBackstop {
     /// An IAM user that does not exist has nothing to deny.
     async fn apply(&self, iam_user: &str, deny: bool) -> Result<bool, IamError> {
         let Some(policies) = self.iam.user_policies(iam_user).await? else {
-            tracing::warn!(iam_user, "a linked IAM user does not exist; nothing to deny");
+            tracing::warn!(
+                iam_user,
+                "a linked IAM user does not exist; nothing to deny"
+            );
             return Ok(false);
         };
         let has = policies.iter().any(|p| p == &self.deny_name);
@@ -93,7 +96,9 @@ impl IamBackstop {
                 Ok(true)
             }
             (false, true) => {
-                self.iam.delete_user_policy(iam_user, &self.deny_name).await?;
+                self.iam
+                    .delete_user_policy(iam_user, &self.deny_name)
+                    .await?;
                 tracing::info!(iam_user, "IAM deny policy removed");
                 Ok(true)
             }
@@ -134,7 +139,11 @@ impl IamBackstop {
     /// Makes IAM match the blocking table for every linked IAM user.
     pub(crate) async fn reconcile(&self) -> Result<Reconciled, String> {
         let rows = self.store.block_rows().await.map_err(|e| e.to_string())?;
-        let links = self.store.iam_links(None).await.map_err(|e| e.to_string())?;
+        let links = self
+            .store
+            .iam_links(None)
+            .await
+            .map_err(|e| e.to_string())?;
         let policy = Policy::new(vec![], vec![], rows);
         let now = chrono::Utc::now().timestamp_millis();
         let mut done = Reconciled::default();

@@ -107,7 +107,10 @@ impl Iam {
         let c = &self.client;
         let out = call(
             "ListUserPolicies",
-            c.list_user_policies().user_name(user).max_items(1000).send(),
+            c.list_user_policies()
+                .user_name(user)
+                .max_items(1000)
+                .send(),
         )
         .await?;
         Ok(out.map(|o| o.policy_names().to_vec()))
@@ -130,7 +133,11 @@ impl Iam {
     }
 
     /// Deletes an inline policy from the user; `false` when it was not there.
-    pub(crate) async fn delete_user_policy(&self, user: &str, name: &str) -> Result<bool, IamError> {
+    pub(crate) async fn delete_user_policy(
+        &self,
+        user: &str,
+        name: &str,
+    ) -> Result<bool, IamError> {
         let c = &self.client;
         let req = c.delete_user_policy().user_name(user).policy_name(name);
         Ok(call("DeleteUserPolicy", req.send()).await?.is_some())
@@ -164,7 +171,11 @@ impl Iam {
     }
 
     /// Creates the IAM user with tags.
-    pub(crate) async fn create_user(&self, user: &str, tags: &[(String, String)]) -> Result<(), IamError> {
+    pub(crate) async fn create_user(
+        &self,
+        user: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), IamError> {
         let c = &self.client;
         let req = c
             .create_user()
@@ -174,9 +185,16 @@ impl Iam {
     }
 
     /// Sets tags on the IAM user (others stay).
-    pub(crate) async fn tag_user(&self, user: &str, tags: &[(String, String)]) -> Result<(), IamError> {
+    pub(crate) async fn tag_user(
+        &self,
+        user: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), IamError> {
         let c = &self.client;
-        let req = c.tag_user().user_name(user).set_tags(Some(Self::tags(tags)?));
+        let req = c
+            .tag_user()
+            .user_name(user)
+            .set_tags(Some(Self::tags(tags)?));
         must("TagUser", req.send()).await.map(|_| ())
     }
 
@@ -185,10 +203,18 @@ impl Iam {
         let c = &self.client;
         let out = call(
             "ListGroupsForUser",
-            c.list_groups_for_user().user_name(user).max_items(1000).send(),
+            c.list_groups_for_user()
+                .user_name(user)
+                .max_items(1000)
+                .send(),
         )
         .await?;
-        Ok(out.map(|o| o.groups().iter().map(|g| g.group_name().to_string()).collect()))
+        Ok(out.map(|o| {
+            o.groups()
+                .iter()
+                .map(|g| g.group_name().to_string())
+                .collect()
+        }))
     }
 
     /// Whether the group exists.
@@ -215,7 +241,11 @@ impl Iam {
     }
 
     /// The group's inline policy document (`None`: no such policy or group).
-    pub(crate) async fn group_policy(&self, group: &str, name: &str) -> Result<Option<String>, IamError> {
+    pub(crate) async fn group_policy(
+        &self,
+        group: &str,
+        name: &str,
+    ) -> Result<Option<String>, IamError> {
         let c = &self.client;
         let req = c.get_group_policy().group_name(group).policy_name(name);
         let out = call("GetGroupPolicy", req.send()).await?;
@@ -241,7 +271,10 @@ impl Iam {
     /// The managed policies attached to the user, by name.
     pub(crate) async fn attached_user_policies(&self, user: &str) -> Result<Vec<String>, IamError> {
         let c = &self.client;
-        let req = c.list_attached_user_policies().user_name(user).max_items(1000);
+        let req = c
+            .list_attached_user_policies()
+            .user_name(user)
+            .max_items(1000);
         let out = call("ListAttachedUserPolicies", req.send()).await?;
         Ok(out
             .map(|o| {
@@ -254,7 +287,10 @@ impl Iam {
     }
 
     /// A customer-managed policy by name: (ARN, default version's document).
-    pub(crate) async fn managed_policy(&self, name: &str) -> Result<Option<(String, String)>, IamError> {
+    pub(crate) async fn managed_policy(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, String)>, IamError> {
         let c = &self.client;
         let mut marker: Option<String> = None;
         loop {
@@ -264,7 +300,10 @@ impl Iam {
                 .max_items(1000)
                 .set_marker(marker.clone());
             let out = must("ListPolicies", req.send()).await?;
-            let found = out.policies().iter().find(|p| p.policy_name() == Some(name));
+            let found = out
+                .policies()
+                .iter()
+                .find(|p| p.policy_name() == Some(name));
             if let Some(p) = found {
                 let arn = p.arn().unwrap_or_default().to_string();
                 let version = p.default_version_id().unwrap_or("v1").to_string();
@@ -287,7 +326,10 @@ impl Iam {
     /// Creates a customer-managed policy.
     pub(crate) async fn create_policy(&self, name: &str, document: &str) -> Result<(), IamError> {
         let c = &self.client;
-        let req = c.create_policy().policy_name(name).policy_document(document);
+        let req = c
+            .create_policy()
+            .policy_name(name)
+            .policy_document(document);
         must("CreatePolicy", req.send()).await.map(|_| ())
     }
 
@@ -295,8 +337,11 @@ impl Iam {
     /// version first when all five are taken.
     pub(crate) async fn update_policy(&self, arn: &str, document: &str) -> Result<(), IamError> {
         let c = &self.client;
-        let versions = must("ListPolicyVersions", c.list_policy_versions().policy_arn(arn).send())
-            .await?;
+        let versions = must(
+            "ListPolicyVersions",
+            c.list_policy_versions().policy_arn(arn).send(),
+        )
+        .await?;
         let list = versions.versions();
         if list.len() >= 5 {
             if let Some(old) = list.iter().filter(|v| !v.is_default_version()).last() {

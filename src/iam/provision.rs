@@ -171,7 +171,8 @@ pub(crate) async fn provision(
             allowed.join(", ")
         ));
         if apply {
-            iam.put_group_policy(&group, INVOKE_POLICY, &document).await?;
+            iam.put_group_policy(&group, INVOKE_POLICY, &document)
+                .await?;
         }
     }
     if linked.is_none() {
@@ -272,8 +273,8 @@ mod tests {
     #[test]
     fn invoke_policies_need_arns_and_compare_as_json() {
         assert!(invoke_document(&[]).is_err());
-        let doc = invoke_document(&["arn:aws:bedrock:eu-west-1:1:inference-profile/x".into()])
-            .unwrap();
+        let doc =
+            invoke_document(&["arn:aws:bedrock:eu-west-1:1:inference-profile/x".into()]).unwrap();
         let encoded: String =
             percent_encoding::utf8_percent_encode(&doc, percent_encoding::NON_ALPHANUMERIC)
                 .to_string();

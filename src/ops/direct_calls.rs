@@ -152,13 +152,21 @@ impl Ops {
             username: user.username.clone(),
             team: user.team.clone(),
             person: user.person_name.clone(),
-            tool: if call.bearer { "cloudtrail:bearer" } else { "cloudtrail" }.into(),
+            tool: if call.bearer {
+                "cloudtrail:bearer"
+            } else {
+                "cloudtrail"
+            }
+            .into(),
             access_key_id: call.access_key_id.chars().take(32).collect(),
             model_id: call.model_id.clone(),
             operation: call.operation.clone(),
             upstream_request_id: call.request_id.clone(),
             source_ip: call.source_ip.chars().take(64).collect(),
-            user_agent: call.user_agent.as_ref().map(|a| a.chars().take(512).collect()),
+            user_agent: call
+                .user_agent
+                .as_ref()
+                .map(|a| a.chars().take(512).collect()),
             region: call.region.chars().take(32).collect(),
             status_code: call.error_code.as_deref().map_or(200, error_status),
             error_type: call.error_code.clone(),
@@ -166,7 +174,11 @@ impl Ops {
             output_tokens: 0,
             cache_read_tokens: 0,
             cache_write_tokens: 0,
-            cost_usd: if counted { self.backstop.direct_call_usd } else { 0.0 },
+            cost_usd: if counted {
+                self.backstop.direct_call_usd
+            } else {
+                0.0
+            },
             latency_ms: 0,
             usage_source: UsageSource::Cloudtrail,
             not_sent: None,
@@ -229,7 +241,8 @@ impl Ops {
             let index = records.len();
             records.push(self.direct_record(call, user));
             failed.push(call.error_code.is_some());
-            if call.error_code.is_some() || policy.standing(user.id, call.at_ms) == Standing::Protected
+            if call.error_code.is_some()
+                || policy.standing(user.id, call.at_ms) == Standing::Protected
             {
                 continue;
             }

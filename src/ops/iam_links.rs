@@ -25,7 +25,11 @@ pub(crate) fn check_principal(kind: IamPrincipalKind, name: &str) -> Result<(), 
     } else {
         Err(OpsError::Invalid(format!(
             "`{name}` is not {what}: use 1-{max} letters, digits or +=,.@_-{}",
-            if extra.is_empty() { "" } else { " (and * as a wildcard)" }
+            if extra.is_empty() {
+                ""
+            } else {
+                " (and * as a wildcard)"
+            }
         )))
     }
 }

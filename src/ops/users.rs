@@ -3,9 +3,7 @@
 
 use super::admin_audit::{json, record};
 use super::teams::limits_change;
-use super::views::{
-    rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView,
-};
+use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
 use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate};
 use crate::store::{NewUser, UsageFilter};
@@ -104,10 +102,7 @@ impl Ops {
                     created_at_rfc3339: rfc3339(Some(k.created_at), self.tz),
                 })
                 .collect(),
-            iam_links: iam_links
-                .into_iter()
-                .map(IamLinkView::from)
-                .collect(),
+            iam_links: iam_links.into_iter().map(IamLinkView::from).collect(),
         })
     }
 

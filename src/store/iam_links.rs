@@ -93,7 +93,9 @@ impl Store {
             n
         });
         if removed == 0 {
-            return Err(StoreError::NotFound(format!("link to {kind} `{principal}`")));
+            return Err(StoreError::NotFound(format!(
+                "link to {kind} `{principal}`"
+            )));
         }
         Ok(())
     }

@@ -20,12 +20,21 @@ impl Moto {
     /// (a skip) when moto is not installed.
     pub async fn start() -> Option<Moto> {
         if !super::clients::python_ok("import moto.server, flask").await {
-            super::clients::missing("moto[server] is not installed (pip install -r tests/python/requirements.txt)");
+            super::clients::missing(
+                "moto[server] is not installed (pip install -r tests/python/requirements.txt)",
+            );
             return None;
         }
         let port = super::local::free_port();
         let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

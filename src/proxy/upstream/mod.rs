@@ -14,8 +14,8 @@ use http::Request;
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-pub use credentials::CredentialCache;
 pub(crate) use credentials::load_aws_config;
+pub use credentials::CredentialCache;
 
 use crate::domain::NotSent;
 use crate::error::GateError;
