@@ -281,6 +281,9 @@ impl Ops {
                 });
             }
         }
+        if records.is_empty() {
+            return Ok(counts);
+        }
         let outcome = self.store.insert_direct_calls(&records, &debits).await?;
         for (new, failed) in outcome.new.iter().zip(&failed) {
             match (new, failed) {

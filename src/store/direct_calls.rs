@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::requests::{bind_record, chunk_rows, insert_sql, INSERT_SHAPES};
+use super::requests::{bind_record, chunk_rows, insert_sql, stored_uids};
 use super::rollups::{write_rollup, Rollup};
 use super::{now_ms, on_pool, RequestRecord, Store, StoreError};
 
@@ -80,18 +80,7 @@ impl Store {
         );
         let outcome = on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut stored = HashSet::new();
-            for chunk in records.chunks(INSERT_SHAPES[0]) {
-                let sql = format!(
-                    "SELECT request_uid FROM bedrock_requests WHERE request_uid IN ({})",
-                    vec!["?"; chunk.len()].join(", ")
-                );
-                let mut q = sqlx::query_scalar::<_, String>(&sql);
-                for r in chunk {
-                    q = q.bind(r.request_uid.as_str());
-                }
-                stored.extend(q.fetch_all(&mut *tx).await?);
-            }
+            let stored: HashSet<String> = stored_uids!(tx, records);
             let mut seen = HashSet::new();
             let new: Vec<bool> = records
                 .iter()

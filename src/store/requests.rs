@@ -226,6 +226,27 @@ macro_rules! bind_record {
 }
 pub(super) use bind_record;
 
+/// The `request_uid`s of `$records` already stored, read on transaction `$tx` in
+/// chunks of the largest insert shape.
+macro_rules! stored_uids {
+    ($tx:expr, $records:expr) => {{
+        let mut stored = std::collections::HashSet::new();
+        for chunk in $records.chunks($crate::store::requests::INSERT_SHAPES[0]) {
+            let sql = format!(
+                "SELECT request_uid FROM bedrock_requests WHERE request_uid IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for r in chunk {
+                q = q.bind(r.request_uid.as_str());
+            }
+            stored.extend(q.fetch_all(&mut *$tx).await?);
+        }
+        stored
+    }};
+}
+pub(super) use stored_uids;
+
 impl Store {
     /// Inserts records in one transaction, with their sums in the usage rollups; a record
     /// whose `request_uid` is already stored is skipped (and not summed again), so a
@@ -290,18 +311,7 @@ impl Store {
         let one = insert_sql(self.kind(), 1);
         let inserted = on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut stored = std::collections::HashSet::new();
-            for chunk in records.chunks(INSERT_SHAPES[0]) {
-                let sql = format!(
-                    "SELECT request_uid FROM bedrock_requests WHERE request_uid IN ({})",
-                    vec!["?"; chunk.len()].join(", ")
-                );
-                let mut q = sqlx::query_scalar::<_, String>(&sql);
-                for r in chunk {
-                    q = q.bind(r.request_uid.as_str());
-                }
-                stored.extend(q.fetch_all(&mut *tx).await?);
-            }
+            let stored = stored_uids!(tx, records);
             let mut rollup = Rollup::new(self.day_zone);
             let mut inserted = 0;
             for r in records.iter().filter(|r| !stored.contains(&r.request_uid)) {
