@@ -190,16 +190,36 @@ async fn eventbridge_on(engine: common::Engine) {
         ..Default::default()
     };
     let bob = gate.user_with_limits("bob", "research", limits).await;
-    for (kind, principal) in [
-        (IamPrincipalKind::IamUser, "bob-iam"),
-        (IamPrincipalKind::RoleSession, "bob-*"),
-    ] {
-        gate.ops
-            .link_iam(&actor(), "bob", kind, principal)
-            .await
-            .unwrap();
-    }
+    gate.ops
+        .link_iam(&actor(), "bob", IamPrincipalKind::IamUser, "bob-iam")
+        .await
+        .unwrap();
     let api = Api::new(&gate, "eventbridge").await;
+    let linked = api
+        .call(
+            "POST",
+            "/api/v1/users/bob/iam-links",
+            Some(json!({"principal": "bob-*", "kind": "role_session"})),
+        )
+        .await;
+    assert_eq!(linked.status, 201, "{}", linked.text);
+    assert_eq!(linked.json().as_array().unwrap().len(), 2);
+    let taken = api
+        .call(
+            "POST",
+            "/api/v1/users/bob/iam-links",
+            Some(json!({"principal": "bob-iam"})),
+        )
+        .await;
+    assert_eq!(taken.status, 409, "{}", taken.text);
+    let bad = api
+        .call(
+            "POST",
+            "/api/v1/users/bob/iam-links",
+            Some(json!({"principal": "no spaces"})),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
     let now = Utc::now();
     let one = envelope(record("e-1", "bob-iam", now, None));
     let first = api
