@@ -14,7 +14,7 @@ use crate::cloudtrail::{log_files, read_log_file, Seen};
 use crate::domain::Actor;
 
 /// Records per batch handed to the counting side.
-const BATCH: usize = 2_000;
+const BATCH: usize = 10_000;
 
 /// Where an ingest run is, for a progress display.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
