@@ -344,7 +344,7 @@ impl Iam {
         .await?;
         let list = versions.versions();
         if list.len() >= 5 {
-            if let Some(old) = list.iter().filter(|v| !v.is_default_version()).last() {
+            if let Some(old) = list.iter().rfind(|v| !v.is_default_version()) {
                 let req = c
                     .delete_policy_version()
                     .policy_arn(arn)
