@@ -111,6 +111,9 @@ async fn every_route_is_documented_and_needs_a_token() {
         ("GET", "/api/v1/audit/admin"),
         ("POST", "/api/v1/reset"),
         ("POST", "/api/v1/cloudtrail/events"),
+        ("GET", "/api/v1/users/{username}/iam-links"),
+        ("POST", "/api/v1/users/{username}/iam-links"),
+        ("DELETE", "/api/v1/users/{username}/iam-links/{principal}"),
         ("GET", "/api/v1/admin/tokens"),
         ("POST", "/api/v1/admin/tokens"),
         ("POST", "/api/v1/admin/tokens/{name}/revoke"),
@@ -471,10 +474,15 @@ async fn users_keys_blocks_and_prices() {
     assert_eq!(reset.status, 200, "{}", reset.text);
     assert!(reset.json()["day"].is_string());
     let ct = api
-        .call("POST", "/api/v1/cloudtrail/events", Some(json!({})))
+        .call("POST", "/api/v1/cloudtrail/events", Some(json!([1])))
         .await;
-    assert_eq!(ct.status, 501);
-    assert_eq!(ct.message(), "the CloudTrail backstop is not built yet");
+    assert_eq!(ct.status, 400);
+    assert_eq!(ct.message(), "event 0 is not a JSON object");
+    let ct = api
+        .call("POST", "/api/v1/cloudtrail/events", Some(json!([])))
+        .await;
+    assert_eq!(ct.status, 202, "{}", ct.text);
+    assert_eq!(ct.json()["records"], 0);
     assert_eq!(
         api.call("DELETE", "/api/v1/users/bob", None).await.status,
         200

@@ -30,9 +30,6 @@ pub(crate) enum ApiError {
     /// The route exists, not with this method.
     #[error("{0}")]
     MethodNotAllowed(String),
-    /// Reserved for a feature not built yet.
-    #[error("{0}")]
-    NotImplemented(String),
 }
 
 /// The body of every error.
@@ -54,7 +51,6 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

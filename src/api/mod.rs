@@ -10,6 +10,7 @@
 
 mod audit;
 mod auth;
+mod backstop;
 mod blocks;
 mod csv;
 mod error;
@@ -103,6 +104,7 @@ fn protected() -> OpenApiRouter<ApiState> {
         .merge(audit::routes())
         .merge(tokens::routes())
         .merge(system::routes())
+        .merge(backstop::routes())
         .merge(summary::routes())
         .merge(session::routes())
 }

@@ -1,6 +1,5 @@
-//! The rest of `/api/v1/`: every limit at a glance (`/limits`), the daily reset run by
-//! hand (`/reset`), and `/cloudtrail/events`, reserved for the CloudTrail backstop
-//! (501 until it is built).
+//! The rest of `/api/v1/`: every limit at a glance (`/limits`) and the daily reset run
+//! by hand (`/reset`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -22,7 +21,6 @@ pub(crate) fn routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new()
         .routes(routes!(limits))
         .routes(routes!(reset))
-        .routes(routes!(cloudtrail_events))
 }
 
 /// Whose limits a row shows.
@@ -87,14 +85,4 @@ async fn reset(
         StatusCode::OK,
         &s.ops.reset_now(&actor).await?,
     ))
-}
-
-/// Reserved for EventBridge deliveries of CloudTrail events to the backstop; answers
-/// 501 until the backstop is built.
-#[utoipa::path(post, path = "/api/v1/cloudtrail/events", tag = "cloudtrail",
-    responses((status = 501, body = ErrorBody, description = "not built yet"),
-              (status = 401, body = ErrorBody)),
-    security(("bearer" = [])))]
-async fn cloudtrail_events() -> ApiError {
-    ApiError::NotImplemented("the CloudTrail backstop is not built yet".into())
 }

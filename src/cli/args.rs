@@ -70,6 +70,12 @@ pub(crate) enum Command {
     Doctor,
     /// Run the daily reset now (it also runs by itself at 00:00 in quota.timezone).
     Reset,
+    /// CloudTrail records of direct Bedrock calls (the backstop).
+    #[command(subcommand)]
+    Cloudtrail(CloudtrailCommand),
+    /// IAM users, groups, tags and policies for the backstop.
+    #[command(subcommand)]
+    Iam(IamCommand),
     /// Admin API tokens and the admin audit log.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -86,6 +92,54 @@ pub(crate) enum Command {
         /// Write `bedrock-gate.1`, `bedrock-gate-user.1`, ... into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+    },
+}
+
+/// `cloudtrail ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum CloudtrailCommand {
+    /// Count the direct Bedrock calls in CloudTrail log files (`{"Records": [...]}`,
+    /// plain or .gz; directories are walked recursively). Each eventID counts once.
+    Ingest {
+        /// Log files or directories (e.g. a copy of AWSLogs/<account>/CloudTrail/).
+        #[arg(required = true, value_name = "FILE|DIR")]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// `iam ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum IamCommand {
+    /// Create or update the user's IAM user (team and person tags), the team's IAM
+    /// group, the group's Bedrock invoke policy (iam.allowed_model_arns), and link it.
+    Provision {
+        /// The proxy user.
+        username: String,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Managed IAM policies.
+    #[command(subcommand)]
+    Policy(IamPolicyCommand),
+    /// The user's linked IAM users: tags, groups, policies, and whether the deny is on.
+    Status {
+        /// The proxy user.
+        username: String,
+    },
+}
+
+/// `iam policy ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum IamPolicyCommand {
+    /// Create (or bring up to date) a managed policy allowing Bedrock invocation of
+    /// iam.allowed_model_arns.
+    Create {
+        /// The policy's name.
+        name: String,
+        /// Print what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -351,6 +405,28 @@ pub(crate) enum UserCommand {
         /// Why.
         #[arg(long)]
         reason: Option<String>,
+    },
+    /// Link the user to an IAM user (or, with --role-session, an assumed-role session
+    /// name pattern): its direct Bedrock calls count as the user's, and it is denied
+    /// Bedrock in IAM while the user is blocked.
+    LinkIam {
+        /// The user.
+        username: String,
+        /// The IAM user name (or session name pattern, `*` as wildcard).
+        iam_user: String,
+        /// IAM_USER is an assumed-role session name pattern.
+        #[arg(long)]
+        role_session: bool,
+    },
+    /// Remove a link made with link-iam.
+    UnlinkIam {
+        /// The user.
+        username: String,
+        /// The IAM user name (or session name pattern).
+        iam_user: String,
+        /// IAM_USER is an assumed-role session name pattern.
+        #[arg(long)]
+        role_session: bool,
     },
     /// Standing protection: never refused or blocked for limits.
     Protect {

@@ -6,9 +6,11 @@
 mod admin;
 pub(crate) mod args;
 mod blocking;
+mod cloudtrail;
 mod config_show;
 mod directory;
 mod doctor;
+mod iam;
 mod reports;
 mod table;
 mod tls;
@@ -142,7 +144,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => OpenMode::CreateIfMissing,
     };
     let (ops, applied) = Ops::open_with(&config, mode).await?;
-    let result = dispatch(&ops, out, cli.command, applied).await;
+    let result = match cli.command {
+        Command::Iam(cmd) => iam::iam(&ops, &config, out, cmd).await,
+        command => dispatch(&ops, out, command, applied).await,
+    };
     ops.close().await;
     result
 }
@@ -160,6 +165,7 @@ fn only_reads(c: &Command) -> bool {
             | Command::Usage(_)
             | Command::Audit { .. }
             | Command::Admin(A::ListTokens | A::Audit { .. })
+            | Command::Iam(args::IamCommand::Status { .. })
     )
 }
 
@@ -184,6 +190,8 @@ async fn dispatch(ops: &Ops, out: Output, command: Command, applied: usize) -> a
         Command::Audit { user, limit } => blocking::audit(ops, out, user, limit).await?,
         Command::Reset => blocking::reset(ops, out).await?,
         Command::Admin(cmd) => admin::admin(ops, out, cmd).await?,
+        Command::Cloudtrail(cmd) => cloudtrail::cloudtrail(ops, out, cmd).await?,
+        Command::Iam(_) => {}
     }
     Ok(())
 }

@@ -5,11 +5,11 @@ use super::directory::{keys_table, limits_text};
 use super::print;
 use super::table::{local, plural, table, usd, Align, Col};
 use super::{values, UsageError};
-use crate::domain::Actor;
+use crate::domain::{Actor, IamPrincipalKind};
 use crate::ops::blocking::BlockDuration;
 use crate::ops::lists::UserListQuery;
 use crate::ops::users::CreateUser;
-use crate::ops::views::{DayMonth, UserInfo, UserList};
+use crate::ops::views::{DayMonth, IamLinkView, UserInfo, UserList};
 use crate::ops::Ops;
 
 /// `user ...`
@@ -124,12 +124,60 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
         UserCommand::Unprotect { username } => {
             super::blocking::protect(ops, out, &username, false).await?
         }
+        UserCommand::LinkIam {
+            username,
+            iam_user,
+            role_session,
+        } => {
+            let links = ops
+                .link_iam(&actor, &username, principal_kind(role_session), &iam_user)
+                .await?;
+            let text = format!("linked {username} to {}", links_text(&links));
+            print(out, &links, text);
+        }
+        UserCommand::UnlinkIam {
+            username,
+            iam_user,
+            role_session,
+        } => {
+            let links = ops
+                .unlink_iam(&actor, &username, principal_kind(role_session), &iam_user)
+                .await?;
+            let text = format!(
+                "unlinked {iam_user}; {username} is linked to {}",
+                links_text(&links)
+            );
+            print(out, &links, text);
+        }
         UserCommand::Delete { username } => {
             let d = ops.delete_user(&actor, &username).await?;
             print(out, &d, format!("deleted user {username} and their keys"));
         }
     }
     Ok(())
+}
+
+fn principal_kind(role_session: bool) -> IamPrincipalKind {
+    if role_session {
+        IamPrincipalKind::RoleSession
+    } else {
+        IamPrincipalKind::IamUser
+    }
+}
+
+/// `IAM user alice, role session alice-*` (or `no IAM principal`).
+fn links_text(links: &[IamLinkView]) -> String {
+    if links.is_empty() {
+        return "no IAM principal".into();
+    }
+    links
+        .iter()
+        .map(|l| match l.kind {
+            IamPrincipalKind::IamUser => format!("IAM user {}", l.principal),
+            IamPrincipalKind::RoleSession => format!("role session {}", l.principal),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `requests, in / out tokens, $cost` of one period.
@@ -189,6 +237,7 @@ fn info_text(info: &UserInfo, ops: &Ops) -> String {
         limit(r.tpm),
         limit(r.max_concurrent),
     ));
+    text.push_str(&format!("\n  iam:        {}", links_text(&info.iam_links)));
     let keys = info
         .keys
         .iter()

@@ -172,7 +172,7 @@ impl Config {
             quota: QuotaConfig::from_raw(raw.quota.unwrap_or_default())?,
             ratelimit: RateLimitConfig::from_raw(raw.ratelimit.unwrap_or_default())?,
             email: EmailConfig::from_raw(raw.email.unwrap_or_default())?,
-            iam: IamConfig::from_raw(raw.iam.unwrap_or_default()),
+            iam: IamConfig::from_raw(raw.iam.unwrap_or_default())?,
             records: RecordsConfig::from_raw(raw.records.unwrap_or_default())?,
             metrics: MetricsConfig::from_raw(raw.metrics.unwrap_or_default())?,
             log: LogConfig::from_raw(raw.log.unwrap_or_default())?,

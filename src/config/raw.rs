@@ -138,6 +138,10 @@ pub(crate) struct RawIam {
     pub(crate) enabled: Option<bool>,
     pub(crate) endpoint_url: Option<String>,
     pub(crate) deny_policy_name: Option<String>,
+    pub(crate) reconcile_secs: Option<u64>,
+    pub(crate) allowed_model_arns: Option<Vec<String>>,
+    pub(crate) direct_call_usd: Option<f64>,
+    pub(crate) proxy_principal_arns: Option<Vec<String>>,
 }
 
 /// `[records]`

@@ -177,6 +177,13 @@ impl Config {
             ("iam.enabled", json!(self.iam.enabled)),
             ("iam.endpoint_url", json!(self.iam.endpoint_url)),
             ("iam.deny_policy_name", json!(self.iam.deny_policy_name)),
+            ("iam.reconcile_secs", json!(self.iam.reconcile.as_secs())),
+            ("iam.allowed_model_arns", json!(self.iam.allowed_model_arns)),
+            ("iam.direct_call_usd", json!(self.iam.direct_call_usd)),
+            (
+                "iam.proxy_principal_arns",
+                json!(self.iam.proxy_principal_arns),
+            ),
             ("records.retention_days", json!(self.records.retention_days)),
             ("metrics.per_user", json!(self.metrics.per_user)),
             ("metrics.max_users", json!(self.metrics.max_users)),

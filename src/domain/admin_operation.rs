@@ -46,6 +46,10 @@ pub enum AdminOperation {
     Login,
     /// A dashboard session was ended.
     Logout,
+    /// A proxy user was linked to an IAM principal.
+    LinkIam,
+    /// A link to an IAM principal was removed.
+    UnlinkIam,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -70,4 +74,6 @@ super::text_enum!(AdminOperation, "admin operation", {
     RenameTeam => "rename_team",
     Login => "login",
     Logout => "logout",
+    LinkIam => "link_iam",
+    UnlinkIam => "unlink_iam",
 });

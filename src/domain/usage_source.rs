@@ -9,10 +9,14 @@ pub enum UsageSource {
     Estimated,
     /// Nothing to count (the call was refused or did not produce output).
     None,
+    /// A direct call to Bedrock seen in CloudTrail (no token counts; priced at
+    /// `iam.direct_call_usd`).
+    Cloudtrail,
 }
 
 super::text_enum!(UsageSource, "usage source", {
     Reported => "reported",
     Estimated => "estimated",
     None => "none",
+    Cloudtrail => "cloudtrail",
 });

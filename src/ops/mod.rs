@@ -15,8 +15,11 @@ pub(crate) mod admin_sessions;
 pub mod admin_tokens;
 pub mod aggregates;
 pub mod blocking;
+pub mod cloudtrail_files;
 pub(crate) mod daily_summary;
+pub mod direct_calls;
 mod error;
+pub mod iam_links;
 pub(crate) mod keys;
 pub mod lists;
 pub(crate) mod pricing;
@@ -56,6 +59,18 @@ pub struct Ops {
     session_ttl: std::time::Duration,
     cookie_secure: bool,
     warning_percent: u8,
+    backstop: Backstop,
+}
+
+/// What counting direct calls needs from `[iam]` and `[quota]`.
+#[derive(Clone, Debug)]
+struct Backstop {
+    /// `iam.direct_call_usd`.
+    direct_call_usd: f64,
+    /// `iam.proxy_principal_arns`.
+    proxy_principal_arns: Vec<String>,
+    /// `quota.warning_thresholds`, ascending.
+    warning_thresholds: Vec<u8>,
 }
 
 impl Ops {
@@ -84,6 +99,16 @@ impl Ops {
                 .first()
                 .copied()
                 .unwrap_or(80),
+            backstop: Backstop {
+                direct_call_usd: config.iam.direct_call_usd,
+                proxy_principal_arns: config.iam.proxy_principal_arns.clone(),
+                warning_thresholds: {
+                    let mut t = config.quota.warning_thresholds.clone();
+                    t.sort_unstable();
+                    t.dedup();
+                    t
+                },
+            },
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::admin_audit::{json, record};
 use super::teams::limits_change;
-use super::views::{rfc3339, BlockingView, Deleted, KeySummary, UserInfo, UserView};
+use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
 use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate};
 use crate::store::{NewUser, UsageFilter};
@@ -37,6 +37,9 @@ impl Ops {
         }
         if let Some(e) = &new.email {
             validate::email(e)?;
+        }
+        if let Some(name) = &new.iam_user {
+            super::iam_links::check_principal(crate::domain::IamPrincipalKind::IamUser, name)?;
         }
         let row = NewUser {
             username: new.username.clone(),
@@ -85,6 +88,7 @@ impl Ops {
         let keys = self.store.keys(Some(user.id)).await?;
         let status = self.store.block_status(user.id).await?.unwrap_or_default();
         let rate = self.rate_view(&user).await?;
+        let iam_links = self.store.iam_links(Some(user.id)).await?;
         Ok(UserInfo {
             rate,
             user: self.user_view(&user),
@@ -100,6 +104,7 @@ impl Ops {
                     created_at_rfc3339: rfc3339(Some(k.created_at), self.tz),
                 })
                 .collect(),
+            iam_links: iam_links.into_iter().map(IamLinkView::from).collect(),
         })
     }
 

@@ -177,6 +177,27 @@ pub struct UserInfo {
     pub(crate) keys: Vec<KeySummary>,
     /// Short-term limits in force and the current rate.
     pub(crate) rate: super::rate_view::RateView,
+    /// The IAM principals linked for the CloudTrail/IAM backstop.
+    pub(crate) iam_links: Vec<IamLinkView>,
+}
+
+/// One IAM principal linked to a user.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct IamLinkView {
+    /// `iam_user` (an IAM user name) or `role_session` (a session name pattern).
+    #[schema(value_type = String, example = "iam_user")]
+    pub kind: crate::domain::IamPrincipalKind,
+    /// The IAM user name or the session name pattern.
+    pub principal: String,
+}
+
+impl From<crate::store::IamLink> for IamLinkView {
+    fn from(l: crate::store::IamLink) -> Self {
+        Self {
+            kind: l.kind,
+            principal: l.principal,
+        }
+    }
 }
 
 /// A user's blocking status after a change (or as it stands).

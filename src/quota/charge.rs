@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 
 use super::periods::Periods;
 use super::{CounterKey, Metric, Subject, Window};
@@ -65,6 +66,12 @@ pub struct Ask<'a> {
 pub struct Reservation {
     /// The units debited from each counter.
     pub(super) debits: Vec<(CounterKey, i64)>,
+}
+
+/// The charges of `ask` in the local day and month (in `tz`) around `at`: for a call
+/// counted after the fact (a direct call seen in CloudTrail) in its own periods.
+pub(crate) fn charges_at(ask: &Ask<'_>, tz: Tz, at: DateTime<Utc>) -> Vec<Charge> {
+    charges(ask, Periods::at(tz, at))
 }
 
 /// The charges of `ask` in `periods`: one per limit that is set, user limits first.

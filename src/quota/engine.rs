@@ -38,6 +38,7 @@ use super::periods::PeriodCache;
 use super::{charge, CounterKey, Metric};
 
 pub use super::bucket::EXHAUSTED_RECHECK;
+pub(crate) use super::charge::charges_at;
 pub use super::charge::{Ask, Charge, LimitRef, Reservation};
 pub use super::event::QuotaEvent;
 pub use super::idle::IDLE_RETURN;

@@ -35,7 +35,7 @@ pub(super) struct Periods {
 }
 
 impl Periods {
-    fn at(tz: Tz, now: DateTime<Utc>) -> Self {
+    pub(super) fn at(tz: Tz, now: DateTime<Utc>) -> Self {
         let (day, month) = period_keys(tz, now);
         let today = calendar::day(tz, now);
         let month_end_ms = calendar::month(tz, now).end_ms;

@@ -18,7 +18,7 @@ use crate::auth::crypto::MasterKey;
 use crate::auth::directory::DirectoryHandle;
 use crate::config::Config;
 use crate::metrics::{BlockedUsers, Metrics};
-use crate::proxy::upstream::{CredentialCache, Upstream};
+use crate::proxy::upstream::{load_aws_config, CredentialCache, Upstream};
 use crate::quota::engine::{QuotaEngine, QuotaEvent};
 use crate::quota::ledger::StoreLedger;
 use crate::snapshot::Snapshot;
@@ -40,6 +40,8 @@ pub(crate) struct App {
     /// How often the event dispatcher polls the outbox.
     pub(super) event_interval: Duration,
     pub(super) credentials: Arc<CredentialCache>,
+    /// The shared AWS configuration (region, credential chain), for the IAM client.
+    pub(super) aws: aws_config::SdkConfig,
     pub(super) upstream: Upstream,
     pub(super) tls: Option<TlsAcceptor>,
     pub(super) quota: Arc<QuotaEngine>,
@@ -87,10 +89,10 @@ impl App {
             "loaded keys and prices"
         );
 
-        let credentials = Arc::new(match options.credentials {
-            Some(p) => CredentialCache::new(p),
-            None => CredentialCache::from_default_chain(&config.upstream.region).await,
-        });
+        // The shared AWS configuration: the upstream signer's credentials and the IAM
+        // client come from this one load.
+        let aws = load_aws_config(&config.upstream.region, options.credentials).await;
+        let credentials = Arc::new(CredentialCache::from_sdk_config(&aws));
         credentials.refresh_logged().await;
         let upstream = Upstream::new(
             &config.upstream.endpoint,
@@ -129,6 +131,7 @@ impl App {
             poll_interval: options.poll_interval,
             event_interval: options.event_interval,
             credentials,
+            aws,
             upstream,
             tls,
             quota,

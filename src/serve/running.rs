@@ -67,6 +67,7 @@ impl App {
             poll_interval,
             event_interval,
             credentials,
+            aws,
             upstream,
             tls,
             quota,
@@ -119,6 +120,15 @@ impl App {
         let mut subscribers: Vec<Arc<dyn crate::events::Subscriber>> =
             vec![Arc::new(LogSubscriber)];
         subscribers.extend(notifiers);
+        if config.iam.enabled {
+            let backstop = crate::iam::backstop(&config.iam, &aws, &store, &alerts);
+            subscribers.push(Arc::clone(&backstop) as Arc<dyn crate::events::Subscriber>);
+            tasks.spawn_until_stopped(
+                "iam reconciler",
+                Stage::Background,
+                backstop.run_reconciler(config.iam.reconcile),
+            );
+        }
         tasks.spawn_until_stopped(
             "event dispatcher",
             Stage::Background,

@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::requests::COUNTED;
 use super::rollups::HOUR_MS;
 use super::{on_pool, Store, StoreError, UsageTotals};
 
@@ -223,7 +224,7 @@ impl Store {
              CAST(COALESCE(SUM(cache_write_tokens), 0) AS SIGNED) AS cache_write_tokens, \
              COALESCE(SUM(cost_usd), 0.0) AS cost_usd \
              FROM bedrock_requests WHERE user_id = ? AND created_at >= ? AND created_at < ? \
-             AND not_sent IS NULL{more} \
+             AND {COUNTED}{more} \
              GROUP BY {hour} ORDER BY hour_ms"
         );
         let rows = on_pool!(self, p => {

@@ -52,6 +52,10 @@ pub struct AuditEntry {
     /// Whether the user's email about it went out: `None` not (yet) decided or no email
     /// configured, `Some(false)` it finally failed or the user has no address.
     pub email_sent: Option<bool>,
+    /// Whether the IAM deny policy of the user's linked IAM users was brought in line
+    /// with the change: `None` no linked IAM user or the backstop off (or not yet done),
+    /// `Some(false)` it finally failed.
+    pub iam_policy_updated: Option<bool>,
 }
 
 /// Inserts an [`AuditRecord`] at time `$now`, written with outbox event `$event_id`, on a
@@ -89,7 +93,8 @@ impl Store {
         let entries = on_pool!(self, p => {
             sqlx::query_as::<_, AuditEntry>(
                 "SELECT id, username, operation, reason, performed_by, requests_at_time, \
-                 limit_at_time, usage_percent, created_at, email_sent FROM blocking_audit_log \
+                 limit_at_time, usage_percent, created_at, email_sent, iam_policy_updated \
+                 FROM blocking_audit_log \
                  WHERE (? IS NULL OR username = ?) ORDER BY created_at DESC, id DESC LIMIT ?",
             )
             .bind(username)

@@ -76,9 +76,11 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
-    /// Whether the call counts as usage: it was sent upstream.
+    /// Whether the call counts as usage: it was sent upstream, and it is not a failed
+    /// direct call seen in CloudTrail (recorded, not counted).
     pub(crate) fn counts(&self) -> bool {
         self.not_sent.is_none()
+            && !(self.usage_source == UsageSource::Cloudtrail && self.error_type.is_some())
     }
 }
 
@@ -145,6 +147,10 @@ const COLUMNS: [&str; 27] = [
     "id",
 ];
 
+/// The SQL condition of [`RequestRecord::counts`]: rows that are usage.
+pub(crate) const COUNTED: &str =
+    "not_sent IS NULL AND NOT (usage_source = 'cloudtrail' AND error_type IS NOT NULL)";
+
 const FILTER: &str = "WHERE (? IS NULL OR username = ?) AND (? IS NULL OR team = ?) \
      AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?)";
 
@@ -185,7 +191,7 @@ pub(super) fn chunk_rows(left: usize) -> usize {
 }
 
 /// `INSERT ... VALUES (...), ...` for `rows` rows, ignoring rows whose uid exists.
-fn insert_sql(kind: DatabaseKind, rows: usize) -> String {
+pub(super) fn insert_sql(kind: DatabaseKind, rows: usize) -> String {
     let columns = &COLUMNS[..COLUMNS.len() - 1];
     let group = format!("({})", vec!["?"; columns.len()].join(", "));
     let verb = match kind {
@@ -232,6 +238,28 @@ macro_rules! bind_record {
             .bind($r.usage_clamped)
     };
 }
+pub(super) use bind_record;
+
+/// The `request_uid`s of `$records` already stored, read on transaction `$tx` in
+/// chunks of the largest insert shape.
+macro_rules! stored_uids {
+    ($tx:expr, $records:expr) => {{
+        let mut stored = std::collections::HashSet::new();
+        for chunk in $records.chunks($crate::store::requests::INSERT_SHAPES[0]) {
+            let sql = format!(
+                "SELECT request_uid FROM bedrock_requests WHERE request_uid IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut q = sqlx::query_scalar::<_, String>(&sql);
+            for r in chunk {
+                q = q.bind(r.request_uid.as_str());
+            }
+            stored.extend(q.fetch_all(&mut *$tx).await?);
+        }
+        stored
+    }};
+}
+pub(super) use stored_uids;
 
 impl Store {
     /// Inserts records in one transaction, with their sums in the usage rollups; a record
@@ -297,18 +325,7 @@ impl Store {
         let one = insert_sql(self.kind(), 1);
         let inserted = on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            let mut stored = std::collections::HashSet::new();
-            for chunk in records.chunks(INSERT_SHAPES[0]) {
-                let sql = format!(
-                    "SELECT request_uid FROM bedrock_requests WHERE request_uid IN ({})",
-                    vec!["?"; chunk.len()].join(", ")
-                );
-                let mut q = sqlx::query_scalar::<_, String>(&sql);
-                for r in chunk {
-                    q = q.bind(r.request_uid.as_str());
-                }
-                stored.extend(q.fetch_all(&mut *tx).await?);
-            }
+            let stored = stored_uids!(tx, records);
             let mut rollup = Rollup::new(self.day_zone);
             let mut inserted = 0;
             for r in records.iter().filter(|r| !stored.contains(&r.request_uid)) {
@@ -353,7 +370,7 @@ impl Store {
              COALESCE(CAST(SUM(cache_read_tokens) AS SIGNED), 0) AS cache_read_tokens, \
              COALESCE(CAST(SUM(cache_write_tokens) AS SIGNED), 0) AS cache_write_tokens, \
              COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM bedrock_requests {FILTER} \
-             AND not_sent IS NULL"
+             AND {COUNTED}"
         );
         let totals = on_pool!(self, p => {
             bind_filter!(sqlx::query_as::<_, UsageTotals>(&sql), filter).fetch_one(p).await?

@@ -23,6 +23,7 @@ use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
 use super::rollup_sql::write_rollup;
+use super::requests::COUNTED;
 use super::RequestRecord;
 use super::{on_pool, Store, StoreError};
 
@@ -340,7 +341,7 @@ impl Store {
             let next = done.saturating_add(BACKFILL_IDS).min(upto);
             let sql = format!(
                 "SELECT {FACT_COLUMNS} FROM bedrock_requests WHERE id > ? AND id <= ? \
-                    AND not_sent IS NULL"
+                    AND {COUNTED}"
             );
             let n = on_pool!(self, p => {
                 let mut tx = p.begin().await?;

@@ -26,7 +26,7 @@ pub struct User {
     pub(crate) email: Option<String>,
     /// Template language.
     pub(crate) language: Language,
-    /// The IAM user the backstop blocks, if any.
+    /// The first IAM user linked for the backstop, if any (`iam_links`).
     pub(crate) iam_user: Option<String>,
     /// The user's own limits.
     #[sqlx(flatten)]
@@ -55,7 +55,8 @@ pub(crate) struct NewUser {
 }
 
 const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name AS team, \
-     u.email, u.language, u.iam_user, u.created_at, l.daily_requests, l.monthly_requests, \
+     u.email, u.language, (SELECT MIN(k.principal) FROM iam_links k WHERE k.user_id = u.id \
+     AND k.kind = 'iam_user') AS iam_user, u.created_at, l.daily_requests, l.monthly_requests, \
      l.daily_budget_usd, l.monthly_budget_usd, l.rpm, l.tpm, l.max_concurrent \
      FROM users u JOIN teams t ON t.id = u.team_id LEFT JOIN user_limits l ON l.user_id = u.id";
 
@@ -99,6 +100,18 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if let Some(iam_user) = &user.iam_user {
+                sqlx::query(
+                    "INSERT INTO iam_links (user_id, kind, principal, created_at) \
+                     VALUES (?, 'iam_user', ?, ?)",
+                )
+                .bind(id)
+                .bind(iam_user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict(e, || format!("iam_user `{iam_user}` is already linked")))?;
+            }
             insert_admin_audit!(audit, &mut *tx);
             tx.commit().await?;
         });

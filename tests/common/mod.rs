@@ -8,6 +8,7 @@ pub mod admin;
 pub mod clients;
 pub mod local;
 pub mod serve;
+pub mod moto;
 pub mod smtp;
 pub mod upstream;
 

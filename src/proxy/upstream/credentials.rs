@@ -25,6 +25,21 @@ pub(crate) const WHAT_TO_SET: &str = "no upstream AWS credentials: every call ge
      until they load. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE, or \
      an instance or container role) in the service's environment";
 
+/// The shared AWS configuration, loaded once per process: `region` and the standard
+/// credential chain (or `provider`, for tests). The upstream signer and the IAM client
+/// both use it.
+pub(crate) async fn load_aws_config(
+    region: &str,
+    provider: Option<SharedCredentialsProvider>,
+) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_string()));
+    if let Some(p) = provider {
+        loader = loader.credentials_provider(p);
+    }
+    loader.load().await
+}
+
 /// The proxy's upstream credentials, kept fresh by `CredentialCache::spawn_refresher`.
 pub struct CredentialCache {
     provider: SharedCredentialsProvider,
@@ -70,10 +85,11 @@ impl CredentialCache {
 
     /// The standard AWS chain (environment, profile, SSO, container and instance roles).
     pub(crate) async fn from_default_chain(region: &str) -> Self {
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .load()
-            .await;
+        Self::from_sdk_config(&load_aws_config(region, None).await)
+    }
+
+    /// The credentials of the shared AWS configuration (see [`load_aws_config`]).
+    pub(crate) fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
         let provider = config
             .credentials_provider()
             .unwrap_or_else(|| SharedCredentialsProvider::new(NoCredentials));

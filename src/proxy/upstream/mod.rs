@@ -14,6 +14,7 @@ use http::Request;
 use http_body_util::Full;
 use hyper::body::Incoming;
 
+pub(crate) use credentials::load_aws_config;
 pub use credentials::CredentialCache;
 
 use crate::domain::NotSent;
