@@ -115,6 +115,7 @@ async fn main() {
         monthly_requests: Some(Some(1_000_000_000)),
         daily_budget_usd: Some(Some(1_000_000.0)),
         monthly_budget_usd: Some(Some(1_000_000.0)),
+        ..Default::default()
     };
     ops.create_team(&actor, "bench", &high).await.unwrap();
     for u in 0..USERS {

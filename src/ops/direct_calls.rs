@@ -182,6 +182,8 @@ impl Ops {
             latency_ms: 0,
             usage_source: UsageSource::Cloudtrail,
             not_sent: None,
+            ended_early: None,
+            usage_clamped: false,
         }
     }
 
@@ -334,6 +336,8 @@ impl Ops {
                 username: t.username.clone(),
                 limit: t.charge.limit.clone(),
                 used: after,
+                // A direct call already happened: nothing of it is reserved.
+                reserved: 0,
                 period,
                 resets_at: t.charge.resets_at,
             };

@@ -10,7 +10,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::requests::{bind_record, chunk_rows, insert_sql, stored_uids};
-use super::rollups::{write_rollup, Rollup};
+use super::rollup_sql::write_rollup;
+use super::rollups::Rollup;
 use super::{now_ms, on_pool, RequestRecord, Store, StoreError};
 
 /// One counter debit of one record.

@@ -22,8 +22,8 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
-use super::rollup_sql::write_rollup;
 use super::requests::COUNTED;
+use super::rollup_sql::write_rollup;
 use super::RequestRecord;
 use super::{on_pool, Store, StoreError};
 

@@ -7,8 +7,8 @@
 pub mod admin;
 pub mod clients;
 pub mod local;
-pub mod serve;
 pub mod moto;
+pub mod serve;
 pub mod smtp;
 pub mod upstream;
 
