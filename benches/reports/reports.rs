@@ -168,6 +168,23 @@ fn generate_sql(engine: &str, from: u64, to: u64, rows: u64, start: i64, span: i
     }
 }
 
+/// Runs [`generate_sql`] on pool `$p` in statements of `$step` rows (a macro: the two
+/// engines' pools are different types).
+macro_rules! generate_rows {
+    ($p:expr, $engine:expr, $rows:expr, $step:expr, $start:expr, $span:expr) => {{
+        let mut i = 0;
+        while i < $rows {
+            let to = (i + $step).min($rows);
+            sqlx::query(&generate_sql($engine, i, to, $rows, $start, $span))
+                .execute(&$p)
+                .await
+                .unwrap();
+            i = to;
+            eprintln!("  {i} rows");
+        }
+    }};
+}
+
 /// Seeds the database unless it already holds `rows` records; returns what was done.
 async fn seed(
     engine: &str,
@@ -251,29 +268,11 @@ async fn seed(
                 .pragma("cache_size", "-1048576")
                 .synchronous(sqlx::sqlite::SqliteSynchronous::Off);
             let p = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-            let mut i = 0;
-            while i < rows {
-                let to = (i + 500_000).min(rows);
-                sqlx::query(&generate_sql(engine, i, to, rows, start, span))
-                    .execute(&p)
-                    .await
-                    .unwrap();
-                i = to;
-                eprintln!("  {i} rows");
-            }
+            generate_rows!(p, engine, rows, 500_000, start, span);
         }
         _ => {
             let p = sqlx::MySqlPool::connect(url).await.unwrap();
-            let mut i = 0;
-            while i < rows {
-                let to = (i + 200_000).min(rows);
-                sqlx::query(&generate_sql(engine, i, to, rows, start, span))
-                    .execute(&p)
-                    .await
-                    .unwrap();
-                i = to;
-                eprintln!("  {i} rows");
-            }
+            generate_rows!(p, engine, rows, 200_000, start, span);
         }
     }
     notes.push(format!(
