@@ -3,6 +3,9 @@
 //! `Retry-After`, nothing reaches upstream, and the grant that was under way still lands
 //! in the proxy's bucket when the store answers (no stranded capacity).
 //!
+//! With `quota.on_store_outage = "allow"` the same outages admit calls on each user's
+//! allowance, refuse past it, and charge the counters when the store answers.
+//!
 //! The engine is driven against a ledger that answers only when the test lets it; the
 //! proxy against its real SQLite database held by an exclusive transaction of the test.
 //! Waits are for observable state, with a safety deadline that fails instead of hanging.
@@ -14,7 +17,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bedrock_gate::quota::engine::{period_keys, Ask, QuotaEngine, Refusal};
+use bedrock_gate::quota::engine::{period_keys, Ask, OnStoreOutage, QuotaEngine, Refusal};
 use bedrock_gate::quota::ledger::{Grant, Ledger, LedgerFuture, MemoryLedger};
 use bedrock_gate::quota::{CounterKey, Metric, Subject};
 use bedrock_gate::store::Limits;
@@ -164,5 +167,224 @@ async fn a_locked_database_gets_503_with_retry_after_and_recovers_by_itself() {
         assert!(tokio::time::Instant::now() < deadline, "never recovered");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    gate.stop().await;
+}
+
+/// An ask of `user` (team 7) with a daily request limit of 1,000 on both.
+fn ask_of(user_id: i64, username: &str) -> Ask<'_> {
+    Ask {
+        user_id,
+        username,
+        team_id: 7,
+        team: "research",
+        user_limits: Limits {
+            daily_requests: Some(1000),
+            ..Limits::default()
+        },
+        team_limits: Limits {
+            daily_requests: Some(1000),
+            ..Limits::default()
+        },
+        micro_usd: 0,
+        allow_grants: true,
+    }
+}
+
+fn day_key(subject: Subject, now: chrono::DateTime<chrono::Utc>) -> CounterKey {
+    CounterKey {
+        subject,
+        metric: Metric::Requests,
+        period: period_keys(Tz::CET, now).0.into(),
+    }
+}
+
+#[tokio::test]
+async fn allow_mode_admits_on_the_allowance_and_charges_it_when_the_ledger_answers() {
+    let (open_tx, open) = watch::channel(false);
+    let ledger = Arc::new(Stalled {
+        inner: MemoryLedger::default(),
+        open,
+    });
+    let engine = QuotaEngine::new(Arc::clone(&ledger) as Arc<dyn Ledger>, Tz::CET, 80, None)
+        .with_store_timeout(Duration::from_millis(100))
+        .with_outage_policy(OnStoreOutage::Allow {
+            requests: 3,
+            micro_usd: 0,
+        });
+    let now = chrono::Utc::now();
+    let (alice, bob) = (ask_of(1, "alice"), ask_of(2, "bob"));
+
+    // The first call waits for the store once; then the allowance admits it and the
+    // next two without asking the store again.
+    for i in 0..3 {
+        let admitted = tokio::time::timeout(SAFETY, engine.admit(&alice, now))
+            .await
+            .expect("admission waited past its deadline");
+        let reservation = admitted.unwrap_or_else(|r| panic!("call {i} refused: {r:?}"));
+        engine.settle(reservation, 0);
+    }
+    // The fourth is past alice's allowance: refused at once, saying why.
+    let started = std::time::Instant::now();
+    match engine.admit(&alice, now).await {
+        Err(Refusal::Unavailable(m)) => {
+            assert!(m.contains("allowance") && m.contains("alice"), "{m}")
+        }
+        other => panic!("expected a store refusal past the allowance, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < SAFETY,
+        "a refusal past the allowance should not wait for the store"
+    );
+    // Bob has his own allowance; the team's counter is credited for both.
+    engine.settle(engine.admit(&bob, now).await.unwrap(), 0);
+
+    // A pass waits for the ledger (a charge given up on could land later and count
+    // twice); meanwhile calls still use the allowance without waiting.
+    let (alice_day, bob_day, team_day) = (
+        day_key(Subject::User(1), now),
+        day_key(Subject::User(2), now),
+        day_key(Subject::Team(7), now),
+    );
+    let engine = Arc::new(engine);
+    let pass = tokio::spawn({
+        let engine = Arc::clone(&engine);
+        async move { engine.reconcile_outage().await }
+    });
+    let carol = ask_of(3, "carol");
+    engine.settle(engine.admit(&carol, now).await.unwrap(), 0);
+    assert_eq!(ledger.inner.granted(&alice_day), 0);
+
+    // The store answers: the pass charges exactly the credited units. The grant that
+    // was under way when the outage began lands in the bucket as well, so the ledger
+    // shows what was consumed plus what this proxy holds.
+    open_tx.send(true).unwrap();
+    pass.await.unwrap();
+    engine.reconcile_outage().await;
+    let deadline = tokio::time::Instant::now() + SAFETY;
+    while ledger.inner.granted(&alice_day) != 3 + engine.held(&alice_day) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alice: ledger {} vs consumed 3 + held {}",
+            ledger.inner.granted(&alice_day),
+            engine.held(&alice_day)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        engine.reconcile_outage().await;
+    }
+    assert_eq!(
+        ledger.inner.granted(&bob_day),
+        1 + engine.held(&bob_day),
+        "bob"
+    );
+    assert_eq!(
+        ledger.inner.granted(&team_day),
+        5 + engine.held(&team_day),
+        "the team counter carries the three users' calls"
+    );
+    // The outage is over: alice is admitted again, from the ledger.
+    engine.settle(engine.admit(&alice, now).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn refuse_mode_never_admits_without_the_ledger() {
+    let (_open_tx, open) = watch::channel(false);
+    let ledger = Arc::new(Stalled {
+        inner: MemoryLedger::default(),
+        open,
+    });
+    let engine = QuotaEngine::new(Arc::clone(&ledger) as Arc<dyn Ledger>, Tz::CET, 80, None)
+        .with_store_timeout(Duration::from_millis(50))
+        .with_outage_policy(OnStoreOutage::Refuse);
+    let alice = ask_of(1, "alice");
+    for _ in 0..3 {
+        let refused = engine.admit(&alice, chrono::Utc::now()).await;
+        assert!(
+            matches!(refused, Err(Refusal::Unavailable(_))),
+            "{refused:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn allow_mode_serves_calls_with_the_database_locked_and_counts_them_afterwards() {
+    let gate = Gate::start(GateOptions {
+        overrides: vec![
+            ("BEDROCK_GATE_QUOTA__STORE_TIMEOUT_MS".into(), "300".into()),
+            ("BEDROCK_GATE_QUOTA__ON_STORE_OUTAGE".into(), "allow".into()),
+            (
+                "BEDROCK_GATE_QUOTA__OUTAGE_ALLOWANCE_REQUESTS".into(),
+                "3".into(),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let alice = gate
+        .user_with_limits(
+            "alice",
+            "research",
+            Limits {
+                daily_requests: Some(100),
+                ..Limits::default()
+            },
+        )
+        .await;
+    let mut holder = sqlx::SqliteConnection::connect(&gate.db_url())
+        .await
+        .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let (status, resp) =
+            tokio::time::timeout(SAFETY, converse(&gate.url, &alice.key.bearer_token))
+                .await
+                .expect("the call waited past the store deadline");
+        assert_eq!(status, 200, "call {i}: {:?}", resp.body());
+    }
+    assert_eq!(gate.upstream.count(), 3);
+    let (status, resp) = converse(&gate.url, &alice.key.bearer_token).await;
+    assert_eq!(status, 503, "past the allowance: {:?}", resp.body());
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let message: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+    assert!(
+        message["message"].as_str().unwrap().contains("allowance"),
+        "{message}"
+    );
+    assert_eq!(
+        gate.upstream.count(),
+        3,
+        "the refused call never went upstream"
+    );
+    let granted = "SELECT COALESCE(SUM(granted), 0) FROM quota_counters \
+                   WHERE subject LIKE 'user:%' AND metric = 'requests'";
+    let during: i64 = sqlx::query_scalar(granted)
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+    assert_eq!(during, 0, "nothing could be written during the outage");
+
+    // The database is free: the three calls are charged to alice's counter and their
+    // records stored, without a restart.
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let deadline = tokio::time::Instant::now() + SAFETY;
+    loop {
+        let now: i64 = sqlx::query_scalar(granted)
+            .fetch_one(&mut holder)
+            .await
+            .unwrap();
+        if now >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the outage's calls were never charged (granted {now})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gate.records(3).await.len(), 3);
+    let (status, _) = converse(&gate.url, &alice.key.bearer_token).await;
+    assert_eq!(status, 200, "served again after the outage");
     gate.stop().await;
 }

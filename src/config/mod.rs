@@ -35,7 +35,7 @@ pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
 pub(crate) use origin::{Origin, Source};
 pub(crate) use proxy::{ClientLimits, ProxyConfig, TlsFiles};
-pub use quota::QuotaConfig;
+pub use quota::{OnStoreOutage, QuotaConfig};
 pub use ratelimit::{RateDefaults, RateLimitConfig};
 use raw::RawConfig;
 pub(crate) use records::RecordsConfig;

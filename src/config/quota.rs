@@ -1,6 +1,7 @@
 //! `[quota]`: the calendar time zone, default request limits for new users, the warning
 //! thresholds, the output tokens a budget reservation assumes, the fallback price for
-//! unpriced models, and how long a call may wait for the quota store.
+//! unpriced models, how long a call may wait for the quota store and what happens to
+//! calls while it does not answer.
 
 use std::time::Duration;
 
@@ -28,6 +29,26 @@ pub struct QuotaConfig {
     /// `quota.store_timeout_ms`: how long a call waits for the quota store (a chunk
     /// grant) before it is refused with 503.
     pub(crate) store_timeout: Duration,
+    /// `quota.on_store_outage`: refuse calls that need the quota store while it does not
+    /// answer (503), or admit them on a per-user allowance reconciled afterwards.
+    pub(crate) on_store_outage: OnStoreOutage,
+}
+
+/// What happens to a call that needs the quota store (a chunk grant) while the store
+/// does not answer within `quota.store_timeout_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnStoreOutage {
+    /// 503 `ServiceUnavailableException` with `Retry-After`; nothing reaches Bedrock.
+    Refuse,
+    /// Admitted while its user's outage allowance lasts (requests, and micro-USD of
+    /// worst-case cost, per proxy and outage); the units are charged to the store when
+    /// it answers again, past the limit if need be (the overshoot this bounds).
+    Allow {
+        /// Calls per user per outage.
+        requests: i64,
+        /// Worst-case cost per user per outage, in micro-USD.
+        micro_usd: i64,
+    },
 }
 
 /// The longest `quota.store_timeout_ms` accepted: a call should not wait longer than
@@ -67,7 +88,67 @@ impl QuotaConfig {
             default_max_output_tokens,
             fallback_price,
             store_timeout: Duration::from_millis(store_timeout_ms),
+            on_store_outage: on_store_outage(
+                q.on_store_outage.as_deref(),
+                q.outage_allowance_requests,
+                q.outage_allowance_usd,
+            )?,
         })
+    }
+}
+
+/// Requests a user may make on the outage allowance unless configured otherwise.
+const DEFAULT_OUTAGE_REQUESTS: u64 = 20;
+/// USD a user may spend on the outage allowance unless configured otherwise.
+const DEFAULT_OUTAGE_USD: f64 = 1.0;
+
+/// `quota.on_store_outage` (`refuse`, the default, or `allow`) with its allowance; the
+/// allowance settings are refused beside `refuse`, where they would silently do nothing.
+fn on_store_outage(
+    mode: Option<&str>,
+    requests: Option<u64>,
+    usd: Option<f64>,
+) -> Result<OnStoreOutage, ConfigError> {
+    match mode.unwrap_or("refuse") {
+        "refuse" => {
+            let stray = if requests.is_some() {
+                Some("quota.outage_allowance_requests")
+            } else if usd.is_some() {
+                Some("quota.outage_allowance_usd")
+            } else {
+                None
+            };
+            match stray {
+                Some(key) => Err(ConfigError::new(
+                    key,
+                    "applies only with quota.on_store_outage = \"allow\"",
+                )),
+                None => Ok(OnStoreOutage::Refuse),
+            }
+        }
+        "allow" => {
+            let requests = positive(
+                "quota.outage_allowance_requests",
+                requests,
+                DEFAULT_OUTAGE_REQUESTS,
+            )?;
+            let usd = usd.unwrap_or(DEFAULT_OUTAGE_USD);
+            if !usd.is_finite() || usd < 0.0 {
+                return Err(ConfigError::new(
+                    "quota.outage_allowance_usd",
+                    "must be a number >= 0",
+                ));
+            }
+            Ok(OnStoreOutage::Allow {
+                requests: i64::try_from(requests).unwrap_or(i64::MAX),
+                // Rounded down, like a budget limit.
+                micro_usd: (usd * 1_000_000.0).floor().min(i64::MAX as f64) as i64,
+            })
+        }
+        other => Err(ConfigError::new(
+            "quota.on_store_outage",
+            format!("`{other}` is neither \"refuse\" nor \"allow\""),
+        )),
     }
 }
 

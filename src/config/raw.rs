@@ -96,6 +96,9 @@ pub(crate) struct RawQuota {
     pub(crate) fallback_usd_per_1k_input: Option<f64>,
     pub(crate) fallback_usd_per_1k_output: Option<f64>,
     pub(crate) store_timeout_ms: Option<u64>,
+    pub(crate) on_store_outage: Option<String>,
+    pub(crate) outage_allowance_requests: Option<u64>,
+    pub(crate) outage_allowance_usd: Option<f64>,
 }
 
 /// `[ratelimit]`

@@ -173,6 +173,29 @@ impl Config {
                 "quota.store_timeout_ms",
                 json!(q.store_timeout.as_millis() as u64),
             ),
+            (
+                "quota.on_store_outage",
+                json!(match q.on_store_outage {
+                    super::OnStoreOutage::Refuse => "refuse",
+                    super::OnStoreOutage::Allow { .. } => "allow",
+                }),
+            ),
+            (
+                "quota.outage_allowance_requests",
+                json!(match q.on_store_outage {
+                    super::OnStoreOutage::Allow { requests, .. } => Some(requests),
+                    super::OnStoreOutage::Refuse => None,
+                }),
+            ),
+            (
+                "quota.outage_allowance_usd",
+                json!(match q.on_store_outage {
+                    super::OnStoreOutage::Allow { micro_usd, .. } => {
+                        Some(micro_usd as f64 / 1_000_000.0)
+                    }
+                    super::OnStoreOutage::Refuse => None,
+                }),
+            ),
             ("email.language", json!(e.language)),
             ("iam.enabled", json!(self.iam.enabled)),
             ("iam.endpoint_url", json!(self.iam.endpoint_url)),

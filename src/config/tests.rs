@@ -243,3 +243,64 @@ fn dashboard_sessions_default_to_twelve_hours_and_refuse_nonsense() {
         assert!(e.to_string().contains("admin.session_hours"), "{e}");
     }
 }
+
+#[test]
+fn the_store_outage_mode_and_its_allowance_are_validated() {
+    use crate::config::OnStoreOutage;
+    assert_eq!(
+        load("", &[]).unwrap().quota.on_store_outage,
+        OnStoreOutage::Refuse
+    );
+    let allow = load("[quota]\non_store_outage = \"allow\"\n", &[]).unwrap();
+    assert_eq!(
+        allow.quota.on_store_outage,
+        OnStoreOutage::Allow {
+            requests: 20,
+            micro_usd: 1_000_000
+        }
+    );
+    let set = load(
+        "[quota]\non_store_outage = \"allow\"\noutage_allowance_requests = 5\n\
+         outage_allowance_usd = 0.25\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        set.quota.on_store_outage,
+        OnStoreOutage::Allow {
+            requests: 5,
+            micro_usd: 250_000
+        }
+    );
+    for (text, key, says) in [
+        (
+            "on_store_outage = \"maybe\"",
+            "quota.on_store_outage",
+            "neither",
+        ),
+        (
+            "outage_allowance_requests = 5",
+            "quota.outage_allowance_requests",
+            "only with",
+        ),
+        (
+            "on_store_outage = \"refuse\"\noutage_allowance_usd = 1.0",
+            "quota.outage_allowance_usd",
+            "only with",
+        ),
+        (
+            "on_store_outage = \"allow\"\noutage_allowance_requests = 0",
+            "quota.outage_allowance_requests",
+            "greater than zero",
+        ),
+        (
+            "on_store_outage = \"allow\"\noutage_allowance_usd = -1.0",
+            "quota.outage_allowance_usd",
+            ">= 0",
+        ),
+    ] {
+        let e = load(&format!("[quota]\n{text}\n"), &[]).unwrap_err();
+        assert_eq!(e.key, key, "{text}: {e}");
+        assert!(e.message.contains(says), "{text}: {e}");
+    }
+}

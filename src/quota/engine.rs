@@ -18,7 +18,8 @@
 //! the grant itself) ends at the call's store deadline (`quota.store_timeout_ms`, from
 //! admission): past it the call is refused as [`Refusal::Unavailable`] at once. A grant
 //! still under way then finishes in the background and its units land in the bucket, so
-//! a slow database strands no capacity.
+//! a slow database strands no capacity. With `quota.on_store_outage = "allow"` such a
+//! call is admitted on its user's outage allowance instead (`outage`).
 //!
 //! This module is the public face of the quota engine: the types of the sibling files
 //! (charges, refusals, events, period keys, idle return) are re-exported here.
@@ -34,8 +35,10 @@ use tokio::time::Instant;
 
 use super::bucket::{Bucket, KeyMap};
 use super::ledger::Ledger;
+use super::outage::Outage;
 use super::periods::PeriodCache;
 use super::{charge, CounterKey, Metric};
+pub use crate::config::OnStoreOutage;
 
 pub use super::bucket::EXHAUSTED_RECHECK;
 pub(crate) use super::charge::charges_at;
@@ -61,10 +64,15 @@ pub struct QuotaEngine {
     /// The local day and month last asked about, so that a call does not format dates.
     pub(super) periods: PeriodCache,
     /// How long a call may wait for the ledger.
-    store_timeout: Duration,
+    pub(super) store_timeout: Duration,
     /// Whether the ledger last failed or timed out (its outage and recovery are logged
     /// once each, not per call).
-    store_down: std::sync::atomic::AtomicBool,
+    pub(super) store_down: std::sync::atomic::AtomicBool,
+    /// Refuse or admit calls that need the ledger while it does not answer.
+    pub(super) on_outage: OnStoreOutage,
+    /// What was handed out without the ledger in the current outage. Lock order:
+    /// `buckets` before this.
+    pub(super) outage: Mutex<Outage>,
 }
 
 impl QuotaEngine {
@@ -84,7 +92,17 @@ impl QuotaEngine {
             periods: PeriodCache::new(tz),
             store_timeout: DEFAULT_STORE_TIMEOUT,
             store_down: std::sync::atomic::AtomicBool::new(false),
+            on_outage: OnStoreOutage::Refuse,
+            outage: Mutex::new(Outage::default()),
         }
+    }
+
+    /// The same engine, treating calls that need the ledger during an outage as
+    /// `on_outage` says (`quota.on_store_outage`).
+    #[must_use]
+    pub fn with_outage_policy(mut self, on_outage: OnStoreOutage) -> Self {
+        self.on_outage = on_outage;
+        self
     }
 
     /// The same engine, waiting at most `timeout` for the ledger per call.
@@ -129,8 +147,15 @@ impl QuotaEngine {
                     .collect(),
             };
             for short in short {
-                let Err(refusal) = self.fill(short, ask.allow_grants, deadline).await else {
-                    continue;
+                if ask.allow_grants && self.outage_known() {
+                    return self.admit_on_allowance(ask, &charges, self.timed_out());
+                }
+                let refusal = match self.fill(short, ask.allow_grants, deadline).await {
+                    Ok(()) => continue,
+                    Err(refusal @ Refusal::Unavailable(_)) => {
+                        return self.admit_on_allowance(ask, &charges, refusal)
+                    }
+                    Err(refusal) => refusal,
                 };
                 if let (
                     Refusal::Limit {
@@ -163,7 +188,14 @@ impl QuotaEngine {
 
     /// Debits every charge if every bucket has room; else the index of a short one.
     fn try_debit(&self, charges: &[Charge]) -> Result<Reservation, usize> {
-        let mut buckets = self.buckets.lock();
+        Self::debit(&mut self.buckets.lock(), charges)
+    }
+
+    /// [`Self::try_debit`] with the buckets' lock held.
+    pub(super) fn debit(
+        buckets: &mut KeyMap<Bucket>,
+        charges: &[Charge],
+    ) -> Result<Reservation, usize> {
         for (i, c) in charges.iter().enumerate() {
             let room = buckets.get(&c.key).map_or(0, |b| b.available);
             if room < c.amount {
@@ -207,10 +239,17 @@ impl QuotaEngine {
             .store_down
             .swap(true, std::sync::atomic::Ordering::Relaxed)
         {
-            tracing::error!(
-                error = message,
-                "quota store unavailable: calls that need a new chunk get 503 until it answers"
-            );
+            match self.on_outage {
+                OnStoreOutage::Refuse => tracing::error!(
+                    error = message,
+                    "quota store unavailable: calls that need a new chunk get 503 until it answers"
+                ),
+                OnStoreOutage::Allow { .. } => tracing::error!(
+                    error = message,
+                    "quota store unavailable: calls that need a new chunk are admitted on \
+                     their users' outage allowance until it answers"
+                ),
+            }
         }
         Refusal::Unavailable(message.to_string())
     }

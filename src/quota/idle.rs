@@ -24,14 +24,22 @@ impl QuotaEngine {
         let instant = Instant::now();
         let mut out = Vec::new();
         let mut buckets = self.buckets.lock();
+        let outage = self.outage.lock();
         buckets.retain(|key, b| {
             let current = *key.period == *day || *key.period == *month;
-            if current && b.available > 0 && instant.duration_since(b.last_used) >= idle {
+            // Units owed to the ledger were never granted by it: they are not returned
+            // before the outage is reconciled.
+            if current
+                && b.available > 0
+                && instant.duration_since(b.last_used) >= idle
+                && !outage.owes(key)
+            {
                 out.push((key.clone(), b.available));
                 b.available = 0;
             }
-            current
+            current || outage.owes(key)
         });
+        drop(outage);
         // Grant locks of dropped buckets that nobody waits on go too.
         self.grant_locks
             .lock()
@@ -40,11 +48,13 @@ impl QuotaEngine {
     }
 
     /// Takes all held capacity (shutdown).
+    /// (Units still owed to the ledger after an outage stay: they were never granted.)
     pub fn take_all(&self) -> Vec<(CounterKey, i64)> {
         let mut buckets = self.buckets.lock();
+        let outage = self.outage.lock();
         buckets
             .iter_mut()
-            .filter(|(_, b)| b.available > 0)
+            .filter(|(k, b)| b.available > 0 && !outage.owes(k))
             .map(|(k, b)| {
                 let n = b.available;
                 b.available = 0;

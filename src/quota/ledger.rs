@@ -58,6 +58,19 @@ pub trait Ledger: Send + Sync + 'static {
     ) -> LedgerFuture<'a, Grant>;
     /// Returns `amount` unused units of `key`.
     fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()>;
+    /// Adds `amount` units of `key` that were handed out while the ledger could not be
+    /// asked (a store outage under `quota.on_store_outage = "allow"`), whatever the
+    /// limit: the units are spent or held already, so the counter must show them even
+    /// past the limit (the overshoot the outage allowance bounds).
+    fn charge<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, Grant> {
+        // Asking for `amount` under a limit that cannot be reached gives exactly it.
+        self.grant(key, amount, amount, i64::MAX)
+    }
+    /// Whether the ledger answers at all (a cheap round trip), to notice the end of an
+    /// outage when there is nothing to charge.
+    fn probe(&self) -> LedgerFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
     /// Database statements issued so far (for the statements-per-call measurement).
     fn statements(&self) -> u64;
 }
@@ -168,6 +181,11 @@ impl Ledger for StoreLedger {
             }
             result
         }))
+    }
+
+    fn probe(&self) -> LedgerFuture<'_, ()> {
+        let store = Arc::clone(&self.store);
+        Box::pin(self.at_home(async move { store.ping().await }))
     }
 
     fn statements(&self) -> u64 {

@@ -9,7 +9,9 @@
 //!   - `periods`: the day and month keys a call counts against, cached per day;
 //!   - `refusal`: why a call was refused and the message the client reads;
 //!   - `event`: the warnings and exhaustions admission reports;
-//!   - `idle`: giving unused capacity back to the ledger.
+//!   - `idle`: giving unused capacity back to the ledger;
+//!   - `outage`: admitting calls on an allowance while the ledger does not answer
+//!     (`quota.on_store_outage = "allow"`) and charging them to it afterwards.
 //! - `ledger`: where chunks come from: the database's `quota_counters` rows, granted
 //!   by conditional updates so that all proxies together never exceed a limit.
 //! - `estimate`: the worst-case cost a call reserves against budgets.
@@ -28,6 +30,7 @@ pub(crate) mod estimate;
 mod event;
 mod idle;
 pub mod ledger;
+mod outage;
 mod periods;
 pub(crate) mod policy;
 mod refusal;

@@ -116,7 +116,8 @@ impl App {
                 Some(events_tx),
             )
             .with_warning_thresholds(config.quota.warning_thresholds.clone())
-            .with_store_timeout(config.quota.store_timeout),
+            .with_store_timeout(config.quota.store_timeout)
+            .with_outage_policy(config.quota.on_store_outage),
         );
         Ok(Self {
             store,

@@ -96,6 +96,7 @@ impl App {
         {
             let quota = Arc::clone(&quota);
             tasks.on_shutdown("quota capacity", Stage::QuotaCapacity, async move {
+                quota.reconcile_outage().await;
                 quota.release(quota.take_all()).await;
             });
         }
@@ -240,7 +241,8 @@ impl App {
     }
 }
 
-/// Every [`RETURN_EVERY`], gives back quota capacity idle for [`IDLE_RETURN`], until
+/// Every [`RETURN_EVERY`], charges what an outage left owed to the ledger and gives back
+/// quota capacity idle for [`IDLE_RETURN`], until
 /// `stop` fires; a release under way finishes first (cut off, its units would stay
 /// granted to nobody until the period ends). Holds the engine weakly, so it never keeps
 /// the quota event channel open at shutdown, and ends once the engine is gone.
@@ -255,6 +257,7 @@ async fn return_idle_capacity(quota: Weak<QuotaEngine>, stop: CancellationToken)
         let Some(quota) = quota.upgrade() else {
             return;
         };
+        quota.reconcile_outage().await;
         let idle = quota.take_idle(IDLE_RETURN, chrono::Utc::now());
         quota.release(idle).await;
     }
