@@ -45,6 +45,16 @@ fn gate(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+async fn local_policies(
+    iam: &aws_sdk_iam::Client,
+) -> aws_sdk_iam::operation::list_policies::ListPoliciesOutput {
+    iam.list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn ok_json(out: &Output) -> Value {
     assert!(out.status.success(), "{}", common::local::show(out));
     serde_json::from_slice(&out.stdout)
@@ -299,12 +309,7 @@ async fn provisioning_creates_then_changes_nothing_and_dry_runs_change_nothing()
         ],
     ));
     assert_eq!(dry["changes"].as_array().unwrap().len(), 1);
-    let listed = iam
-        .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-        .send()
-        .await
-        .unwrap();
+    let listed = local_policies(&iam).await;
     assert!(listed.policies().is_empty());
     ok_json(&gate(
         &cfg,
@@ -354,12 +359,7 @@ async fn a_managed_policy_keeps_five_versions_dropping_the_oldest() {
             "run {n}: {done}"
         );
     }
-    let listed = iam
-        .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-        .send()
-        .await
-        .unwrap();
+    let listed = local_policies(&iam).await;
     let policy = &listed.policies()[0];
     assert_eq!(policy.default_version_id(), Some("v7"));
     let versions = iam

@@ -97,6 +97,27 @@ async fn wait_iam_delivered(gate: &Gate) {
     );
 }
 
+/// A gate where blocked alice's IAM user `iam_user` carries the deny (and `others`
+/// are blocked too), stopped; then alice's link is removed while no subscriber runs.
+async fn unlinked_while_down(moto: &Moto, iam_user: &str, others: &[&str]) -> Gate {
+    let mut first = gate(moto, None).await;
+    linked_user(&first, "alice", iam_user).await;
+    for u in others {
+        first.user(u, "research").await;
+        block(&first, u).await;
+    }
+    block(&first, "alice").await;
+    moto.wait_policy(iam_user, DENY, true).await;
+    wait_iam_delivered(&first).await;
+    first.stop_in_place().await;
+    first
+        .ops
+        .unlink_iam(&actor(), "alice", IamPrincipalKind::IamUser, iam_user)
+        .await
+        .unwrap();
+    first
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unlinking_or_deleting_a_blocked_user_removes_the_deny() {
     let Some(moto) = Moto::start().await else {
@@ -151,7 +172,10 @@ async fn unlinking_or_deleting_a_blocked_user_removes_the_deny() {
     moto.wait_policy("bob-iam", DENY, true).await;
     // (The first link's event may have found bob blocked already and put it then.)
     let rows = iam_audit(&api, "iam_deny_put", "bob-iam").await;
-    assert_eq!(rows[0]["after"]["why"], "linked to alice by test", "{rows:?}");
+    assert_eq!(
+        rows[0]["after"]["why"], "linked to alice by test",
+        "{rows:?}"
+    );
     gate.stop().await;
 }
 
@@ -170,19 +194,8 @@ async fn a_deny_left_behind_goes_at_reconciliation_and_one_never_put_stays() {
         .send()
         .await
         .unwrap();
-    let mut first = gate(&moto, None).await;
-    linked_user(&first, "alice", "alice-iam").await;
-    block(&first, "alice").await;
-    moto.wait_policy("alice-iam", DENY, true).await;
-    wait_iam_delivered(&first).await;
-
     // The subscriber is down while alice is unlinked, and never hears of it.
-    first.stop_in_place().await;
-    first
-        .ops
-        .unlink_iam(&actor(), "alice", IamPrincipalKind::IamUser, "alice-iam")
-        .await
-        .unwrap();
+    let first = unlinked_while_down(&moto, "alice-iam", &[]).await;
     let newest = first.store.events(None, 1).await.unwrap()[0].id;
     let db = sqlx::SqlitePool::connect(&first.db_url()).await.unwrap();
     sqlx::query("UPDATE event_consumers SET start_after = ? WHERE name = 'iam'")
@@ -220,22 +233,9 @@ async fn an_iam_user_moved_between_blocked_users_keeps_the_deny() {
         return;
     };
     create_iam_users(&moto, &["shared-iam"]).await;
-    let mut first = gate(&moto, None).await;
-    linked_user(&first, "alice", "shared-iam").await;
-    first.user("bob", "research").await;
-    block(&first, "alice").await;
-    block(&first, "bob").await;
-    moto.wait_policy("shared-iam", DENY, true).await;
-    wait_iam_delivered(&first).await;
-
     // While no subscriber runs, the IAM user moves from alice to bob (both blocked):
     // when the events are delivered, the unlink finds it linked to a blocked user.
-    first.stop_in_place().await;
-    first
-        .ops
-        .unlink_iam(&actor(), "alice", IamPrincipalKind::IamUser, "shared-iam")
-        .await
-        .unwrap();
+    let first = unlinked_while_down(&moto, "shared-iam", &["bob"]).await;
     first
         .ops
         .link_iam(&actor(), "bob", IamPrincipalKind::IamUser, "shared-iam")

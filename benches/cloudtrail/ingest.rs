@@ -105,7 +105,10 @@ async fn main() {
 
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let url = database_url.unwrap_or_else(|| {
-        format!("sqlite://{}?mode=rwc", tmp.path().join("bench.db").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            tmp.path().join("bench.db").display()
+        )
     });
     let text = format!(
         "[database]\nurl = \"{url}\"\nmaster_key = \"{key}\"\n\
