@@ -45,6 +45,16 @@ fn gate(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+async fn local_policies(
+    iam: &aws_sdk_iam::Client,
+) -> aws_sdk_iam::operation::list_policies::ListPoliciesOutput {
+    iam.list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn ok_json(out: &Output) -> Value {
     assert!(out.status.success(), "{}", common::local::show(out));
     serde_json::from_slice(&out.stdout)
@@ -299,12 +309,7 @@ async fn provisioning_creates_then_changes_nothing_and_dry_runs_change_nothing()
         ],
     ));
     assert_eq!(dry["changes"].as_array().unwrap().len(), 1);
-    let listed = iam
-        .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
-        .send()
-        .await
-        .unwrap();
+    let listed = local_policies(&iam).await;
     assert!(listed.policies().is_empty());
     ok_json(&gate(
         &cfg,
@@ -323,4 +328,61 @@ async fn provisioning_creates_then_changes_nothing_and_dry_runs_change_nothing()
     let out = gate(&no_arns, &["iam", "provision", "bob"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("iam.allowed_model_arns"));
+}
+
+/// `iam policy create` with a changed document makes a new default version each time;
+/// moto enforces AWS's five versions, so from the sixth on the oldest non-default
+/// version must go first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_managed_policy_keeps_five_versions_dropping_the_oldest() {
+    let Some(moto) = Moto::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let iam = moto.iam();
+    let profile =
+        |n: u32| format!("arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.model-{n}");
+    for n in 1..=7u32 {
+        let extra = format!(
+            "[iam]\nendpoint_url = \"{}\"\nallowed_model_arns = [\"{}\"]\n",
+            moto.url,
+            profile(n)
+        );
+        let cfg = write_config(dir.path(), &extra);
+        let done = ok_json(&gate(
+            &cfg,
+            &["--output", "json", "iam", "policy", "create", "GateInvoke"],
+        ));
+        assert_eq!(
+            done["changes"].as_array().unwrap().len(),
+            1,
+            "run {n}: {done}"
+        );
+    }
+    let listed = local_policies(&iam).await;
+    let policy = &listed.policies()[0];
+    assert_eq!(policy.default_version_id(), Some("v7"));
+    let versions = iam
+        .list_policy_versions()
+        .policy_arn(policy.arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = versions
+        .versions()
+        .iter()
+        .filter_map(|v| v.version_id())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["v3", "v4", "v5", "v6", "v7"]);
+    let default = iam
+        .get_policy_version()
+        .policy_arn(policy.arn().unwrap())
+        .version_id("v7")
+        .send()
+        .await
+        .unwrap();
+    let document = default.policy_version().unwrap().document().unwrap();
+    let decoded = percent_encoding::percent_decode_str(document).decode_utf8_lossy();
+    assert!(decoded.contains(&profile(7)), "{decoded}");
 }

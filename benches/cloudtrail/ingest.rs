@@ -1,13 +1,15 @@
 //! CloudTrail ingestion at scale: writes `--records` records (default 1,000,000) as
 //! gzip log files of 10,000 records each in the S3 layout under a temporary directory
 //! (removed afterwards), 95 % Bedrock runtime calls by 100 linked IAM users (a few
-//! failed) and 5 % other events, into a fresh SQLite database (users and team with
+//! failed) and 5 % other events, into a fresh SQLite database, or the empty MySQL or
+//! MariaDB database named by `--database-url` (users and team with
 //! request limits and budgets, so every counted call debits eight counters); then times
 //! `Ops::ingest_log_files` (what `cloudtrail ingest` runs) over the whole tree, and
 //! times it again over the same files (every event a duplicate).
 //!
 //! ```text
-//! cargo run --release --example bench-cloudtrail -- [--records N] [--dir PATH]
+//! cargo run --release --example bench-cloudtrail -- [--records N] [--dir PATH] \
+//!     [--database-url mysql://root@127.0.0.1:3306/bench_cloudtrail]
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
@@ -62,12 +64,14 @@ fn record(i: u64, base_ms: i64) -> serde_json::Value {
 async fn main() {
     let mut records: u64 = 1_000_000;
     let mut base: Option<std::path::PathBuf> = None;
+    let mut database_url: Option<String> = None;
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().unwrap_or_else(|| panic!("{k} needs a value"));
         match k.as_str() {
             "--records" => records = v.parse().unwrap(),
             "--dir" => base = Some(v.into()),
+            "--database-url" => database_url = Some(v),
             _ => panic!("unknown argument {k}"),
         }
     }
@@ -100,10 +104,15 @@ async fn main() {
     );
 
     let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let url = database_url.unwrap_or_else(|| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            tmp.path().join("bench.db").display()
+        )
+    });
     let text = format!(
-        "[database]\nurl = \"sqlite://{}?mode=rwc\"\nmaster_key = \"{key}\"\n\
-         [quota]\ntimezone = \"Europe/Berlin\"\n[iam]\ndirect_call_usd = 0.01\n",
-        tmp.path().join("bench.db").display()
+        "[database]\nurl = \"{url}\"\nmaster_key = \"{key}\"\n\
+         [quota]\ntimezone = \"Europe/Berlin\"\n[iam]\ndirect_call_usd = 0.01\n"
     );
     let config = Config::from_raw(RawConfig::parse(Some(&text), &[]).unwrap()).unwrap();
     let (ops, _) = Ops::open(&config).await.unwrap();

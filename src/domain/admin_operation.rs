@@ -50,6 +50,12 @@ pub enum AdminOperation {
     LinkIam,
     /// A link to an IAM principal was removed.
     UnlinkIam,
+    /// The IAM backstop put its deny policy on an IAM user outside a blocking change
+    /// (an IAM user linked to a blocked user, a deny removed by hand restored).
+    IamDenyPut,
+    /// The IAM backstop removed its deny policy from an IAM user outside a blocking
+    /// change (the IAM user unlinked or its user deleted, a block run out).
+    IamDenyRemoved,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -76,4 +82,6 @@ super::text_enum!(AdminOperation, "admin operation", {
     Logout => "logout",
     LinkIam => "link_iam",
     UnlinkIam => "unlink_iam",
+    IamDenyPut => "iam_deny_put",
+    IamDenyRemoved => "iam_deny_removed",
 });

@@ -1,7 +1,7 @@
 //! Domain events: the changes a person or another system must hear about (a warning
 //! threshold crossed, a block, an unblock, protection, limits changed, a key issued or
-//! revoked, a user moved to another team, a user or team renamed, the daily reset, a
-//! system alert), as one typed value each.
+//! revoked, a user moved to another team, a user or team renamed, an IAM user linked or
+//! unlinked, the daily reset, a system alert), as one typed value each.
 //!
 //! The service layer writes each event to the outbox in the same transaction as the
 //! change it describes; subscribers (the log today, email, webhooks and the IAM
@@ -189,6 +189,20 @@ pub enum DomainEvent {
         /// When (epoch ms).
         at: i64,
     },
+    /// A proxy user was linked to an IAM user, or the link went (unlinked, or the user
+    /// deleted): the IAM backstop brings that IAM user's deny policy in line.
+    IamLinkChanged {
+        /// Database id of the proxy user.
+        user_id: i64,
+        /// Its username.
+        username: String,
+        /// The IAM user name.
+        iam_user: String,
+        /// Linked now (`false`: the link went).
+        linked: bool,
+        /// Who.
+        by: String,
+    },
     /// The daily reset ran.
     ResetDone {
         /// The local day it ran for.
@@ -229,6 +243,8 @@ pub enum EventKind {
     Renamed,
     /// [`DomainEvent::SystemAlert`]
     SystemAlert,
+    /// [`DomainEvent::IamLinkChanged`]
+    IamLinkChanged,
 }
 
 super::text_enum!(EventKind, "event type", {
@@ -244,6 +260,7 @@ super::text_enum!(EventKind, "event type", {
     UserMoved => "user_moved",
     Renamed => "renamed",
     SystemAlert => "system_alert",
+    IamLinkChanged => "iam_link_changed",
 });
 
 impl DomainEvent {
@@ -262,6 +279,7 @@ impl DomainEvent {
             Self::UserMoved { .. } => EventKind::UserMoved,
             Self::Renamed { .. } => EventKind::Renamed,
             Self::SystemAlert { .. } => EventKind::SystemAlert,
+            Self::IamLinkChanged { .. } => EventKind::IamLinkChanged,
         }
     }
 
@@ -282,7 +300,8 @@ impl DomainEvent {
             | Self::ProtectionChanged { username, .. }
             | Self::KeyIssued { username, .. }
             | Self::KeyRevoked { username, .. }
-            | Self::UserMoved { username, .. } => Some(format!("user:{username}")),
+            | Self::UserMoved { username, .. }
+            | Self::IamLinkChanged { username, .. } => Some(format!("user:{username}")),
             Self::ResetDone { .. } | Self::SystemAlert { .. } => None,
         }
     }

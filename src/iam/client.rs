@@ -66,6 +66,16 @@ where
     })
 }
 
+/// How many versions a managed policy may have (AWS's quota).
+const MAX_POLICY_VERSIONS: usize = 5;
+
+/// The number of a policy version id (`v12` is 12); an id of another form sorts last.
+fn version_number(id: Option<&str>) -> u64 {
+    id.and_then(|v| v.strip_prefix('v'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
 /// Policy documents come back URL-encoded; compares them as JSON values.
 pub(crate) fn same_document(stored: &str, wanted: &str) -> bool {
     let decoded = percent_encoding::percent_decode_str(stored).decode_utf8_lossy();
@@ -343,8 +353,14 @@ impl Iam {
         )
         .await?;
         let list = versions.versions();
-        if list.len() >= 5 {
-            if let Some(old) = list.iter().rfind(|v| !v.is_default_version()) {
+        if list.len() >= MAX_POLICY_VERSIONS {
+            // The list's order is not documented (moto lists oldest first, AWS newest
+            // first): the oldest is the lowest version number (`v1`, `v2`, ...).
+            let oldest = list
+                .iter()
+                .filter(|v| !v.is_default_version())
+                .min_by_key(|v| version_number(v.version_id()));
+            if let Some(old) = oldest {
                 let req = c
                     .delete_policy_version()
                     .policy_arn(arn)
@@ -358,5 +374,19 @@ impl Iam {
             .policy_document(document)
             .set_as_default(true);
         must("CreatePolicyVersion", req.send()).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers_order_policy_versions() {
+        assert_eq!(version_number(Some("v1")), 1);
+        assert_eq!(version_number(Some("v12")), 12);
+        assert!(version_number(Some("v2")) < version_number(Some("v10")));
+        assert_eq!(version_number(Some("x")), u64::MAX);
+        assert_eq!(version_number(None), u64::MAX);
     }
 }

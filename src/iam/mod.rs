@@ -17,17 +17,20 @@ use crate::config::IamConfig;
 use crate::notify::alerts::Alerts;
 use crate::store::Store;
 
-/// The backstop for `config` (an IAM client from `sdk`), writing through `store`.
+/// The backstop for `config` (an IAM client from `sdk`), writing through `store`;
+/// `by` names the process in the admin audit rows of its own changes.
 pub(crate) fn backstop(
     config: &IamConfig,
     sdk: &aws_config::SdkConfig,
     store: &Arc<Store>,
     alerts: &Arc<Alerts>,
+    by: &str,
 ) -> Arc<IamBackstop> {
     Arc::new(IamBackstop {
         iam: Iam::new(sdk, config.endpoint_url.as_deref()),
         store: Arc::clone(store),
         deny_name: config.deny_policy_name.clone(),
         alerts: Arc::clone(alerts),
+        by: by.to_string(),
     })
 }

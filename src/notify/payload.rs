@@ -136,6 +136,16 @@ pub(crate) fn headline(event: &DomainEvent) -> String {
         DomainEvent::Renamed { subject, from, by } => {
             format!("{from} was renamed to {} by {by}", who(subject))
         }
+        DomainEvent::IamLinkChanged {
+            username,
+            iam_user,
+            linked,
+            by,
+            ..
+        } => format!(
+            "IAM user {iam_user} was {} {username} by {by}",
+            if *linked { "linked to" } else { "unlinked from" }
+        ),
     }
 }
 
@@ -218,6 +228,7 @@ fn title(event: &DomainEvent) -> &'static str {
         DomainEvent::SystemAlert { .. } => "System alert",
         DomainEvent::UserMoved { .. } => "User moved",
         DomainEvent::Renamed { .. } => "Renamed",
+        DomainEvent::IamLinkChanged { .. } => "IAM link changed",
     }
 }
 

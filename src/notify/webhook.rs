@@ -110,7 +110,8 @@ impl WebhookSubscriber {
             | DomainEvent::Unblocked { username, .. }
             | DomainEvent::ProtectionChanged { username, .. }
             | DomainEvent::KeyIssued { username, .. }
-            | DomainEvent::KeyRevoked { username, .. } => (Some(username.clone()), None),
+            | DomainEvent::KeyRevoked { username, .. }
+            | DomainEvent::IamLinkChanged { username, .. } => (Some(username.clone()), None),
             DomainEvent::UserMoved {
                 username, to_team, ..
             } => (Some(username.clone()), Some(to_team.clone())),

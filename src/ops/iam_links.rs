@@ -1,12 +1,14 @@
 //! Linking proxy users to IAM principals for the CloudTrail/IAM backstop: an IAM user
 //! name, or an assumed-role session name pattern (`*` matches any run of characters).
 //! Direct calls by a linked principal count as the user's; while the user is blocked,
-//! the IAM backstop puts its deny policy on each linked IAM user.
+//! the IAM backstop puts its deny policy on each linked IAM user. Linking or unlinking
+//! an IAM user raises `iam_link_changed`, so that the backstop puts the deny on (linked
+//! to a blocked user) or removes the one it put (no longer linked to a blocked user).
 
 use super::admin_audit::record;
 use super::views::IamLinkView;
 use super::{Ops, OpsError};
-use crate::domain::{Actor, AdminOperation, IamPrincipalKind};
+use crate::domain::{Actor, AdminOperation, DomainEvent, IamPrincipalKind, NewEvent};
 
 /// Checks an IAM user name (1-64 of letters, digits and `+=,.@_-`) or a session name
 /// pattern (2-64 of those and `*`).
@@ -34,6 +36,27 @@ pub(crate) fn check_principal(kind: IamPrincipalKind, name: &str) -> Result<(), 
     }
 }
 
+/// The `iam_link_changed` event of a change to the link of user `user_id` to an IAM
+/// user (`None` for role session patterns, which carry no policy).
+pub(crate) fn link_event(
+    actor: &Actor,
+    user_id: i64,
+    username: &str,
+    kind: IamPrincipalKind,
+    principal: &str,
+    linked: bool,
+) -> Option<NewEvent> {
+    (kind == IamPrincipalKind::IamUser).then(|| {
+        NewEvent::new(DomainEvent::IamLinkChanged {
+            user_id,
+            username: username.to_string(),
+            iam_user: principal.to_string(),
+            linked,
+            by: actor.to_string(),
+        })
+    })
+}
+
 impl Ops {
     /// Links `principal` to the user; a principal linked to anyone already is a
     /// conflict.
@@ -53,8 +76,9 @@ impl Ops {
             None,
             Some(serde_json::json!({"kind": kind, "principal": principal})),
         );
+        let event = link_event(actor, user.id, username, kind, principal, true);
         self.store
-            .link_iam(user.id, kind, principal, &audit)
+            .link_iam(user.id, kind, principal, event.as_ref(), &audit)
             .await?;
         self.iam_links_of(username).await
     }
@@ -75,8 +99,9 @@ impl Ops {
             Some(serde_json::json!({"kind": kind, "principal": principal})),
             None,
         );
+        let event = link_event(actor, user.id, username, kind, principal, false);
         self.store
-            .unlink_iam(user.id, kind, principal, &audit)
+            .unlink_iam(user.id, kind, principal, event.as_ref(), &audit)
             .await?;
         self.iam_links_of(username).await
     }

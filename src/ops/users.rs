@@ -2,10 +2,11 @@
 //! usage, blocking status and keys, change limits, delete.
 
 use super::admin_audit::{json, record};
+use super::iam_links::link_event;
 use super::teams::limits_change;
 use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
-use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate};
+use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate, NewEvent};
 use crate::store::{NewUser, UsageFilter};
 
 /// What creating a user takes.
@@ -144,7 +145,16 @@ impl Ops {
             json(&self.user_view(&user)),
             None,
         );
-        self.store.delete_user(user.id, &audit).await?;
+        // The IAM backstop hears that the user's IAM users are no longer linked (and
+        // removes a deny it put on them).
+        let events: Vec<NewEvent> = self
+            .store
+            .iam_links(Some(user.id))
+            .await?
+            .into_iter()
+            .filter_map(|l| link_event(actor, user.id, username, l.kind, &l.principal, false))
+            .collect();
+        self.store.delete_user(user.id, &events, &audit).await?;
         Ok(Deleted {
             deleted: username.to_string(),
         })

@@ -122,7 +122,7 @@ impl App {
             vec![Arc::new(LogSubscriber)];
         subscribers.extend(notifiers);
         if config.iam.enabled {
-            let backstop = crate::iam::backstop(&config.iam, &aws, &store, &alerts);
+            let backstop = crate::iam::backstop(&config.iam, &aws, &store, &alerts, actor.as_str());
             subscribers.push(Arc::clone(&backstop) as Arc<dyn crate::events::Subscriber>);
             tasks.spawn_until_stopped(
                 "iam reconciler",

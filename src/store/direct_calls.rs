@@ -5,7 +5,9 @@
 //! again, however often or late the event arrives.
 //!
 //! A debit adds to `quota_counters.granted` unconditionally: the call already happened,
-//! so the counter may pass its limit, and then proxies are granted nothing more.
+//! so the counter may pass its limit, and then proxies are granted nothing more. A
+//! batch's debits are summed per counter and written as multi-row upserts (a few
+//! statements per batch, not three per counter).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -13,6 +15,7 @@ use super::requests::{bind_record, chunk_rows, insert_sql, stored_uids};
 use super::rollup_sql::write_rollup;
 use super::rollups::Rollup;
 use super::{now_ms, on_pool, RequestRecord, Store, StoreError};
+use crate::config::DatabaseKind;
 
 /// One counter debit of one record.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +42,36 @@ pub(crate) struct DirectOutcome {
     pub(crate) new: Vec<bool>,
     /// Per counter debited: (granted before, granted after).
     pub(crate) counters: BTreeMap<CounterId, (i64, i64)>,
+}
+
+/// Adds to `rows` counters' `granted` (creating those not there yet), as one multi-row
+/// upsert; on SQLite it returns each counter's `granted` after it.
+fn debit_sql(kind: DatabaseKind, rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
+    let head = format!(
+        "INSERT INTO quota_counters (subject, metric, period, granted, updated_at) VALUES {values}"
+    );
+    match kind {
+        DatabaseKind::Sqlite => format!(
+            "{head} ON CONFLICT (subject, metric, period) DO UPDATE SET \
+             granted = granted + excluded.granted, updated_at = excluded.updated_at \
+             RETURNING subject, metric, period, granted"
+        ),
+        DatabaseKind::MySql => format!(
+            "{head} ON DUPLICATE KEY UPDATE granted = granted + VALUES(granted), \
+             updated_at = VALUES(updated_at)"
+        ),
+    }
+}
+
+/// `granted` of `rows` counters (MySQL has no `RETURNING` on an upsert; the upsert's row
+/// locks hold until the transaction ends, so this reads what it wrote).
+fn granted_sql(rows: usize) -> String {
+    format!(
+        "SELECT subject, metric, period, granted FROM quota_counters \
+         WHERE (subject, metric, period) IN ({})",
+        vec!["(?, ?, ?)"; rows].join(", ")
+    )
 }
 
 impl Store {
@@ -75,10 +108,6 @@ impl Store {
         debits: &[Debit],
     ) -> Result<Option<DirectOutcome>, StoreError> {
         let kind = self.kind();
-        let insert_counter = format!(
-            "{} INTO quota_counters (subject, metric, period, granted, updated_at) VALUES (?, ?, ?, 0, ?)",
-            self.insert_ignore()
-        );
         let outcome = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let stored: HashSet<String> = stored_uids!(tx, records);
@@ -122,37 +151,38 @@ impl Store {
                         .entry((d.subject.clone(), d.metric, d.period.clone()))
                         .or_default() += d.amount;
                 }
+                let sums: Vec<(CounterId, i64)> = sums.into_iter().collect();
                 let now = now_ms();
                 let mut counters = BTreeMap::new();
-                for ((subject, metric, period), amount) in sums {
-                    sqlx::query(&insert_counter)
-                        .bind(subject.as_str())
-                        .bind(metric)
-                        .bind(period.as_str())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(
-                        "UPDATE quota_counters SET granted = granted + ?, updated_at = ? \
-                         WHERE subject = ? AND metric = ? AND period = ?",
-                    )
-                    .bind(amount)
-                    .bind(now)
-                    .bind(subject.as_str())
-                    .bind(metric)
-                    .bind(period.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    let after: i64 = sqlx::query_scalar(
-                        "SELECT granted FROM quota_counters \
-                         WHERE subject = ? AND metric = ? AND period = ?",
-                    )
-                    .bind(subject.as_str())
-                    .bind(metric)
-                    .bind(period.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    counters.insert((subject, metric, period), (after - amount, after));
+                let mut rest = &sums[..];
+                while !rest.is_empty() {
+                    let (chunk, tail) = rest.split_at(chunk_rows(rest.len()));
+                    rest = tail;
+                    let sql = debit_sql(kind, chunk.len());
+                    let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
+                    for ((subject, metric, period), amount) in chunk {
+                        q = q.bind(subject.as_str()).bind(*metric).bind(period.as_str()).bind(*amount).bind(now);
+                    }
+                    let mut after = q.fetch_all(&mut *tx).await?;
+                    if kind == DatabaseKind::MySql {
+                        let sql = granted_sql(chunk.len());
+                        let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
+                        for ((subject, metric, period), _) in chunk {
+                            q = q.bind(subject.as_str()).bind(*metric).bind(period.as_str());
+                        }
+                        after = q.fetch_all(&mut *tx).await?;
+                    }
+                    let after: BTreeMap<(&str, &str, &str), i64> = after
+                        .iter()
+                        .map(|(s, m, p, g)| ((s.as_str(), m.as_str(), p.as_str()), *g))
+                        .collect();
+                    for (key, amount) in chunk {
+                        let granted = after
+                            .get(&(key.0.as_str(), key.1, key.2.as_str()))
+                            .copied()
+                            .ok_or_else(|| StoreError::Invalid(format!("counter {key:?} not written")))?;
+                        counters.insert(key.clone(), (granted - amount, granted));
+                    }
                 }
                 tx.commit().await?;
                 Some(DirectOutcome { new, counters })

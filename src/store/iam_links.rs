@@ -1,12 +1,14 @@
 //! Links from proxy users to IAM principals (`iam_links`) for the CloudTrail/IAM
-//! backstop, each written with its admin audit row in one transaction; and the
-//! `iam_policy_updated` mark the IAM subscriber sets on blocking audit rows.
+//! backstop, each written with its admin audit row (and, for IAM users, its
+//! `iam_link_changed` event) in one transaction; and the `iam_policy_updated` mark the
+//! IAM subscriber sets on blocking audit rows.
 
 use serde::Serialize;
 
 use super::admin::{insert_admin_audit, AdminAuditRecord};
+use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
-use crate::domain::IamPrincipalKind;
+use crate::domain::{IamPrincipalKind, NewEvent};
 
 /// One link as stored, with the user's name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -40,15 +42,34 @@ impl Store {
         Ok(links)
     }
 
-    /// Links `principal` to the user; a principal already linked (to anyone) is a
-    /// conflict.
+    /// The proxy user IAM user `iam_user` is linked to: (id, username).
+    pub(crate) async fn iam_user_owner(
+        &self,
+        iam_user: &str,
+    ) -> Result<Option<(i64, String)>, StoreError> {
+        let owner = on_pool!(self, p => {
+            sqlx::query_as::<_, (i64, String)>(
+                "SELECT l.user_id, u.username FROM iam_links l JOIN users u ON u.id = l.user_id \
+                 WHERE l.kind = 'iam_user' AND l.principal = ?",
+            )
+            .bind(iam_user)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(owner)
+    }
+
+    /// Links `principal` to the user, with `event` (if any); a principal already linked
+    /// (to anyone) is a conflict.
     pub(crate) async fn link_iam(
         &self,
         user_id: i64,
         kind: IamPrincipalKind,
         principal: &str,
+        event: Option<&NewEvent>,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
+        let row = event.map(|e| EventRow::new(self, e)).transpose()?;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
@@ -61,20 +82,26 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict(e, || format!("{kind} `{principal}` is already linked")))?;
+            if let Some(row) = &row {
+                let _always_new = insert_event!(row, &mut *tx);
+            }
             insert_admin_audit!(audit, &mut *tx);
             tx.commit().await?;
         });
         Ok(())
     }
 
-    /// Removes the user's link to `principal`; `NotFound` when there is none.
+    /// Removes the user's link to `principal`, with `event` (if any); `NotFound` when
+    /// there is none.
     pub(crate) async fn unlink_iam(
         &self,
         user_id: i64,
         kind: IamPrincipalKind,
         principal: &str,
+        event: Option<&NewEvent>,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
+        let row = event.map(|e| EventRow::new(self, e)).transpose()?;
         let removed = on_pool!(self, p => {
             let mut tx = p.begin().await?;
             let n = sqlx::query(
@@ -87,6 +114,9 @@ impl Store {
             .await?
             .rows_affected();
             if n > 0 {
+                if let Some(row) = &row {
+                    let _always_new = insert_event!(row, &mut *tx);
+                }
                 insert_admin_audit!(audit, &mut *tx);
             }
             tx.commit().await?;

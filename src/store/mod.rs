@@ -13,7 +13,8 @@
 //! (`scheduler_runs`), `outbox` (domain events and their deliveries), `pricing`,
 //! `requests` (`bedrock_requests`), `rollups` (`usage_daily`, `usage_hourly`, kept with
 //! the request rows), `aggregates` (reports over the rollups), `record_pages` (keyset
-//! pages of request rows, retention). The store holds no business rule: the service layer
+//! pages of request rows, retention), `iam_links` and `iam_denies` (the IAM backstop's
+//! links and the deny policies it put on). The store holds no business rule: the service layer
 //! (`ops`) decides, the store writes.
 
 mod admin;
@@ -23,6 +24,7 @@ mod blocks;
 mod counters;
 mod direct_calls;
 mod error;
+mod iam_denies;
 mod iam_links;
 mod jobs;
 mod keys;
@@ -57,6 +59,7 @@ pub use blocks::BlockStatus;
 pub(crate) use counters::CounterRef;
 pub(crate) use direct_calls::Debit;
 pub use error::StoreError;
+pub(crate) use iam_denies::IamDeny;
 pub use iam_links::IamLink;
 pub use keys::{ActiveKey, KeyInfo, NewKey};
 pub use open::{describe as describe_database, OpenMode};

@@ -100,7 +100,7 @@ pub(crate) use insert_event_id;
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
 pub struct StoredEvent {
     /// Outbox id (increasing).
-    pub(crate) id: i64,
+    pub id: i64,
     /// The event's type.
     pub kind: EventKind,
     /// `user:<name>` or `team:<name>`.

@@ -165,19 +165,27 @@ impl Store {
         self.bump_state_version().await
     }
 
-    /// Deletes a user with their keys and limits (their request rows stay), with the
-    /// audit row, in one transaction.
+    /// Deletes a user with their keys, limits and IAM links (their request rows stay),
+    /// with `events` and the audit row, in one transaction.
     pub(crate) async fn delete_user(
         &self,
         user_id: i64,
+        events: &[NewEvent],
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
+        let rows = events
+            .iter()
+            .map(|e| EventRow::new(self, e))
+            .collect::<Result<Vec<_>, _>>()?;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query("DELETE FROM users WHERE id = ?")
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            for row in &rows {
+                let _always_new = insert_event!(row, &mut *tx);
+            }
             insert_admin_audit!(audit, &mut *tx);
             tx.commit().await?;
         });
