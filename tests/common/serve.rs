@@ -1,6 +1,6 @@
 //! The real `serve` binary as a child process: started on a configuration file with a
 //! clean environment (upstream credentials only from what the test gives), its stderr
-//! lines collected for the test to wait on, stopped with SIGTERM.
+//! lines collected for the test to wait on, stopped with SIGTERM (or killed).
 
 use std::io::BufRead;
 use std::path::Path;
@@ -78,6 +78,12 @@ impl Serve {
     /// Every line so far.
     pub fn all(&self) -> Vec<String> {
         self.lines.lock().clone()
+    }
+
+    /// SIGKILL (no shutdown of any kind), then waits for the process to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERM, then waits for a clean exit.
