@@ -228,6 +228,12 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
         assert!(r.input_tokens > 0 && r.output_tokens == 4096, "{r:?}");
     }
     let finished = after_kill.len() - crashed.len();
+    eprintln!(
+        "served before the kill: {served_before}; records after replay: {} \
+         ({finished} with their usage, {} at their worst case)",
+        after_kill.len(),
+        crashed.len()
+    );
     assert!(finished <= served_before - STREAMS);
     assert!(segments(&state).is_empty(), "replayed segments are deleted");
 

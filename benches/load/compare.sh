@@ -9,7 +9,7 @@
 # of the run on disk.
 #
 #   benches/load/compare.sh BASE_REV [SECONDS_PER_RUN] [ROUNDS]     (default 10 s, 6 rounds)
-#   GENERATORS="light" benches/load/compare.sh ...                  (one generator only)
+#   GENERATORS="light" ENGINES="sqlite" benches/load/compare.sh ...  (one generator, engine)
 #   BEFORE_JOURNAL=off AFTER_JOURNAL=fsync benches/load/compare.sh - 10 6
 #       (BASE_REV `-`: the working tree's binary on both sides; `*_JOURNAL` sets that
 #       side's `proxy.journal`, for binaries that know it)
@@ -25,6 +25,7 @@ BASE=${1:?usage: compare.sh BASE_REV [SECONDS] [ROUNDS]}
 DUR=${2:-10}
 ROUNDS=${3:-6}
 GENERATORS=${GENERATORS:-signing light}
+ENGINES=${ENGINES:-sqlite mariadb}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/bedrock-gate-target}
 WORK=$(mktemp -d)
 R=$CARGO_TARGET_DIR/release
@@ -117,8 +118,8 @@ compare() {
     kill "${PID[before]}" "${PID[after]}"; wait "${PID[before]}" "${PID[after]}" 2>/dev/null || true
 }
 
-compare sqlite "sqlite://$WORK/before.db?mode=rwc" "sqlite://$WORK/after.db?mode=rwc"
-if mysqladmin --user=root --host=127.0.0.1 ping >/dev/null 2>&1; then
+[[ " $ENGINES " == *" sqlite "* ]] && compare sqlite "sqlite://$WORK/before.db?mode=rwc" "sqlite://$WORK/after.db?mode=rwc"
+if [[ " $ENGINES " == *" mariadb "* ]] && mysqladmin --user=root --host=127.0.0.1 ping >/dev/null 2>&1; then
     mysql --user=root --host=127.0.0.1 -e "DROP DATABASE IF EXISTS bg_cmp_before; DROP DATABASE IF EXISTS bg_cmp_after; CREATE DATABASE bg_cmp_before; CREATE DATABASE bg_cmp_after"
     compare mariadb "mysql://root@127.0.0.1:3306/bg_cmp_before" "mysql://root@127.0.0.1:3306/bg_cmp_after"
     mysql --user=root --host=127.0.0.1 -e "DROP DATABASE bg_cmp_before; DROP DATABASE bg_cmp_after"

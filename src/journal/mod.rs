@@ -155,3 +155,53 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
         .mode(0o700)
         .create(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> usize {
+        replay::segment_files(dir).unwrap().len()
+    }
+
+    async fn journal_three_calls(mode: JournalMode) -> (tempfile::TempDir, Journal, Vec<Ticket>) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path(), mode).unwrap();
+        let mut tickets = Vec::new();
+        for uid in ["a", "b", "c"] {
+            let (seq, ticket) = journal.begin(&frame::tests::record(uid)).unwrap();
+            journal.durable(seq).await.unwrap();
+            tickets.push(ticket);
+        }
+        journal.end(&frame::tests::record("a"));
+        (dir, journal, tickets)
+    }
+
+    #[tokio::test]
+    async fn segments_go_once_every_call_is_stored() {
+        for mode in [JournalMode::Fsync, JournalMode::Write] {
+            let (dir, journal, tickets) = journal_three_calls(mode).await;
+            let (records, _) = replay::read(dir.path()).unwrap();
+            assert_eq!(records.len(), 3, "{mode:?}: begun calls are on disk");
+            drop(tickets);
+            journal.close();
+            assert_eq!(files(dir.path()), 0, "{mode:?}: nothing left after a clean stop");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_not_stored_keeps_its_segment() {
+        let (dir, journal, mut tickets) = journal_three_calls(JournalMode::Fsync).await;
+        tickets.pop().unwrap().keep();
+        drop(tickets);
+        journal.close();
+        let (records, report) = replay::read(dir.path()).unwrap();
+        assert_eq!(records.len(), 3);
+        assert_eq!((report.ended, report.estimated), (1, 2));
+        // A journal opened on it numbers its segments after the kept one.
+        let again = Journal::open(dir.path(), JournalMode::Fsync).unwrap();
+        let (seq, _t) = again.begin(&frame::tests::record("d")).unwrap();
+        again.durable(seq).await.unwrap();
+        assert_eq!(files(dir.path()), 2);
+    }
+}
