@@ -49,8 +49,7 @@ async fn post(client: &Client, url: &str, token: &str) -> Option<u16> {
 }
 
 fn client() -> Client {
-    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http()
+    hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
 }
 
 /// The proxy's URL, from `serve`'s `serving` line.
@@ -187,8 +186,7 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
             .append(true)
             .open(files.last().unwrap())
             .unwrap();
-        last.write_all(&[0xf4, 0x01, 0, 0, 1, 2, 3, 4, 1])
-            .unwrap();
+        last.write_all(&[0xf4, 0x01, 0, 0, 1, 2, 3, 4, 1]).unwrap();
         last.write_all(br#"{"request_uid":"feed"#).unwrap();
     }
 
@@ -217,7 +215,9 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
         .iter()
         .filter(|r| r.ended_early == Some(EndedEarly::ProxyCrashed))
         .collect();
-    assert!(crashed.iter().all(|r| r.usage_source == UsageSource::WorstCase));
+    assert!(crashed
+        .iter()
+        .all(|r| r.usage_source == UsageSource::WorstCase));
     let open_streams = crashed
         .iter()
         .filter(|r| r.operation == "ConverseStream")

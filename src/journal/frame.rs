@@ -193,7 +193,10 @@ pub(crate) mod tests {
             .iter()
             .map(|e| (e.kind, e.record.request_uid.as_str()))
             .collect();
-        assert_eq!(got, [(Kind::Begin, "a"), (Kind::End, "a"), (Kind::Begin, "b")]);
+        assert_eq!(
+            got,
+            [(Kind::Begin, "a"), (Kind::End, "a"), (Kind::Begin, "b")]
+        );
         assert_eq!(d.entries[0].record, record("a"));
     }
 
@@ -234,7 +237,11 @@ pub(crate) mod tests {
     fn a_valid_frame_with_an_unparsable_record_is_counted_and_skipped() {
         let mut bytes = HEADER.to_vec();
         encode(&mut bytes, Kind::End, b"{not json");
-        encode(&mut bytes, Kind::End, &serde_json::to_vec(&record("z")).unwrap());
+        encode(
+            &mut bytes,
+            Kind::End,
+            &serde_json::to_vec(&record("z")).unwrap(),
+        );
         let d = decode(&bytes);
         assert_eq!(d.unreadable, 1);
         assert_eq!(d.entries.len(), 1);

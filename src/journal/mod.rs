@@ -185,7 +185,11 @@ mod tests {
             assert_eq!(records.len(), 3, "{mode:?}: begun calls are on disk");
             drop(tickets);
             journal.close();
-            assert_eq!(files(dir.path()), 0, "{mode:?}: nothing left after a clean stop");
+            assert_eq!(
+                files(dir.path()),
+                0,
+                "{mode:?}: nothing left after a clean stop"
+            );
         }
     }
 

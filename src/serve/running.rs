@@ -15,9 +15,9 @@
 //!
 //! Each stage has a deadline ([`deadline`]); a task that misses it is logged and stopped.
 
+use crate::config::JournalMode;
 use crate::domain::Actor;
 use crate::events::log::LogSubscriber;
-use crate::config::JournalMode;
 use crate::journal::Journal;
 use crate::ops::Ops;
 use std::future::Future;
