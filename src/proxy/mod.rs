@@ -6,6 +6,7 @@
 //! accept loop is the one both listeners share (`lifecycle::accept`).
 
 pub(crate) mod access;
+mod admission;
 pub(crate) mod body;
 pub(crate) mod cap;
 pub(crate) mod connections;
