@@ -108,25 +108,7 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
     let upstream = common::fake_upstream().await;
     let root = db.dir();
     let state = root.join("state");
-    let config_path = root.join("gate.toml");
-    let key = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(common::MASTER_KEY)
-    };
-    std::fs::write(
-        &config_path,
-        format!(
-            "[proxy]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nshutdown_grace_secs = 1\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n\
-             [upstream]\nregion = \"{}\"\nendpoint = \"{}\"\n\
-             [database]\nurl = \"{}\"\nmaster_key = \"{key}\"\n",
-            state.display(),
-            common::REGION,
-            upstream.url(),
-            db.url,
-        ),
-    )
-    .unwrap();
+    let config_path = common::serve::config_file(root, &state, 1, &upstream.url(), &db.url);
     let config = Config::load(Some(&config_path)).unwrap();
     let token = {
         let (ops, _) = Ops::open(&config).await.unwrap();

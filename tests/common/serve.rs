@@ -14,6 +14,35 @@ const BIN: &str = env!("CARGO_BIN_EXE_bedrock-gate");
 /// How long the binary may take to log an expected line.
 pub const WAIT: Duration = Duration::from_secs(60);
 
+/// Writes `<root>/gate.toml` for `serve`: both listeners on port 0, local state in
+/// `state`, the shutdown grace `grace_secs`, the fake upstream at `upstream_url`, the
+/// database at `db_url`, the test master key. Returns its path.
+pub fn config_file(
+    root: &Path,
+    state: &Path,
+    grace_secs: u64,
+    upstream_url: &str,
+    db_url: &str,
+) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(super::MASTER_KEY);
+    let path = root.join("gate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+             shutdown_grace_secs = {grace_secs}\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n\
+             [upstream]\nregion = \"{}\"\nendpoint = \"{upstream_url}\"\n\
+             [database]\nurl = \"{db_url}\"\nmaster_key = \"{key}\"\n",
+            state.display(),
+            super::REGION,
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// A running `serve` and the lines it has written to stderr so far.
 pub struct Serve {
     child: Child,
