@@ -20,6 +20,8 @@
 //! - [`metrics`]: the Prometheus metrics `/metrics` serves, and the cheap calls that
 //!   update them from the request path.
 //! - [`store`]: the database (SQLite or MySQL) behind one type, the outbox included.
+//! - `journal`: the crash journal: every forwarded call durable on local disk before it
+//!   goes upstream, replayed into records after a crash.
 //! - `sigv4`: SigV4 itself, once for verifying callers and signing for upstream.
 //! - [`auth`]: proxy-issued keys in memory, SigV4 verification and bearer tokens.
 //! - [`quota`]: limits and budgets enforced in memory, capacity drawn from the database.
@@ -47,6 +49,7 @@ pub mod error;
 pub(crate) mod events;
 mod hash;
 pub(crate) mod iam;
+pub(crate) mod journal;
 pub(crate) mod lifecycle;
 mod logging;
 pub mod metrics;

@@ -121,24 +121,7 @@ async fn spilled_records_live_in_the_state_dir_and_are_imported_from_any_directo
     for d in [&first_cwd, &second_cwd] {
         std::fs::create_dir_all(d).unwrap();
     }
-    let config_path = root.join("gate.toml");
-    let key = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(common::MASTER_KEY)
-    };
-    std::fs::write(
-        &config_path,
-        format!(
-            "[proxy]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\nshutdown_grace_secs = 2\n\
-             [admin]\nlisten = \"127.0.0.1:0\"\n\
-             [upstream]\nregion = \"{}\"\nendpoint = \"{}\"\n\
-             [database]\nurl = \"{url}\"\nmaster_key = \"{key}\"\n",
-            state.display(),
-            common::REGION,
-            upstream.url(),
-        ),
-    )
-    .unwrap();
+    let config_path = common::serve::config_file(root, &state, 2, &upstream.url(), &url);
     let token = {
         let config = Config::load(Some(&config_path)).unwrap();
         let (ops, _) = Ops::open(&config).await.unwrap();

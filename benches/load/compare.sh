@@ -2,17 +2,30 @@
 # Before/after on the load benchmark: the proxy built at BASE_REV and at the working tree,
 # both running at once (each on its own database), measured at saturation in alternating
 # order (ABBA: before, after, after, before, ...) so that the machine's drift and its
-# neighbours weigh on both alike. SQLite, then MariaDB when reachable.
+# neighbours weigh on both alike, with both load generators in turn: `signing` (signs
+# every request, as an SDK does) and `light` (replays requests pre-signed once, as wrk
+# with a script; the proxy gets the CPU signing would take). SQLite, then MariaDB when
+# reachable. Each proxy keeps its local state (spill file, crash journal) in a directory
+# of the run on disk.
 #
 #   benches/load/compare.sh BASE_REV [SECONDS_PER_RUN] [ROUNDS]     (default 10 s, 6 rounds)
+#   GENERATORS="light" ENGINES="sqlite" benches/load/compare.sh ...  (one generator, engine)
+#   BEFORE_JOURNAL=off AFTER_JOURNAL=fsync benches/load/compare.sh - 10 6
+#       (BASE_REV `-`: the working tree's binary on both sides; `*_JOURNAL` sets that
+#       side's `proxy.journal`, for binaries that know it)
 #
-# Prints one JSON line per run and a Markdown summary: median req/s of each side, the
-# ratio after/before, and CPU seconds per 1,000 calls.
+# Release profile settings can be given in the environment and apply to both sides, e.g.
+# CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 for a faster build.
+#
+# Prints one JSON line per run and a Markdown summary per engine and generator: median
+# req/s of each side, the ratio after/before, and CPU seconds per 1,000 calls.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BASE=${1:?usage: compare.sh BASE_REV [SECONDS] [ROUNDS]}
 DUR=${2:-10}
 ROUNDS=${3:-6}
+GENERATORS=${GENERATORS:-signing light}
+ENGINES=${ENGINES:-sqlite mariadb}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/bedrock-gate-target}
 WORK=$(mktemp -d)
 R=$CARGO_TARGET_DIR/release
@@ -22,12 +35,17 @@ cargo build --release --quiet --bin bedrock-gate --example bench-upstream --exam
 cp "$R/bedrock-gate" "$WORK/gate-after"
 cp "$R/examples/bench-upstream" "$WORK/upstream"
 cp "$R/examples/bench-loadgen" "$WORK/loadgen"
-git worktree add --quiet --detach "$WORK/base" "$BASE"
-(cd "$WORK/base" && cargo build --release --quiet --bin bedrock-gate)
-cp "$R/bedrock-gate" "$WORK/gate-before"
-git worktree remove --force "$WORK/base"
-# Leave the target directory holding the working tree's build again.
-cargo build --release --quiet --bin bedrock-gate
+if [ "$BASE" = - ]; then
+    cp "$R/bedrock-gate" "$WORK/gate-before"
+else
+    git worktree add --quiet --detach "$WORK/base" "$BASE"
+    (cd "$WORK/base" && cargo build --release --quiet --bin bedrock-gate)
+    cp "$R/bedrock-gate" "$WORK/gate-before"
+    git worktree remove --force "$WORK/base"
+    # Leave the target directory holding the working tree's build again.
+    cargo build --release --quiet --bin bedrock-gate
+fi
+declare -A JOURNAL=([before]=${BEFORE_JOURNAL:-} [after]=${AFTER_JOURNAL:-})
 
 ulimit -n 65536 2>/dev/null || true
 PIDS=()
@@ -50,6 +68,8 @@ start() {
     cat > "$WORK/$side-$engine.toml" <<TOML
 [proxy]
 listen = "127.0.0.1:$port"
+state_dir = "$WORK/state-$side-$engine"
+${JOURNAL[$side]:+journal = \"${JOURNAL[$side]}\"}
 [admin]
 listen = "127.0.0.1:$((port + 1))"
 [upstream]
@@ -70,11 +90,12 @@ TOML
     wait_port "$port"
 }
 
-# run SIDE ENGINE PORT ROUND
+# run SIDE ENGINE PORT ROUND GENERATOR
 run() {
-    local side=$1 engine=$2 port=$3 round=$4 before after out ok
+    local side=$1 engine=$2 port=$3 round=$4 gen=$5 before after out ok extra=()
+    [ "$gen" = light ] && extra=(--presigned 256)
     before=$(cpu_ticks "${PID[$side]}")
-    out=$("$WORK/loadgen" --url "http://127.0.0.1:$port" --concurrency 64 --duration "$DUR" --key "${KEY[$side]}" --secret "${SECRET[$side]}")
+    out=$("$WORK/loadgen" --url "http://127.0.0.1:$port" --concurrency 64 --duration "$DUR" --key "${KEY[$side]}" --secret "${SECRET[$side]}" "${extra[@]}")
     after=$(cpu_ticks "${PID[$side]}")
     ok=$(echo "$out" | sed -E 's/.*"ok":([0-9]+).*/\1/')
     echo "$out" | sed "s/^{/{\"side\":\"$side\",\"engine\":\"$engine\",\"round\":$round,\"cpu_s_per_1k\":$(awk -v a="$after" -v b="$before" -v t="$TICK" -v n="$ok" 'BEGIN{printf "%.4f", (a-b)/t/(n/1000)}'),/" | tee -a "$RESULTS"
@@ -86,34 +107,40 @@ compare() {
     start before "$engine" "$2" 18192
     start after "$engine" "$3" 18194
     for round in $(seq 1 "$ROUNDS"); do
-        if [ $((round % 2)) -eq 1 ]; then
-            run before "$engine" 18192 "$round"; run after "$engine" 18194 "$round"
-        else
-            run after "$engine" 18194 "$round"; run before "$engine" 18192 "$round"
-        fi
+        for gen in $GENERATORS; do
+            if [ $((round % 2)) -eq 1 ]; then
+                run before "$engine" 18192 "$round" "$gen"; run after "$engine" 18194 "$round" "$gen"
+            else
+                run after "$engine" 18194 "$round" "$gen"; run before "$engine" 18192 "$round" "$gen"
+            fi
+        done
     done
     kill "${PID[before]}" "${PID[after]}"; wait "${PID[before]}" "${PID[after]}" 2>/dev/null || true
 }
 
-compare sqlite "sqlite://$WORK/before.db?mode=rwc" "sqlite://$WORK/after.db?mode=rwc"
-if mysqladmin --user=root --host=127.0.0.1 ping >/dev/null 2>&1; then
+[[ " $ENGINES " == *" sqlite "* ]] && compare sqlite "sqlite://$WORK/before.db?mode=rwc" "sqlite://$WORK/after.db?mode=rwc"
+if [[ " $ENGINES " == *" mariadb "* ]] && mysqladmin --user=root --host=127.0.0.1 ping >/dev/null 2>&1; then
     mysql --user=root --host=127.0.0.1 -e "DROP DATABASE IF EXISTS bg_cmp_before; DROP DATABASE IF EXISTS bg_cmp_after; CREATE DATABASE bg_cmp_before; CREATE DATABASE bg_cmp_after"
     compare mariadb "mysql://root@127.0.0.1:3306/bg_cmp_before" "mysql://root@127.0.0.1:3306/bg_cmp_after"
     mysql --user=root --host=127.0.0.1 -e "DROP DATABASE bg_cmp_before; DROP DATABASE bg_cmp_after"
 fi
 
 echo
-echo "results: $RESULTS (base $(git rev-parse --short "$BASE"), after $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'))"
+echo "results: $RESULTS (base $([ "$BASE" = - ] && echo "working tree, journal=${BEFORE_JOURNAL:-default}" || git rev-parse --short "$BASE"), journal=${AFTER_JOURNAL:-default}; after $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'))"
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("| engine | before req/s (median; range) | after req/s (median; range) | after / before | CPU s per 1k before / after |")
-print("|---|---|---|---|---|")
+print("| engine | generator | before req/s (median; range) | after req/s (median; range) | after / before | CPU s per 1k before / after |")
+print("|---|---|---|---|---|---|")
 for engine in dict.fromkeys(r["engine"] for r in rows):
-    side = {s: [r for r in rows if r["engine"] == engine and r["side"] == s] for s in ("before", "after")}
-    med = {s: statistics.median(r["rps"] for r in side[s]) for s in side}
-    rng = {s: f"{min(r['rps'] for r in side[s]):.0f}-{max(r['rps'] for r in side[s]):.0f}" for s in side}
-    cpu = {s: statistics.median(r["cpu_s_per_1k"] for r in side[s]) for s in side}
-    print(f"| {engine} | {med['before']:.0f} ({rng['before']}) | {med['after']:.0f} ({rng['after']}) | "
-          f"{med['after'] / med['before']:.3f} | {cpu['before']:.4f} / {cpu['after']:.4f} |")
+    for gen in dict.fromkeys(r.get("generator", "signing") for r in rows):
+        side = {s: [r for r in rows if r["engine"] == engine and r["side"] == s
+                    and r.get("generator", "signing") == gen] for s in ("before", "after")}
+        if not side["before"] or not side["after"]:
+            continue
+        med = {s: statistics.median(r["rps"] for r in side[s]) for s in side}
+        rng = {s: f"{min(r['rps'] for r in side[s]):.0f}-{max(r['rps'] for r in side[s]):.0f}" for s in side}
+        cpu = {s: statistics.median(r["cpu_s_per_1k"] for r in side[s]) for s in side}
+        print(f"| {engine} | {gen} | {med['before']:.0f} ({rng['before']}) | {med['after']:.0f} ({rng['after']}) | "
+              f"{med['after'] / med['before']:.3f} | {cpu['before']:.4f} / {cpu['after']:.4f} |")
 PY

@@ -1,5 +1,8 @@
 //! The load generator of the load benchmark: signs every request with SigV4 (as a real
-//! SDK does) and drives one target either closed-loop (C workers back to back, for
+//! SDK does), or with `--presigned N` replays a pool of N requests signed once at start
+//! (the light generator, as `wrk` with a script: a signature stays valid within AWS's
+//! 5-minute clock skew, so runs of up to 4 minutes; it leaves the CPU that signing takes
+//! to the proxy being measured), and drives one target either closed-loop (C workers back to back, for
 //! throughput at saturation) or at a fixed rate (open loop: requests go out on schedule
 //! whatever the target does, and latency counts from each request's dispatch, including
 //! any wait for the in-flight cap, so a stalled server cannot hide its queueing). Prints
@@ -8,11 +11,12 @@
 //! `cargo run --release --example bench-loadgen -- --url http://127.0.0.1:8080 \
 //!   [--key ID --secret S | --bearer T] [--rate 500] [--concurrency 64] [--duration 10] \
 //!   [--path /model/anthropic.claude-3-haiku-20240307-v1%3A0/converse] [--body-bytes 2048] \
-//!   [--hold]` (`--hold`: open `--concurrency` streams and keep them open for the duration)
+//!   [--presigned 256] [--hold]` (`--hold`: open `--concurrency` streams and keep them open
+//!   for the duration)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -38,7 +42,14 @@ struct Opts {
     duration: Duration,
     body: Bytes,
     hold: bool,
+    /// Requests signed once at start and replayed in turn (empty: sign every request).
+    pool: Arc<Vec<(http::Uri, http::HeaderMap)>>,
+    next: Arc<AtomicUsize>,
 }
+
+/// Longest run the pre-signed pool serves: its signatures must stay within the 5-minute
+/// clock skew the proxy accepts.
+const PRESIGNED_MAX: Duration = Duration::from_secs(240);
 
 fn parse() -> Opts {
     let mut o = Opts {
@@ -52,8 +63,11 @@ fn parse() -> Opts {
         duration: Duration::from_secs(10),
         body: Bytes::new(),
         hold: false,
+        pool: Arc::new(Vec::new()),
+        next: Arc::new(AtomicUsize::new(0)),
     };
     let mut body_bytes = 2048usize;
+    let mut presigned = 0usize;
     let mut key_id = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -70,6 +84,7 @@ fn parse() -> Opts {
             "--duration" => o.duration = Duration::from_secs(v().parse().unwrap_or(10)),
             "--body-bytes" => body_bytes = v().parse().unwrap_or(2048),
             "--hold" => o.hold = true,
+            "--presigned" => presigned = v().parse().unwrap_or(0),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -90,10 +105,32 @@ fn parse() -> Opts {
         .to_string();
     }
     o.body = Bytes::from(body);
+    if presigned > 0 {
+        assert!(
+            o.duration <= PRESIGNED_MAX,
+            "--presigned runs last at most {PRESIGNED_MAX:?} (the signatures' clock skew)"
+        );
+        o.pool = Arc::new((0..presigned).map(|_| signed(&o)).collect());
+    }
     o
 }
 
+/// The next request: from the pre-signed pool (a copy of its head, the shared body), or
+/// signed now.
 fn request(o: &Opts) -> http::Request<Full<Bytes>> {
+    let (uri, headers) = match o.pool.len() {
+        0 => signed(o),
+        n => o.pool[o.next.fetch_add(1, Ordering::Relaxed) % n].clone(),
+    };
+    let mut req = http::Request::new(Full::new(o.body.clone()));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = uri;
+    *req.headers_mut() = headers;
+    req
+}
+
+/// The URI and headers of one request, signed now (or with the bearer token).
+fn signed(o: &Opts) -> (http::Uri, http::HeaderMap) {
     let url = format!("{}{}", o.url, o.path);
     let uri: http::Uri = url.parse().expect("url");
     let host = uri.authority().expect("host").as_str().to_string();
@@ -126,11 +163,14 @@ fn request(o: &Opts) -> http::Request<Full<Bytes>> {
             headers.push((k.to_string(), v.to_string()));
         }
     }
-    let mut req = http::Request::post(uri);
+    let mut map = http::HeaderMap::new();
     for (k, v) in &headers {
-        req = req.header(k, v);
+        map.append(
+            http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+            http::HeaderValue::from_str(v).expect("header value"),
+        );
     }
-    req.body(Full::new(o.body.clone())).expect("request")
+    (uri, map)
 }
 
 struct Stats {
@@ -265,6 +305,7 @@ async fn main() {
             "p999_us": h.value_at_quantile(0.999),
             "max_us": h.max(),
             "body_bytes": o.body.len(),
+            "generator": if o.pool.is_empty() { "signing" } else { "light" },
         })
     );
 }

@@ -34,7 +34,7 @@ pub(crate) use iam::IamConfig;
 pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
 pub(crate) use origin::{Origin, Source};
-pub(crate) use proxy::{ClientLimits, ProxyConfig, TlsFiles};
+pub(crate) use proxy::{ClientLimits, JournalMode, ProxyConfig, TlsFiles};
 pub use quota::{OnStoreOutage, QuotaConfig};
 pub use ratelimit::{RateDefaults, RateLimitConfig};
 use raw::RawConfig;

@@ -1,6 +1,7 @@
 //! `[proxy]`: the listener tools send their Bedrock runtime calls to, its optional TLS
 //! files, the body limit, the shutdown grace period, the worker thread count, the
-//! directory for this proxy's local state (records spilled at shutdown), and the
+//! directory for this proxy's local state (records spilled at shutdown, the crash
+//! journal) and whether the journal is on, and the
 //! [`ClientLimits`] that keep slow, idle or greedy clients from holding memory and
 //! descriptors.
 
@@ -31,8 +32,36 @@ pub(crate) struct ProxyConfig {
     /// `proxy.state_dir`: where this proxy keeps local state (unset: see
     /// `serve::spill_file` for the default).
     pub(crate) state_dir: Option<PathBuf>,
+    /// `proxy.journal`: how every forwarded call is journaled before it goes upstream.
+    pub(crate) journal: JournalMode,
     /// What one client, and all of them together, may hold.
     pub(crate) limits: ClientLimits,
+}
+
+/// `proxy.journal`: when a call's begin frame in the crash journal counts as written
+/// (docs/RELIABILITY.md, "Process crash and power loss").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JournalMode {
+    /// Durable on disk (group-committed `fdatasync`) before the call is forwarded: no
+    /// call is lost to a SIGKILL or a power loss.
+    Fsync,
+    /// Written to the operating system before the call is forwarded (kept across a
+    /// SIGKILL), made durable in the background every 20 ms (a power loss loses at most
+    /// that).
+    Write,
+    /// No journal: records of calls in flight or queued at a crash are lost.
+    Off,
+}
+
+impl JournalMode {
+    /// The name `proxy.journal` takes.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Fsync => "fsync",
+            Self::Write => "write",
+            Self::Off => "off",
+        }
+    }
 }
 
 /// Bounds on what clients may hold before they are authenticated and served.
@@ -170,6 +199,17 @@ impl ProxyConfig {
                 }
                 Some(d) => Some(PathBuf::from(d)),
                 None => None,
+            },
+            journal: match p.journal.as_deref() {
+                None | Some("fsync") => JournalMode::Fsync,
+                Some("write") => JournalMode::Write,
+                Some("off") => JournalMode::Off,
+                Some(other) => {
+                    return Err(ConfigError::new(
+                        "proxy.journal",
+                        format!("`{other}` is not one of `fsync`, `write`, `off`"),
+                    ))
+                }
             },
             limits,
         })

@@ -47,6 +47,7 @@ pub(crate) struct RawProxy {
     pub(crate) shutdown_grace_secs: Option<u64>,
     pub(crate) workers: Option<u64>,
     pub(crate) state_dir: Option<String>,
+    pub(crate) journal: Option<String>,
     pub(crate) max_connections: Option<u64>,
     pub(crate) max_pending_body_bytes: Option<u64>,
     pub(crate) idle_timeout_secs: Option<u64>,

@@ -83,6 +83,7 @@ impl Config {
                 "proxy.state_dir",
                 json!(self.proxy.state_dir.as_deref().map(path)),
             ),
+            ("proxy.journal", json!(self.proxy.journal.as_str())),
             (
                 "proxy.max_connections",
                 json!(self.proxy.limits.max_connections),

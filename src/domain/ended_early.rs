@@ -18,6 +18,9 @@ pub enum EndedEarly {
     Truncated,
     /// The upstream sent bytes that are not a valid event stream.
     Malformed,
+    /// The proxy was killed (or lost power) while the call was in flight; the record
+    /// was written from the crash journal at the next start, at the call's worst case.
+    ProxyCrashed,
 }
 
 super::text_enum!(EndedEarly, "early end", {
@@ -26,4 +29,5 @@ super::text_enum!(EndedEarly, "early end", {
     UpstreamTimeout => "upstream_timeout",
     Truncated => "truncated",
     Malformed => "malformed",
+    ProxyCrashed => "proxy_crashed",
 });

@@ -13,6 +13,8 @@ pub enum NotSent {
     UpstreamUnreachable,
     /// Connecting to the upstream endpoint took too long.
     ConnectTimeout,
+    /// The call's start could not be made durable in the crash journal in time.
+    JournalUnavailable,
 }
 
 super::text_enum!(NotSent, "not-sent reason", {
@@ -20,4 +22,5 @@ super::text_enum!(NotSent, "not-sent reason", {
     SigningFailed => "signing_failed",
     UpstreamUnreachable => "upstream_unreachable",
     ConnectTimeout => "connect_timeout",
+    JournalUnavailable => "journal_unavailable",
 });

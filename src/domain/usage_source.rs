@@ -12,6 +12,9 @@ pub enum UsageSource {
     /// A direct call to Bedrock seen in CloudTrail (no token counts; priced at
     /// `iam.direct_call_usd`).
     Cloudtrail,
+    /// The proxy died with the call in flight: the call's worst case (its reservation,
+    /// or the prompt and the default maximum output), written from the crash journal.
+    WorstCase,
 }
 
 super::text_enum!(UsageSource, "usage source", {
@@ -19,4 +22,5 @@ super::text_enum!(UsageSource, "usage source", {
     Estimated => "estimated",
     None => "none",
     Cloudtrail => "cloudtrail",
+    WorstCase => "worst_case",
 });

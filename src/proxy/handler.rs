@@ -6,7 +6,10 @@
 //! recorded as `upstream_request_id`) and its record stores it as `request_uid`.
 //!
 //! Nothing here waits on the database: keys and prices come from in-memory snapshots and
-//! the record goes onto the writer's channel.
+//! the record goes onto the writer's channel. With the crash journal on, a call waits
+//! (at most `journal::WAIT`) for its begin frame to be durable before it is forwarded;
+//! its estimate is built and appended before the request is re-signed, so the fsync and
+//! the signing overlap.
 //!
 //! Every call is counted in the metrics once: refused where it is refused, otherwise when
 //! it finishes (admitted or an upstream error, with its tokens, cost and timings).
@@ -28,12 +31,12 @@ use super::ProxyState;
 use crate::auth::directory::Principal;
 use crate::domain::{EndedEarly, NotSent};
 use crate::error::GateError;
+use crate::journal::{JournalError, Ticket};
 use crate::metrics::{
     refusal_reason, upstream_error_reason, CallLabels, Finished, Outcome as CallOutcome,
 };
-use crate::quota::engine::{budget_refusal_message, Ask, Refusal, Reservation, WorstCase};
+use crate::quota::engine::Reservation;
 use crate::quota::estimate;
-use crate::quota::policy::Standing;
 use crate::ratelimit::RateGuard;
 use crate::request_id::new_request_id;
 use crate::store::{now_ms, RequestRecord};
@@ -98,13 +101,14 @@ pub(crate) async fn handle(
         );
         return refuse_known(&state, &e, &principal, &route, &request_id, started);
     }
-    let reservation = match admit(&state, &principal, &route, &body).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(error = %e, user = %principal.username(), "refused: quota");
-            return refuse_known(&state, &e, &principal, &route, &request_id, started);
-        }
-    };
+    let (reservation, max_output) =
+        match super::admission::admit(&state, &principal, &route, &body).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, user = %principal.username(), "refused: quota");
+                return refuse_known(&state, &e, &principal, &route, &request_id, started);
+            }
+        };
     let rate = match super::throttle::throttle(&state, &principal, &route, &body) {
         Ok(g) => g,
         Err(e) => {
@@ -136,12 +140,32 @@ pub(crate) async fn handle(
         rate,
         sent: None,
         not_sent: None,
+        ticket: Ticket::default(),
     };
 
+    let begun = match &state.journal {
+        Some(journal) => {
+            let prompt = estimate::prompt_tokens(&body);
+            let max_out = max_output.unwrap_or(state.default_max_output_tokens);
+            match journal.begin(&call.estimate(prompt, max_out)) {
+                Ok((seq, ticket)) => {
+                    call.ticket = ticket;
+                    Some((journal, seq))
+                }
+                Err(e) => return call.fail(journal_failure(&e)),
+            }
+        }
+        None => None,
+    };
     let upstream_request = match state.upstream.prepare(&parts, body, &body_sha256) {
         Ok(r) => r,
         Err(f) => return call.fail(f),
     };
+    if let Some((journal, seq)) = begun {
+        if let Err(e) = journal.durable(seq).await {
+            return call.fail(journal_failure(&e));
+        }
+    }
     let deadline = tokio::time::Instant::now() + state.timeout;
     let sent = Instant::now();
     state.metrics.proxy_overhead(sent - body_read);
@@ -187,100 +211,15 @@ pub(crate) async fn handle(
     Response::from_parts(head, ProxyBody::new(body))
 }
 
-/// Admission: blocks, protections, then every limit of the user and their team. Calls
-/// that cost nothing (CountTokens, listing and reading async jobs) are not counted.
-async fn admit(
-    state: &ProxyState,
-    principal: &Principal,
-    route: &Route,
-    body: &[u8],
-) -> Result<Option<Reservation>, GateError> {
-    if route.operation.is_free() {
-        return Ok(None);
-    }
-    let now = chrono::Utc::now();
-    let policy = state.policy.get();
-    let allow_grants = match policy.standing(principal.user_id, now.timestamp_millis()) {
-        Standing::Blocked { reason, until } => {
-            let until = match until.and_then(chrono::DateTime::from_timestamp_millis) {
-                Some(t) => format!(
-                    "until {}",
-                    t.with_timezone(&state.timezone).format("%Y-%m-%d %H:%M %Z")
-                ),
-                None => "indefinitely".to_string(),
-            };
-            return Err(GateError::AccessDenied(format!(
-                "User {} is blocked by an administrator {until}. Reason: {reason}",
-                principal.username()
-            )));
-        }
-        Standing::Protected => return Ok(None),
-        Standing::LimitReached { .. } => false,
-        Standing::Clear => true,
-    };
-    let (user_limits, team_limits) = policy.limits(principal.user_id);
-    let budgeted = [user_limits, team_limits]
-        .iter()
-        .any(|l| l.daily_budget_usd.is_some() || l.monthly_budget_usd.is_some());
-    // The price and prompt estimate, kept to tell a refused caller what would fit.
-    let mut worst_case = None;
-    let micro_usd = if budgeted {
-        let price = state.price(&route.model_id).ok_or_else(|| {
-            GateError::Validation(format!(
-                "No price is configured for model `{}`, and a USD budget applies to user {}. \
-                 An administrator can add one with `bedrock-gate pricing set`.",
-                route.model_id,
-                principal.username()
-            ))
-        })?;
-        let asked = estimate::max_output_tokens(body).map_err(|e| {
-            GateError::Validation(format!(
-                "{e}: a USD budget applies to user {}, and the proxy reserves the \
-                 largest output a call may ask for.",
-                principal.username()
-            ))
-        })?;
-        let max_out = asked.unwrap_or(state.default_max_output_tokens);
-        let prompt = estimate::prompt_tokens(body);
-        let micro =
-            crate::quota::to_micro(estimate::worst_case_usd(&price, prompt, max_out)).max(1);
-        worst_case = Some((price, prompt, max_out, asked.is_some()));
-        micro
-    } else {
-        0
-    };
-    let ask = Ask {
-        user_id: principal.user_id,
-        username: principal.username(),
-        team_id: principal.team_id,
-        team: &principal.team,
-        user_limits,
-        team_limits,
-        micro_usd,
-        allow_grants,
-    };
-    match state.quota.admit(&ask, now).await {
-        Ok(r) => Ok(Some(r)),
-        Err(r @ Refusal::Limit { .. }) => {
-            let worst = match (&r, worst_case) {
-                (Refusal::Limit { room, .. }, Some((price, prompt, max_out, from_request))) => {
-                    let room_usd = *room as f64 / crate::quota::MICRO;
-                    Some(WorstCase {
-                        max_output_tokens: max_out,
-                        from_request,
-                        output_per_1k: price.output_per_1k,
-                        fits: estimate::fitting_output_tokens(&price, prompt, room_usd),
-                    })
-                }
-                _ => None,
-            };
-            Err(GateError::QuotaExceeded(budget_refusal_message(
-                &r,
-                state.timezone,
-                worst.as_ref(),
-            )))
-        }
-        Err(Refusal::Unavailable(m)) => Err(GateError::QuotaStoreUnavailable(m)),
+/// A call refused because the crash journal could not take it: not sent, 503.
+fn journal_failure(error: &JournalError) -> UpstreamFailure {
+    tracing::debug!(error = %error, "refused: crash journal");
+    UpstreamFailure {
+        error: GateError::Overloaded {
+            message: error.to_string(),
+            retry_after_secs: 1,
+        },
+        not_sent: Some(NotSent::JournalUnavailable),
     }
 }
 
@@ -386,9 +325,70 @@ struct Call {
     sent: Option<Instant>,
     /// Why the call never reached Bedrock, if the proxy failed it before.
     not_sent: Option<NotSent>,
+    /// The call's hold on its crash-journal segment, given to the record writer.
+    ticket: Ticket,
 }
 
 impl Call {
+    /// This call's record with nothing known of its outcome yet.
+    fn draft(&self) -> RequestRecord {
+        let p = &self.principal;
+        RequestRecord {
+            request_uid: self.request_id.clone(),
+            created_at: self.created_at,
+            user_id: p.user_id,
+            username: p.username().to_string(),
+            team: p.team.to_string(),
+            person: p.person().to_string(),
+            tool: p.tool.to_string(),
+            access_key_id: p.access_key_id().to_string(),
+            model_id: self.route.model_id.clone(),
+            operation: self.route.operation.name().to_string(),
+            upstream_request_id: None,
+            source_ip: self.source_ip.clone(),
+            user_agent: self.user_agent.clone(),
+            region: self.state.region.clone(),
+            status_code: 0,
+            error_type: None,
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            usage_source: UsageSource::None,
+            not_sent: None,
+            ended_early: None,
+            usage_clamped: false,
+        }
+    }
+
+    /// The record the crash journal writes if this call never ends: its worst case
+    /// (the prompt estimate and the maximum output, at the model's price), status 0.
+    /// Free operations cost nothing.
+    fn estimate(&self, prompt_tokens: u64, max_output_tokens: u64) -> RequestRecord {
+        let draft = self.draft();
+        if self.route.operation.is_free() {
+            return RequestRecord {
+                usage_source: UsageSource::WorstCase,
+                ended_early: Some(EndedEarly::ProxyCrashed),
+                ..draft
+            };
+        }
+        let cost = self.state.price(&self.route.model_id).map_or(0.0, |p| {
+            estimate::worst_case_usd(&p, prompt_tokens, max_output_tokens)
+        });
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        RequestRecord {
+            input_tokens: to_i64(prompt_tokens),
+            output_tokens: to_i64(max_output_tokens),
+            cost_usd: cost,
+            usage_source: UsageSource::WorstCase,
+            ended_early: Some(EndedEarly::ProxyCrashed),
+            ..draft
+        }
+    }
+
     /// The call failed before an upstream response: record it and refuse. If the
     /// request cannot have reached Bedrock its reservation is given back whole and its
     /// record carries the reason (it counts as no usage); if it may have, the worst
@@ -437,6 +437,7 @@ impl Finish for Call {
         ended_early: Option<EndedEarly>,
     ) {
         let ended = Instant::now();
+        let draft = self.draft();
         let mut usage = report.usage;
         let usage_clamped = usage.clamp();
         if usage_clamped {
@@ -480,22 +481,8 @@ impl Finish for Call {
             },
         );
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        let p = &self.principal;
         let record = RequestRecord {
-            request_uid: self.request_id,
-            created_at: self.created_at,
-            user_id: p.user_id,
-            username: p.username().to_string(),
-            team: p.team.to_string(),
-            person: p.person().to_string(),
-            tool: p.tool.to_string(),
-            access_key_id: p.access_key_id().to_string(),
-            model_id: self.route.model_id,
-            operation: self.route.operation.name().to_string(),
-            upstream_request_id: self.upstream_request_id,
-            source_ip: self.source_ip,
-            user_agent: self.user_agent,
-            region: self.state.region.clone(),
+            upstream_request_id: self.upstream_request_id.clone(),
             status_code: i64::from(self.status),
             error_type,
             input_tokens: to_i64(usage.input_tokens),
@@ -508,6 +495,7 @@ impl Finish for Call {
             not_sent: self.not_sent,
             ended_early,
             usage_clamped,
+            ..draft
         };
         if self.state.access_log {
             access::log(&AccessLine {
@@ -526,7 +514,10 @@ impl Finish for Call {
         }
         tracing::debug!(request_id = %record.request_uid, complete = report.complete,
             usage_source = %record.usage_source, "call finished");
-        self.state.recorder.record(record);
+        if let Some(journal) = &self.state.journal {
+            journal.end(&record);
+        }
+        self.state.recorder.record(record, self.ticket);
     }
 }
 

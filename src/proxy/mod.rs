@@ -6,6 +6,7 @@
 //! accept loop is the one both listeners share (`lifecycle::accept`).
 
 pub(crate) mod access;
+mod admission;
 pub(crate) mod body;
 pub(crate) mod cap;
 pub(crate) mod connections;
@@ -46,6 +47,8 @@ pub(crate) struct ProxyState {
     pub(crate) prices: Arc<Snapshot<PriceBook>>,
     /// Queues request records.
     pub(crate) recorder: Recorder,
+    /// The crash journal (`proxy.journal`), when on.
+    pub(crate) journal: Option<Arc<crate::journal::Journal>>,
     /// How request bodies are taken in: size limit, shared memory budget, pace.
     pub(crate) intake: intake::Intake,
     /// Connection limits: count, idle and header deadlines.

@@ -1,6 +1,6 @@
 //! Building the application: everything `serve` needs before it can run, in start-up
 //! order (the descriptor limit raised, database opened and migrated, master key, records
-//! spilled by an earlier shutdown, the key directory, prices and quota policy with the
+//! spilled by an earlier shutdown and the crash journal of a killed one, the key directory, prices and quota policy with the
 //! state version they were loaded at, the metrics, upstream credentials, the upstream
 //! client and TLS, the quota engine). Building spawns no task: `App::run` (`running`)
 //! starts them all.
@@ -32,6 +32,8 @@ pub(crate) struct App {
     pub(super) master: MasterKey,
     /// Where records go when the database is away at shutdown.
     pub(super) spill: PathBuf,
+    /// The crash journal's directory (replayed; opened by `run` when `proxy.journal`).
+    pub(super) journal_dir: PathBuf,
     /// Keys, prices and policy, as loaded.
     pub(super) snapshots: watcher::Snapshots,
     /// The state version of those snapshots, moved by the watcher.
@@ -64,6 +66,9 @@ impl App {
         let master = MasterKey::load(&config.database.master_key)?;
         let spill = spill_file(&config);
         super::import_spills(&store, &spill).await?;
+        // A journal left by a killed proxy is replayed even if the journal is now off.
+        let journal_dir = super::journal_dir(&spill);
+        super::replay_journal(&store, &journal_dir).await?;
 
         // Read before loading: anything changed after this shows as a newer version.
         let version = store.state_version().await?;
@@ -123,6 +128,7 @@ impl App {
             store,
             master,
             spill,
+            journal_dir,
             snapshots: watcher::Snapshots {
                 directory,
                 prices,

@@ -114,6 +114,30 @@ fn spill_path(config: &Config, env: impl Fn(&str) -> Option<std::ffi::OsString>)
     }
 }
 
+/// The crash journal's directory, beside the spill file: `<label>.journal` for
+/// `<label>.unsaved.jsonl`.
+pub(crate) fn journal_dir(spill: &Path) -> PathBuf {
+    let mut name = spill.as_os_str().to_owned();
+    if let Some(base) = spill
+        .to_str()
+        .and_then(|s| s.strip_suffix(".unsaved.jsonl"))
+    {
+        name = base.into();
+    }
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+/// Replays what a killed proxy left in its crash journal (before any call is accepted).
+pub(crate) async fn replay_journal(store: &Store, dir: &Path) -> Result<(), ServeError> {
+    use crate::journal::replay::{replay, ReplayError};
+    match replay(store, dir).await {
+        Ok(_) => Ok(()),
+        Err(ReplayError::Store(e)) => Err(ServeError::Store(e)),
+        Err(ReplayError::Journal(e)) => Err(ServeError::Setup(e.to_string())),
+    }
+}
+
 /// Where versions without a state directory spilled records with a MySQL store: the
 /// working directory. Still imported at start when present.
 const LEGACY_SPILL_FILE: &str = "bedrock-gate.unsaved.jsonl";

@@ -5,7 +5,8 @@
 //! 1. both listeners stop accepting; in-flight calls (streams included) finish within
 //!    `proxy.shutdown_grace`, then what is left is closed;
 //! 2. the record writer flushes every queued record (or spills it to a file);
-//! 3. quota capacity reserved and not used goes back to the database;
+//! 3. quota capacity reserved and not used goes back to the database, and the crash
+//!    journal writes what it holds and deletes the segments whose records are stored;
 //! 4. quota events already raised are written (their channel closes when the last
 //!    holder of the quota engine, the proxy state, is gone);
 //! 5. the change watcher, reset scheduler, record retention, credential refresher and
@@ -14,8 +15,10 @@
 //!
 //! Each stage has a deadline ([`deadline`]); a task that misses it is logged and stopped.
 
+use crate::config::JournalMode;
 use crate::domain::Actor;
 use crate::events::log::LogSubscriber;
+use crate::journal::Journal;
 use crate::ops::Ops;
 use std::future::Future;
 use std::sync::{Arc, Weak};
@@ -62,6 +65,7 @@ impl App {
             store,
             master,
             spill,
+            journal_dir,
             snapshots,
             applied,
             poll_interval,
@@ -93,6 +97,22 @@ impl App {
         let (recorder, recorder_handle) =
             recorder::spawn(Arc::clone(&store), spill, Arc::clone(&metrics));
         tasks.on_shutdown("record writer", Stage::Records, recorder_handle.shutdown());
+        let journal = match config.proxy.journal {
+            JournalMode::Off => None,
+            mode => Some(Arc::new(
+                Journal::open(&journal_dir, mode).map_err(|e| ServeError::Setup(e.to_string()))?,
+            )),
+        };
+        if let Some(journal) = &journal {
+            // After the record writer (stage order): every stored record has released
+            // its segment by then, so a clean stop leaves no segment behind.
+            let journal = Arc::clone(journal);
+            tasks.on_shutdown("crash journal", Stage::QuotaCapacity, async move {
+                if let Err(e) = tokio::task::spawn_blocking(move || journal.close()).await {
+                    tracing::error!(error = %e, "closing the crash journal failed");
+                }
+            });
+        }
         {
             let quota = Arc::clone(&quota);
             tasks.on_shutdown("quota capacity", Stage::QuotaCapacity, async move {
@@ -181,6 +201,7 @@ impl App {
             upstream,
             prices: snapshots.prices,
             recorder,
+            journal,
             intake: crate::proxy::intake::Intake::new(
                 config.proxy.max_body_bytes,
                 &config.proxy.limits,

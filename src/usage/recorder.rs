@@ -8,6 +8,10 @@
 //! [`SHUTDOWN_RETRY`], the remaining records go to a JSON-lines spill file, which the
 //! next `serve` imports before it accepts calls. Nothing is dropped.
 //!
+//! A record may come with its call's crash-journal [`Ticket`]: the ticket is dropped
+//! once the record is durable in the database (or the spill file), which lets the
+//! journal delete the segment the call began in.
+//!
 //! The queue's depth (records queued and not yet written or spilled) is the gauge
 //! `bedrock_gate_record_queue_depth`; failed inserts count in
 //! `bedrock_gate_database_errors_total{operation="record_insert"}`.
@@ -22,6 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::journal::Ticket;
 use crate::metrics::Metrics;
 use crate::store::{RequestRecord, Store};
 
@@ -37,17 +42,19 @@ pub(crate) const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
 /// The sending side, cloned into every call.
 #[derive(Clone)]
 pub(crate) struct Recorder {
-    tx: mpsc::UnboundedSender<RequestRecord>,
+    tx: mpsc::UnboundedSender<(RequestRecord, Ticket)>,
     /// Records queued and not yet written.
     queued: Gauge,
 }
 
 impl Recorder {
-    /// Queues a record. Never blocks.
-    pub(crate) fn record(&self, record: RequestRecord) {
+    /// Queues a record with its call's journal ticket. Never blocks.
+    pub(crate) fn record(&self, record: RequestRecord, ticket: Ticket) {
         self.queued.inc();
-        if let Err(mpsc::error::SendError(r)) = self.tx.send(record) {
+        if let Err(mpsc::error::SendError((r, t))) = self.tx.send((record, ticket)) {
             self.queued.dec();
+            // The call's journal segment stays for the next start to replay.
+            t.keep();
             // Only after the writer has stopped; keep the record visible in the log.
             tracing::error!(request_uid = %r.request_uid, user = %r.username,
                 "request record arrived after the writer stopped");
@@ -94,17 +101,22 @@ pub(crate) fn spawn(
 
 async fn run(
     store: Arc<Store>,
-    mut rx: mpsc::UnboundedReceiver<RequestRecord>,
+    mut rx: mpsc::UnboundedReceiver<(RequestRecord, Ticket)>,
     mut stop: oneshot::Receiver<()>,
     spill_file: PathBuf,
     metrics: Arc<Metrics>,
 ) {
     let queued = metrics.record_queue();
     let mut batch: Vec<RequestRecord> = Vec::with_capacity(BATCH);
+    // The journal tickets of `batch`'s records, dropped once they are stored.
+    let mut tickets: Vec<Ticket> = Vec::with_capacity(BATCH);
     'outer: loop {
         tokio::select! {
             r = rx.recv() => match r {
-                Some(r) => batch.push(r),
+                Some((r, t)) => {
+                    batch.push(r);
+                    tickets.push(t);
+                }
                 None => break 'outer,
             },
             _ = &mut stop => break 'outer,
@@ -119,19 +131,25 @@ async fn run(
         }
         while batch.len() < MAX_PENDING {
             match rx.try_recv() {
-                Ok(r) => batch.push(r),
+                Ok((r, t)) => {
+                    batch.push(r);
+                    tickets.push(t);
+                }
                 Err(_) => break,
             }
         }
         flush_until_stored(&store, &mut batch, &mut stop, &metrics).await;
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            tickets.clear();
+        } else {
             break; // stop arrived while the database was away
         }
     }
     // Shutdown: everything still queued joins the last batches.
     rx.close();
-    while let Ok(r) = rx.try_recv() {
+    while let Ok((r, t)) = rx.try_recv() {
         batch.push(r);
+        tickets.push(t);
     }
     let deadline = Instant::now() + SHUTDOWN_RETRY;
     let mut backoff = Duration::from_millis(100);
@@ -140,6 +158,7 @@ async fn run(
         match store.insert_requests(&batch[..n]).await {
             Ok(_) => {
                 batch.drain(..n);
+                tickets.drain(..n);
                 queued.dec_by(n as i64);
             }
             Err(e) if Instant::now() < deadline => {
@@ -154,6 +173,8 @@ async fn run(
                     "database unavailable at shutdown; spilling records to a file");
                 if let Err(e) = spill(&spill_file, &batch) {
                     tracing::error!(error = %e, "could not write the spill file");
+                    // Their journal segments stay for the next start's replay.
+                    tickets.drain(..).for_each(Ticket::keep);
                     for r in &batch {
                         if let Ok(line) = serde_json::to_string(r) {
                             tracing::error!(record = %line, "unsaved request record");
@@ -162,6 +183,7 @@ async fn run(
                 }
                 queued.dec_by(batch.len() as i64);
                 batch.clear();
+                tickets.clear();
             }
         }
     }

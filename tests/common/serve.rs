@@ -1,6 +1,6 @@
 //! The real `serve` binary as a child process: started on a configuration file with a
 //! clean environment (upstream credentials only from what the test gives), its stderr
-//! lines collected for the test to wait on, stopped with SIGTERM.
+//! lines collected for the test to wait on, stopped with SIGTERM (or killed).
 
 use std::io::BufRead;
 use std::path::Path;
@@ -13,6 +13,35 @@ use parking_lot::Mutex;
 const BIN: &str = env!("CARGO_BIN_EXE_bedrock-gate");
 /// How long the binary may take to log an expected line.
 pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Writes `<root>/gate.toml` for `serve`: both listeners on port 0, local state in
+/// `state`, the shutdown grace `grace_secs`, the fake upstream at `upstream_url`, the
+/// database at `db_url`, the test master key. Returns its path.
+pub fn config_file(
+    root: &Path,
+    state: &Path,
+    grace_secs: u64,
+    upstream_url: &str,
+    db_url: &str,
+) -> std::path::PathBuf {
+    use base64::Engine as _;
+    let key = base64::engine::general_purpose::STANDARD.encode(super::MASTER_KEY);
+    let path = root.join("gate.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nstate_dir = \"{}\"\n\
+             shutdown_grace_secs = {grace_secs}\n\
+             [admin]\nlisten = \"127.0.0.1:0\"\n\
+             [upstream]\nregion = \"{}\"\nendpoint = \"{upstream_url}\"\n\
+             [database]\nurl = \"{db_url}\"\nmaster_key = \"{key}\"\n",
+            state.display(),
+            super::REGION,
+        ),
+    )
+    .unwrap();
+    path
+}
 
 /// A running `serve` and the lines it has written to stderr so far.
 pub struct Serve {
@@ -78,6 +107,12 @@ impl Serve {
     /// Every line so far.
     pub fn all(&self) -> Vec<String> {
         self.lines.lock().clone()
+    }
+
+    /// SIGKILL (no shutdown of any kind), then waits for the process to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERM, then waits for a clean exit.

@@ -1,0 +1,220 @@
+//! Replay at start: the segments a killed proxy left are read, and every call in them
+//! gets exactly one record: its final record if its end frame is there, else its begin
+//! frame's worst-case estimate (`usage_source = worst_case`, `ended_early =
+//! proxy_crashed`). Records are inserted like any other (rollups included) and keyed by
+//! `request_uid`, so a record that reached the database before the kill is not written
+//! again, and a replay cut short by another crash can simply run again. The segments
+//! are deleted once their records are stored.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::frame::{self, Kind};
+use super::JournalError;
+use crate::store::{RequestRecord, Store, StoreError};
+
+/// Rows per insert batch.
+const BATCH: usize = 500;
+
+/// What a replay found and wrote.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Replayed {
+    /// Segment files read.
+    pub(crate) files: usize,
+    /// Calls with an end frame (their usage is known).
+    pub(crate) ended: usize,
+    /// Calls with only a begin frame (recorded at their worst case).
+    pub(crate) estimated: usize,
+    /// Records that were not in the database yet.
+    pub(crate) inserted: u64,
+    /// Bytes of torn frames ignored at the ends of files.
+    pub(crate) torn_bytes: usize,
+}
+
+/// Why a replay failed; the segments are kept for the next start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReplayError {
+    /// Reading the journal failed.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    /// Writing the records failed.
+    #[error("writing journaled records: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The segment files in `dir`, in order (none if `dir` does not exist).
+pub(crate) fn segment_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry?.path();
+        if segment_id(&path).is_some() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The segment number in a file name `<id>-<part>.seg`.
+pub(crate) fn segment_id(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?.strip_suffix(".seg")?;
+    name.split_once('-')?.0.parse().ok()
+}
+
+/// Reads every segment in `dir` into one record per call.
+pub(crate) fn read(dir: &Path) -> Result<(Vec<RequestRecord>, Replayed), JournalError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| JournalError::Io { path, source }
+    };
+    let files = segment_files(dir).map_err(io(dir))?;
+    let mut report = Replayed {
+        files: files.len(),
+        ..Replayed::default()
+    };
+    let mut calls: HashMap<String, (Kind, RequestRecord)> = HashMap::new();
+    for path in &files {
+        let bytes = std::fs::read(path).map_err(io(path))?;
+        let decoded = frame::decode(&bytes);
+        if decoded.torn_bytes > 0 {
+            tracing::warn!(file = %path.display(), bytes = decoded.torn_bytes,
+                "ignoring the torn end of a crash journal segment");
+        }
+        if decoded.unreadable > 0 {
+            tracing::error!(file = %path.display(), frames = decoded.unreadable,
+                "crash journal frames with records that do not parse");
+        }
+        report.torn_bytes += decoded.torn_bytes;
+        for e in decoded.entries {
+            match calls.get(&e.record.request_uid) {
+                // A call's end is final; a repeated begin (a retried write) adds nothing.
+                Some((Kind::End, _)) => {}
+                Some((Kind::Begin, _)) if e.kind == Kind::Begin => {}
+                _ => {
+                    calls.insert(e.record.request_uid.clone(), (e.kind, e.record));
+                }
+            }
+        }
+    }
+    let mut records = Vec::with_capacity(calls.len());
+    for (_, (kind, record)) in calls {
+        match kind {
+            Kind::End => report.ended += 1,
+            Kind::Begin => report.estimated += 1,
+        }
+        records.push(record);
+    }
+    records.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    Ok((records, report))
+}
+
+/// Replays the journal in `dir` into `store`, then deletes its segments.
+pub(crate) async fn replay(store: &Store, dir: &Path) -> Result<Replayed, ReplayError> {
+    let (records, mut report) = read(dir)?;
+    if report.files == 0 {
+        return Ok(report);
+    }
+    for chunk in records.chunks(BATCH) {
+        report.inserted += store.insert_requests(chunk).await?;
+    }
+    for path in segment_files(dir).map_err(|source| JournalError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })? {
+        if let Err(e) = std::fs::remove_file(&path) {
+            tracing::warn!(error = %e, file = %path.display(), "cannot delete a replayed journal segment");
+        }
+    }
+    tracing::info!(
+        files = report.files,
+        ended = report.ended,
+        estimated = report.estimated,
+        inserted = report.inserted,
+        dir = %dir.display(),
+        "replayed the crash journal of a proxy that did not shut down cleanly"
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::frame::{encode, HEADER};
+
+    fn record(uid: &str, source: crate::domain::UsageSource) -> RequestRecord {
+        let mut r = frame::tests::record(uid);
+        r.usage_source = source;
+        r
+    }
+
+    fn write(dir: &Path, name: &str, frames: &[(Kind, RequestRecord)]) -> PathBuf {
+        let mut bytes = HEADER.to_vec();
+        for (k, r) in frames {
+            encode(&mut bytes, *k, &serde_json::to_vec(r).unwrap());
+        }
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    #[test]
+    fn each_call_gets_its_end_record_or_its_estimate_once() {
+        use crate::domain::UsageSource::{Reported, WorstCase};
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "0000000000000000-000.seg",
+            &[
+                (Kind::Begin, record("a", WorstCase)),
+                (Kind::Begin, record("b", WorstCase)),
+                (Kind::End, record("a", Reported)),
+            ],
+        );
+        // A later segment: b's begin again (a retried write), then c's begin, torn.
+        let torn = write(
+            dir.path(),
+            "0000000000000001-000.seg",
+            &[
+                (Kind::Begin, record("b", WorstCase)),
+                (Kind::Begin, record("c", WorstCase)),
+            ],
+        );
+        let len = std::fs::metadata(&torn).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&torn)
+            .unwrap()
+            .set_len(len - 7)
+            .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a segment").unwrap();
+
+        let (records, report) = read(dir.path()).unwrap();
+        let mut got: Vec<_> = records
+            .iter()
+            .map(|r| (r.request_uid.as_str(), r.usage_source))
+            .collect();
+        got.sort_by_key(|g| g.0);
+        assert_eq!(got, [("a", Reported), ("b", WorstCase)]);
+        assert_eq!(report.files, 2);
+        assert_eq!((report.ended, report.estimated), (1, 1));
+        assert!(report.torn_bytes > 0);
+    }
+
+    #[test]
+    fn segment_names_give_their_numbers() {
+        assert_eq!(
+            segment_id(Path::new("/x/0000000000000012-001.seg")),
+            Some(12)
+        );
+        assert_eq!(segment_id(Path::new("/x/12.seg")), None);
+        assert_eq!(segment_id(Path::new("/x/0000000000000012-001.tmp")), None);
+        assert!(segment_files(Path::new("/nonexistent/journal"))
+            .unwrap()
+            .is_empty());
+    }
+}
