@@ -280,7 +280,11 @@ async fn overrides_are_set_through_the_cli_and_the_admin_api_and_audited() {
     assert_eq!(info["rate"]["rpm"], 30, "the default: {info}");
     let team = ok(&["--output", "json", "team", "info", "eng"]);
     assert_eq!(team["rate"]["max_concurrent"], 4, "the override: {team}");
-    assert_eq!(team["rate"]["rpm"], serde_json::Value::Null, "no team default");
+    assert_eq!(
+        team["rate"]["rpm"],
+        serde_json::Value::Null,
+        "no team default"
+    );
     assert_eq!(team["rate"]["in_flight"], 0);
     let text = cli(&["team", "info", "eng"]);
     let text = String::from_utf8_lossy(&text.stdout);

@@ -139,8 +139,8 @@ async fn aws_cli_retries_a_429_and_succeeds_once_a_slot_frees() {
     drop(held);
     let out = client.await.unwrap();
     assert!(out.status.success(), "{}", show(&out));
-    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+    let answer: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
     assert_eq!(answer["usage"]["outputTokens"], OUTPUT_TOKENS, "{answer}");
     assert_eq!(
         answer["output"]["message"]["content"][0]["text"], RESPONSE_TEXT,
@@ -184,12 +184,11 @@ async fn claude_code_retries_a_429_and_succeeds_once_a_slot_frees() {
     let sent = gate.upstream.requests();
     assert_claude_code_run("throttled", &out, &sent[1..]);
     assert!(throttled_in_metrics(&gate, "apps").await >= 1);
+    // One record per call that went upstream (the held one, Claude Code's model calls
+    // and its AWS SDK's ListInferenceProfiles), none for the refused tries.
+    let all = gate.records(sent.len()).await;
+    assert_eq!(all.len(), sent.len(), "{all:?}");
     let calls = records_of(&gate, sent.len(), "claude-cli/").await;
-    assert_eq!(
-        calls.len(),
-        sent.len() - 1,
-        "one record per call that went upstream, none for the refused tries: {calls:?}"
-    );
     let streamed: Vec<_> = calls
         .iter()
         .filter(|r| r.operation == "InvokeModelWithResponseStream")

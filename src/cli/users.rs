@@ -8,8 +8,8 @@ use super::{values, UsageError};
 use crate::domain::{Actor, IamPrincipalKind};
 use crate::ops::blocking::BlockDuration;
 use crate::ops::lists::UserListQuery;
-use crate::ops::users::CreateUser;
 use crate::ops::rate_view::RateView;
+use crate::ops::users::CreateUser;
 use crate::ops::views::{DayMonth, IamLinkView, UserInfo, UserList};
 use crate::ops::Ops;
 
@@ -181,7 +181,6 @@ fn links_text(links: &[IamLinkView]) -> String {
         .join(", ")
 }
 
-/// `requests, in / out tokens, $cost` of one period.
 /// `3 requests and 1200 tokens in the last minute, 1 in flight (limits: 60
 /// requests/min, unlimited tokens/min, 4 in flight)`.
 pub(super) fn rate_text(r: &RateView) -> String {
@@ -198,6 +197,7 @@ pub(super) fn rate_text(r: &RateView) -> String {
     )
 }
 
+/// `requests, in / out tokens, $cost` of one period.
 pub(super) fn period_text(usage: &DayMonth, month: bool) -> String {
     let t = if month { &usage.month } else { &usage.day };
     format!(

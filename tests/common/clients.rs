@@ -170,7 +170,11 @@ pub fn claude_code_call(method: &str, path: &str) -> bool {
 
 /// Checks one Claude Code run: it printed the fake answer, and its model calls went
 /// upstream, ending with a streamed one.
-pub fn assert_claude_code_run(label: &str, out: &Output, calls: &[super::upstream::ReceivedRequest]) {
+pub fn assert_claude_code_run(
+    label: &str,
+    out: &Output,
+    calls: &[super::upstream::ReceivedRequest],
+) {
     assert!(out.status.success(), "{label} run: {}", show(out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(super::upstream::RESPONSE_TEXT),
