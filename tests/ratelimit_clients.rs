@@ -15,8 +15,8 @@ mod common;
 use bedrock_gate::domain::{Limits, UsageSource};
 use bedrock_gate::store::RequestRecord;
 use common::clients::{
-    assert_claude_code_run, claude_code_command, claude_code_wrapper, clean_env, missing,
-    node_available, python_ok, run, show,
+    assert_claude_code_run, claude_code_command, claude_code_installed, clean_env, missing,
+    python_ok, run, show,
 };
 use common::throttle::{gate_and_user, hold, rate, throttled_in_metrics, until_throttled};
 use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
@@ -162,14 +162,9 @@ async fn aws_cli_retries_a_429_and_succeeds_once_a_slot_frees() {
 
 #[tokio::test]
 async fn claude_code_retries_a_429_and_succeeds_once_a_slot_frees() {
-    let Some(wrapper) = claude_code_wrapper() else {
-        missing("Claude Code is not installed (npm ci --prefix tests/js)");
+    let Some(wrapper) = claude_code_installed().await else {
         return;
     };
-    if !node_available().await {
-        missing("node is not installed");
-        return;
-    }
     let (gate, user, held) = one_slot_taken("ivy", "apps").await;
     let home = tempfile::tempdir().unwrap();
     let mut cmd = claude_code_command(&wrapper, &gate.url, home.path());

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::clients::{
-    assert_claude_code_run, claude_code_command, claude_code_wrapper, clean_env, missing,
-    node_available, python_ok, run, show,
+    assert_claude_code_run, claude_code_command, claude_code_installed, clean_env, missing,
+    python_ok, run, show,
 };
 use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
 use common::{Gate, GateOptions, TestUser};
@@ -178,14 +178,9 @@ async fn claude_code(wrapper: &Path, gate: &Gate, creds: &[(&str, &str)]) -> Out
 
 #[tokio::test]
 async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
-    let Some(wrapper) = claude_code_wrapper() else {
-        missing("Claude Code is not installed (npm ci --prefix tests/js)");
+    let Some(wrapper) = claude_code_installed().await else {
         return;
     };
-    if !node_available().await {
-        missing("node is not installed");
-        return;
-    }
     let gate = Gate::start(GateOptions::default()).await;
     let erin = gate.user("erin", "apps").await;
 

@@ -134,6 +134,20 @@ pub fn claude_code_wrapper() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
+/// The Claude Code wrapper when it and node are installed; otherwise reports it
+/// missing (a skip, or a failure when clients are required) and returns `None`.
+pub async fn claude_code_installed() -> Option<PathBuf> {
+    let Some(wrapper) = claude_code_wrapper() else {
+        missing("Claude Code is not installed (npm ci --prefix tests/js)");
+        return None;
+    };
+    if !node_available().await {
+        missing("node is not installed");
+        return None;
+    }
+    Some(wrapper)
+}
+
 /// `claude -p "Say hello"` through the Node wrapper, on Bedrock behind the proxy at
 /// `base_url`, with `home` as a fresh HOME and working directory, nothing inherited
 /// from this environment, and no telemetry or update checks. The caller adds the
