@@ -2,8 +2,9 @@
 //! driven by playwright-core from Node (tests/js/dashboard.mjs) against a running gate
 //! with the fake upstream, while boto3 (tests/python/converse.py) makes real calls
 //! through the proxy. The script checks what an admin sees and does (login, usage on
-//! Users and Calls, block and unblock with the proxy's answer, a limit, a price, CSV,
-//! CSRF, logout) and takes screenshots of every page at desktop and 390 px width into
+//! Users and Calls, block and unblock with the proxy's answer, the last minute against
+//! the short-term limits on User and Team, a limit, a price, CSV, CSRF, logout) and
+//! takes screenshots of every page at desktop and 390 px width into
 //! `DASH_SHOTS` (default `/tmp/dash-shots`), logging each page's load time.
 //!
 //! Chromium, playwright-core (`npm ci --prefix tests/js`) or boto3 missing is a skip,
@@ -33,7 +34,7 @@ const USD_PER_1K_OUT: f64 = 2.0;
 /// Cache tokens are free here, so a call costs a round 0.21 USD.
 const USD_PER_1K_CACHE: f64 = 0.0;
 /// Checks tests/js/dashboard.mjs makes.
-const CHECKS: usize = 16;
+const CHECKS: usize = 17;
 
 fn chromium() -> String {
     std::env::var("GATE_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
@@ -86,7 +87,17 @@ async fn the_dashboard_in_a_real_browser() {
             "PATCH",
             "/api/v1/teams/research/limits",
             Some(json!({"daily_requests": 40, "monthly_requests": 800,
-                        "daily_budget_usd": 10.0, "monthly_budget_usd": 20.0})),
+                        "daily_budget_usd": 10.0, "monthly_budget_usd": 20.0,
+                        "tpm": 1_000_000})),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // Short-term limits, never reached here: the pages show them with the last minute.
+    let a = api
+        .call(
+            "PATCH",
+            "/api/v1/users/alice/limits",
+            Some(json!({"rpm": 600, "max_concurrent": 4})),
         )
         .await;
     assert_eq!(a.status, 200, "{}", a.text);

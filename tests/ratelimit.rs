@@ -2,8 +2,8 @@
 //! 429 with `Retry-After`, freed when calls end), requests per minute exact on one
 //! proxy, tokens per minute settled to the real counts of streams, two proxies on one
 //! database (MariaDB when configured) within the documented bound, the current rate in
-//! `user info`, 429s counted by team in `/metrics`, and boto3 retrying a 429 until the
-//! call fits.
+//! `user info` and `team info`, 429s counted by team in `/metrics`. Real clients
+//! retrying a 429 are in tests/ratelimit_clients.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
@@ -11,44 +11,13 @@ mod common;
 
 use std::time::Duration;
 
-use bedrock_gate::domain::{Limits, RateLimit};
-use bytes::Bytes;
-use common::clients::{clean_env, missing, python_ok, run, show};
+use bedrock_gate::domain::Limits;
+use common::throttle::{gate_and_user, open, rate, throttled_in_metrics, HANG_STREAM, SAFETY};
 use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS};
-use common::{converse, raw_post, shared_engine, Gate, GateOptions, TestUser};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use tokio::process::Command;
+use common::{converse, raw_post, shared_engine, Gate, GateOptions};
 
-/// How long any single wait may take before the test gives up (a hang, not a timing).
-const SAFETY: Duration = Duration::from_secs(30);
-
-/// A stream that never ends (the fake's `hang` model) until the client goes away.
-const HANG_STREAM: &str = "/model/anthropic.claude-hang-v1%3A0/converse-stream";
 /// A stream that ends with the fake's usage.
 const STREAM: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream";
-
-fn rate(n: u64) -> Option<RateLimit> {
-    Some(RateLimit::Max(n))
-}
-
-/// A proxy on a new database, and a user with these short-term limits.
-async fn gate_and_user(username: &str, team: &str, limits: Limits) -> (Gate, TestUser) {
-    let gate = Gate::start(GateOptions::default()).await;
-    let user = gate.user_with_limits(username, team, limits).await;
-    (gate, user)
-}
-
-/// Posts a call and returns its status and the response with its body still open.
-async fn open(url: &str, user: &TestUser, body: &[u8]) -> http::Response<Incoming> {
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Full<Bytes>>();
-    let req = http::Request::post(url)
-        .header("authorization", format!("Bearer {}", user.key.bearer_token))
-        .body(Full::new(Bytes::copy_from_slice(body)))
-        .unwrap();
-    client.request(req).await.unwrap()
-}
 
 fn retry_after<B>(r: &http::Response<B>) -> u64 {
     r.headers()
@@ -67,33 +36,35 @@ fn error_type<B>(r: &http::Response<B>) -> String {
         .unwrap_or_default()
 }
 
-/// Waits until `check` holds for the user's `user info` view.
-async fn until_info(gate: &Gate, user: &str, check: impl Fn(&serde_json::Value) -> bool) {
+/// Whose `rate` view a test waits on.
+#[derive(Clone, Copy)]
+enum Of<'a> {
+    /// `user info`.
+    User(&'a str),
+    /// `team info`.
+    Team(&'a str),
+}
+
+/// Waits until `check` holds for the `rate` of the user's `user info` or the team's
+/// `team info`.
+async fn until_rate(gate: &Gate, of: Of<'_>, check: impl Fn(&serde_json::Value) -> bool) {
     let deadline = tokio::time::Instant::now() + SAFETY;
     loop {
-        let info = serde_json::to_value(gate.ops.user_info(user).await.unwrap()).unwrap();
+        let info = match of {
+            Of::User(name) => serde_json::to_value(gate.ops.user_info(name).await.unwrap()),
+            Of::Team(name) => serde_json::to_value(gate.ops.team_info(name).await.unwrap()),
+        }
+        .unwrap();
         if check(&info["rate"]) {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "user info never showed it: {}",
+            "the info never showed it: {}",
             info["rate"]
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The proxy's count of throttled calls of `team` on `/metrics`.
-async fn throttled_in_metrics(gate: &Gate, team: &str) -> u64 {
-    let (status, text) = common::http_get(&format!("{}/metrics", gate.admin_url))
-        .await
-        .unwrap();
-    assert_eq!(status, 200);
-    text.lines()
-        .filter(|l| l.contains("reason=\"throttled\"") && l.contains(&format!("team=\"{team}\"")))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 #[tokio::test]
@@ -120,8 +91,13 @@ async fn calls_beyond_the_concurrency_cap_get_429_until_a_call_ends() {
         "refused calls never went upstream"
     );
     assert_eq!(throttled_in_metrics(&gate, "eng").await, 7);
-    until_info(&gate, "carol", |r| {
+    until_rate(&gate, Of::User("carol"), |r| {
         r["in_flight"] == 3 && r["max_concurrent"] == 3
+    })
+    .await;
+    // The team's view: its members together, under the team's own (default) limits.
+    until_rate(&gate, Of::Team("eng"), |r| {
+        r["in_flight"] == 3 && r["requests_last_minute"] == 3 && r["max_concurrent"].is_null()
     })
     .await;
 
@@ -137,7 +113,8 @@ async fn calls_beyond_the_concurrency_cap_get_429_until_a_call_ends() {
         assert!(tokio::time::Instant::now() < deadline, "slots never freed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    until_info(&gate, "carol", |r| r["in_flight"] == 0).await;
+    until_rate(&gate, Of::User("carol"), |r| r["in_flight"] == 0).await;
+    until_rate(&gate, Of::Team("eng"), |r| r["in_flight"] == 0).await;
     gate.stop().await;
 }
 
@@ -210,7 +187,7 @@ async fn tokens_per_minute_settle_to_the_real_counts_of_streams() {
     assert_eq!(refusal.status(), 429);
     assert!((1..=61).contains(&retry_after(&refusal)));
     let used = admitted * real;
-    until_info(&gate, "erin", |r| {
+    until_rate(&gate, Of::User("erin"), |r| {
         r["tokens_last_minute"] == used && r["requests_last_minute"] == admitted && r["tpm"] == tpm
     })
     .await;
@@ -253,81 +230,10 @@ async fn two_proxies_on_one_database_admit_at_most_the_limit() {
     assert_eq!(second.upstream.count(), 5);
     assert_eq!(ok, 10);
     // user info sums what both proxies report.
-    until_info(&first, "fay", |r| r["requests_last_minute"] == 10).await;
+    until_rate(&first, Of::User("fay"), |r| r["requests_last_minute"] == 10).await;
+    until_rate(&first, Of::Team("lab"), |r| r["requests_last_minute"] == 10).await;
     second.stop().await;
     first.stop().await;
-}
-
-#[tokio::test]
-async fn boto3_retries_a_429_and_succeeds_once_a_slot_frees() {
-    if !python_ok("import boto3").await {
-        missing("python3 with boto3 is not available (pip install boto3)");
-        return;
-    }
-    let limits = Limits {
-        max_concurrent: rate(1),
-        ..Default::default()
-    };
-    let (gate, user) = gate_and_user("gus", "web", limits).await;
-    let held = open(&format!("{}{HANG_STREAM}", gate.url), &user, common::BODY).await;
-    assert_eq!(held.status(), 200);
-
-    let script = r#"
-import os, boto3, botocore.config
-client = boto3.client(
-    "bedrock-runtime",
-    endpoint_url=os.environ["GATE_URL"],
-    region_name=os.environ["GATE_REGION"],
-    aws_access_key_id=os.environ["GATE_KEY_ID"],
-    aws_secret_access_key=os.environ["GATE_SECRET"],
-    config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 10}),
-)
-r = client.converse(
-    modelId="anthropic.claude-3-haiku-20240307-v1:0",
-    messages=[{"role": "user", "content": [{"text": "hi"}]}],
-)
-print("retries", r["ResponseMetadata"]["RetryAttempts"], "output", r["usage"]["outputTokens"])
-"#;
-    let mut cmd = Command::new("python3");
-    cmd.args(["-c", script]);
-    clean_env(&mut cmd);
-    cmd.env("GATE_URL", &gate.url)
-        .env("GATE_REGION", common::REGION)
-        .env("GATE_KEY_ID", &user.key.access_key_id)
-        .env("GATE_SECRET", &user.key.secret_access_key)
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    let client = tokio::spawn(run(cmd, "boto3 converse"));
-
-    // boto3 has been throttled at least once; then the held call ends.
-    let deadline = tokio::time::Instant::now() + SAFETY;
-    while throttled_in_metrics(&gate, "web").await == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "boto3 was never throttled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    drop(held);
-    let out = client.await.unwrap();
-    assert!(out.status.success(), "{}", show(&out));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let retries: u64 = stdout
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{}", show(&out)));
-    assert!(retries >= 1, "{}", show(&out));
-    assert!(
-        stdout.contains(&format!("output {OUTPUT_TOKENS}")),
-        "{}",
-        show(&out)
-    );
-    assert_eq!(
-        gate.upstream.count(),
-        2,
-        "the held call and boto3's last try"
-    );
-    gate.stop().await;
 }
 
 #[tokio::test]
@@ -372,6 +278,23 @@ async fn overrides_are_set_through_the_cli_and_the_admin_api_and_audited() {
     ok(&["--output", "json", "user", "create", "hal", "Hal", "eng"]);
     let info = ok(&["--output", "json", "user", "info", "hal"]);
     assert_eq!(info["rate"]["rpm"], 30, "the default: {info}");
+    let team = ok(&["--output", "json", "team", "info", "eng"]);
+    assert_eq!(team["rate"]["max_concurrent"], 4, "the override: {team}");
+    assert_eq!(
+        team["rate"]["rpm"],
+        serde_json::Value::Null,
+        "no team default"
+    );
+    assert_eq!(team["rate"]["in_flight"], 0);
+    let text = cli(&["team", "info", "eng"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(
+            "rate:       0 requests and 0 tokens in the last minute, 0 in flight \
+             (limits: unlimited requests/min, unlimited tokens/min, 4 in flight)"
+        ),
+        "{text}"
+    );
     assert_eq!(info["limits"]["rpm"], serde_json::Value::Null);
     let u = ok(&[
         "--output",
@@ -432,6 +355,9 @@ async fn overrides_are_set_through_the_cli_and_the_admin_api_and_audited() {
         )
         .await;
     assert_eq!(a.json()["limits"]["tpm"], 900, "{}", a.text);
+    let team = api.get_ok("/api/v1/teams/ops").await;
+    assert_eq!(team["rate"]["tpm"], 900, "{team}");
+    assert_eq!(team["rate"]["requests_last_minute"], 0, "{team}");
     let user = api.get_ok("/api/v1/users/ida").await;
     assert_eq!(
         user["rate"]["max_concurrent"],

@@ -15,7 +15,10 @@ use bedrock_gate::store::Limits;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::clients::{clean_env, missing, node_available, python_ok, run, show};
+use common::clients::{
+    assert_claude_code_run, claude_code_command, claude_code_installed, clean_env, missing,
+    python_ok, run, show,
+};
 use common::upstream::{INPUT_TOKENS, OUTPUT_TOKENS, RESPONSE_TEXT};
 use common::{Gate, GateOptions, TestUser};
 use tokio::process::Command;
@@ -157,35 +160,14 @@ async fn boto3_and_aws_cli_through_the_proxy() {
     gate.stop().await;
 }
 
-/// `tests/js/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs`, if installed.
-fn claude_code_wrapper() -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/js/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs");
-    path.is_file().then_some(path)
-}
-
 /// Runs `claude -p "Say hello"` against the proxy with a fresh HOME and the given
 /// credentials in its environment; returns its output.
 async fn claude_code(wrapper: &Path, gate: &Gate, creds: &[(&str, &str)]) -> Output {
     let home = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new("node");
-    cmd.arg(wrapper).args(["-p", "Say hello"]);
-    clean_env(&mut cmd);
-    cmd.current_dir(home.path())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join(".config"))
-        .env("CLAUDE_CODE_USE_BEDROCK", "1")
-        .env("ANTHROPIC_BEDROCK_BASE_URL", &gate.url)
-        .env("AWS_REGION", common::REGION)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("DISABLE_TELEMETRY", "1")
-        .env("DISABLE_AUTOUPDATER", "1")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        // No retries: a failing call must fail the run, not be papered over (and a
-        // refused run must end quickly: by default Claude Code retries a 403 for minutes).
-        .env("CLAUDE_CODE_MAX_RETRIES", "0");
+    let mut cmd = claude_code_command(wrapper, &gate.url, home.path());
+    // No retries: a failing call must fail the run, not be papered over (and a
+    // refused run must end quickly: by default Claude Code retries a 403 for minutes).
+    cmd.env("CLAUDE_CODE_MAX_RETRIES", "0");
     for (k, v) in creds {
         cmd.env(k, v);
     }
@@ -194,53 +176,11 @@ async fn claude_code(wrapper: &Path, gate: &Gate, creds: &[(&str, &str)]) -> Out
     out
 }
 
-/// Whether Claude Code may send this upstream: the Bedrock runtime's Anthropic
-/// operations, and `ListInferenceProfiles` (`GET /inference-profiles`, a Bedrock
-/// control-plane call its AWS SDK sends to the same base URL).
-fn claude_code_call(method: &str, path: &str) -> bool {
-    let model_op = method == "POST"
-        && path.starts_with("/model/")
-        && (path.ends_with("/invoke") || path.ends_with("/invoke-with-response-stream"));
-    let profiles = method == "GET" && path.starts_with("/inference-profiles");
-    model_op || profiles
-}
-
-/// Checks one Claude Code run: it printed the fake answer, and its model calls went
-/// upstream, ending with a streamed one.
-fn assert_claude_code_run(label: &str, out: &Output, calls: &[common::upstream::ReceivedRequest]) {
-    assert!(out.status.success(), "{label} run: {}", show(out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(RESPONSE_TEXT),
-        "{label} run: {}",
-        show(out)
-    );
-    for r in calls {
-        assert!(
-            claude_code_call(&r.method, &r.path),
-            "{label} run: unexpected upstream call {} {}",
-            r.method,
-            r.path
-        );
-    }
-    assert!(
-        calls
-            .iter()
-            .any(|r| r.path.ends_with("/invoke-with-response-stream")),
-        "{label} run streamed nothing: {:?}",
-        calls.iter().map(|r| &r.path).collect::<Vec<_>>()
-    );
-}
-
 #[tokio::test]
 async fn claude_code_through_the_proxy_with_sigv4_and_bearer() {
-    let Some(wrapper) = claude_code_wrapper() else {
-        missing("Claude Code is not installed (npm ci --prefix tests/js)");
+    let Some(wrapper) = claude_code_installed().await else {
         return;
     };
-    if !node_available().await {
-        missing("node is not installed");
-        return;
-    }
     let gate = Gate::start(GateOptions::default()).await;
     let erin = gate.user("erin", "apps").await;
 

@@ -79,7 +79,9 @@ async fn create(
     Ok(json_response(StatusCode::CREATED, &team))
 }
 
-/// A team with its members and usage today and this month.
+/// A team with its members, usage today and this month, and its short-term limits
+/// with the current rate (`rate`: requests and tokens in the last minute, calls in
+/// flight, all members together).
 #[utoipa::path(get, path = "/api/v1/teams/{team}", tag = "teams",
     params(("team" = String, Path, description = "team name")),
     responses((status = 200, body = TeamInfo), (status = 401, body = ErrorBody),

@@ -3,7 +3,7 @@
 use super::args::{KeyCommand, Output, TeamCommand};
 use super::print;
 use super::table::{budget, count, local, table, usd, Align, Col};
-use super::users::period_text;
+use super::users::{period_text, rate_text};
 use crate::domain::KeyStatus;
 use crate::domain::{Actor, Limits};
 use crate::ops::Ops;
@@ -85,11 +85,12 @@ pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Re
                 info.members.join(", ")
             };
             let text = format!(
-                "team {}\n  limits:     {}\n  members:    {members}\n  today:      {}\n  this month: {}",
+                "team {}\n  limits:     {}\n  members:    {members}\n  today:      {}\n  this month: {}\n  rate:       {}",
                 info.team.name,
                 limits_text(&info.team.limits),
                 period_text(&info.usage, false),
                 period_text(&info.usage, true),
+                rate_text(&info.rate),
             );
             print(out, &info, text);
         }

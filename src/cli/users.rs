@@ -8,6 +8,7 @@ use super::{values, UsageError};
 use crate::domain::{Actor, IamPrincipalKind};
 use crate::ops::blocking::BlockDuration;
 use crate::ops::lists::UserListQuery;
+use crate::ops::rate_view::RateView;
 use crate::ops::users::CreateUser;
 use crate::ops::views::{DayMonth, IamLinkView, UserInfo, UserList};
 use crate::ops::Ops;
@@ -180,6 +181,22 @@ fn links_text(links: &[IamLinkView]) -> String {
         .join(", ")
 }
 
+/// `3 requests and 1200 tokens in the last minute, 1 in flight (limits: 60
+/// requests/min, unlimited tokens/min, 4 in flight)`.
+pub(super) fn rate_text(r: &RateView) -> String {
+    let limit = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
+    format!(
+        "{} and {} tokens in the last minute, {} in flight \
+         (limits: {} requests/min, {} tokens/min, {} in flight)",
+        plural(r.requests_last_minute, "request", "requests"),
+        r.tokens_last_minute,
+        r.in_flight,
+        limit(r.rpm),
+        limit(r.tpm),
+        limit(r.max_concurrent),
+    )
+}
+
 /// `requests, in / out tokens, $cost` of one period.
 pub(super) fn period_text(usage: &DayMonth, month: bool) -> String {
     let t = if month { &usage.month } else { &usage.day };
@@ -225,18 +242,7 @@ fn info_text(info: &UserInfo, ops: &Ops) -> String {
         (true, None) => "protected from limits (standing)".to_string(),
     };
     text.push_str(&format!("\n  status:     {status}; {protection}"));
-    let r = &info.rate;
-    let limit = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |v| v.to_string());
-    text.push_str(&format!(
-        "\n  rate:       {} and {} tokens in the last minute, {} in flight \
-         (limits: {} requests/min, {} tokens/min, {} in flight)",
-        plural(r.requests_last_minute, "request", "requests"),
-        r.tokens_last_minute,
-        r.in_flight,
-        limit(r.rpm),
-        limit(r.tpm),
-        limit(r.max_concurrent),
-    ));
+    text.push_str(&format!("\n  rate:       {}", rate_text(&info.rate)));
     text.push_str(&format!("\n  iam:        {}", links_text(&info.iam_links)));
     let keys = info
         .keys

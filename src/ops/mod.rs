@@ -52,8 +52,9 @@ pub struct Ops {
     store: Arc<Store>,
     tz: Tz,
     default_limits: Limits,
-    /// `ratelimit.user_*`: users' short-term limits without an override.
-    rate_defaults: crate::config::RateDefaults,
+    /// `ratelimit.user_*` and `ratelimit.team_*`: short-term limits without an
+    /// override.
+    rate_defaults: crate::config::RateLimitConfig,
     default_language: Language,
     master_key: MasterKeySource,
     session_ttl: std::time::Duration,
@@ -87,7 +88,7 @@ impl Ops {
                 monthly_budget_usd: None,
                 ..Limits::default()
             },
-            rate_defaults: config.ratelimit.user,
+            rate_defaults: config.ratelimit,
             default_language: config.email.language,
             master_key: config.database.master_key.clone(),
             session_ttl: config.admin.session_ttl,

@@ -45,7 +45,8 @@ impl Ops {
             .collect())
     }
 
-    /// A team with its members and its usage today and this month.
+    /// A team with its members, its usage today and this month, and its short-term
+    /// limits with the current rate.
     pub async fn team_info(&self, name: &str) -> Result<TeamInfo, OpsError> {
         let team = self.store.team(name).await?;
         let members = self.store.users(Some(team.id)).await?;
@@ -55,8 +56,10 @@ impl Ops {
                 ..Default::default()
             })
             .await?;
+        let rate = self.team_rate_view(&team).await?;
         Ok(TeamInfo {
             team: self.team_view(&team),
+            rate,
             members: members.into_iter().map(|u| u.username).collect(),
             usage,
         })

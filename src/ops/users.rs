@@ -88,7 +88,7 @@ impl Ops {
             .await?;
         let keys = self.store.keys(Some(user.id)).await?;
         let status = self.store.block_status(user.id).await?.unwrap_or_default();
-        let rate = self.rate_view(&user).await?;
+        let rate = self.user_rate_view(&user).await?;
         let iam_links = self.store.iam_links(Some(user.id)).await?;
         Ok(UserInfo {
             rate,

@@ -67,7 +67,7 @@ pub(crate) struct DayMonth {
     pub(crate) month: UsageTotals,
 }
 
-/// `team info`: the team, its members and its usage.
+/// `team info`: the team, its members, its usage and its current rate.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TeamInfo {
     /// The team.
@@ -77,6 +77,8 @@ pub struct TeamInfo {
     pub(crate) members: Vec<String>,
     /// Usage of all members together.
     pub(crate) usage: DayMonth,
+    /// Short-term limits in force and the current rate (all members together).
+    pub(crate) rate: super::rate_view::RateView,
 }
 
 /// A user.

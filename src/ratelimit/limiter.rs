@@ -4,8 +4,8 @@
 //! hands out gives the call slot back when the call ends and settles the tokens.
 //!
 //! Every subject seen in the last minute is tracked, limited or not, so that the
-//! current rate and calls in flight can be shown (`user info`). Subjects idle for a
-//! minute with nothing in flight are dropped once a minute.
+//! current rate and calls in flight can be shown (`user info`, `team info`). Subjects
+//! idle for a minute with nothing in flight are dropped once a minute.
 
 use std::collections::HashMap;
 use std::sync::Arc;

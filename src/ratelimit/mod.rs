@@ -11,7 +11,7 @@
 //! - `limits`: the limits in force (override or `ratelimit.*` default, per-proxy share);
 //! - `refusal`: [`Throttle`], which limit refused and the client's error;
 //! - `publish`: writes what the limiter saw to the database every few seconds, for
-//!   `user info` and the admin API.
+//!   `user info`, `team info` and the admin API.
 //!
 //! The design and the bound across proxies are in `docs/QUOTA.md` ("Short-term limits").
 

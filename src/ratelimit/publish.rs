@@ -1,8 +1,8 @@
 //! Publishing what the rate limiter saw: every [`PUBLISH_INTERVAL`] the proxy replaces
 //! its rows in `rate_activity` with the subjects active in the last minute (one
-//! transaction; none while nothing is or was active), so `user info` and the admin API,
-//! in any process, show the current rate and calls in flight summed over proxies. The
-//! request path never waits on it.
+//! transaction; none while nothing is or was active), so `user info`, `team info` and
+//! the admin API, in any process, show the current rate and calls in flight summed over
+//! proxies. The request path never waits on it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

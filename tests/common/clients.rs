@@ -1,7 +1,9 @@
 //! Running real client programs from tests: with a deadline (the whole process group
 //! killed when it passes), output captured, a clean AWS environment; a missing client
-//! is a skip, unless `GATE_TEST_REQUIRE_CLIENTS=1` (CI) makes it a failure.
+//! is a skip, unless `GATE_TEST_REQUIRE_CLIENTS=1` (CI) makes it a failure. Claude Code
+//! (tests/js) is started and its runs checked here for every test that uses it.
 
+use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -123,4 +125,89 @@ pub async fn python_ok(code: &str) -> bool {
 /// Whether `node --version` runs.
 pub async fn node_available() -> bool {
     succeeds("node", &["--version"]).await
+}
+
+/// `tests/js/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs`, if installed.
+pub fn claude_code_wrapper() -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js/node_modules/@anthropic-ai/claude-code/cli-wrapper.cjs");
+    path.is_file().then_some(path)
+}
+
+/// The Claude Code wrapper when it and node are installed; otherwise reports it
+/// missing (a skip, or a failure when clients are required) and returns `None`.
+pub async fn claude_code_installed() -> Option<PathBuf> {
+    let Some(wrapper) = claude_code_wrapper() else {
+        missing("Claude Code is not installed (npm ci --prefix tests/js)");
+        return None;
+    };
+    if !node_available().await {
+        missing("node is not installed");
+        return None;
+    }
+    Some(wrapper)
+}
+
+/// `claude -p "Say hello"` through the Node wrapper, on Bedrock behind the proxy at
+/// `base_url`, with `home` as a fresh HOME and working directory, nothing inherited
+/// from this environment, and no telemetry or update checks. The caller adds the
+/// credentials.
+pub fn claude_code_command(wrapper: &Path, base_url: &str, home: &Path) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg(wrapper).args(["-p", "Say hello"]);
+    clean_env(&mut cmd);
+    cmd.current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("CLAUDE_CODE_USE_BEDROCK", "1")
+        .env("ANTHROPIC_BEDROCK_BASE_URL", base_url)
+        .env("AWS_REGION", super::REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("DISABLE_TELEMETRY", "1")
+        .env("DISABLE_AUTOUPDATER", "1")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+    cmd
+}
+
+/// Whether Claude Code may send this upstream: the Bedrock runtime's Anthropic
+/// operations, and `ListInferenceProfiles` (`GET /inference-profiles`, a Bedrock
+/// control-plane call its AWS SDK sends to the same base URL).
+pub fn claude_code_call(method: &str, path: &str) -> bool {
+    let model_op = method == "POST"
+        && path.starts_with("/model/")
+        && (path.ends_with("/invoke") || path.ends_with("/invoke-with-response-stream"));
+    let profiles = method == "GET" && path.starts_with("/inference-profiles");
+    model_op || profiles
+}
+
+/// Checks one Claude Code run: it printed the fake answer, and its model calls went
+/// upstream, ending with a streamed one.
+pub fn assert_claude_code_run(
+    label: &str,
+    out: &Output,
+    calls: &[super::upstream::ReceivedRequest],
+) {
+    assert!(out.status.success(), "{label} run: {}", show(out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(super::upstream::RESPONSE_TEXT),
+        "{label} run: {}",
+        show(out)
+    );
+    for r in calls {
+        assert!(
+            claude_code_call(&r.method, &r.path),
+            "{label} run: unexpected upstream call {} {}",
+            r.method,
+            r.path
+        );
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|r| r.path.ends_with("/invoke-with-response-stream")),
+        "{label} run streamed nothing: {:?}",
+        calls.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
 }

@@ -10,6 +10,7 @@ pub mod local;
 pub mod moto;
 pub mod serve;
 pub mod smtp;
+pub mod throttle;
 pub mod upstream;
 
 use std::sync::Arc;

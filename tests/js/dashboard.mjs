@@ -1,7 +1,8 @@
 // The dashboard end to end in real headless Chromium (the system's, driven by
 // playwright-core): log in; real boto3 calls through the proxy show up on Users and
 // Calls with the right counts and cost; block a user on Blocking and see the proxy
-// refuse their next call; unblock; edit a limit; edit a price; export CSV; a change
+// refuse their next call; unblock; the last minute against the short-term limits on
+// the user and team pages; edit a limit; edit a price; export CSV; a change
 // without the CSRF token is refused; log out and see the API refuse the old session.
 // Takes screenshots of every page at desktop and phone (390 px) width and logs how long
 // each page took to load.
@@ -197,6 +198,15 @@ await check('unblocking alice lets her calls through again', async () => {
   await page.getByRole('button', { name: 'Unblock' }).click();
   await untilText(() => page.locator('#blocks-table tbody').innerText(), /Nobody is blocked/, 'no block');
   await callUntil('ALICE', /^ok$/);
+});
+
+await check('the user and team pages show the last minute against the short-term limits', async () => {
+  const card = page.locator('section.card[aria-label^="Last minute"]');
+  await open(page, '#/users/alice', 'user (last minute)');
+  // alice's calls just now, as the proxy publishes them (every 2 s; the page refreshes every 5 s).
+  await untilText(() => card.innerText(), /Calls\s+[1-9][\d,]* \/ 600\b[\s\S]*Tokens \(in \+ out\)\s+[\d,]+ \/ no limit[\s\S]*In flight now\s+0 \/ 4\b/, 'alice\'s last minute');
+  await open(page, '#/teams/research', 'team (last minute)');
+  await untilText(() => card.innerText(), /Calls\s+[1-9][\d,]* \/ no limit[\s\S]*Tokens \(in \+ out\)\s+[1-9][\d,]* \/ 1,000,000\b[\s\S]*In flight now\s+0 \/ no limit/, 'research\'s last minute');
 });
 
 await check('editing alice\'s daily call limit on her page', async () => {

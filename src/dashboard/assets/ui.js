@@ -146,6 +146,19 @@ export function card(title, items) {
     h('dl', {}, items.map((i) => [h('dt', {}, i.label), h('dd', {}, i.value)])));
 }
 
+/**
+ * The short-term limits of a user or team (`rate` of `users/{u}` and `teams/{t}`): calls,
+ * tokens and calls in flight in the last minute, over all proxies, against the limits in
+ * force (an override or the `ratelimit.*` default).
+ */
+export function rateCard(r) {
+  return card('Last minute (short-term limits)', [
+    { label: 'Calls', value: meter(r.requests_last_minute, r.rpm, fmtInt) },
+    { label: 'Tokens (in + out)', value: meter(r.tokens_last_minute, r.tpm, fmtInt) },
+    { label: 'In flight now', value: meter(r.in_flight, r.max_concurrent, fmtInt) },
+  ]);
+}
+
 /** Replaces a region's content. */
 export function fill(region, ...children) {
   region.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));

@@ -1,8 +1,9 @@
 // Teams: each team's calls and cost today and this month against its shared limits,
-// and (#/teams/<name>) one team's members with each member's share of those limits.
+// and (#/teams/<name>) one team's last minute against its short-term limits and its
+// members with each member's share of the team's limits.
 
 import { api, csvUrl } from '../api.js';
-import { h, fill, settings, fmtInt, fmtUsd, fmtPct, meter, share, table, heading, monthStart } from '../ui.js';
+import { h, fill, settings, fmtInt, fmtUsd, fmtPct, meter, share, table, heading, rateCard, monthStart } from '../ui.js';
 
 function teamTable(teams, day, month) {
   const zero = { requests: 0, cost_usd: 0 };
@@ -53,7 +54,8 @@ export async function mount(main, route) {
           h('dt', {}, 'Cost'), h('dd', {}, meter(u.day.cost_usd, l.daily_budget_usd, fmtUsd)))),
         h('section', { class: 'card' }, h('h2', {}, 'This month'), h('dl', {},
           h('dt', {}, 'Calls'), h('dd', {}, meter(u.month.requests, l.monthly_requests, fmtInt)),
-          h('dt', {}, 'Cost'), h('dd', {}, meter(u.month.cost_usd, l.monthly_budget_usd, fmtUsd))))),
+          h('dt', {}, 'Cost'), h('dd', {}, meter(u.month.cost_usd, l.monthly_budget_usd, fmtUsd)))),
+        rateCard(team.rate)),
       h('h2', {}, `Members (${users.length})`),
       table([
         { label: 'User', value: (r) => r.username, render: (r) => h('a', { href: `#/users/${encodeURIComponent(r.username)}` }, r.username) },

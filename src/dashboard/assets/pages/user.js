@@ -1,8 +1,9 @@
-// One user: status and usage against limits, the limits (edit), keys (issue: the secret
+// One user: status and usage against limits, the last minute against the short-term
+// limits, the limits (edit), keys (issue: the secret
 // is shown once; revoke), the last calls and a 30-day history chart.
 
 import { api, csvUrl } from '../api.js';
-import { h, fill, settings, fmtInt, fmtUsd, fmtTime, meter, badge, table, field, heading, card, attempt, limitValue, addDays, tzLabel } from '../ui.js';
+import { h, fill, settings, fmtInt, fmtUsd, fmtTime, meter, badge, table, field, heading, card, rateCard, attempt, limitValue, addDays, tzLabel } from '../ui.js';
 import { bars } from '../chart.js';
 import { statusOf } from './users.js';
 
@@ -75,7 +76,8 @@ export async function mount(main, route) {
         { label: 'Calls', value: meter(u.usage.month.requests, l.monthly_requests, fmtInt) },
         { label: 'Cost', value: meter(u.usage.month.cost_usd, l.monthly_budget_usd, fmtUsd) },
         { label: 'Tokens (in + out)', value: fmtInt(u.usage.month.input_tokens + u.usage.month.output_tokens) },
-      ]));
+      ]),
+      rateCard(u.rate));
     if (resetForm || !limitsForm.dataset.loaded) {
       for (const [k] of LIMITS) inputs[k].value = l[k] === null ? '' : String(l[k]);
       limitsForm.dataset.loaded = '1';
