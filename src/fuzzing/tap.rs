@@ -7,15 +7,6 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use super::line;
 use crate::usage::{ResponseKind, UsageReport, UsageSource, UsageTap};
 
-const KINDS: [ResponseKind; 6] = [
-    ResponseKind::Invoke,
-    ResponseKind::Converse,
-    ResponseKind::ConverseStream,
-    ResponseKind::InvokeStream,
-    ResponseKind::CountTokens,
-    ResponseKind::Other,
-];
-
 /// Byte 0: the kind (low 3 bits), an error status (bit 3), usage headers present
 /// (bit 4: the first line holds `name:value` pairs separated by `;`), an incomplete
 /// body (bit 5); byte 1: the piece size; the rest is the body.
@@ -23,7 +14,7 @@ pub fn usage_tap(data: &[u8]) {
     let [flags, size, rest @ ..] = data else {
         return;
     };
-    let kind = KINDS[usize::from(flags & 7) % KINDS.len()];
+    let kind = ResponseKind::ALL[usize::from(flags & 7) % ResponseKind::ALL.len()];
     let status = if flags & 8 == 0 {
         StatusCode::OK
     } else {
