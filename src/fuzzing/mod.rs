@@ -21,9 +21,12 @@ pub use eventstream::eventstream;
 pub use sigv4::{sigv4_canonical, sigv4_verify};
 pub use tap::usage_tap;
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets by name, each with its entry point: what `fuzz/` builds and the
 /// corpus replay runs (`fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("sigv4_verify", sigv4_verify),
     ("sigv4_canonical", sigv4_canonical),
     ("eventstream", eventstream),
