@@ -20,14 +20,22 @@ fn main() {
         .filter(|c| !c.is_empty())
         .or_else(|| {
             // Rebuild when HEAD moves: the HEAD file, the branch it names, packed refs.
+            // Only files that exist: cargo reruns a build script on every build while a
+            // watched file is missing (a repository without `packed-refs`), and so
+            // recompiles the crate each time.
+            let watch = |p: String| {
+                if std::path::Path::new(&p).exists() {
+                    println!("cargo:rerun-if-changed={p}");
+                }
+            };
             for path in ["HEAD", "packed-refs"] {
                 if let Some(p) = git(&["rev-parse", "--git-path", path]) {
-                    println!("cargo:rerun-if-changed={p}");
+                    watch(p);
                 }
             }
             if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
                 if let Some(p) = git(&["rev-parse", "--git-path", &branch]) {
-                    println!("cargo:rerun-if-changed={p}");
+                    watch(p);
                 }
             }
             git(&["rev-parse", "--short=12", "HEAD"])

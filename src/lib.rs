@@ -35,6 +35,8 @@
 //! - `api`: the admin API (`/api/v1/` on the admin listener), a thin HTTP layer over
 //!   [`ops`].
 //! - [`cli`]: the command line, a thin formatter over [`ops`] and [`serve`].
+//! - `fuzzing` (hidden): thin entry points into the parsers for the fuzz targets in
+//!   `fuzz/` and the corpus replay test; nothing else uses it.
 #![forbid(unsafe_code)]
 
 pub(crate) mod api;
@@ -47,6 +49,8 @@ mod dashboard;
 pub mod domain;
 pub mod error;
 pub(crate) mod events;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hash;
 pub(crate) mod iam;
 pub(crate) mod journal;

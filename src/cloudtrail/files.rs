@@ -69,13 +69,21 @@ pub fn read_log_file(path: &Path, each: &mut dyn FnMut(Seen)) -> Result<u64, Clo
         path: path.to_path_buf(),
         source,
     })?;
-    let mut buffered = BufReader::with_capacity(256 * 1024, file);
+    read_log(BufReader::with_capacity(256 * 1024, file), path, each)
+}
+
+/// [`read_log_file`] on an opened file; `path` names it in errors.
+pub(crate) fn read_log(
+    mut buffered: impl BufRead,
+    path: &Path,
+    each: &mut dyn FnMut(Seen),
+) -> Result<u64, CloudTrailError> {
     let head = buffered.fill_buf().map_err(|source| CloudTrailError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gzip {
+    let reader: Box<dyn Read + '_> = if gzip {
         Box::new(BufReader::with_capacity(
             256 * 1024,
             MultiGzDecoder::new(buffered),

@@ -15,5 +15,6 @@ mod record;
 
 pub use delivery::{parse_delivery, MAX_EVENTS};
 pub use error::CloudTrailError;
+pub(crate) use files::read_log;
 pub use files::{log_files, read_log_file};
 pub use record::{DirectCall, Principal, RawRecord, Seen};

@@ -145,17 +145,27 @@ impl Config {
             })?),
             None => None,
         };
-        let origin = Origin::new(file, text.as_deref(), &env);
+        Self::from_text(file, text.as_deref(), &env)
+    }
+
+    /// [`Config::load`] once the file (if any) has been read: `text` is its content,
+    /// `env` the environment. Errors are located in the file or at their variable.
+    pub(crate) fn from_text(
+        file: Option<origin::ConfigFile>,
+        text: Option<&str>,
+        env: &[(String, String)],
+    ) -> Result<Self, ConfigError> {
+        let origin = Origin::new(file, text, env);
         let located = |mut e: ConfigError| {
             if !e.file_level {
-                e.at = origin.locate(&e.key, text.as_deref());
+                e.at = origin.locate(&e.key, text);
             } else if let Some(f) = &origin.file {
                 // A TOML syntax error: `key` is `line:column` within the file.
                 e.key = format!("{}:{}", f.path.display(), e.key);
             }
             e
         };
-        let raw = RawConfig::parse(text.as_deref(), &env).map_err(located)?;
+        let raw = RawConfig::parse(text, env).map_err(located)?;
         let mut config = Self::from_raw(raw).map_err(located)?;
         config.origin = origin;
         Ok(config)

@@ -19,6 +19,16 @@ pub enum ResponseKind {
 }
 
 impl ResponseKind {
+    /// Every kind, in declaration order.
+    pub(crate) const ALL: [ResponseKind; 6] = [
+        ResponseKind::Invoke,
+        ResponseKind::Converse,
+        ResponseKind::ConverseStream,
+        ResponseKind::InvokeStream,
+        ResponseKind::CountTokens,
+        ResponseKind::Other,
+    ];
+
     /// Whether calls of this kind consume tokens that must be recorded.
     #[must_use]
     pub(crate) fn is_counted(self) -> bool {

@@ -593,14 +593,7 @@ fn garbage_never_panics() {
         anthropic_stream_frames().concat(),
         br#"{"usage":{"inputTokens":1,"outputTokens":2}}"#.to_vec(),
     ];
-    let kinds = [
-        ResponseKind::Invoke,
-        ResponseKind::Converse,
-        ResponseKind::ConverseStream,
-        ResponseKind::InvokeStream,
-        ResponseKind::CountTokens,
-        ResponseKind::Other,
-    ];
+    let kinds = ResponseKind::ALL;
     for round in 0..3000usize {
         let mut body = valid[round % valid.len()].clone();
         if next() % 3 == 0 {
