@@ -17,6 +17,7 @@
 
 pub(crate) mod frame;
 pub(crate) mod replay;
+pub(crate) mod slot;
 mod syncer;
 pub(crate) mod writer;
 

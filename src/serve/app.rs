@@ -33,7 +33,7 @@ pub(crate) struct App {
     /// Where records go when the database is away at shutdown.
     pub(super) spill: PathBuf,
     /// The crash journal's directory (replayed; opened by `run` when `proxy.journal`).
-    pub(super) journal_dir: PathBuf,
+    pub(super) journal_slot: crate::journal::slot::Slot,
     /// Keys, prices and policy, as loaded.
     pub(super) snapshots: watcher::Snapshots,
     /// The state version of those snapshots, moved by the watcher.
@@ -67,8 +67,14 @@ impl App {
         let spill = spill_file(&config);
         super::import_spills(&store, &spill).await?;
         // A journal left by a killed proxy is replayed even if the journal is now off.
-        let journal_dir = super::journal_dir(&spill);
-        super::replay_journal(&store, &journal_dir).await?;
+        // Each proxy on this host and database owns a journal directory of its own;
+        // those of proxies that are gone are replayed too.
+        let (journal_slot, orphans) = crate::journal::slot::claim(&super::journal_dir(&spill))
+            .map_err(|e| ServeError::Setup(format!("crash journal: {e}")))?;
+        super::replay_journal(&store, &journal_slot.dir).await?;
+        for orphan in orphans {
+            super::replay_journal(&store, &orphan.dir).await?;
+        }
 
         // Read before loading: anything changed after this shows as a newer version.
         let version = store.state_version().await?;
@@ -128,7 +134,7 @@ impl App {
             store,
             master,
             spill,
-            journal_dir,
+            journal_slot,
             snapshots: watcher::Snapshots {
                 directory,
                 prices,

@@ -65,7 +65,7 @@ impl App {
             store,
             master,
             spill,
-            journal_dir,
+            journal_slot,
             snapshots,
             applied,
             poll_interval,
@@ -100,7 +100,8 @@ impl App {
         let journal = match config.proxy.journal {
             JournalMode::Off => None,
             mode => Some(Arc::new(
-                Journal::open(&journal_dir, mode).map_err(|e| ServeError::Setup(e.to_string()))?,
+                Journal::open(&journal_slot.dir, mode)
+                    .map_err(|e| ServeError::Setup(e.to_string()))?,
             )),
         };
         if let Some(journal) = &journal {
