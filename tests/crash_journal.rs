@@ -74,14 +74,18 @@ async fn until(what: &str, check: impl Fn() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// The journal's segment files.
+/// The journal's segment files (`*.seg`).
 fn segments(state: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in std::fs::read_dir(state).unwrap() {
         let dir = dir.unwrap().path();
         if dir.to_string_lossy().ends_with(".journal") {
             for f in std::fs::read_dir(&dir).unwrap() {
-                out.push(f.unwrap().path());
+                let f = f.unwrap().path();
+                // Not the directory's `lock` file: segments only.
+                if f.extension().is_some_and(|e| e == "seg") {
+                    out.push(f);
+                }
             }
         }
     }
