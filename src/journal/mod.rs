@@ -23,7 +23,9 @@ pub(crate) mod writer;
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 pub(crate) use writer::Ticket;
@@ -135,11 +137,7 @@ impl Journal {
     /// stops the writer thread. Blocks; call after the record writer has stopped.
     pub(crate) fn close(&self) {
         self.shared.stop();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let thread = self.thread.lock().take();
         if let Some(t) = thread {
             if t.join().is_err() {
                 tracing::error!("the crash journal's writer thread panicked");

@@ -109,7 +109,7 @@ pub(crate) fn read(dir: &Path) -> Result<(Vec<RequestRecord>, Replayed), Journal
         }
         records.push(record);
     }
-    records.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    records.sort_by_key(|r| r.created_at);
     Ok((records, report))
 }
 

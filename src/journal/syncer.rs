@@ -7,7 +7,9 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// How often the journal's files are made durable in the `write` mode.
@@ -31,7 +33,7 @@ pub(super) struct Syncer {
 
 impl Syncer {
     fn lock(&self) -> MutexGuard<'_, Targets> {
-        self.targets.lock().unwrap_or_else(PoisonError::into_inner)
+        self.targets.lock()
     }
 
     /// The writer created `file` in `dir`: it is synced from now on.
@@ -63,11 +65,8 @@ impl Syncer {
         let mut failing = false;
         loop {
             let (files, dir, stop) = {
-                let t = self.lock();
-                let (mut t, _) = self
-                    .wake
-                    .wait_timeout_while(t, INTERVAL, |t| !t.stop)
-                    .unwrap_or_else(PoisonError::into_inner);
+                let mut t = self.lock();
+                self.wake.wait_while_for(&mut t, |t| !t.stop, INTERVAL);
                 let mut files = std::mem::take(&mut t.retired);
                 files.extend(t.current.clone());
                 (files, t.dir.take(), t.stop)

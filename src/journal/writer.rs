@@ -17,7 +17,9 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -86,7 +88,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // The lock guards plain buffers; a panic while holding it cannot leave them in a
         // state worse than a torn write, which replay handles.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner.lock()
     }
 
     /// Appends one encoded frame; returns its sequence number, and a ticket on the
@@ -188,11 +190,7 @@ impl Writer {
             let (seq, segment, seal, stop) = {
                 let mut g = shared.lock();
                 while g.buf.is_empty() && spare.is_empty() && !g.stop {
-                    let (next, _) = shared
-                        .wake
-                        .wait_timeout(g, IDLE_TICK)
-                        .unwrap_or_else(PoisonError::into_inner);
-                    g = next;
+                    shared.wake.wait_for(&mut g, IDLE_TICK);
                     if g.buf.is_empty() {
                         drop(g);
                         self.delete_done();
