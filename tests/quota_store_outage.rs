@@ -22,7 +22,7 @@ use bedrock_gate::quota::ledger::{Grant, Ledger, LedgerFuture, MemoryLedger};
 use bedrock_gate::quota::{CounterKey, Metric, Subject};
 use bedrock_gate::store::Limits;
 use chrono_tz::Tz;
-use common::{converse, Gate, GateOptions};
+use common::{converse, Gate, GateOptions, TestUser};
 use sqlx::Connection;
 use tokio::sync::watch;
 
@@ -114,10 +114,21 @@ async fn a_stalled_ledger_refuses_at_the_deadline_and_its_late_grant_is_kept() {
     assert!(engine.admit(&ask, now).await.is_ok());
 }
 
-#[tokio::test]
-async fn a_locked_database_gets_503_with_retry_after_and_recovers_by_itself() {
+/// A proxy with a 300 ms store deadline (and `overrides`), user alice with a daily limit
+/// of 100, and a connection of the test holding the SQLite database in an exclusive
+/// transaction: no grant can be written until it ends.
+async fn locked_gate(overrides: &[(&str, &str)]) -> (Gate, TestUser, sqlx::SqliteConnection) {
+    let mut all = vec![(
+        "BEDROCK_GATE_QUOTA__STORE_TIMEOUT_MS".to_string(),
+        "300".to_string(),
+    )];
+    all.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
     let gate = Gate::start(GateOptions {
-        overrides: vec![("BEDROCK_GATE_QUOTA__STORE_TIMEOUT_MS".into(), "300".into())],
+        overrides: all,
         ..Default::default()
     })
     .await;
@@ -139,6 +150,12 @@ async fn a_locked_database_gets_503_with_retry_after_and_recovers_by_itself() {
         .execute(&mut holder)
         .await
         .unwrap();
+    (gate, alice, holder)
+}
+
+#[tokio::test]
+async fn a_locked_database_gets_503_with_retry_after_and_recovers_by_itself() {
+    let (gate, alice, mut holder) = locked_gate(&[]).await;
     let (status, resp) = tokio::time::timeout(SAFETY, converse(&gate.url, &alice.key.bearer_token))
         .await
         .expect("the call waited past the store deadline");
@@ -307,35 +324,11 @@ async fn refuse_mode_never_admits_without_the_ledger() {
 
 #[tokio::test]
 async fn allow_mode_serves_calls_with_the_database_locked_and_counts_them_afterwards() {
-    let gate = Gate::start(GateOptions {
-        overrides: vec![
-            ("BEDROCK_GATE_QUOTA__STORE_TIMEOUT_MS".into(), "300".into()),
-            ("BEDROCK_GATE_QUOTA__ON_STORE_OUTAGE".into(), "allow".into()),
-            (
-                "BEDROCK_GATE_QUOTA__OUTAGE_ALLOWANCE_REQUESTS".into(),
-                "3".into(),
-            ),
-        ],
-        ..Default::default()
-    })
+    let (gate, alice, mut holder) = locked_gate(&[
+        ("BEDROCK_GATE_QUOTA__ON_STORE_OUTAGE", "allow"),
+        ("BEDROCK_GATE_QUOTA__OUTAGE_ALLOWANCE_REQUESTS", "3"),
+    ])
     .await;
-    let alice = gate
-        .user_with_limits(
-            "alice",
-            "research",
-            Limits {
-                daily_requests: Some(100),
-                ..Limits::default()
-            },
-        )
-        .await;
-    let mut holder = sqlx::SqliteConnection::connect(&gate.db_url())
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut holder)
-        .await
-        .unwrap();
     for i in 0..3 {
         let (status, resp) =
             tokio::time::timeout(SAFETY, converse(&gate.url, &alice.key.bearer_token))
