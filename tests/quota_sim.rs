@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bedrock_gate::quota::engine::{
-    period_keys, Ask, QuotaEngine, QuotaEvent, Refusal, Reservation, EXHAUSTED_RECHECK,
+    period_keys, Ask, Held, QuotaEngine, QuotaEvent, Refusal, Reservation, EXHAUSTED_RECHECK,
     IDLE_RETURN, SHARE_DIVISOR,
 };
 use bedrock_gate::quota::ledger::{Grant, Ledger, LedgerFuture, MemoryLedger};
@@ -493,7 +493,14 @@ async fn idle_capacity_goes_back_to_the_ledger_and_serves_another_engine() {
     // Not idle yet by the production threshold; idle by a zero threshold.
     assert!(a.take_idle(IDLE_RETURN, noon()).is_empty());
     let idle = a.take_idle(Duration::ZERO, noon());
-    assert_eq!(idle, vec![(k.clone(), held)]);
+    assert_eq!(
+        idle,
+        vec![Held {
+            key: k.clone(),
+            usable: held,
+            reserve: 0
+        }]
+    );
     assert_eq!(a.held(&k), 0);
     a.release(idle).await;
     assert_eq!(mem.granted(&k), limit - held);
@@ -976,7 +983,7 @@ async fn day_counters_turn_at_local_midnight_month_counter_does_not() {
     }
     // Yesterday's bucket is dropped (not returned: its period is over).
     let returned = engine.take_idle(Duration::ZERO, after);
-    assert!(returned.iter().all(|(k, _)| &*k.period != "2026-11-25"));
+    assert!(returned.iter().all(|h| &*h.key.period != "2026-11-25"));
     assert_eq!(engine.held(&k_before[0]), 0);
 }
 

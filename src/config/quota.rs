@@ -32,6 +32,9 @@ pub struct QuotaConfig {
     /// `quota.on_store_outage`: refuse calls that need the quota store while it does not
     /// answer (503), or admit them on a per-user allowance reconciled afterwards.
     pub(crate) on_store_outage: OnStoreOutage,
+    /// `quota.lease_secs`: how long this proxy's quota lease lives without renewal;
+    /// after that other proxies reclaim its reserve (a crashed proxy's unused chunks).
+    pub(crate) lease: Duration,
 }
 
 /// What happens to a call that needs the quota store (a chunk grant) while the store
@@ -50,6 +53,10 @@ pub enum OnStoreOutage {
         micro_usd: i64,
     },
 }
+
+/// `quota.lease_secs` bounds: renewed every 2 s, a lease must outlive a few renewals;
+/// past an hour a crashed proxy's capacity would come back too late to matter.
+const LEASE_SECS: std::ops::RangeInclusive<u64> = 6..=3600;
 
 /// The longest `quota.store_timeout_ms` accepted: a call should not wait longer than
 /// an SDK's own read timeout for an answer.
@@ -80,6 +87,17 @@ impl QuotaConfig {
                 format!("{store_timeout_ms} is more than {MAX_STORE_TIMEOUT_MS} ms"),
             ));
         }
+        let lease_secs = positive("quota.lease_secs", q.lease_secs, 30)?;
+        if !LEASE_SECS.contains(&lease_secs) {
+            return Err(ConfigError::new(
+                "quota.lease_secs",
+                format!(
+                    "{lease_secs} is not between {} and {} seconds",
+                    LEASE_SECS.start(),
+                    LEASE_SECS.end()
+                ),
+            ));
+        }
         Ok(Self {
             timezone,
             default_daily_requests: q.default_daily_requests.or(Some(350)).filter(|v| *v > 0),
@@ -88,6 +106,7 @@ impl QuotaConfig {
             default_max_output_tokens,
             fallback_price,
             store_timeout: Duration::from_millis(store_timeout_ms),
+            lease: Duration::from_secs(lease_secs),
             on_store_outage: on_store_outage(
                 q.on_store_outage.as_deref(),
                 q.outage_allowance_requests,

@@ -100,6 +100,7 @@ pub(crate) struct RawQuota {
     pub(crate) on_store_outage: Option<String>,
     pub(crate) outage_allowance_requests: Option<u64>,
     pub(crate) outage_allowance_usd: Option<f64>,
+    pub(crate) lease_secs: Option<u64>,
 }
 
 /// `[ratelimit]`

@@ -304,3 +304,15 @@ fn the_store_outage_mode_and_its_allowance_are_validated() {
         assert!(e.message.contains(says), "{text}: {e}");
     }
 }
+
+#[test]
+fn quota_lease_secs_is_bounded() {
+    let d = load("", &[]).unwrap().quota.lease;
+    assert_eq!(d, std::time::Duration::from_secs(30));
+    let c = load("[quota]\nlease_secs = 6\n", &[]).unwrap().quota.lease;
+    assert_eq!(c, std::time::Duration::from_secs(6));
+    for bad in ["0", "5", "3601"] {
+        let e = load(&format!("[quota]\nlease_secs = {bad}\n"), &[]).unwrap_err();
+        assert_eq!(e.key, "quota.lease_secs", "{e}");
+    }
+}

@@ -17,6 +17,11 @@ pub(super) type KeyMap<V> = HashMap<CounterKey, V, foldhash::fast::RandomState>;
 /// ledger is asked again (capacity may have been returned by another proxy).
 pub const EXHAUSTED_RECHECK: Duration = Duration::from_secs(1);
 
+/// With leases, a grant makes usable (activates) a quarter of its chunk, at least what
+/// the call needs; the rest stays in the lease reserve, moved out a quarter at a time.
+/// What a dead proxy strands is its usable units; its reserve is reclaimed.
+const ACTIVATE_DIVISOR: i64 = 4;
+
 /// A refill within this long of the previous one doubles the next chunk.
 const FAST_REFILL: Duration = Duration::from_secs(5);
 /// A refill after this long without one halves the next chunk.
@@ -27,6 +32,10 @@ const SLOW_REFILL: Duration = Duration::from_secs(30);
 pub(super) struct Bucket {
     /// Units that may still be debited (negative after a call cost more than reserved).
     pub(super) available: i64,
+    /// Units granted to this proxy and kept in its lease reserve: not debited until
+    /// activated (moved into `available` through the ledger). As last seen in the
+    /// database; the database is the authority (an activation returns what it holds).
+    pub(super) reserve: i64,
     /// Units debited by calls on this proxy that are not settled yet (their
     /// reservations), so that a refusal can tell what is spent from what is reserved.
     pub(super) reserved: i64,
@@ -52,6 +61,7 @@ impl Bucket {
     pub(super) fn new(limit: i64, now: Instant) -> Self {
         Self {
             available: 0,
+            reserve: 0,
             reserved: 0,
             limit,
             total_seen: None,
@@ -87,9 +97,19 @@ impl Bucket {
         self.next_chunk.max(missing)
     }
 
-    /// Adds a grant of `granted` units after which `total` are granted to all proxies.
-    pub(super) fn fill(&mut self, granted: i64, total: i64, now: Instant) {
+    /// Units to make usable when `missing` are needed now: a quarter of the next chunk,
+    /// at least `missing`.
+    pub(super) fn activation_for(&self, missing: i64) -> i64 {
+        (self.next_chunk / ACTIVATE_DIVISOR).max(missing).max(1)
+    }
+
+    /// Adds a grant of `granted` usable units after which `total` are granted to all
+    /// proxies and this proxy's lease reserve is `reserve` (when the grant kept some).
+    pub(super) fn fill(&mut self, granted: i64, total: i64, reserve: Option<i64>, now: Instant) {
         self.available += granted;
+        if let Some(reserve) = reserve {
+            self.reserve = reserve;
+        }
         self.total_seen = Some(total);
         self.last_fill = Some(now);
         self.last_used = now;

@@ -44,11 +44,28 @@ pub use super::bucket::EXHAUSTED_RECHECK;
 pub(crate) use super::charge::charges_at;
 pub use super::charge::{Ask, Charge, LimitRef, Reservation};
 pub use super::event::QuotaEvent;
-pub use super::idle::IDLE_RETURN;
+pub use super::idle::{Held, IDLE_RETURN};
+pub use super::ledger::LeaseUpkeep;
 pub use super::ledger::SHARE_DIVISOR;
 pub use super::periods::period_keys;
 pub use super::refusal::Refusal;
 pub(crate) use super::refusal::{budget_refusal_message, refusal_message, WorstCase};
+
+/// What a call that found its bucket short asks of the ledger.
+enum Step {
+    /// Move this many units out of the lease reserve.
+    Activate(i64),
+    /// Draw a chunk: `need` now, `want` at most, `activate` of it usable at once.
+    Grant { need: i64, want: i64, activate: i64 },
+}
+
+/// What the ledger did for a [`Step`].
+enum Done {
+    /// Units moved out of the reserve, and the reserve left.
+    Activated(i64, i64),
+    /// The units needed, and the grant.
+    Granted(i64, super::ledger::Grant),
+}
 
 /// How long a call waits for the ledger unless configured otherwise.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -264,20 +281,12 @@ impl QuotaEngine {
     ) -> Result<(), Refusal> {
         // `room`: what this call could still have had, here and in the ledger;
         // `reserved`: what calls in progress on this proxy hold.
-        let refuse = |used: i64, room: i64, reserved: i64| Refusal::Limit {
-            limit: charge.limit.clone(),
-            used,
-            reserved,
-            asked: charge.amount,
-            room,
-            resets_at: charge.resets_at,
-            period: charge.key.period.to_string(),
-        };
+        let refuse = |used, room, reserved| Refusal::limit(charge, used, room, reserved);
         let gate = self.grant_lock(&charge.key);
         let held = tokio::time::timeout_at(deadline, gate.lock_owned())
             .await
             .map_err(|_| self.timed_out())?;
-        let (need, want) = {
+        let step = {
             let mut buckets = self.buckets.lock();
             let now = Instant::now();
             let b = buckets
@@ -288,40 +297,75 @@ impl QuotaEngine {
                 return Ok(()); // another call topped it up meanwhile
             }
             let missing = charge.amount - b.available;
-            if !allow_grants {
+            if b.reserve > 0 {
+                // Units this proxy holds in its lease reserve: made usable first.
+                Step::Activate(b.activation_for(missing))
+            } else if !allow_grants {
                 let used = b.total_seen.unwrap_or(charge.limit.limit);
                 return Err(refuse(used, b.available, b.reserved));
-            }
-            if b.refuses_from_memory(missing, now) {
+            } else if b.refuses_from_memory(missing, now) {
                 let used = b.total_seen.unwrap_or(0);
                 let room = b.available + (b.limit - used).max(0);
                 return Err(refuse(used, room, b.reserved));
+            } else {
+                // The ledger caps the chunk to a share of what is left, from the
+                // counter's current value (this proxy's view of it may be stale).
+                let want = b.chunk_for(missing, now);
+                Step::Grant {
+                    need: missing,
+                    want,
+                    activate: b.activation_for(missing),
+                }
             }
-            // The ledger caps the chunk to a share of what is left, from the counter's
-            // current value (this proxy's view of it may be stale).
-            (missing, b.chunk_for(missing, now))
         };
-        // The grant runs as a task of its own that puts its units in the bucket, holding
-        // the counter's grant lock until then: the call may stop waiting at its deadline,
-        // the grant is never lost.
+        // The ledger's work runs as a task of its own that puts its units in the bucket,
+        // holding the counter's grant lock until then: the call may stop waiting at its
+        // deadline, the units are never lost.
         let (ledger, buckets, key, limit) = (
             Arc::clone(&self.ledger),
             Arc::clone(&self.buckets),
             charge.key.clone(),
             charge.limit.limit,
         );
-        let grant = tokio::spawn(async move {
+        let work = tokio::spawn(async move {
             let _held = held;
-            let grant = ledger.grant(&key, need, want, limit).await?;
+            let done = match step {
+                Step::Activate(amount) => {
+                    let (moved, left) = ledger.activate(&key, amount).await?;
+                    Done::Activated(moved, left)
+                }
+                Step::Grant {
+                    need,
+                    want,
+                    activate,
+                } => Done::Granted(
+                    need,
+                    ledger
+                        .grant_leased(&key, need, want, limit, activate)
+                        .await?,
+                ),
+            };
             let now = Instant::now();
-            buckets
-                .lock()
+            let mut buckets = buckets.lock();
+            let b = buckets
                 .entry(key)
-                .or_insert_with(|| Bucket::new(limit, now))
-                .fill(grant.granted, grant.total, now);
-            Ok::<_, crate::store::StoreError>(grant)
+                .or_insert_with(|| Bucket::new(limit, now));
+            match done {
+                Done::Activated(moved, left) => {
+                    b.available += moved;
+                    b.reserve = left;
+                    b.last_used = now;
+                }
+                Done::Granted(_, grant) => b.fill(
+                    grant.granted - grant.kept,
+                    grant.total,
+                    (grant.kept > 0).then_some(grant.reserve),
+                    now,
+                ),
+            }
+            Ok::<_, crate::store::StoreError>(done)
         });
-        let grant = match tokio::time::timeout_at(deadline, grant).await {
+        let done = match tokio::time::timeout_at(deadline, work).await {
             Err(_) => return Err(self.timed_out()),
             Ok(Err(e)) => {
                 return Err(self.store_failed(&format!(
@@ -331,14 +375,17 @@ impl QuotaEngine {
             Ok(Ok(Err(e))) => {
                 return Err(self.store_failed(&format!("quota store unavailable: {e}")))
             }
-            Ok(Ok(Ok(grant))) => grant,
+            Ok(Ok(Ok(done))) => done,
         };
-        if self
-            .store_down
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
-            tracing::info!("quota store answers again");
-        }
+        let (need, grant) = match done {
+            // Moved (or the reserve turned out reclaimed): the admission loop asks again.
+            Done::Activated(..) => {
+                self.store_answers();
+                return Ok(());
+            }
+            Done::Granted(need, grant) => (need, grant),
+        };
+        self.store_answers();
         let mut buckets = self.buckets.lock();
         let Some(b) = buckets.get_mut(&charge.key) else {
             return Ok(());
@@ -367,11 +414,21 @@ impl QuotaEngine {
         if grant.granted < need {
             b.exhausted_at = Some(now);
             // A short grant gave this proxy everything left: its bucket is the room.
-            return Err(refuse(grant.total, b.available, b.reserved));
+            return Err(refuse(grant.total, b.available + b.reserve, b.reserved));
         }
         b.exhausted_at = None;
         // Other calls may have taken the new units already; the admission loop asks again.
         Ok(())
+    }
+
+    /// Notes that the ledger answered; logs the end of an outage once.
+    fn store_answers(&self) {
+        if self
+            .store_down
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::info!("quota store answers again");
+        }
     }
 
     /// Settles a finished call: budget reservations become the real cost (`micro_usd`);

@@ -6,6 +6,15 @@
 //! proxies together never exceeds the limit, however many proxies there are. A proxy
 //! that dies holding a chunk leaves it counted as granted: under-use, never overshoot.
 //!
+//! **Leases** (the database ledger): a grant may keep most of its chunk in the proxy's
+//! lease reserve (`quota_leases`), from which the proxy moves units out as it needs
+//! them ([`Ledger::activate`], an uncontended update of its own row). The proxy renews
+//! its leases while it runs ([`Ledger::keep_leases`]); the reserve of a lease that
+//! expired (its proxy died or lost the database for longer than `quota.lease_secs`)
+//! is reclaimed by any proxy and goes back to the counter. A reserved unit is either
+//! activated by its owner or reclaimed, never both (one row, one transaction each), so
+//! reclaiming never lets the proxies together pass a limit.
+//!
 //! [`MemoryLedger`] is the same contract in memory, for the simulator and property tests.
 
 use std::collections::HashMap;
@@ -30,15 +39,42 @@ pub(crate) fn units_to_give(granted: i64, need: i64, want: i64, limit: i64) -> i
     want.min((left / SHARE_DIVISOR).max(need)).min(left).max(0)
 }
 use crate::metrics::Metrics;
-use crate::store::{CounterRef, Store, StoreError};
+use crate::store::{CounterRef, ExpiredLease, LeaseRef, Store, StoreError};
 
 /// What a grant gave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grant {
-    /// Units given to the caller now (0 when the limit is fully granted).
+    /// Units given to the caller now (0 when the limit is fully granted), the kept ones
+    /// included.
     pub granted: i64,
     /// Units granted to all proxies together after this grant.
     pub(crate) total: i64,
+    /// Units of `granted` kept in this proxy's lease reserve (not usable until
+    /// activated); 0 for ledgers without leases.
+    pub(crate) kept: i64,
+    /// This proxy's reserve of the counter after the grant (when `kept` > 0).
+    pub(crate) reserve: i64,
+}
+
+impl Grant {
+    /// A grant of `granted` units, all usable at once, after which `total` are granted.
+    pub fn new(granted: i64, total: i64) -> Self {
+        Self {
+            granted,
+            total,
+            kept: 0,
+            reserve: 0,
+        }
+    }
+}
+
+/// What one upkeep pass of the leases did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LeaseUpkeep {
+    /// Expired leases of other proxy runs reclaimed.
+    pub leases: u64,
+    /// Units they held in reserve, taken off their counters.
+    pub units: i64,
 }
 
 /// A boxed future of the ledger.
@@ -66,6 +102,42 @@ pub trait Ledger: Send + Sync + 'static {
         // Asking for `amount` under a limit that cannot be reached gives exactly it.
         self.grant(key, amount, amount, i64::MAX)
     }
+    /// [`Ledger::grant`], keeping all but `activate` of the units given in this proxy's
+    /// lease reserve (ledgers with leases; others give everything usable).
+    fn grant_leased<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        need: i64,
+        want: i64,
+        limit: i64,
+        activate: i64,
+    ) -> LedgerFuture<'a, Grant> {
+        let _ = activate;
+        self.grant(key, need, want, limit)
+    }
+    /// Moves up to `amount` units of `key` out of this proxy's lease reserve. Returns
+    /// (units moved, reserve left); (0, 0) when the lease was reclaimed meanwhile.
+    fn activate<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, (i64, i64)> {
+        let _ = (key, amount);
+        Box::pin(async { Ok((0, 0)) })
+    }
+    /// Returns `usable` units of `key` and `reserved` units of this proxy's reserve.
+    fn release_held<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        usable: i64,
+        reserved: i64,
+    ) -> LedgerFuture<'a, ()> {
+        self.release(key, usable + reserved)
+    }
+    /// Renews this proxy's leases and reclaims the reserves of expired ones.
+    fn keep_leases(&self) -> LedgerFuture<'_, LeaseUpkeep> {
+        Box::pin(async { Ok(LeaseUpkeep::default()) })
+    }
+    /// Whether the ledger keeps reserves in leases.
+    fn leases(&self) -> bool {
+        false
+    }
     /// Whether the ledger answers at all (a cheap round trip), to notice the end of an
     /// outage when there is nothing to charge.
     fn probe(&self) -> LedgerFuture<'_, ()> {
@@ -88,17 +160,51 @@ pub(crate) struct StoreLedger {
     statements: Arc<AtomicU64>,
     home: Option<tokio::runtime::Handle>,
     metrics: Arc<Metrics>,
+    /// This proxy run's name in `quota_leases`.
+    owner: Arc<str>,
+    /// How long a lease lives unrenewed (`quota.lease_secs`).
+    lease_ttl: std::time::Duration,
+    /// Earlier runs of this proxy (its journal slots), known to have stopped: their
+    /// leases are reclaimed at the first upkeep, without waiting for their expiry.
+    predecessors: Mutex<Vec<String>>,
 }
 
+/// Expired leases reclaimed per upkeep pass at most (the next pass takes the rest).
+const RECLAIM_BATCH: i64 = 200;
+
 impl StoreLedger {
-    /// A ledger over `store`, running its statements on the current runtime (if any).
-    pub(crate) fn new(store: Arc<Store>, metrics: Arc<Metrics>) -> Self {
+    /// A ledger over `store`, running its statements on the current runtime (if any),
+    /// holding leases as `owner` for `lease_ttl` at a time.
+    pub(crate) fn new(
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        owner: &str,
+        lease_ttl: std::time::Duration,
+    ) -> Self {
         Self {
             store,
             statements: Arc::new(AtomicU64::new(0)),
             home: tokio::runtime::Handle::try_current().ok(),
             metrics,
+            owner: Arc::from(owner),
+            lease_ttl,
+            predecessors: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same ledger, reclaiming the leases of `owners` (earlier runs of this proxy
+    /// known to have stopped) at its first upkeep.
+    #[must_use]
+    pub(crate) fn with_predecessors(self, mut owners: Vec<String>) -> Self {
+        owners.retain(|o| **o != *self.owner);
+        *self.predecessors.lock() = owners;
+        self
+    }
+
+    /// The expiry to write now.
+    fn expiry(ttl: std::time::Duration) -> i64 {
+        crate::store::now_ms()
+            .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2))
     }
 
     /// Runs `work` on the ledger's home runtime.
@@ -115,16 +221,18 @@ impl StoreLedger {
             None => work.await,
         }
     }
-}
 
-impl Ledger for StoreLedger {
-    fn grant<'a>(
+    /// A grant, keeping all but `activate` of its units in this run's lease reserve
+    /// when `activate` is given.
+    fn grant_with<'a>(
         &'a self,
         key: &'a CounterKey,
         need: i64,
         want: i64,
         limit: i64,
+        activate: Option<i64>,
     ) -> LedgerFuture<'a, Grant> {
+        let (owner, ttl) = (Arc::clone(&self.owner), self.lease_ttl);
         let (store, statements, key, metrics) = (
             Arc::clone(&self.store),
             Arc::clone(&self.statements),
@@ -142,13 +250,27 @@ impl Ledger for StoreLedger {
                     period: &key.period,
                 };
                 let decide = |granted| units_to_give(granted, need, want, limit);
-                let result = store.grant_capacity(counter, decide).await;
+                let lease = activate.map(|a| {
+                    let lease = LeaseRef {
+                        owner: &owner,
+                        expires_at: Self::expiry(ttl),
+                    };
+                    (lease, a)
+                });
+                let result = store.grant_capacity(counter, decide, lease).await;
                 match &result {
-                    Ok((granted, _)) => metrics.chunk_grant(key.metric.stored(), *granted > 0),
+                    Ok(g) => metrics.chunk_grant(key.metric.stored(), g.given > 0),
                     Err(_) => metrics.database_error("quota_grant"),
                 }
                 match result {
-                    Ok((granted, total)) => return Ok(Grant { granted, total }),
+                    Ok(g) => {
+                        return Ok(Grant {
+                            granted: g.given,
+                            total: g.total,
+                            kept: g.kept,
+                            reserve: g.reserve,
+                        })
+                    }
                     // A deadlock or lock timeout between proxies: the transaction was
                     // rolled back, so retrying is safe.
                     Err(e) if attempt < 5 && e.is_retryable_conflict() => {
@@ -159,6 +281,158 @@ impl Ledger for StoreLedger {
                 }
             }
         }))
+    }
+}
+
+/// Reclaims one expired lease, adding what it held to `upkeep`.
+async fn reclaim(
+    store: &Store,
+    lease: &ExpiredLease,
+    now: i64,
+    dead: bool,
+    upkeep: &mut LeaseUpkeep,
+) -> Result<(), StoreError> {
+    let units = store.reclaim_lease(lease, now, dead).await?;
+    if units > 0 {
+        upkeep.leases += 1;
+        upkeep.units += units;
+        tracing::info!(
+            proxy = %lease.owner,
+            counter = %format_args!("{}/{}/{}", lease.subject, lease.metric, lease.period),
+            units,
+            "reclaimed the unused reserve of an expired quota lease"
+        );
+    }
+    Ok(())
+}
+
+impl Ledger for StoreLedger {
+    fn grant<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        need: i64,
+        want: i64,
+        limit: i64,
+    ) -> LedgerFuture<'a, Grant> {
+        self.grant_with(key, need, want, limit, None)
+    }
+
+    fn grant_leased<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        need: i64,
+        want: i64,
+        limit: i64,
+        activate: i64,
+    ) -> LedgerFuture<'a, Grant> {
+        self.grant_with(key, need, want, limit, Some(activate))
+    }
+
+    fn activate<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, (i64, i64)> {
+        let (store, key, metrics, owner, ttl) = (
+            Arc::clone(&self.store),
+            key.clone(),
+            Arc::clone(&self.metrics),
+            Arc::clone(&self.owner),
+            self.lease_ttl,
+        );
+        self.statements.fetch_add(4, Ordering::Relaxed);
+        Box::pin(self.at_home(async move {
+            let subject = key.subject.stored();
+            let counter = CounterRef {
+                subject: &subject,
+                metric: key.metric.stored(),
+                period: &key.period,
+            };
+            let lease = LeaseRef {
+                owner: &owner,
+                expires_at: Self::expiry(ttl),
+            };
+            let result = store.activate_reserve(counter, lease, amount).await;
+            if result.is_err() {
+                metrics.database_error("quota_activate");
+            }
+            result
+        }))
+    }
+
+    fn release_held<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        usable: i64,
+        reserved: i64,
+    ) -> LedgerFuture<'a, ()> {
+        if reserved <= 0 {
+            return self.release(key, usable);
+        }
+        let (store, key, metrics, owner) = (
+            Arc::clone(&self.store),
+            key.clone(),
+            Arc::clone(&self.metrics),
+            Arc::clone(&self.owner),
+        );
+        self.statements.fetch_add(5, Ordering::Relaxed);
+        Box::pin(self.at_home(async move {
+            let subject = key.subject.stored();
+            let counter = CounterRef {
+                subject: &subject,
+                metric: key.metric.stored(),
+                period: &key.period,
+            };
+            match store
+                .release_with_reserve(counter, &owner, usable, reserved)
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    metrics.database_error("quota_release");
+                    Err(e)
+                }
+            }
+        }))
+    }
+
+    fn keep_leases(&self) -> LedgerFuture<'_, LeaseUpkeep> {
+        let (store, owner, ttl) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.owner),
+            self.lease_ttl,
+        );
+        let predecessors = std::mem::take(&mut *self.predecessors.lock());
+        let dead_ones = predecessors.clone();
+        let work = self.at_home(async move {
+            store.renew_leases(&owner, Self::expiry(ttl)).await?;
+            let now = crate::store::now_ms();
+            let mut upkeep = LeaseUpkeep::default();
+            for dead in &predecessors {
+                for lease in store
+                    .expired_leases(&owner, now, Some(dead), i64::MAX / 2)
+                    .await?
+                {
+                    reclaim(&store, &lease, now, true, &mut upkeep).await?;
+                }
+            }
+            for lease in store
+                .expired_leases(&owner, now, None, RECLAIM_BATCH)
+                .await?
+            {
+                reclaim(&store, &lease, now, false, &mut upkeep).await?;
+            }
+            store.drop_empty_leases(&owner, now).await?;
+            Ok(upkeep)
+        });
+        Box::pin(async move {
+            let result = work.await;
+            if result.is_err() && !dead_ones.is_empty() {
+                // Not all reclaimed yet: the next pass tries again.
+                *self.predecessors.lock() = dead_ones;
+            }
+            result
+        })
+    }
+
+    fn leases(&self) -> bool {
+        true
     }
 
     fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()> {
@@ -224,10 +498,7 @@ impl Ledger for MemoryLedger {
             let granted = rows.entry(key.clone()).or_insert(0);
             let give = units_to_give(*granted, need, want, limit);
             *granted += give;
-            Grant {
-                granted: give,
-                total: *granted,
-            }
+            Grant::new(give, *granted)
         });
         Box::pin(async move { Ok(grant) })
     }

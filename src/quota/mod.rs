@@ -10,6 +10,7 @@
 //!   - `refusal`: why a call was refused and the message the client reads;
 //!   - `event`: the warnings and exhaustions admission reports;
 //!   - `idle`: giving unused capacity back to the ledger;
+//!   - `lease`: renewing this proxy's leases, reclaiming expired ones of others;
 //!   - `outage`: admitting calls on an allowance while the ledger does not answer
 //!     (`quota.on_store_outage = "allow"`) and charging them to it afterwards.
 //! - `ledger`: where chunks come from: the database's `quota_counters` rows, granted
@@ -29,6 +30,7 @@ pub mod engine;
 pub(crate) mod estimate;
 mod event;
 mod idle;
+mod lease;
 pub mod ledger;
 mod outage;
 mod periods;

@@ -100,15 +100,8 @@ impl QuotaEngine {
             if let Some(b) = buckets.get(&c.key) {
                 if b.available < c.amount && b.refuses_from_memory(c.amount - b.available, now) {
                     let used = b.total_seen.unwrap_or(c.limit.limit);
-                    return Err(Refusal::Limit {
-                        limit: c.limit.clone(),
-                        used,
-                        reserved: b.reserved,
-                        asked: c.amount,
-                        room: b.available + (b.limit - used).max(0),
-                        resets_at: c.resets_at,
-                        period: c.key.period.to_string(),
-                    });
+                    let room = b.available + b.reserve + (b.limit - used).max(0);
+                    return Err(Refusal::limit(c, used, room, b.reserved));
                 }
             }
         }

@@ -36,6 +36,25 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// `charge`'s limit has no room: `used` units granted to all proxies, `room` left
+    /// for this call, `reserved` held by this proxy's calls in progress.
+    pub(crate) fn limit(
+        charge: &super::charge::Charge,
+        used: i64,
+        room: i64,
+        reserved: i64,
+    ) -> Self {
+        Self::Limit {
+            limit: charge.limit.clone(),
+            used,
+            reserved,
+            asked: charge.amount,
+            room,
+            resets_at: charge.resets_at,
+            period: charge.key.period.to_string(),
+        }
+    }
+
     /// Whether the limit is spent (nothing is left for any call), rather than too
     /// small for this call's worst case: only then is the user blocked for it.
     pub fn is_exhausted(&self) -> bool {

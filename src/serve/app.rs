@@ -72,9 +72,17 @@ impl App {
         let (journal_slot, orphans) = crate::journal::slot::claim(&super::journal_dir(&spill))
             .map_err(|e| ServeError::Setup(format!("crash journal: {e}")))?;
         super::replay_journal(&store, &journal_slot.dir).await?;
-        for orphan in orphans {
+        for orphan in &orphans {
             super::replay_journal(&store, &orphan.dir).await?;
         }
+        // The runs that held these slots have stopped: their quota leases are
+        // reclaimed at the first upkeep.
+        let mut slots = vec![journal_slot.dir.as_path()];
+        slots.extend(orphans.iter().map(|o| o.dir.as_path()));
+        let predecessors = super::lease_owner::previous(&slots);
+        let lease_owner = super::lease_owner::new_owner();
+        super::lease_owner::record(&journal_slot.dir, &lease_owner);
+        drop(orphans);
 
         // Read before loading: anything changed after this shows as a newer version.
         let version = store.state_version().await?;
@@ -121,7 +129,15 @@ impl App {
         let (events_tx, quota_events) = mpsc::unbounded_channel();
         let quota = Arc::new(
             QuotaEngine::new(
-                Arc::new(StoreLedger::new(Arc::clone(&store), Arc::clone(&metrics))),
+                Arc::new(
+                    StoreLedger::new(
+                        Arc::clone(&store),
+                        Arc::clone(&metrics),
+                        &lease_owner,
+                        config.quota.lease,
+                    )
+                    .with_predecessors(predecessors),
+                ),
                 config.quota.timezone,
                 80,
                 Some(events_tx),

@@ -7,6 +7,7 @@
 pub(crate) mod admin;
 mod app;
 mod descriptors;
+mod lease_owner;
 mod running;
 mod startup;
 pub(crate) mod watcher;

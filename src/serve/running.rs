@@ -263,7 +263,8 @@ impl App {
     }
 }
 
-/// Every [`RETURN_EVERY`], charges what an outage left owed to the ledger and gives back
+/// Every [`RETURN_EVERY`], charges what an outage left owed to the ledger, renews this
+/// proxy's quota leases and reclaims expired ones of others, and gives back
 /// quota capacity idle for [`IDLE_RETURN`], until
 /// `stop` fires; a release under way finishes first (cut off, its units would stay
 /// granted to nobody until the period ends). Holds the engine weakly, so it never keeps
@@ -280,6 +281,7 @@ async fn return_idle_capacity(quota: Weak<QuotaEngine>, stop: CancellationToken)
             return;
         };
         quota.reconcile_outage().await;
+        quota.keep_leases().await;
         let idle = quota.take_idle(IDLE_RETURN, chrono::Utc::now());
         quota.release(idle).await;
     }

@@ -1,9 +1,12 @@
 //! Quota counters (`quota_counters`): capacity granted to proxies per subject, metric and
 //! period. The store runs the grant transaction; how much to give is the quota engine's
-//! rule, passed in as a function of the counter's current value.
+//! rule, passed in as a function of the counter's current value. A grant may keep part
+//! of what it gives in the proxy's lease reserve (`quota_leases`, see `leases`) in the
+//! same transaction.
 
 use sqlx::Row;
 
+use super::leases::{LeaseRef, UPSERT_RESERVE_MYSQL, UPSERT_RESERVE_SQLITE};
 use super::{now_ms, on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
 
@@ -18,15 +21,30 @@ pub(crate) struct CounterRef<'a> {
     pub(crate) period: &'a str,
 }
 
+/// What a grant transaction did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Granted {
+    /// Units given.
+    pub(crate) given: i64,
+    /// Units granted to all proxies together afterwards.
+    pub(crate) total: i64,
+    /// Units of `given` kept in the lease's reserve.
+    pub(crate) kept: i64,
+    /// The lease's reserve afterwards (0 without a lease).
+    pub(crate) reserve: i64,
+}
+
 impl Store {
     /// Grants `decide(granted)` units of `counter`, where `granted` is the counter's value
-    /// read under the row lock, in one transaction. Returns (units given, total granted
-    /// afterwards).
+    /// read under the row lock, in one transaction. With `lease` = (lease, `activate`),
+    /// all but `activate` of the units given go to that lease's reserve in the same
+    /// transaction.
     pub(crate) async fn grant_capacity(
         &self,
         counter: CounterRef<'_>,
         decide: impl FnOnce(i64) -> i64,
-    ) -> Result<(i64, i64), StoreError> {
+        lease: Option<(LeaseRef<'_>, i64)>,
+    ) -> Result<Granted, StoreError> {
         let CounterRef {
             subject,
             metric,
@@ -77,8 +95,35 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            let (mut kept, mut reserve) = (0, 0);
+            if let Some((lease, activate)) = lease {
+                kept = (give - activate.max(0)).max(0);
+                if kept > 0 {
+                    let upsert = if mysql { UPSERT_RESERVE_MYSQL } else { UPSERT_RESERVE_SQLITE };
+                    sqlx::query(upsert)
+                        .bind(lease.owner)
+                        .bind(subject)
+                        .bind(metric)
+                        .bind(period)
+                        .bind(kept)
+                        .bind(lease.expires_at)
+                        .execute(&mut *tx)
+                        .await?;
+                    reserve = sqlx::query(
+                        "SELECT reserve FROM quota_leases \
+                         WHERE owner = ? AND subject = ? AND metric = ? AND period = ?",
+                    )
+                    .bind(lease.owner)
+                    .bind(subject)
+                    .bind(metric)
+                    .bind(period)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("reserve")?;
+                }
+            }
             tx.commit().await?;
-            (give, granted + give)
+            Granted { given: give, total: granted + give, kept, reserve }
         });
         Ok(result)
     }

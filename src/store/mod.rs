@@ -9,7 +9,8 @@
 //! One file per table group: `admin` (admin tokens and the admin audit log, whose rows
 //! every administrative writer adds in its own transaction), `teams`, `users`, `limits` (user limits and the policy
 //! load), `keys`, `blocks` (`user_blocking_status`, written with its audit row and
-//! event in one transaction), `audit`, `counters` (`quota_counters`), `jobs`
+//! event in one transaction), `audit`, `counters` (`quota_counters`), `leases`
+//! (`quota_leases`, the reserve each proxy holds of a counter), `jobs`
 //! (`scheduler_runs`), `outbox` (domain events and their deliveries), `pricing`,
 //! `requests` (`bedrock_requests`), `rollups` (`usage_daily`, `usage_hourly`, kept with
 //! the request rows), `aggregates` (reports over the rollups), `record_pages` (keyset
@@ -28,6 +29,7 @@ mod iam_denies;
 mod iam_links;
 mod jobs;
 mod keys;
+mod leases;
 mod limits;
 mod open;
 mod outbox;
@@ -62,6 +64,7 @@ pub use error::StoreError;
 pub(crate) use iam_denies::IamDeny;
 pub use iam_links::IamLink;
 pub use keys::{ActiveKey, KeyInfo, NewKey};
+pub(crate) use leases::{ExpiredLease, LeaseRef};
 pub use open::{describe as describe_database, OpenMode};
 pub use outbox::{ClaimedEvent, StoredEvent};
 pub use pricing::Price;

@@ -109,6 +109,12 @@ impl Serve {
         self.lines.lock().clone()
     }
 
+    /// The process id (to stop and continue it with signals).
+    #[allow(dead_code)]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL (no shutdown of any kind), then waits for the process to be gone.
     pub fn kill(mut self) {
         self.child.kill().unwrap();
