@@ -4,6 +4,9 @@
 # reachable), all driven by the same SigV4-signing load generator in one run.
 #
 #   benches/load/run.sh [SECONDS_PER_RUN]      (default 10)
+#   PRESIGNED=2000 benches/load/run.sh ...    (the light generator: 2,000 requests
+#                                              signed once and replayed, as wrk with a
+#                                              script; every target alike)
 #
 # Prints one JSON line per measurement and a Markdown summary at the end; everything
 # runs on 127.0.0.1 and stops by itself.
@@ -35,6 +38,8 @@ TICK=$(getconf CLK_TCK)
 measure() {
     local name=$1 pids=$2 url=$3; shift 3
     local before after out ok round
+    # The light generator replays requests it signed once (`--presigned N`).
+    [ -n "${PRESIGNED:-}" ] && set -- "$@" --presigned "$PRESIGNED"
     # Saturation three times (this machine's neighbours make single runs vary by
     # +-15 %); the summary reports the median run.
     for round in 1 2 3; do
