@@ -47,6 +47,10 @@ const PAUSE: Duration = Duration::from_millis(20);
 const SAFETY: Duration = Duration::from_secs(60);
 /// The line the engine logs when an outage begins (refuse mode).
 const OUTAGE_LINE: &str = "quota store unavailable: calls that need a new chunk";
+/// The record writer's line when a write fails (first of a run).
+const WRITER_FAILED_LINE: &str = "writing request records failed";
+/// The record writer's line when it writes again after failures.
+const WRITER_RECOVERED_LINE: &str = "request records are written again";
 /// The line logged when the store answers again.
 const RECOVERY_LINE: &str = "quota store answers again";
 
@@ -489,6 +493,26 @@ async fn refuse_mode_outage(rig: &mut Rig, fault: Fault) {
         "the recovery logged once:\n{}",
         rig.serve().all().join("\n")
     );
+    // The record writer: a write to the frozen server is abandoned at its deadline
+    // (the records kept and written after the outage); its failures and its
+    // recovery are logged once each, not per retry.
+    let writer_failed = logged(rig.serve(), WRITER_FAILED_LINE);
+    let writer_back = logged(rig.serve(), WRITER_RECOVERED_LINE);
+    assert!(
+        writer_failed <= 1 && writer_back == writer_failed,
+        "{writer_failed} {writer_back}"
+    );
+    if matches!(fault, Fault::Freeze) {
+        assert_eq!(
+            writer_failed, 1,
+            "the write under way at the freeze timed out"
+        );
+    }
+    for line in rig.serve().all() {
+        if line.contains("WARN") || line.contains("ERROR") {
+            eprintln!("proxy: {line}");
+        }
+    }
     rig.stop_proxy();
     rig.assert_complete(rig.limit).await;
 }
