@@ -94,8 +94,12 @@ impl App {
         );
         let actor = Actor::system(name);
 
-        let (recorder, recorder_handle) =
-            recorder::spawn(Arc::clone(&store), spill, Arc::clone(&metrics));
+        let (recorder, recorder_handle) = recorder::spawn(
+            Arc::clone(&store),
+            spill,
+            Arc::clone(&metrics),
+            config.quota.store_timeout,
+        );
         tasks.on_shutdown("record writer", Stage::Records, recorder_handle.shutdown());
         let journal = match config.proxy.journal {
             JournalMode::Off => None,

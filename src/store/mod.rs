@@ -158,6 +158,10 @@ impl Store {
                 let pool = MySqlPoolOptions::new()
                     .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(10))
+                    // A database that stops answering makes every waiting acquire slow;
+                    // the outage is logged once by the quota engine and the record
+                    // writer, not once per waiter by the pool.
+                    .acquire_slow_level(log::LevelFilter::Debug)
                     .connect_with(options)
                     .await
                     .map_err(|e| open::open_error(config, open::cause(&e)))?;

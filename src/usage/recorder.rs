@@ -3,7 +3,12 @@
 //! inserts them in batches.
 //!
 //! A batch that fails is kept and retried with backoff; inserts are idempotent by
-//! `request_uid`, so a retry after an unknown outcome cannot double-count. On shutdown
+//! `request_uid`, so a retry after an unknown outcome cannot double-count. Every write
+//! of a batch has a deadline ([`write_deadline`]: `quota.store_timeout_ms` plus 1 ms per
+//! row), so a database that stops answering (frozen, or cut off without the connection
+//! being closed) cannot hold the writer: the write is abandoned and retried like a
+//! failed one, and a shutdown never waits on it. The first failure of a run of them is
+//! logged, and the recovery once it ends; the retries in between are not. On shutdown
 //! the writer drains the channel and flushes; if the database stays away for
 //! [`SHUTDOWN_RETRY`], the remaining records go to a JSON-lines spill file, which the
 //! next `serve` imports before it accepts calls. Nothing is dropped.
@@ -38,6 +43,15 @@ pub(crate) const MAX_PENDING: usize = 20_000;
 pub(crate) const LINGER: Duration = Duration::from_millis(100);
 /// How long the final flush keeps retrying before it spills to a file.
 pub(crate) const SHUTDOWN_RETRY: Duration = Duration::from_secs(20);
+/// What each row adds to a batch's write deadline.
+const DEADLINE_PER_ROW: Duration = Duration::from_millis(1);
+
+/// How long one write of `rows` records may take before it is abandoned and retried:
+/// the store deadline (`quota.store_timeout_ms`) plus [`DEADLINE_PER_ROW`] per row, so
+/// that a large backlog written after an outage is not cut off for its size.
+pub(crate) fn write_deadline(store_timeout: Duration, rows: usize) -> Duration {
+    store_timeout + DEADLINE_PER_ROW * u32::try_from(rows).unwrap_or(u32::MAX)
+}
 
 /// The sending side, cloned into every call.
 #[derive(Clone)]
@@ -80,16 +94,24 @@ impl RecorderHandle {
     }
 }
 
-/// Starts the writer.
+/// Starts the writer; `store_timeout` (`quota.store_timeout_ms`) is the base of its
+/// write deadline ([`write_deadline`]).
 pub(crate) fn spawn(
     store: Arc<Store>,
     spill_file: PathBuf,
     metrics: Arc<Metrics>,
+    store_timeout: Duration,
 ) -> (Recorder, RecorderHandle) {
     let (tx, rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
     let queued = metrics.record_queue();
-    let task = tokio::spawn(run(store, rx, stop_rx, spill_file, metrics));
+    let writer = Writer {
+        store,
+        metrics,
+        store_timeout,
+        failures: 0,
+    };
+    let task = tokio::spawn(run(writer, rx, stop_rx, spill_file));
     (
         Recorder { tx, queued },
         RecorderHandle {
@@ -99,14 +121,65 @@ pub(crate) fn spawn(
     )
 }
 
-async fn run(
+/// The database side of the writer: inserts with a deadline, and the log of a run of
+/// failures (its first failure and its end).
+struct Writer {
     store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    store_timeout: Duration,
+    /// Failed writes since the last one that succeeded.
+    failures: u64,
+}
+
+impl Writer {
+    /// Inserts `records` within their [`write_deadline`]. A write past it is dropped
+    /// (its transaction is not committed by this attempt; if the commit had already
+    /// gone out, the retry skips the rows by `request_uid`).
+    async fn insert(&mut self, records: &[RequestRecord]) -> Result<(), String> {
+        let deadline = write_deadline(self.store_timeout, records.len());
+        let result = match tokio::time::timeout(deadline, self.store.insert_requests(records)).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "the database did not answer within {} ms",
+                deadline.as_millis()
+            )),
+        };
+        match &result {
+            Ok(()) => {
+                if self.failures > 0 {
+                    tracing::info!(
+                        failed_attempts = self.failures,
+                        "request records are written again"
+                    );
+                }
+                self.failures = 0;
+            }
+            Err(e) => {
+                self.metrics.database_error("record_insert");
+                if self.failures == 0 {
+                    tracing::warn!(error = %e, pending = records.len(),
+                        "writing request records failed; keeping them and retrying until \
+                         the database answers");
+                } else {
+                    tracing::debug!(error = %e, pending = records.len(),
+                        "writing request records failed again");
+                }
+                self.failures += 1;
+            }
+        }
+        result
+    }
+}
+
+async fn run(
+    mut writer: Writer,
     mut rx: mpsc::UnboundedReceiver<(RequestRecord, Ticket)>,
     mut stop: oneshot::Receiver<()>,
     spill_file: PathBuf,
-    metrics: Arc<Metrics>,
 ) {
-    let queued = metrics.record_queue();
+    let queued = writer.metrics.record_queue();
     let mut batch: Vec<RequestRecord> = Vec::with_capacity(BATCH);
     // The journal tickets of `batch`'s records, dropped once they are stored.
     let mut tickets: Vec<Ticket> = Vec::with_capacity(BATCH);
@@ -138,7 +211,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        flush_until_stored(&store, &mut batch, &mut stop, &metrics).await;
+        flush_until_stored(&mut writer, &mut batch, &mut stop).await;
         if batch.is_empty() {
             tickets.clear();
         } else {
@@ -155,20 +228,17 @@ async fn run(
     let mut backoff = Duration::from_millis(100);
     while !batch.is_empty() {
         let n = batch.len().min(BATCH);
-        match store.insert_requests(&batch[..n]).await {
-            Ok(_) => {
+        match writer.insert(&batch[..n]).await {
+            Ok(()) => {
                 batch.drain(..n);
                 tickets.drain(..n);
                 queued.dec_by(n as i64);
             }
-            Err(e) if Instant::now() < deadline => {
-                metrics.database_error("record_insert");
-                tracing::warn!(error = %e, pending = batch.len(), "final flush failed; retrying");
+            Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
             }
             Err(e) => {
-                metrics.database_error("record_insert");
                 tracing::error!(error = %e, pending = batch.len(), file = %spill_file.display(),
                     "database unavailable at shutdown; spilling records to a file");
                 if let Err(e) = spill(&spill_file, &batch) {
@@ -189,31 +259,30 @@ async fn run(
     }
 }
 
-/// Writes `batch` until it is stored; returns early (with the batch kept) if `stop` fires.
+/// Writes `batch` until it is stored; returns early (with the batch kept) if `stop`
+/// fires, also in the middle of a write (the shutdown path writes it again; a write cut
+/// off after its commit is skipped by `request_uid`).
 async fn flush_until_stored(
-    store: &Store,
+    writer: &mut Writer,
     batch: &mut Vec<RequestRecord>,
     stop: &mut oneshot::Receiver<()>,
-    metrics: &Metrics,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match store.insert_requests(batch).await {
-            Ok(_) => {
-                metrics.record_queue().dec_by(batch.len() as i64);
-                batch.clear();
-                return;
-            }
-            Err(e) => {
-                metrics.database_error("record_insert");
-                tracing::warn!(error = %e, pending = batch.len(), "writing request records failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = &mut *stop => return,
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
+        let written = tokio::select! {
+            r = writer.insert(batch) => r,
+            _ = &mut *stop => return,
+        };
+        if written.is_ok() {
+            writer.metrics.record_queue().dec_by(batch.len() as i64);
+            batch.clear();
+            return;
         }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = &mut *stop => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod clients;
 pub mod local;
+pub mod mariadb;
 pub mod moto;
 pub mod serve;
 pub mod smtp;
