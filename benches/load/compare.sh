@@ -10,6 +10,7 @@
 #
 #   benches/load/compare.sh BASE_REV [SECONDS_PER_RUN] [ROUNDS]     (default 10 s, 6 rounds)
 #   GENERATORS="light" ENGINES="sqlite" benches/load/compare.sh ...  (one generator, engine)
+#   BEFORE_STATE_DIR=0 benches/load/compare.sh 73fe0a0 ...  (a base without proxy.state_dir)
 #   BEFORE_JOURNAL=off AFTER_JOURNAL=fsync benches/load/compare.sh - 10 6
 #       (BASE_REV `-`: the working tree's binary on both sides; `*_JOURNAL` sets that
 #       side's `proxy.journal`, for binaries that know it)
@@ -46,6 +47,9 @@ else
     cargo build --release --quiet --bin bedrock-gate
 fi
 declare -A JOURNAL=([before]=${BEFORE_JOURNAL:-} [after]=${AFTER_JOURNAL:-})
+# `proxy.state_dir`, unless BEFORE_STATE_DIR=0 (binaries older than the key refuse it).
+declare -A STATE_DIR=([before]=${BEFORE_STATE_DIR:-1} [after]=1)
+[ "${STATE_DIR[before]}" = 0 ] && STATE_DIR[before]=
 
 ulimit -n 65536 2>/dev/null || true
 PIDS=()
@@ -68,7 +72,7 @@ start() {
     cat > "$WORK/$side-$engine.toml" <<TOML
 [proxy]
 listen = "127.0.0.1:$port"
-state_dir = "$WORK/state-$side-$engine"
+${STATE_DIR[$side]:+state_dir = \"$WORK/state-$side-$engine\"}
 ${JOURNAL[$side]:+journal = \"${JOURNAL[$side]}\"}
 [admin]
 listen = "127.0.0.1:$((port + 1))"
