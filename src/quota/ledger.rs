@@ -169,6 +169,15 @@ pub(crate) struct StoreLedger {
     predecessors: Mutex<Vec<String>>,
 }
 
+/// `key` in its stored form, with its subject stored as `subject`.
+fn stored<'a>(key: &'a CounterKey, subject: &'a str) -> CounterRef<'a> {
+    CounterRef {
+        subject,
+        metric: key.metric.stored(),
+        period: &key.period,
+    }
+}
+
 /// Expired leases reclaimed per upkeep pass at most (the next pass takes the rest).
 const RECLAIM_BATCH: i64 = 200;
 
@@ -244,11 +253,7 @@ impl StoreLedger {
             loop {
                 statements.fetch_add(5, Ordering::Relaxed);
                 let subject = key.subject.stored();
-                let counter = CounterRef {
-                    subject: &subject,
-                    metric: key.metric.stored(),
-                    period: &key.period,
-                };
+                let counter = stored(&key, &subject);
                 let decide = |granted| units_to_give(granted, need, want, limit);
                 let lease = activate.map(|a| {
                     let lease = LeaseRef {
@@ -339,11 +344,7 @@ impl Ledger for StoreLedger {
         self.statements.fetch_add(4, Ordering::Relaxed);
         Box::pin(self.at_home(async move {
             let subject = key.subject.stored();
-            let counter = CounterRef {
-                subject: &subject,
-                metric: key.metric.stored(),
-                period: &key.period,
-            };
+            let counter = stored(&key, &subject);
             let lease = LeaseRef {
                 owner: &owner,
                 expires_at: Self::expiry(ttl),
@@ -374,11 +375,7 @@ impl Ledger for StoreLedger {
         self.statements.fetch_add(5, Ordering::Relaxed);
         Box::pin(self.at_home(async move {
             let subject = key.subject.stored();
-            let counter = CounterRef {
-                subject: &subject,
-                metric: key.metric.stored(),
-                period: &key.period,
-            };
+            let counter = stored(&key, &subject);
             match store
                 .release_with_reserve(counter, &owner, usable, reserved)
                 .await
@@ -444,11 +441,7 @@ impl Ledger for StoreLedger {
         self.statements.fetch_add(1, Ordering::Relaxed);
         Box::pin(self.at_home(async move {
             let subject = key.subject.stored();
-            let counter = CounterRef {
-                subject: &subject,
-                metric: key.metric.stored(),
-                period: &key.period,
-            };
+            let counter = stored(&key, &subject);
             let result = store.release_capacity(counter, amount).await;
             if result.is_err() {
                 metrics.database_error("quota_release");

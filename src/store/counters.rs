@@ -21,6 +21,12 @@ pub(crate) struct CounterRef<'a> {
     pub(crate) period: &'a str,
 }
 
+/// Takes units off a counter (never below 0): amount, amount, now, subject, metric,
+/// period.
+pub(super) const TAKE_OFF_COUNTER: &str =
+    "UPDATE quota_counters SET granted = CASE WHEN granted >= ? THEN granted - ? ELSE 0 END, \
+     updated_at = ? WHERE subject = ? AND metric = ? AND period = ?";
+
 /// What a grant transaction did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Granted {
@@ -136,8 +142,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         on_pool!(self, p => {
             sqlx::query(
-                "UPDATE quota_counters SET granted = CASE WHEN granted >= ? THEN granted - ? ELSE 0 END, \
-                 updated_at = ? WHERE subject = ? AND metric = ? AND period = ?",
+                TAKE_OFF_COUNTER,
             )
             .bind(amount)
             .bind(amount)

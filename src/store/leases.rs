@@ -13,8 +13,13 @@
 
 use sqlx::Row;
 
-use super::counters::CounterRef;
+use super::counters::{CounterRef, TAKE_OFF_COUNTER};
 use super::{now_ms, on_pool, Store, StoreError};
+
+/// Locks a counter row (MySQL) or takes the write lock (SQLite) by touching it: now,
+/// subject, metric, period.
+const LOCK_COUNTER: &str =
+    "UPDATE quota_counters SET updated_at = ? WHERE subject = ? AND metric = ? AND period = ?";
 
 /// One proxy run's lease and the expiry to write with it.
 #[derive(Clone, Copy, Debug)]
@@ -135,8 +140,7 @@ impl Store {
             let mut tx = p.begin().await?;
             // The counter row first (lock order), then the lease row.
             sqlx::query(
-                "UPDATE quota_counters SET updated_at = ? \
-                 WHERE subject = ? AND metric = ? AND period = ?",
+                LOCK_COUNTER,
             )
             .bind(now)
             .bind(subject)
@@ -166,9 +170,7 @@ impl Store {
             }
             if amount > 0 {
                 sqlx::query(
-                    "UPDATE quota_counters SET granted = CASE WHEN granted >= ? \
-                     THEN granted - ? ELSE 0 END, updated_at = ? \
-                     WHERE subject = ? AND metric = ? AND period = ?",
+                    TAKE_OFF_COUNTER,
                 )
                 .bind(amount)
                 .bind(amount)
@@ -257,8 +259,7 @@ impl Store {
             let mut tx = p.begin().await?;
             // The counter row first (lock order), then the lease row.
             sqlx::query(
-                "UPDATE quota_counters SET updated_at = ? \
-                 WHERE subject = ? AND metric = ? AND period = ?",
+                LOCK_COUNTER,
             )
             .bind(updated)
             .bind(&lease.subject)
@@ -296,9 +297,7 @@ impl Store {
                     .await?;
                     if reserve > 0 {
                         sqlx::query(
-                            "UPDATE quota_counters SET granted = CASE WHEN granted >= ? \
-                             THEN granted - ? ELSE 0 END, updated_at = ? \
-                             WHERE subject = ? AND metric = ? AND period = ?",
+                            TAKE_OFF_COUNTER,
                         )
                         .bind(reserve)
                         .bind(reserve)
