@@ -52,17 +52,6 @@ fn client() -> Client {
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
 }
 
-/// The proxy's URL, from `serve`'s `serving` line.
-async fn proxy_url(serve: &Serve) -> String {
-    serve
-        .line("the serving line", |l| {
-            let rest = &l[l.find("serving")?..];
-            let url = rest.split("proxy=").nth(1)?.split_whitespace().next()?;
-            Some(url.to_string())
-        })
-        .await
-}
-
 /// Waits until `check` holds (the state it looks at moves on its own).
 async fn until(what: &str, check: impl Fn() -> bool) {
     for _ in 0..3000 {
@@ -131,7 +120,7 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
 
     // Load: Converse calls in loops, and streams that stay open.
     let serve = Serve::start(&config_path, root, &credentials);
-    let proxy = proxy_url(&serve).await;
+    let proxy = serve.proxy_url().await;
     let mut load = Vec::new();
     for _ in 0..LOOPS {
         let (url, token) = (format!("{proxy}{}", common::CONVERSE), Arc::clone(&token));
@@ -178,7 +167,7 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
 
     // Restart: the journal is replayed before the proxy serves.
     let serve = Serve::start(&config_path, root, &credentials);
-    let proxy = proxy_url(&serve).await;
+    let proxy = serve.proxy_url().await;
     serve
         .line("the torn frame", |l| l.contains("torn end").then_some(()))
         .await;
@@ -258,7 +247,7 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
         std::fs::copy(&f, dir.join(f.file_name().unwrap())).unwrap();
     }
     let serve = Serve::start(&config_path, root, &credentials);
-    proxy_url(&serve).await;
+    serve.proxy_url().await;
     serve
         .line("the replay", |l| {
             l.contains("replayed the crash journal").then_some(())

@@ -85,17 +85,6 @@ async fn drain(proxies: &[String], token: &Arc<String>) -> usize {
     admitted.load(Ordering::Relaxed)
 }
 
-/// The proxy's URL, from `serve`'s `serving` line.
-async fn proxy_url(serve: &Serve) -> String {
-    serve
-        .line("the serving line", |l| {
-            let rest = &l[l.find("serving")?..];
-            let url = rest.split("proxy=").nth(1)?.split_whitespace().next()?;
-            Some(url.to_string())
-        })
-        .await
-}
-
 /// One integer from the database (`SUM`s cast, so both engines give a BIGINT).
 async fn scalar(url: &str, sql: &str) -> i64 {
     if url.starts_with("sqlite") {
@@ -201,14 +190,14 @@ async fn a_killed_proxys_reserve_is_reclaimed_by_another_after_its_lease_expires
     let token = user(&a_config).await;
 
     let a = Serve::start(&a_config, db.dir(), &CREDENTIALS);
-    let a_url = proxy_url(&a).await;
+    let a_url = a.proxy_url().await;
     let (held, reserve) = first_calls(&a_url, &token, &db.url).await;
     a.kill();
 
     // Another proxy (its own journal slot: it knows nothing of A) reclaims A's reserve
     // once A's lease has expired.
     let b = Serve::start(&b_config, db.dir(), &CREDENTIALS);
-    let b_url = proxy_url(&b).await;
+    let b_url = b.proxy_url().await;
     until_reclaimed(&db.url).await;
     b.line("the reclaim log line", |l| {
         l.contains("reclaimed the unused reserve").then_some(())
@@ -237,12 +226,12 @@ async fn a_restarted_proxy_reclaims_its_predecessors_reserve_at_once() {
     let token = user(&config).await;
 
     let first = Serve::start(&config, db.dir(), &CREDENTIALS);
-    let url = proxy_url(&first).await;
+    let url = first.proxy_url().await;
     let (held, reserve) = first_calls(&url, &token, &db.url).await;
     first.kill();
 
     let second = Serve::start(&config, db.dir(), &CREDENTIALS);
-    proxy_url(&second).await;
+    second.proxy_url().await;
     until_reclaimed(&db.url).await;
     assert_eq!(granted(&db.url).await, held - reserve);
     second.stop();
@@ -258,9 +247,9 @@ async fn a_stalled_proxy_finds_its_reserve_reclaimed_and_the_limit_holds() {
     let token = user(&a_config).await;
 
     let a = Serve::start(&a_config, db.dir(), &CREDENTIALS);
-    let a_url = proxy_url(&a).await;
+    let a_url = a.proxy_url().await;
     let b = Serve::start(&b_config, db.dir(), &CREDENTIALS);
-    let b_url = proxy_url(&b).await;
+    let b_url = b.proxy_url().await;
     let (held, reserve) = first_calls(&a_url, &token, &db.url).await;
 
     // A is silent past its lease: B takes its reserve back.

@@ -63,18 +63,6 @@ impl Forwarder {
     }
 }
 
-/// The proxy's URL, from `serve`'s `serving` line.
-async fn proxy_url(serve: &Serve) -> String {
-    serve
-        .line("the serving line", |l| {
-            let at = l.find("serving")?;
-            let rest = &l[at..];
-            let url = rest.split("proxy=").nth(1)?.split_whitespace().next()?;
-            Some(url.to_string())
-        })
-        .await
-}
-
 /// Waits for a line containing `text`.
 async fn logged(serve: &Serve, text: &str) {
     serve.line(text, |l| l.contains(text).then_some(())).await;
@@ -136,7 +124,7 @@ async fn spilled_records_live_in_the_state_dir_and_are_imported_from_any_directo
         ("AWS_SECRET_ACCESS_KEY", common::UPSTREAM_SECRET),
     ];
     let serve = Serve::start(&config_path, &first_cwd, &credentials);
-    let proxy = proxy_url(&serve).await;
+    let proxy = serve.proxy_url().await;
     forwarder.cut();
     const CALLS: usize = 5;
     for _ in 0..CALLS {

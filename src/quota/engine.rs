@@ -45,7 +45,6 @@ pub(crate) use super::charge::charges_at;
 pub use super::charge::{Ask, Charge, LimitRef, Reservation};
 pub use super::event::QuotaEvent;
 pub use super::idle::{Held, IDLE_RETURN};
-pub use super::ledger::LeaseUpkeep;
 pub use super::ledger::SHARE_DIVISOR;
 pub use super::periods::period_keys;
 pub use super::refusal::Refusal;

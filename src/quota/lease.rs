@@ -8,31 +8,28 @@
 //! finds its reserve gone at its next activation and draws a new chunk.
 
 use super::engine::QuotaEngine;
-use super::ledger::LeaseUpkeep;
 
 impl QuotaEngine {
     /// Renews this proxy's leases and reclaims expired ones, waiting at most
     /// `quota.store_timeout_ms` for the ledger (a pass cut off is simply run again:
     /// reclaiming is idempotent).
-    /// Returns what was reclaimed. Failures count as nothing reclaimed and are logged at
-    /// debug level only: they happen in a store outage, which admission logs once.
-    pub async fn keep_leases(&self) -> LeaseUpkeep {
+    /// Each reclaim is logged by the ledger. Failures are logged at debug level only:
+    /// they happen in a store outage, which admission logs once.
+    pub async fn keep_leases(&self) {
         let deadline = self.store_timeout;
         if !self.ledger.leases() {
-            return LeaseUpkeep::default();
+            return;
         }
         match tokio::time::timeout(deadline, self.ledger.keep_leases()).await {
-            Ok(Ok(upkeep)) => upkeep,
+            Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "renewing quota leases failed");
-                LeaseUpkeep::default()
             }
             Err(_) => {
                 tracing::debug!(
                     timeout_ms = deadline.as_millis() as u64,
                     "renewing quota leases timed out"
                 );
-                LeaseUpkeep::default()
             }
         }
     }

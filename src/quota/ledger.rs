@@ -68,15 +68,6 @@ impl Grant {
     }
 }
 
-/// What one upkeep pass of the leases did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LeaseUpkeep {
-    /// Expired leases of other proxy runs reclaimed.
-    pub leases: u64,
-    /// Units they held in reserve, taken off their counters.
-    pub units: i64,
-}
-
 /// A boxed future of the ledger.
 pub type LedgerFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -131,8 +122,8 @@ pub trait Ledger: Send + Sync + 'static {
         self.release(key, usable + reserved)
     }
     /// Renews this proxy's leases and reclaims the reserves of expired ones.
-    fn keep_leases(&self) -> LedgerFuture<'_, LeaseUpkeep> {
-        Box::pin(async { Ok(LeaseUpkeep::default()) })
+    fn keep_leases(&self) -> LedgerFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
     }
     /// Whether the ledger keeps reserves in leases.
     fn leases(&self) -> bool {
@@ -289,18 +280,15 @@ impl StoreLedger {
     }
 }
 
-/// Reclaims one expired lease, adding what it held to `upkeep`.
+/// Reclaims one expired lease; logs what it held.
 async fn reclaim(
     store: &Store,
     lease: &ExpiredLease,
     now: i64,
     dead: bool,
-    upkeep: &mut LeaseUpkeep,
 ) -> Result<(), StoreError> {
     let units = store.reclaim_lease(lease, now, dead).await?;
     if units > 0 {
-        upkeep.leases += 1;
-        upkeep.units += units;
         tracing::info!(
             proxy = %lease.owner,
             counter = %format_args!("{}/{}/{}", lease.subject, lease.metric, lease.period),
@@ -389,7 +377,7 @@ impl Ledger for StoreLedger {
         }))
     }
 
-    fn keep_leases(&self) -> LedgerFuture<'_, LeaseUpkeep> {
+    fn keep_leases(&self) -> LedgerFuture<'_, ()> {
         let (store, owner, ttl) = (
             Arc::clone(&self.store),
             Arc::clone(&self.owner),
@@ -400,23 +388,21 @@ impl Ledger for StoreLedger {
         let work = self.at_home(async move {
             store.renew_leases(&owner, Self::expiry(ttl)).await?;
             let now = crate::store::now_ms();
-            let mut upkeep = LeaseUpkeep::default();
             for dead in &predecessors {
                 for lease in store
                     .expired_leases(&owner, now, Some(dead), i64::MAX / 2)
                     .await?
                 {
-                    reclaim(&store, &lease, now, true, &mut upkeep).await?;
+                    reclaim(&store, &lease, now, true).await?;
                 }
             }
             for lease in store
                 .expired_leases(&owner, now, None, RECLAIM_BATCH)
                 .await?
             {
-                reclaim(&store, &lease, now, false, &mut upkeep).await?;
+                reclaim(&store, &lease, now, false).await?;
             }
-            store.drop_empty_leases(&owner, now).await?;
-            Ok(upkeep)
+            store.drop_empty_leases(&owner, now).await
         });
         Box::pin(async move {
             let result = work.await;

@@ -104,6 +104,17 @@ impl Serve {
         }
     }
 
+    /// The proxy's URL, from the `serving` line.
+    #[allow(dead_code)]
+    pub async fn proxy_url(&self) -> String {
+        self.line("the serving line", |l| {
+            let rest = &l[l.find("serving")?..];
+            let url = rest.split("proxy=").nth(1)?.split_whitespace().next()?;
+            Some(url.to_string())
+        })
+        .await
+    }
+
     /// Every line so far.
     pub fn all(&self) -> Vec<String> {
         self.lines.lock().clone()
