@@ -12,7 +12,9 @@
 //! served has exactly one record (records held or retried through the outage included)
 //! and no request limit was exceeded. With `quota.on_store_outage = "allow"`, calls
 //! keep flowing during the outage and the overshoot of a limit is at most one
-//! allowance per user.
+//! allowance per user. A server that vanishes behind its address (its connections
+//! left open and silent, new ones reaching a new server) holds a counter's grants for
+//! five store deadlines at most, not for TCP's retransmission time-out.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
@@ -30,6 +32,7 @@ use bedrock_gate::store::{Limits, RequestRecord, Store, UsageFilter};
 use common::mariadb::PrivateMariaDb;
 use common::serve::Serve;
 use common::upstream::FakeUpstream;
+use common::vanish::Vanishing;
 use parking_lot::Mutex;
 
 /// `quota.store_timeout_ms` of the proxy under test.
@@ -80,6 +83,8 @@ struct Rig {
     tokens: Vec<String>,
     limit: i64,
     outcomes: Arc<Mutex<Vec<Outcome>>>,
+    /// The forwarder the proxy reaches the server through, when the test has one.
+    vanishing: Option<Vanishing>,
 }
 
 impl Rig {
@@ -87,9 +92,24 @@ impl Rig {
     /// `serve` with a store deadline of [`STORE_TIMEOUT`] and `quota` appended to its
     /// `[quota]` section. `None` when MariaDB is not installed (and not required).
     async fn start(users: usize, limit: i64, quota: &str) -> Option<Rig> {
+        Self::start_on(users, limit, quota, false).await
+    }
+
+    /// [`Rig::start`], the proxy reaching the server through a [`Vanishing`] forwarder
+    /// when `vanishing`.
+    async fn start_on(users: usize, limit: i64, quota: &str, vanishing: bool) -> Option<Rig> {
         bedrock_gate::install_crypto_provider();
         let db = PrivateMariaDb::start().await?;
-        let db_url = db.create_database("gate").await;
+        let mut db_url = db.create_database("gate").await;
+        let vanishing = if vanishing {
+            let server = db.server_url();
+            let port: u16 = server.rsplit(':').next().unwrap().parse().unwrap();
+            let forwarder = Vanishing::start(([127, 0, 0, 1], port).into()).await;
+            db_url = db_url.replace(&format!(":{port}/"), &format!(":{}/", forwarder.port()));
+            Some(forwarder)
+        } else {
+            None
+        };
         let upstream = common::fake_upstream().await;
         let root = tempfile::tempdir().unwrap();
         let state = root.path().join("state");
@@ -132,6 +152,7 @@ impl Rig {
             tokens,
             limit,
             outcomes: Arc::default(),
+            vanishing,
         };
         let serve = Serve::start(&rig.config_path, rig.root.path(), &credentials());
         let (proxy, admin) = serve
@@ -531,6 +552,69 @@ async fn a_killed_and_restarted_database_bounds_every_call_and_loses_no_record()
         return;
     };
     refuse_mode_outage(&mut rig, Fault::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_that_vanishes_behind_its_address_holds_no_counter_for_long() {
+    const USERS: usize = 4;
+    let Some(mut rig) = Rig::start_on(USERS, 120, "", true).await else {
+        return;
+    };
+    let began = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = rig.load(&stop, None);
+    until("every user served before the server vanishes", || async {
+        (0..USERS).all(|u| rig.count(u, 200, began) >= 5)
+    })
+    .await;
+
+    // Hold every user's next grant in the middle of its transaction: the test locks the
+    // daily counters (on a connection of its own, not through the forwarder), so each
+    // grant waits for the lock, its call refused at the store deadline.
+    let mut locker = <sqlx::MySqlConnection as sqlx::Connection>::connect(&format!(
+        "{}/gate",
+        rig.db.server_url()
+    ))
+    .await
+    .unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    sqlx::query("SELECT granted FROM quota_counters WHERE metric = 'requests' FOR UPDATE")
+        .fetch_all(&mut locker)
+        .await
+        .unwrap();
+    let locked = Instant::now();
+    until("every user's grant held by the lock", || async {
+        (0..USERS).all(|u| rig.count(u, 503, locked) >= 1)
+    })
+    .await;
+    // Now the server vanishes from every connection, those grants' among them: the
+    // new server behind the address (the same one here, its old sessions gone and
+    // their locks with them) answers new connections.
+    rig.vanishing.as_ref().unwrap().vanish();
+    let gone = Instant::now();
+    sqlx::query("ROLLBACK").execute(&mut locker).await.unwrap();
+    // A grant stuck on a silent connection is given up after five store deadlines and
+    // its connection closed; the next one, on a new connection, is served. (Before,
+    // it waited for TCP's retransmission time-out, here forever, and held the
+    // counter's grant lock all along.)
+    until("every user served again by the new server", || async {
+        (0..USERS).all(|u| rig.count(u, 200, gone) >= 1)
+    })
+    .await;
+    let recovered_in = gone.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    let refused = (0..USERS).map(|u| rig.count(u, 503, locked)).sum::<usize>();
+    eprintln!(
+        "server vanished under held grants: {refused} calls refused with 503; every user \
+         served again {recovered_in:?} after (grants given up after {:?})",
+        STORE_TIMEOUT * 5
+    );
+    assert_deadlines_and_refusals(&rig.outcomes());
+    rig.stop_proxy();
+    rig.assert_complete(rig.limit).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

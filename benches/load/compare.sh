@@ -11,6 +11,7 @@
 #   benches/load/compare.sh BASE_REV [SECONDS_PER_RUN] [ROUNDS]     (default 10 s, 6 rounds)
 #   GENERATORS="light" ENGINES="sqlite" benches/load/compare.sh ...  (one generator, engine)
 #   BEFORE_STATE_DIR=0 benches/load/compare.sh 73fe0a0 ...  (a base without proxy.state_dir)
+#   CONCURRENCY=256 benches/load/compare.sh ...  (calls in flight per run; default 64)
 #   BEFORE_JOURNAL=off AFTER_JOURNAL=fsync benches/load/compare.sh - 10 6
 #       (BASE_REV `-`: the working tree's binary on both sides; `*_JOURNAL` sets that
 #       side's `proxy.journal`, for binaries that know it)
@@ -27,6 +28,7 @@ DUR=${2:-10}
 ROUNDS=${3:-6}
 GENERATORS=${GENERATORS:-signing light}
 ENGINES=${ENGINES:-sqlite mariadb}
+CONCURRENCY=${CONCURRENCY:-64}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/bedrock-gate-target}
 WORK=$(mktemp -d)
 R=$CARGO_TARGET_DIR/release
@@ -99,7 +101,7 @@ run() {
     local side=$1 engine=$2 port=$3 round=$4 gen=$5 before after out ok extra=()
     [ "$gen" = light ] && extra=(--presigned 256)
     before=$(cpu_ticks "${PID[$side]}")
-    out=$("$WORK/loadgen" --url "http://127.0.0.1:$port" --concurrency 64 --duration "$DUR" --key "${KEY[$side]}" --secret "${SECRET[$side]}" "${extra[@]}")
+    out=$("$WORK/loadgen" --url "http://127.0.0.1:$port" --concurrency "$CONCURRENCY" --duration "$DUR" --key "${KEY[$side]}" --secret "${SECRET[$side]}" "${extra[@]}")
     after=$(cpu_ticks "${PID[$side]}")
     ok=$(echo "$out" | sed -E 's/.*"ok":([0-9]+).*/\1/')
     echo "$out" | sed "s/^{/{\"side\":\"$side\",\"engine\":\"$engine\",\"round\":$round,\"cpu_s_per_1k\":$(awk -v a="$after" -v b="$before" -v t="$TICK" -v n="$ok" 'BEGIN{printf "%.4f", (a-b)/t/(n/1000)}'),/" | tee -a "$RESULTS"
@@ -130,7 +132,7 @@ if [[ " $ENGINES " == *" mariadb "* ]] && mysqladmin --user=root --host=127.0.0.
 fi
 
 echo
-echo "results: $RESULTS (base $([ "$BASE" = - ] && echo "working tree, journal=${BEFORE_JOURNAL:-default}" || git rev-parse --short "$BASE"), journal=${AFTER_JOURNAL:-default}; after $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'))"
+echo "results: $RESULTS (base $([ "$BASE" = - ] && echo "working tree, journal=${BEFORE_JOURNAL:-default}" || git rev-parse --short "$BASE"), journal=${AFTER_JOURNAL:-default}; concurrency $CONCURRENCY; after $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty'))"
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -35,7 +35,19 @@ pub(crate) fn retry_at(now_ms: i64, attempts: i64) -> i64 {
     now_ms.saturating_add(base.saturating_mul(1i64 << exp).min(max))
 }
 
-/// Registers every subscriber, then delivers until the task is stopped.
+/// Registers every subscriber once, before the tasks that write events start, so that a
+/// subscriber's first event is not written before it exists. A failure is logged; [`run`]
+/// keeps trying.
+pub(crate) async fn register(store: &Store, subscribers: &[Arc<dyn Subscriber>]) {
+    for s in subscribers {
+        if let Err(e) = store.register_consumer(s.name()).await {
+            tracing::warn!(error = %e, subscriber = s.name(), "cannot register an event subscriber yet");
+        }
+    }
+}
+
+/// Registers every subscriber (again: registering is idempotent), then delivers until the
+/// task is stopped.
 pub(crate) async fn run(
     store: Arc<Store>,
     subscribers: Vec<Arc<dyn Subscriber>>,

@@ -4,13 +4,15 @@
 //! a power loss leaves enough behind for the next start to write one record for every
 //! call that may have reached Bedrock ([`replay`]).
 //!
-//! Cost on the request path: one JSON serialisation into a per-thread buffer, one short
-//! lock to append it, and for the begin frame a wait for the group commit that makes it
-//! durable (many calls share one `fdatasync`, [`writer`]; in the `write` mode only for
-//! the `write` to the operating system, with the fsync every 20 ms in the background,
-//! `syncer`). The wait has a deadline,
-//! [`WAIT`]; a call whose begin frame is not durable by then is refused with 503 and is
-//! not sent (the journal's promise would not hold for it).
+//! Cost on the request path: two JSON serialisations into a per-thread buffer (the
+//! begin frame's record, the end's [`frame::Outcome`]) and a short lock to append each;
+//! then for the begin frame, in the `write` mode (the default), one `write` system call
+//! made by the call itself, shared with whatever other frames are waiting ([`writer`];
+//! the fsync every 20 ms is made in the background by `syncer`); in the `fsync` mode a
+//! wait for the group commit that makes it durable (many calls share one
+//! `fdatasync`). The wait has a deadline, [`WAIT`]; a call whose begin frame is not
+//! written by then (or, in the `write` mode, whose write failed) is refused with 503
+//! and is not sent (the journal's promise would not hold for it).
 //!
 //! Segments are deleted once every call begun in them has its record durable in the
 //! database: the record writer drops the call's [`Ticket`] then.
@@ -51,6 +53,9 @@ pub(crate) enum JournalError {
     /// The begin frame was not durable within [`WAIT`].
     #[error("the proxy could not write its crash journal within {0:?}; nothing was sent")]
     NotDurable(Duration),
+    /// The begin frame could not be written (the `write` mode writes at once).
+    #[error("the proxy could not write its crash journal; nothing was sent")]
+    NotWritten,
     /// A record could not be encoded.
     #[error("a request record could not be encoded: {0}")]
     Encode(#[from] serde_json::Error),
@@ -98,8 +103,12 @@ impl Journal {
         self.append(Kind::Begin, estimate)
     }
 
-    /// Waits until the frame `seq` is durable, at most [`WAIT`].
+    /// Waits until the frame `seq` is durable, at most [`WAIT`]. Returns at once when
+    /// it is (always, in the `write` mode).
     pub(crate) async fn durable(&self, seq: u64) -> Result<(), JournalError> {
+        if self.shared.is_written(seq) {
+            return Ok(());
+        }
         let mut rx = self.shared.durable.subscribe();
         let reached = tokio::time::timeout(WAIT, rx.wait_for(|d| *d >= seq))
             .await
@@ -111,25 +120,29 @@ impl Journal {
         }
     }
 
-    /// Appends the end frame of a call with its final record. Does not wait: it is made
-    /// durable with the next group commit.
+    /// Appends the outcome frame of a call with its final record. Does not wait: it is
+    /// written with the next flush (at most `writer::END_DELAY` later).
     pub(crate) fn end(&self, record: &RequestRecord) {
-        if let Err(e) = self.append(Kind::End, record) {
+        if let Err(e) = self.append(Kind::Outcome, &frame::Outcome::of(record)) {
             tracing::error!(error = %e, request_uid = %record.request_uid,
                 "could not journal the end of a call");
         }
     }
 
-    fn append(&self, kind: Kind, record: &RequestRecord) -> Result<(u64, Ticket), JournalError> {
+    fn append<T: serde::Serialize>(
+        &self,
+        kind: Kind,
+        payload: &T,
+    ) -> Result<(u64, Ticket), JournalError> {
         SCRATCH.with(|s| {
             let mut buf = s.borrow_mut();
-            frame::encode_record(&mut buf, kind, record)?;
+            frame::encode_json(&mut buf, kind, payload)?;
             let appended = self.shared.append(&buf, kind == Kind::Begin);
             // A rare huge record must not keep its buffer for the thread's life.
             if buf.capacity() > 64 << 10 {
                 *buf = Vec::with_capacity(1024);
             }
-            Ok(appended)
+            appended.map_err(|writer::FlushFailed| JournalError::NotWritten)
         })
     }
 
@@ -206,5 +219,63 @@ mod tests {
         let (seq, _t) = again.begin(&frame::tests::record("d")).unwrap();
         again.durable(seq).await.unwrap();
         assert_eq!(files(dir.path()), 2);
+    }
+
+    /// Makes `dir` unusable for new segment files (a regular file in its place: even
+    /// root cannot create files in it), or usable again.
+    fn break_dir(dir: &Path, broken: bool) {
+        if broken {
+            std::fs::remove_dir_all(dir).unwrap();
+            std::fs::write(dir, b"not a directory").unwrap();
+        } else {
+            std::fs::remove_file(dir).unwrap();
+            create_private_dir(dir).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_refuses_the_call_and_its_frames_are_written_later() {
+        for mode in [JournalMode::Write, JournalMode::Fsync] {
+            let root = tempfile::tempdir().unwrap();
+            let dir = root.path().join("journal");
+            let journal = Journal::open(&dir, mode).unwrap();
+            break_dir(&dir, true);
+            let refused = match journal.begin(&frame::tests::record("a")) {
+                // `write`: the call's own write failed.
+                Err(e) => e,
+                // `fsync`: the writer thread's write failed; the wait ends at WAIT.
+                Ok((seq, _ticket)) => journal.durable(seq).await.unwrap_err(),
+            };
+            assert!(
+                refused.to_string().contains("nothing was sent"),
+                "{mode:?}: {refused}"
+            );
+            journal.end(&frame::tests::record("a"));
+            break_dir(&dir, false);
+            // Written again after the pause (a later call's write, or the writer's).
+            let written = tokio::time::timeout(WAIT * 2, async {
+                loop {
+                    match journal.begin(&frame::tests::record("b")) {
+                        Ok((seq, ticket)) => {
+                            if journal.durable(seq).await.is_ok() {
+                                return ticket;
+                            }
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    }
+                }
+            })
+            .await
+            .expect("the journal writes again");
+            let (records, report) = replay::read(&dir).unwrap();
+            let a = records.iter().find(|r| r.request_uid == "a");
+            assert!(
+                a.is_some(),
+                "{mode:?}: the refused call's frames were kept: {records:?}"
+            );
+            assert!(report.ended >= 1, "{mode:?}: {report:?}");
+            drop(written);
+            journal.close();
+        }
     }
 }

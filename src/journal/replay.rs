@@ -1,6 +1,6 @@
 //! Replay at start: the segments a killed proxy left are read, and every call in them
-//! gets exactly one record: its final record if its end frame is there, else its begin
-//! frame's worst-case estimate (`usage_source = worst_case`, `ended_early =
+//! gets exactly one record: its final record (the begin frame's record with the outcome
+//! frame's fields) if its end is there, else its begin frame's worst-case estimate (`usage_source = worst_case`, `ended_early =
 //! proxy_crashed`). Records are inserted like any other (rollups included) and keyed by
 //! `request_uid`, so a record that reached the database before the kill is not written
 //! again, and a replay cut short by another crash can simply run again. The segments
@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::frame::{self, Kind};
+use super::frame::{self, Entry, Kind};
 use super::JournalError;
 use crate::store::{RequestRecord, Store, StoreError};
 
@@ -77,7 +77,8 @@ pub(crate) fn read(dir: &Path) -> Result<(Vec<RequestRecord>, Replayed), Journal
         files: files.len(),
         ..Replayed::default()
     };
-    let mut calls: HashMap<String, (Kind, RequestRecord)> = HashMap::new();
+    // Each call's record and whether its end was seen.
+    let mut calls: HashMap<String, (bool, RequestRecord)> = HashMap::new();
     for path in &files {
         let bytes = std::fs::read(path).map_err(io(path))?;
         let decoded = frame::decode(&bytes);
@@ -91,21 +92,29 @@ pub(crate) fn read(dir: &Path) -> Result<(Vec<RequestRecord>, Replayed), Journal
         }
         report.torn_bytes += decoded.torn_bytes;
         for e in decoded.entries {
-            match calls.get(&e.record.request_uid) {
+            let known = calls.get_mut(e.request_uid());
+            match (e, known) {
                 // A call's end is final; a repeated begin (a retried write) adds nothing.
-                Some((Kind::End, _)) => {}
-                Some((Kind::Begin, _)) if e.kind == Kind::Begin => {}
-                _ => {
-                    calls.insert(e.record.request_uid.clone(), (e.kind, e.record));
+                (_, Some((true, _))) | (Entry::Record(Kind::Begin, _), Some(_)) => {}
+                (Entry::Record(kind, record), _) => {
+                    calls.insert(record.request_uid.clone(), (kind != Kind::Begin, *record));
                 }
+                (Entry::Outcome(outcome), Some((ended, record))) => {
+                    outcome.apply(record);
+                    *ended = true;
+                }
+                // An outcome whose begin frame is gone: the begin's segment was deleted,
+                // which happens only once the call's record is stored.
+                (Entry::Outcome(_), None) => {}
             }
         }
     }
     let mut records = Vec::with_capacity(calls.len());
-    for (_, (kind, record)) in calls {
-        match kind {
-            Kind::End => report.ended += 1,
-            Kind::Begin => report.estimated += 1,
+    for (_, (ended, record)) in calls {
+        if ended {
+            report.ended += 1;
+        } else {
+            report.estimated += 1;
         }
         records.push(record);
     }
@@ -155,7 +164,11 @@ mod tests {
     fn write(dir: &Path, name: &str, frames: &[(Kind, RequestRecord)]) -> PathBuf {
         let mut bytes = HEADER.to_vec();
         for (k, r) in frames {
-            encode(&mut bytes, *k, &serde_json::to_vec(r).unwrap());
+            let json = match k {
+                Kind::Outcome => serde_json::to_vec(&frame::Outcome::of(r)),
+                _ => serde_json::to_vec(r),
+            };
+            encode(&mut bytes, *k, &json.unwrap());
         }
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -203,6 +216,37 @@ mod tests {
         assert_eq!(report.files, 2);
         assert_eq!((report.ended, report.estimated), (1, 1));
         assert!(report.torn_bytes > 0);
+    }
+
+    #[test]
+    fn outcome_frames_finish_their_calls_and_lone_outcomes_are_dropped() {
+        use crate::domain::UsageSource::{Reported, WorstCase};
+        let dir = tempfile::tempdir().unwrap();
+        let mut done = record("a", Reported);
+        done.output_tokens = 7;
+        write(
+            dir.path(),
+            "0000000000000003-000.seg",
+            &[
+                // z's begin was in a segment deleted once its record was stored.
+                (Kind::Outcome, record("z", Reported)),
+                (Kind::Begin, record("a", WorstCase)),
+                (Kind::Begin, record("b", WorstCase)),
+            ],
+        );
+        write(
+            dir.path(),
+            "0000000000000004-000.seg",
+            &[
+                (Kind::Outcome, done.clone()),
+                // A begin written again after its outcome changes nothing.
+                (Kind::Begin, record("a", WorstCase)),
+            ],
+        );
+        let (mut records, report) = read(dir.path()).unwrap();
+        records.sort_by(|x, y| x.request_uid.cmp(&y.request_uid));
+        assert_eq!(records, [done, record("b", WorstCase)]);
+        assert_eq!((report.ended, report.estimated), (1, 1));
     }
 
     #[test]

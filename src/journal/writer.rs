@@ -1,7 +1,20 @@
-//! Group commit: calls append whole frames to one shared buffer under a short lock; one
-//! thread writes what has gathered to the current segment, makes it durable with one
-//! `fdatasync`, and publishes the sequence number it reached. Every call whose frame was
-//! in that write is released by the same fsync, so under load many calls share one.
+//! Group commit: calls append whole frames to one shared buffer under a short lock, and
+//! the buffer is written to the current segment by whoever flushes it:
+//!
+//! - `fsync` mode: the journal's own thread. It writes what has gathered, makes it
+//!   durable with one `fdatasync`, and publishes the sequence number it reached; every
+//!   call whose begin frame was in that write is released by the same fsync, so under
+//!   load many calls share one.
+//! - `write` mode: the call itself, right after appending its begin frame (one `write`
+//!   system call, no hand-off to another thread and no wait: the frames are with the
+//!   operating system, which keeps them across a SIGKILL, when it returns). Concurrent
+//!   callers queue on the file's lock; whoever gets it writes everybody's frames, so the
+//!   others find theirs written and return at once. The `syncer` thread makes the files
+//!   durable every 20 ms.
+//!
+//! End frames never wake anybody: they go out with the next flush, or within
+//! [`END_DELAY`] on a quiet proxy (a call whose end frame is lost is replayed at its
+//! worst case, never lost).
 //!
 //! Segments: a segment counts the calls that began in it and whose records are not yet
 //! durable in the database (their [`Ticket`]s). The current segment is sealed when it
@@ -11,12 +24,14 @@
 //! loses nothing. A write that fails is retried, after a pause, into a new file of the
 //! same segment (the old file's tail is unknown; replay reads each file up to its
 //! first bad frame).
+//!
+//! Lock order: the file state, then the append buffer; never the other way.
 
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -33,8 +48,13 @@ pub(crate) const SEGMENT_BYTES: u64 = 8 << 20;
 /// A segment with frames in it is sealed after this long, so a quiet proxy's journal
 /// shrinks too.
 pub(crate) const SEGMENT_AGE: Duration = Duration::from_secs(30);
+/// How long end frames may wait in memory for a flush on a quiet proxy.
+pub(crate) const END_DELAY: Duration = Duration::from_millis(20);
 /// How often an idle writer looks for segments it may delete.
 const IDLE_TICK: Duration = Duration::from_secs(1);
+/// The pause after a failed write, doubled after each failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// One segment of the journal.
 #[derive(Debug)]
@@ -72,54 +92,15 @@ struct Inner {
     buf: Vec<u8>,
     /// Sequence number of the last frame appended.
     appended: u64,
+    /// `fsync` mode: `buf` holds a begin frame, whose call waits for the writer.
+    begins: bool,
     current: Arc<Segment>,
     stop: bool,
 }
 
-/// State shared by the callers and the writer thread.
-pub(super) struct Shared {
-    inner: Mutex<Inner>,
-    wake: Condvar,
-    /// Highest sequence number durable on disk.
-    pub(super) durable: watch::Sender<u64>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // The lock guards plain buffers; a panic while holding it cannot leave them in a
-        // state worse than a torn write, which replay handles.
-        self.inner.lock()
-    }
-
-    /// Appends one encoded frame; returns its sequence number, and a ticket on the
-    /// current segment when `begin`.
-    pub(super) fn append(&self, frame: &[u8], begin: bool) -> (u64, Ticket) {
-        let mut g = self.lock();
-        g.buf.extend_from_slice(frame);
-        g.appended += 1;
-        let seq = g.appended;
-        let ticket = if begin {
-            g.current.pending.fetch_add(1, Ordering::Relaxed);
-            Ticket(Some(Arc::clone(&g.current)))
-        } else {
-            Ticket::default()
-        };
-        drop(g);
-        self.wake.notify_one();
-        (seq, ticket)
-    }
-
-    /// Asks the writer to write what is left and stop.
-    pub(super) fn stop(&self) {
-        self.lock().stop = true;
-        self.wake.notify_one();
-    }
-}
-
-/// The writer thread's own state.
-struct Writer {
+/// The files, owned by whoever flushes.
+struct Files {
     dir: PathBuf,
-    shared: Arc<Shared>,
     /// The file of the current segment, its bytes, and when it was opened.
     file: Option<(Arc<File>, u64, Instant)>,
     /// The background fsync of the `write` mode (none: each write is synced).
@@ -129,7 +110,167 @@ struct Writer {
     current_files: Vec<PathBuf>,
     /// Sealed segments, oldest first, with their files.
     sealed: VecDeque<(Arc<Segment>, Vec<PathBuf>)>,
+    /// Frames taken from the buffer and not yet written (after a failed write).
+    spare: Vec<u8>,
     failing: bool,
+    /// After a failed write: no new try before this, and the pause after the next
+    /// failure.
+    next_try: Option<Instant>,
+    backoff: Duration,
+}
+
+/// State shared by the callers and the writer thread.
+pub(super) struct Shared {
+    inner: Mutex<Inner>,
+    files: Mutex<Files>,
+    wake: Condvar,
+    /// `write` mode: callers flush their begin frames themselves.
+    direct: bool,
+    /// Highest sequence number written (and in the `fsync` mode durable) on disk.
+    written: AtomicU64,
+    /// Frames of a failed write wait to be written again.
+    retrying: AtomicBool,
+    /// The same, for callers that wait for it (`fsync` mode).
+    pub(super) durable: watch::Sender<u64>,
+}
+
+/// Why a flush did not write.
+pub(super) struct FlushFailed;
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The lock guards plain buffers; a panic while holding it cannot leave them in a
+        // state worse than a torn write, which replay handles.
+        self.inner.lock()
+    }
+
+    /// Appends one encoded frame; returns its sequence number, and a ticket on the
+    /// current segment when `begin`. In the `write` mode a begin frame is written
+    /// before this returns; `Err` when that failed.
+    pub(super) fn append(&self, frame: &[u8], begin: bool) -> Result<(u64, Ticket), FlushFailed> {
+        let mut g = self.lock();
+        g.buf.extend_from_slice(frame);
+        g.appended += 1;
+        g.begins |= begin && !self.direct;
+        let seq = g.appended;
+        let ticket = if begin {
+            g.current.pending.fetch_add(1, Ordering::Relaxed);
+            Ticket(Some(Arc::clone(&g.current)))
+        } else {
+            Ticket::default()
+        };
+        drop(g);
+        if begin {
+            if self.direct {
+                self.flush_to(seq)?;
+            } else {
+                self.wake.notify_one();
+            }
+        }
+        Ok((seq, ticket))
+    }
+
+    /// Whether the frame `seq` is written (durable in the `fsync` mode).
+    pub(super) fn is_written(&self, seq: u64) -> bool {
+        self.written.load(Ordering::Acquire) >= seq
+    }
+
+    /// `write` mode: writes the buffer unless another caller's flush already took frame
+    /// `seq` out.
+    fn flush_to(&self, seq: u64) -> Result<(), FlushFailed> {
+        let mut files = self.files.lock();
+        if self.is_written(seq) {
+            return Ok(());
+        }
+        self.flush(&mut files);
+        if self.is_written(seq) {
+            Ok(())
+        } else {
+            Err(FlushFailed)
+        }
+    }
+
+    /// Takes what has gathered, seals the segment if it is full or old, writes, and
+    /// publishes the sequence number reached. Returns whether the journal is stopping
+    /// with nothing left to write.
+    fn flush(&self, files: &mut Files) -> bool {
+        let (seq, segment, seal, stop) = {
+            let mut g = self.lock();
+            // After a failed write `spare` still holds its frames: keep them first.
+            files.spare.extend_from_slice(&g.buf);
+            g.buf.clear();
+            g.begins = false;
+            let segment = Arc::clone(&g.current);
+            let seal = !g.stop
+                && files.file.as_ref().is_some_and(|(_, bytes, opened)| {
+                    *bytes + files.spare.len() as u64 >= SEGMENT_BYTES
+                        || opened.elapsed() >= SEGMENT_AGE
+                });
+            if seal {
+                g.current = Arc::new(Segment {
+                    id: segment.id + 1,
+                    pending: AtomicU64::new(0),
+                });
+            }
+            (g.appended, segment, seal, g.stop)
+        };
+        if files.spare.is_empty() {
+            self.publish(seq);
+            if seal {
+                files.seal(segment);
+            }
+            return stop;
+        }
+        // After a failure, calls do not all try again at once: one try per pause.
+        if !stop && files.next_try.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
+        let spare = std::mem::take(&mut files.spare);
+        match files.write(&segment, &spare) {
+            Ok(()) => {
+                if files.failing {
+                    tracing::info!(dir = %files.dir.display(), "crash journal writable again");
+                    files.failing = false;
+                }
+                files.next_try = None;
+                files.backoff = FIRST_BACKOFF;
+                files.spare = spare;
+                files.spare.clear();
+                self.publish(seq);
+                if seal {
+                    files.seal(segment);
+                }
+            }
+            Err(e) => {
+                if !files.failing {
+                    tracing::error!(error = %e, dir = %files.dir.display(),
+                        "cannot write the crash journal; calls are refused until it can");
+                    files.failing = true;
+                }
+                files.spare = spare;
+                files.next_try = Some(Instant::now() + files.backoff);
+                files.backoff = (files.backoff * 2).min(MAX_BACKOFF);
+                // The file's tail is unknown: the frames go again into a new file.
+                files.leave_file();
+                if seal {
+                    files.seal(segment);
+                }
+            }
+        }
+        false
+    }
+
+    fn publish(&self, seq: u64) {
+        if self.written.fetch_max(seq, Ordering::AcqRel) < seq && !self.direct {
+            self.durable.send_replace(seq);
+        }
+    }
+
+    /// Asks the writer to write what is left and stop.
+    pub(super) fn stop(&self) {
+        self.lock().stop = true;
+        self.wake.notify_one();
+    }
 }
 
 /// Starts the writer thread on `dir` (and the sync thread in the `write` mode); segment
@@ -155,110 +296,78 @@ pub(super) fn start(
         inner: Mutex::new(Inner {
             buf: Vec::with_capacity(64 << 10),
             appended: 0,
+            begins: false,
             current: Arc::new(Segment {
                 id: first_id,
                 pending: AtomicU64::new(0),
             }),
             stop: false,
         }),
+        files: Mutex::new(Files {
+            dir: dir.to_path_buf(),
+            file: None,
+            syncer,
+            part: 0,
+            current_files: Vec::new(),
+            sealed: VecDeque::new(),
+            spare: Vec::with_capacity(64 << 10),
+            failing: false,
+            next_try: None,
+            backoff: FIRST_BACKOFF,
+        }),
         wake: Condvar::new(),
+        direct: mode == JournalMode::Write,
+        written: AtomicU64::new(0),
+        retrying: AtomicBool::new(false),
         durable,
     });
-    let mut writer = Writer {
-        dir: dir.to_path_buf(),
-        shared: Arc::clone(&shared),
-        file: None,
-        syncer,
-        part: 0,
-        current_files: Vec::new(),
-        sealed: VecDeque::new(),
-        failing: false,
-    };
+    let s = Arc::clone(&shared);
     let thread = std::thread::Builder::new()
         .name("journal".into())
-        .spawn(move || writer.run())?;
+        .spawn(move || run(&s))?;
     Ok((shared, thread))
 }
 
-impl Writer {
-    fn run(&mut self) {
-        let shared = Arc::clone(&self.shared);
-        let mut spare: Vec<u8> = Vec::with_capacity(64 << 10);
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            // Take what has gathered; seal the segment if it is full or old.
-            let (seq, segment, seal, stop) = {
-                let mut g = shared.lock();
-                while g.buf.is_empty() && spare.is_empty() && !g.stop {
-                    shared.wake.wait_for(&mut g, IDLE_TICK);
-                    if g.buf.is_empty() {
-                        drop(g);
-                        self.delete_done();
-                        g = shared.lock();
-                    }
-                }
-                // After a failed write `spare` still holds its frames: keep them first.
-                spare.extend_from_slice(&g.buf);
-                g.buf.clear();
-                let segment = Arc::clone(&g.current);
-                let seal = !g.stop
-                    && self.file.as_ref().is_some_and(|(_, bytes, opened)| {
-                        *bytes + spare.len() as u64 >= SEGMENT_BYTES
-                            || opened.elapsed() >= SEGMENT_AGE
-                    });
-                if seal {
-                    g.current = Arc::new(Segment {
-                        id: segment.id + 1,
-                        pending: AtomicU64::new(0),
-                    });
-                }
-                (g.appended, segment, seal, g.stop)
-            };
-            if spare.is_empty() && stop {
-                break;
+/// The writer thread: in the `fsync` mode it writes and syncs whenever begin frames
+/// wait; in both modes it writes end frames left waiting, seals old segments and
+/// deletes stored ones.
+fn run(shared: &Shared) {
+    loop {
+        {
+            let mut g = shared.lock();
+            // Begin frames waiting (`fsync` mode) are written at once; end frames wait
+            // up to END_DELAY, frames of a failed write a pause; an idle journal is
+            // looked at every IDLE_TICK.
+            if !g.begins && !g.stop {
+                let retrying = shared.retrying.load(Ordering::Relaxed);
+                let wait = if g.buf.is_empty() && !retrying {
+                    IDLE_TICK
+                } else {
+                    END_DELAY
+                };
+                shared.wake.wait_for(&mut g, wait);
             }
-            match self.write(&segment, &spare) {
-                Ok(()) => {
-                    if self.failing {
-                        tracing::info!(dir = %self.dir.display(), "crash journal writable again");
-                        self.failing = false;
-                    }
-                    backoff = Duration::from_millis(50);
-                    spare.clear();
-                    shared.durable.send_replace(seq);
-                    if seal {
-                        self.seal(segment);
-                    }
-                }
-                Err(e) => {
-                    if !self.failing {
-                        tracing::error!(error = %e, dir = %self.dir.display(),
-                            "cannot write the crash journal; calls are refused until it can");
-                        self.failing = true;
-                    }
-                    // The file's tail is unknown: the frames go again into a new file.
-                    self.leave_file();
-                    if seal {
-                        self.seal(segment);
-                    }
-                    if stop {
-                        break;
-                    }
-                    std::thread::sleep(backoff);
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            }
-            self.delete_done();
         }
-        // Stopped: the current segment is sealed too; whatever is fully stored goes.
-        let current = Arc::clone(&shared.lock().current);
-        self.seal(current);
-        self.delete_done();
-        if let Some(syncer) = &self.syncer {
-            syncer.stop();
+        let mut files = shared.files.lock();
+        let stopped = shared.flush(&mut files);
+        let unwritten = !files.spare.is_empty();
+        shared.retrying.store(unwritten, Ordering::Relaxed);
+        if stopped || (unwritten && shared.lock().stop) {
+            break;
         }
+        files.delete_done();
     }
+    // Stopped: the current segment is sealed too; whatever is fully stored goes.
+    let mut files = shared.files.lock();
+    let current = Arc::clone(&shared.lock().current);
+    files.seal(current);
+    files.delete_done();
+    if let Some(syncer) = &files.syncer {
+        syncer.stop();
+    }
+}
 
+impl Files {
     /// Stops writing to the current file (the sync thread syncs it once more).
     fn leave_file(&mut self) {
         self.file = None;

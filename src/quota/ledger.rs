@@ -155,6 +155,10 @@ pub(crate) struct StoreLedger {
     owner: Arc<str>,
     /// How long a lease lives unrenewed (`quota.lease_secs`).
     lease_ttl: std::time::Duration,
+    /// How long a grant or activation transaction may take before its connection is
+    /// closed ([`Store`]'s `on_conn_within!`): what a counter's grant lock can be held
+    /// for at worst.
+    give_up: std::time::Duration,
     /// Earlier runs of this proxy (its journal slots), known to have stopped: their
     /// leases are reclaimed at the first upkeep, without waiting for their expiry.
     predecessors: Mutex<Vec<String>>,
@@ -168,6 +172,13 @@ fn stored<'a>(key: &'a CounterKey, subject: &'a str) -> CounterRef<'a> {
         period: &key.period,
     }
 }
+
+/// How long a grant or activation transaction may take by default: callers stop waiting
+/// for it at their own store deadline, and it then finishes in the background; past
+/// this its connection is closed, so a vanished server does not hold the counter's
+/// grant lock for TCP's retransmission time-out. `serve` sets five times
+/// `quota.store_timeout_ms`.
+pub(crate) const GIVE_UP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Expired leases reclaimed per upkeep pass at most (the next pass takes the rest).
 const RECLAIM_BATCH: i64 = 200;
@@ -188,8 +199,17 @@ impl StoreLedger {
             metrics,
             owner: Arc::from(owner),
             lease_ttl,
+            give_up: GIVE_UP,
             predecessors: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The same ledger, abandoning a grant or activation after `give_up` (default
+    /// [`GIVE_UP`]).
+    #[must_use]
+    pub(crate) fn with_give_up(mut self, give_up: std::time::Duration) -> Self {
+        self.give_up = give_up;
+        self
     }
 
     /// The same ledger, reclaiming the leases of `owners` (earlier runs of this proxy
@@ -232,7 +252,7 @@ impl StoreLedger {
         limit: i64,
         activate: Option<i64>,
     ) -> LedgerFuture<'a, Grant> {
-        let (owner, ttl) = (Arc::clone(&self.owner), self.lease_ttl);
+        let (owner, ttl, give_up) = (Arc::clone(&self.owner), self.lease_ttl, self.give_up);
         let (store, statements, key, metrics) = (
             Arc::clone(&self.store),
             Arc::clone(&self.statements),
@@ -253,7 +273,7 @@ impl StoreLedger {
                     };
                     (lease, a)
                 });
-                let result = store.grant_capacity(counter, decide, lease).await;
+                let result = store.grant_capacity(counter, decide, lease, give_up).await;
                 match &result {
                     Ok(g) => metrics.chunk_grant(key.metric.stored(), g.given > 0),
                     Err(_) => metrics.database_error("quota_grant"),
@@ -322,12 +342,13 @@ impl Ledger for StoreLedger {
     }
 
     fn activate<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, (i64, i64)> {
-        let (store, key, metrics, owner, ttl) = (
+        let (store, key, metrics, owner, ttl, give_up) = (
             Arc::clone(&self.store),
             key.clone(),
             Arc::clone(&self.metrics),
             Arc::clone(&self.owner),
             self.lease_ttl,
+            self.give_up,
         );
         self.statements.fetch_add(4, Ordering::Relaxed);
         Box::pin(self.at_home(async move {
@@ -337,7 +358,9 @@ impl Ledger for StoreLedger {
                 owner: &owner,
                 expires_at: Self::expiry(ttl),
             };
-            let result = store.activate_reserve(counter, lease, amount).await;
+            let result = store
+                .activate_reserve(counter, lease, amount, give_up)
+                .await;
             if result.is_err() {
                 metrics.database_error("quota_activate");
             }

@@ -136,7 +136,8 @@ impl App {
                         &lease_owner,
                         config.quota.lease,
                     )
-                    .with_predecessors(predecessors),
+                    .with_predecessors(predecessors)
+                    .with_give_up(config.quota.store_timeout * 5),
                 ),
                 config.quota.timezone,
                 80,

@@ -125,6 +125,24 @@ impl App {
                 quota.release(quota.take_all()).await;
             });
         }
+        let (notifiers, alerts) = crate::notify::subscribers(&config, &store, &ops, actor.as_str())
+            .map_err(ServeError::Setup)?;
+        // Subscribers are registered before any task that writes an event starts: a
+        // subscriber hears every event from its registration on, so the first start's
+        // events (today's reset, say) reach it too.
+        let mut subscribers: Vec<Arc<dyn crate::events::Subscriber>> =
+            vec![Arc::new(LogSubscriber)];
+        subscribers.extend(notifiers);
+        if config.iam.enabled {
+            let backstop = crate::iam::backstop(&config.iam, &aws, &store, &alerts, actor.as_str());
+            subscribers.push(Arc::clone(&backstop) as Arc<dyn crate::events::Subscriber>);
+            tasks.spawn_until_stopped(
+                "iam reconciler",
+                Stage::Background,
+                backstop.run_reconciler(config.iam.reconcile),
+            );
+        }
+        crate::events::dispatcher::register(&store, &subscribers).await;
         tasks.spawn(
             "quota events",
             Stage::QuotaEvents,
@@ -141,20 +159,6 @@ impl App {
                 applied,
             ),
         );
-        let (notifiers, alerts) = crate::notify::subscribers(&config, &store, &ops, actor.as_str())
-            .map_err(ServeError::Setup)?;
-        let mut subscribers: Vec<Arc<dyn crate::events::Subscriber>> =
-            vec![Arc::new(LogSubscriber)];
-        subscribers.extend(notifiers);
-        if config.iam.enabled {
-            let backstop = crate::iam::backstop(&config.iam, &aws, &store, &alerts, actor.as_str());
-            subscribers.push(Arc::clone(&backstop) as Arc<dyn crate::events::Subscriber>);
-            tasks.spawn_until_stopped(
-                "iam reconciler",
-                Stage::Background,
-                backstop.run_reconciler(config.iam.reconcile),
-            );
-        }
         tasks.spawn_until_stopped(
             "event dispatcher",
             Stage::Background,

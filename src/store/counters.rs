@@ -7,7 +7,9 @@
 use sqlx::Row;
 
 use super::leases::{LeaseRef, UPSERT_RESERVE_MYSQL, UPSERT_RESERVE_SQLITE};
-use super::{now_ms, on_pool, Store, StoreError};
+use sqlx::Connection as _;
+
+use super::{now_ms, on_conn_within, on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
 
 /// One counter row's key in its stored form.
@@ -50,6 +52,7 @@ impl Store {
         counter: CounterRef<'_>,
         decide: impl FnOnce(i64) -> i64,
         lease: Option<(LeaseRef<'_>, i64)>,
+        deadline: std::time::Duration,
     ) -> Result<Granted, StoreError> {
         let CounterRef {
             subject,
@@ -67,15 +70,15 @@ impl Store {
         } else {
             "SELECT granted FROM quota_counters WHERE subject = ? AND metric = ? AND period = ?"
         };
-        let result = on_pool!(self, p => {
+        let result = on_conn_within!(self, deadline, conn => {
             // MySQL: create the row outside the transaction, so two grants never hold
             // shared locks that both want to upgrade. SQLite: inside it, so the
             // transaction takes the write lock first and never has to upgrade.
             if mysql {
                 sqlx::query(&insert).bind(subject).bind(metric).bind(period).bind(now)
-                    .execute(p).await?;
+                    .execute(&mut *conn).await?;
             }
-            let mut tx = p.begin().await?;
+            let mut tx = conn.begin().await?;
             if !mysql {
                 sqlx::query(&insert).bind(subject).bind(metric).bind(period).bind(now)
                     .execute(&mut *tx).await?;

@@ -23,6 +23,10 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A transaction did not finish within its deadline; its connection was closed. Its
+    /// outcome is unknown (a commit already sent may have landed).
+    #[error("the database did not finish a transaction within {0:?}; its connection was closed")]
+    Abandoned(std::time::Duration),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

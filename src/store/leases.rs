@@ -11,10 +11,10 @@
 //!
 //! Lock order on MySQL, as in the grant: the counter row, then the lease row.
 
-use sqlx::Row;
+use sqlx::{Connection as _, Row};
 
 use super::counters::{CounterRef, TAKE_OFF_COUNTER};
-use super::{now_ms, on_pool, Store, StoreError};
+use super::{now_ms, on_conn_within, on_pool, Store, StoreError};
 
 /// Locks a counter row (MySQL) or takes the write lock (SQLite) by touching it: now,
 /// subject, metric, period.
@@ -63,14 +63,15 @@ impl Store {
         counter: CounterRef<'_>,
         lease: LeaseRef<'_>,
         amount: i64,
+        deadline: std::time::Duration,
     ) -> Result<(i64, i64), StoreError> {
         let CounterRef {
             subject,
             metric,
             period,
         } = counter;
-        let moved = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+        let moved = on_conn_within!(self, deadline, conn => {
+            let mut tx = conn.begin().await?;
             // Takes the row lock (MySQL) or the write lock (SQLite) before reading.
             let found = sqlx::query(
                 "UPDATE quota_leases SET expires_at = ? \

@@ -90,6 +90,45 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Runs `$body` on a connection of its own from `$store`'s pool (bound to `$conn`), all
+/// of it (the wait for the connection included) within `$deadline`. Past the deadline
+/// the work is dropped and its connection closed, not handed back to the pool: a
+/// server that vanished without closing its connections (a host gone, a failover
+/// behind the same name) would otherwise hold the transaction, and whatever waits on
+/// it, for TCP's retransmission time-out (about 15 minutes). The server rolls back a
+/// transaction whose connection closes; one whose commit was already sent may have
+/// committed, so the caller must treat [`StoreError::Abandoned`] as "maybe done".
+macro_rules! on_conn_within {
+    ($store:expr, $deadline:expr, $conn:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite(p) => $crate::store::within!(p, $deadline, $conn => $body),
+            $crate::store::Pool::MySql(p) => $crate::store::within!(p, $deadline, $conn => $body),
+        }
+    };
+}
+pub(crate) use on_conn_within;
+
+/// [`on_conn_within!`] for one engine's pool.
+macro_rules! within {
+    ($pool:expr, $deadline:expr, $conn:ident => $body:expr) => {{
+        let deadline: std::time::Duration = $deadline;
+        let until = tokio::time::Instant::now() + deadline;
+        let mut $conn = match tokio::time::timeout_at(until, $pool.acquire()).await {
+            Ok(conn) => conn?,
+            Err(_) => return Err($crate::store::StoreError::Abandoned(deadline)),
+        };
+        let work = async { Ok::<_, $crate::store::StoreError>($body) };
+        match tokio::time::timeout_at(until, work).await {
+            Ok(done) => done?,
+            Err(_) => {
+                drop($conn.detach());
+                return Err($crate::store::StoreError::Abandoned(deadline));
+            }
+        }
+    }};
+}
+pub(crate) use within;
+
 pub(crate) enum Pool {
     Sqlite(SqlitePool),
     MySql(MySqlPool),

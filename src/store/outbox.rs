@@ -270,7 +270,10 @@ impl Store {
         self.mark(sql, Some(why), now_ms(), consumer, event).await
     }
 
-    /// Runs one of the statements above on `event`'s delivery row.
+    /// Runs one of the statements above on `event`'s delivery row. A lock conflict with
+    /// another proxy's claim (a deadlock on MySQL, a busy SQLite file) is retried: a
+    /// delivered event whose mark failed would otherwise stay claimed, and be delivered
+    /// again, when its lease runs out.
     async fn mark(
         &self,
         sql: &str,
@@ -279,9 +282,32 @@ impl Store {
         consumer: &str,
         event: &ClaimedEvent,
     ) -> Result<(), StoreError> {
+        let mut attempt = 0u64;
+        loop {
+            match self
+                .mark_once(sql, error.as_deref(), at, consumer, event)
+                .await
+            {
+                Err(e) if attempt < 5 && e.is_retryable_conflict() => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn mark_once(
+        &self,
+        sql: &str,
+        error: Option<&str>,
+        at: i64,
+        consumer: &str,
+        event: &ClaimedEvent,
+    ) -> Result<(), StoreError> {
         on_pool!(self, p => {
             sqlx::query(sql)
-                .bind(&error)
+                .bind(error)
                 .bind(at)
                 .bind(consumer)
                 .bind(event.event_id)

@@ -13,6 +13,7 @@ pub mod serve;
 pub mod smtp;
 pub mod throttle;
 pub mod upstream;
+pub mod vanish;
 
 use std::sync::Arc;
 use std::time::Duration;
