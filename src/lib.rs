@@ -56,6 +56,7 @@ pub(crate) mod iam;
 pub(crate) mod journal;
 pub(crate) mod lifecycle;
 mod logging;
+pub(crate) mod look_now;
 pub mod metrics;
 pub(crate) mod notify;
 pub mod ops;

@@ -250,6 +250,36 @@ async fn authentication_refusals_look_like_bedrock_and_send_nothing_upstream() {
 }
 
 #[tokio::test]
+async fn a_key_issued_while_serving_works_on_its_first_call() {
+    // The change watcher's own poll is an hour away: only the look the call asks for can
+    // find the new key.
+    let gate = Gate::start(GateOptions {
+        poll_interval: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    })
+    .await;
+    let key = common::user_with_key(
+        &gate.ops,
+        "dana",
+        "ops",
+        bedrock_gate::store::Limits::default(),
+        "script",
+    )
+    .await;
+    let (status, response) = common::converse(&gate.url, &key.bearer_token).await;
+    assert_eq!(status, 200, "{:?}", response.body());
+    // A token nobody issued is still refused, after its look.
+    let (status, response) = common::converse(&gate.url, "bgt_not_issued_by_anybody").await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        response.headers()["x-amzn-errortype"],
+        "UnrecognizedClientException"
+    );
+    assert_eq!(gate.upstream.valid_count(), 1);
+    gate.stop().await;
+}
+
+#[tokio::test]
 async fn oversized_bodies_get_413_before_anything_is_sent() {
     let gate = Gate::start(GateOptions {
         overrides: vec![("BEDROCK_GATE_PROXY__MAX_BODY_BYTES".into(), "1024".into())],

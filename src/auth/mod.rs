@@ -22,6 +22,13 @@ use crate::sigv4::verify::{SigV4Auth, Verification};
 
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 
+/// Whether `error` (from [`Authenticator::identify`]) says that the key or token is not
+/// in the directory, as opposed to a missing or malformed credential: then it may have
+/// been issued a moment ago, and a fresh look at the database is worth it.
+pub(crate) fn is_unknown_credential(error: &GateError) -> bool {
+    matches!(error, GateError::UnrecognizedClient(m) if m == INVALID_TOKEN)
+}
+
 /// Verifies callers against the in-memory key directory.
 pub struct Authenticator {
     directory: Arc<DirectoryHandle>,

@@ -43,11 +43,11 @@ pub(crate) struct ProxyConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum JournalMode {
     /// Durable on disk (group-committed `fdatasync`) before the call is forwarded: no
-    /// call is lost to a SIGKILL or a power loss.
+    /// call is lost to a SIGKILL or a power loss; each call waits for an fsync.
     Fsync,
-    /// Written to the operating system before the call is forwarded (kept across a
-    /// SIGKILL), made durable in the background every 20 ms (a power loss loses at most
-    /// that).
+    /// The default: written to the operating system before the call is forwarded
+    /// (kept across a SIGKILL), made durable in the background every 20 ms (a power
+    /// loss loses at most that).
     Write,
     /// No journal: records of calls in flight or queued at a crash are lost.
     Off,
@@ -201,8 +201,8 @@ impl ProxyConfig {
                 None => None,
             },
             journal: match p.journal.as_deref() {
-                None | Some("fsync") => JournalMode::Fsync,
-                Some("write") => JournalMode::Write,
+                Some("fsync") => JournalMode::Fsync,
+                None | Some("write") => JournalMode::Write,
                 Some("off") => JournalMode::Off,
                 Some(other) => {
                     return Err(ConfigError::new(

@@ -316,3 +316,21 @@ fn quota_lease_secs_is_bounded() {
         assert_eq!(e.key, "quota.lease_secs", "{e}");
     }
 }
+
+#[test]
+fn the_journal_defaults_to_write_and_names_its_modes() {
+    use super::JournalMode;
+    assert_eq!(load("", &[]).unwrap().proxy.journal, JournalMode::Write);
+    for (text, mode) in [
+        ("fsync", JournalMode::Fsync),
+        ("write", JournalMode::Write),
+        ("off", JournalMode::Off),
+    ] {
+        let c = load(&format!("[proxy]\njournal = \"{text}\"\n"), &[]).unwrap();
+        assert_eq!(c.proxy.journal, mode);
+        assert_eq!(mode.as_str(), text);
+    }
+    let e = load("[proxy]\njournal = \"sometimes\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "proxy.journal", "{e}");
+    assert!(e.to_string().contains("`fsync`, `write`, `off`"), "{e}");
+}

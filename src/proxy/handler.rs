@@ -70,8 +70,18 @@ pub(crate) async fn handle(
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
 
-    // The head is checked before a byte of the body is read or held.
-    let caller = match state.auth.identify(&parts) {
+    // The head is checked before a byte of the body is read or held. A key or token not
+    // known here may have been issued a moment ago: the database is looked at once more
+    // (paced, with a deadline) before the call is refused.
+    let mut identified = state.auth.identify(&parts);
+    if identified
+        .as_ref()
+        .is_err_and(crate::auth::is_unknown_credential)
+        && state.looks.look().await
+    {
+        identified = state.auth.identify(&parts);
+    }
+    let caller = match identified {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, peer = %remote, "refused: authentication");

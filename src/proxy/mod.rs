@@ -41,6 +41,8 @@ use crate::usage::{PriceBook, Recorder};
 pub(crate) struct ProxyState {
     /// Verifies callers.
     pub(crate) auth: Authenticator,
+    /// Asks the change watcher to look for a key this proxy does not know yet.
+    pub(crate) looks: crate::look_now::LookNow,
     /// Reaches Bedrock.
     pub(crate) upstream: upstream::Upstream,
     /// Current prices.

@@ -93,6 +93,7 @@ impl App {
             ),
         );
         let actor = Actor::system(name);
+        let looks = crate::look_now::LookNow::default();
 
         let (recorder, recorder_handle) = recorder::spawn(
             Arc::clone(&store),
@@ -157,6 +158,7 @@ impl App {
                 snapshots.clone(),
                 poll_interval,
                 applied,
+                looks.clone(),
             ),
         );
         tasks.spawn_until_stopped(
@@ -207,6 +209,7 @@ impl App {
 
         let state = Arc::new(ProxyState {
             auth: Authenticator::new(Arc::clone(&snapshots.directory), &config.upstream.region),
+            looks,
             upstream,
             prices: snapshots.prices,
             recorder,

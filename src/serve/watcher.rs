@@ -1,7 +1,8 @@
 //! The change watcher: polls the store's state version and, when it moved, reloads the
 //! key directory, the prices and the quota policy (limits, blocks, protections), so
 //! changes made by the command line or another proxy take effect here within one poll
-//! interval plus the reload time. The version whose snapshots are in use is published
+//! interval plus the reload time, or at once for a call that names a key this proxy
+//! does not know ([`LookNow`]). The version whose snapshots are in use is published
 //! as [`AppliedVersion`] (tests wait on it instead of sleeping).
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::auth::crypto::MasterKey;
 use crate::auth::directory::DirectoryHandle;
+use crate::look_now::{self, LookNow};
 use crate::quota::policy::Policy;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
@@ -58,38 +60,61 @@ impl AppliedVersion {
     }
 }
 
-/// Polls until the task is stopped. Starts from the version `applied` holds (the one the
-/// snapshots were loaded at) and moves it after each reload.
+/// Polls until the task is stopped, and looks at once (at most every
+/// [`look_now::MIN_GAP`]) when a call asks through `looks` (an unknown key). Starts from
+/// the version `applied` holds (the one the snapshots were loaded at) and moves it after
+/// each reload.
 pub(crate) async fn run(
     store: Arc<Store>,
     master: MasterKey,
     snapshots: Snapshots,
     interval: Duration,
     applied: AppliedVersion,
+    looks: LookNow,
 ) {
     let mut seen = applied.current();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_asked = tokio::time::Instant::now() - look_now::MIN_GAP;
     loop {
-        ticker.tick().await;
-        let version = match store.state_version().await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "change watcher cannot read the database");
-                continue;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = looks.asked() => {
+                tokio::time::sleep_until(last_asked + look_now::MIN_GAP).await;
+                last_asked = tokio::time::Instant::now();
             }
-        };
-        if seen == version {
-            continue;
         }
-        match reload(&store, &master, &snapshots).await {
-            Ok(()) => {
-                tracing::debug!(version, "reloaded keys and prices");
-                seen = version;
-                applied.set(version);
-            }
-            Err(e) => tracing::warn!(error = %e, "reloading keys and prices failed; will retry"),
+        looks.begin();
+        look(&store, &master, &snapshots, &applied, &mut seen).await;
+        looks.done();
+    }
+}
+
+/// One look: reloads when the state version moved past `seen`.
+async fn look(
+    store: &Store,
+    master: &MasterKey,
+    snapshots: &Snapshots,
+    applied: &AppliedVersion,
+    seen: &mut i64,
+) {
+    let version = match store.state_version().await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "change watcher cannot read the database");
+            return;
         }
+    };
+    if *seen == version {
+        return;
+    }
+    match reload(store, master, snapshots).await {
+        Ok(()) => {
+            tracing::debug!(version, "reloaded keys and prices");
+            *seen = version;
+            applied.set(version);
+        }
+        Err(e) => tracing::warn!(error = %e, "reloading keys and prices failed; will retry"),
     }
 }
 

@@ -243,6 +243,8 @@ pub struct GateOptions {
     pub no_upstream_credentials: bool,
     /// TOML appended to the configuration.
     pub extra_config: String,
+    /// How often the change watcher polls (default 100 ms).
+    pub poll_interval: Option<Duration>,
 }
 
 impl Default for GateOptions {
@@ -256,6 +258,7 @@ impl Default for GateOptions {
             shared_db: None,
             no_upstream_credentials: false,
             extra_config: String::new(),
+            poll_interval: None,
         }
     }
 }
@@ -322,7 +325,7 @@ impl Gate {
         };
         let options = ServeOptions {
             credentials: Some(credentials),
-            poll_interval: Duration::from_millis(100),
+            poll_interval: opts.poll_interval.unwrap_or(Duration::from_millis(100)),
             event_interval: Duration::from_millis(100),
             ..ServeOptions::default()
         };
