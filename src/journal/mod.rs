@@ -53,7 +53,7 @@ pub(crate) enum JournalError {
     /// The begin frame was not durable within [`WAIT`].
     #[error("the proxy could not write its crash journal within {0:?}; nothing was sent")]
     NotDurable(Duration),
-    /// The begin frame could not be written (the `write` mode writes at once).
+    /// The begin frame could not be written (`write` mode).
     #[error("the proxy could not write its crash journal; nothing was sent")]
     NotWritten,
     /// A record could not be encoded.
@@ -103,11 +103,20 @@ impl Journal {
         self.append(Kind::Begin, estimate)
     }
 
-    /// Waits until the frame `seq` is durable, at most [`WAIT`]. Returns at once when
-    /// it is (always, in the `write` mode).
+    /// Waits until the frame `seq` is durable, at most [`WAIT`]; in the `write` mode,
+    /// writes it (with whatever other frames are waiting) after letting the other ready
+    /// calls run once. Returns at once when it is already written.
     pub(crate) async fn durable(&self, seq: u64) -> Result<(), JournalError> {
         if self.shared.is_written(seq) {
             return Ok(());
+        }
+        if self.shared.direct() {
+            // Other calls ready to run append their frames first: one write for all.
+            tokio::task::yield_now().await;
+            return self
+                .shared
+                .flush_to(seq)
+                .map_err(|writer::FlushFailed| JournalError::NotWritten);
         }
         let mut rx = self.shared.durable.subscribe();
         let reached = tokio::time::timeout(WAIT, rx.wait_for(|d| *d >= seq))
@@ -142,7 +151,7 @@ impl Journal {
             if buf.capacity() > 64 << 10 {
                 *buf = Vec::with_capacity(1024);
             }
-            appended.map_err(|writer::FlushFailed| JournalError::NotWritten)
+            Ok(appended)
         })
     }
 
@@ -240,12 +249,10 @@ mod tests {
             let dir = root.path().join("journal");
             let journal = Journal::open(&dir, mode).unwrap();
             break_dir(&dir, true);
-            let refused = match journal.begin(&frame::tests::record("a")) {
-                // `write`: the call's own write failed.
-                Err(e) => e,
-                // `fsync`: the writer thread's write failed; the wait ends at WAIT.
-                Ok((seq, _ticket)) => journal.durable(seq).await.unwrap_err(),
-            };
+            // `write`: the call's own write fails; `fsync`: the writer thread's write
+            // fails, and the wait ends at WAIT.
+            let (seq, _ticket) = journal.begin(&frame::tests::record("a")).unwrap();
+            let refused = journal.durable(seq).await.unwrap_err();
             assert!(
                 refused.to_string().contains("nothing was sent"),
                 "{mode:?}: {refused}"
@@ -255,14 +262,11 @@ mod tests {
             // Written again after the pause (a later call's write, or the writer's).
             let written = tokio::time::timeout(WAIT * 2, async {
                 loop {
-                    match journal.begin(&frame::tests::record("b")) {
-                        Ok((seq, ticket)) => {
-                            if journal.durable(seq).await.is_ok() {
-                                return ticket;
-                            }
-                        }
-                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                    let (seq, ticket) = journal.begin(&frame::tests::record("b")).unwrap();
+                    if journal.durable(seq).await.is_ok() {
+                        return ticket;
                     }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             })
             .await

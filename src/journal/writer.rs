@@ -5,11 +5,12 @@
 //!   durable with one `fdatasync`, and publishes the sequence number it reached; every
 //!   call whose begin frame was in that write is released by the same fsync, so under
 //!   load many calls share one.
-//! - `write` mode: the call itself, right after appending its begin frame (one `write`
-//!   system call, no hand-off to another thread and no wait: the frames are with the
-//!   operating system, which keeps them across a SIGKILL, when it returns). Concurrent
-//!   callers queue on the file's lock; whoever gets it writes everybody's frames, so the
-//!   others find theirs written and return at once. The `syncer` thread makes the files
+//! - `write` mode: the call itself, before it is forwarded (one `write` system call, no
+//!   hand-off to another thread: the frames are with the operating system, which keeps
+//!   them across a SIGKILL, when it returns). Between appending its frame and writing,
+//!   a call re-signs its request and lets the other ready calls run once, so one write
+//!   often carries the frames of several calls: whoever writes first writes everybody's
+//!   frames, and the others find theirs written. The `syncer` thread makes the files
 //!   durable every 20 ms.
 //!
 //! End frames never wake anybody: they go out with the next flush, or within
@@ -145,9 +146,9 @@ impl Shared {
     }
 
     /// Appends one encoded frame; returns its sequence number, and a ticket on the
-    /// current segment when `begin`. In the `write` mode a begin frame is written
-    /// before this returns; `Err` when that failed.
-    pub(super) fn append(&self, frame: &[u8], begin: bool) -> Result<(u64, Ticket), FlushFailed> {
+    /// current segment when `begin`. In the `fsync` mode a begin frame wakes the writer;
+    /// in the `write` mode the caller writes it ([`Shared::flush_to`]).
+    pub(super) fn append(&self, frame: &[u8], begin: bool) -> (u64, Ticket) {
         let mut g = self.lock();
         g.buf.extend_from_slice(frame);
         g.appended += 1;
@@ -160,14 +161,15 @@ impl Shared {
             Ticket::default()
         };
         drop(g);
-        if begin {
-            if self.direct {
-                self.flush_to(seq)?;
-            } else {
-                self.wake.notify_one();
-            }
+        if begin && !self.direct {
+            self.wake.notify_one();
         }
-        Ok((seq, ticket))
+        (seq, ticket)
+    }
+
+    /// Whether callers write their own frames (`write` mode).
+    pub(super) fn direct(&self) -> bool {
+        self.direct
     }
 
     /// Whether the frame `seq` is written (durable in the `fsync` mode).
@@ -177,7 +179,7 @@ impl Shared {
 
     /// `write` mode: writes the buffer unless another caller's flush already took frame
     /// `seq` out.
-    fn flush_to(&self, seq: u64) -> Result<(), FlushFailed> {
+    pub(super) fn flush_to(&self, seq: u64) -> Result<(), FlushFailed> {
         let mut files = self.files.lock();
         if self.is_written(seq) {
             return Ok(());

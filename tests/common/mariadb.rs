@@ -44,23 +44,35 @@ impl PrivateMariaDb {
             eprintln!("skipping: {why}");
             return None;
         }
-        let dir = tempfile::tempdir().unwrap();
-        let datadir = dir.path().join("data");
-        let out = Command::new(install.unwrap())
-            .arg("--no-defaults")
-            .arg("--auth-root-authentication-method=normal")
-            .arg(format!("--datadir={}", datadir.display()))
-            .arg(format!("--user={}", user()))
-            .arg("--skip-test-db")
-            .args(INNODB)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mariadb-install-db failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let install = install.unwrap();
+        // Initialising a datadir has failed here once in many runs, with several tests
+        // doing it at once on a loaded machine: tried again on a fresh directory.
+        let mut attempt = 0;
+        let dir = loop {
+            attempt += 1;
+            let dir = tempfile::tempdir().unwrap();
+            let datadir = dir.path().join("data");
+            let out = Command::new(&install)
+                .arg("--no-defaults")
+                .arg("--auth-root-authentication-method=normal")
+                .arg(format!("--datadir={}", datadir.display()))
+                .arg(format!("--user={}", user()))
+                .arg("--skip-test-db")
+                .args(INNODB)
+                .output()
+                .unwrap();
+            if out.status.success() {
+                break dir;
+            }
+            let why = format!(
+                "mariadb-install-db failed ({}): {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(attempt < 3, "{why}");
+            eprintln!("{why}; trying again");
+        };
         let port = free_port();
         let mut server = PrivateMariaDb {
             dir,
