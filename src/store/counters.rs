@@ -6,7 +6,7 @@
 
 use sqlx::Row;
 
-use super::leases::{LeaseRef, UPSERT_RESERVE_MYSQL, UPSERT_RESERVE_SQLITE};
+use super::leases::{lease_reserve, LeaseRef, UPSERT_RESERVE_MYSQL, UPSERT_RESERVE_SQLITE};
 use sqlx::Connection as _;
 
 use super::{now_ms, on_conn_within, on_pool, Store, StoreError};
@@ -118,17 +118,7 @@ impl Store {
                         .bind(lease.expires_at)
                         .execute(&mut *tx)
                         .await?;
-                    reserve = sqlx::query(
-                        "SELECT reserve FROM quota_leases \
-                         WHERE owner = ? AND subject = ? AND metric = ? AND period = ?",
-                    )
-                    .bind(lease.owner)
-                    .bind(subject)
-                    .bind(metric)
-                    .bind(period)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("reserve")?;
+                    reserve = lease_reserve!(tx, lease.owner, subject, metric, period);
                 }
             }
             tx.commit().await?;

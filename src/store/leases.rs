@@ -30,6 +30,27 @@ pub(crate) struct LeaseRef<'a> {
     pub(crate) expires_at: i64,
 }
 
+/// Reads a lease's reserve inside the transaction `$tx` (after the row was locked or
+/// written there): evaluates to the units, `?` on failure.
+macro_rules! lease_reserve {
+    ($tx:expr, $owner:expr, $subject:expr, $metric:expr, $period:expr) => {
+        sqlx::Row::try_get::<i64, _>(
+            &sqlx::query(
+                "SELECT reserve FROM quota_leases \
+                 WHERE owner = ? AND subject = ? AND metric = ? AND period = ?",
+            )
+            .bind($owner)
+            .bind($subject)
+            .bind($metric)
+            .bind($period)
+            .fetch_one(&mut *$tx)
+            .await?,
+            "reserve",
+        )?
+    };
+}
+pub(super) use lease_reserve;
+
 /// Adds to a lease's reserve (creating the row): owner, subject, metric, period,
 /// units, expiry.
 pub(super) const UPSERT_RESERVE_SQLITE: &str =
@@ -89,17 +110,7 @@ impl Store {
                 tx.rollback().await?;
                 (0, 0)
             } else {
-                let reserve: i64 = sqlx::query(
-                    "SELECT reserve FROM quota_leases \
-                     WHERE owner = ? AND subject = ? AND metric = ? AND period = ?",
-                )
-                .bind(lease.owner)
-                .bind(subject)
-                .bind(metric)
-                .bind(period)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("reserve")?;
+                let reserve = lease_reserve!(tx, lease.owner, subject, metric, period);
                 let take = reserve.min(amount).max(0);
                 if take > 0 {
                     sqlx::query(
