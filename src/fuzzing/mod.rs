@@ -6,18 +6,21 @@
 //!
 //! Files: `sigv4` (the `Authorization` header parser, the verifier and the canonical
 //! request, signed and verified round trip), `eventstream` (the frame decoder, fed in
-//! pieces), `tap` (the usage tap on any body), `config` (the configuration loader) and
-//! `cloudtrail` (log files and EventBridge deliveries).
+//! pieces), `tap` (the usage tap on any body), `config` (the configuration loader),
+//! `cloudtrail` (log files and EventBridge deliveries) and `journal` (crash journal
+//! segments).
 
 mod cloudtrail;
 mod config;
 mod eventstream;
+mod journal;
 mod sigv4;
 mod tap;
 
 pub use cloudtrail::cloudtrail;
 pub use config::config;
 pub use eventstream::eventstream;
+pub use journal::journal;
 pub use sigv4::{sigv4_canonical, sigv4_verify};
 pub use tap::usage_tap;
 
@@ -26,13 +29,14 @@ pub type Target = fn(&[u8]);
 
 /// The fuzz targets by name, each with its entry point: what `fuzz/` builds and the
 /// corpus replay runs (`fuzz/corpus/<name>/`).
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("sigv4_verify", sigv4_verify),
     ("sigv4_canonical", sigv4_canonical),
     ("eventstream", eventstream),
     ("usage_tap", usage_tap),
     ("config", config),
     ("cloudtrail", cloudtrail),
+    ("journal", journal),
 ];
 
 /// The first `\n`-terminated line of `data` and the rest (all of `data` and nothing

@@ -4,8 +4,9 @@
 //! a power loss leaves enough behind for the next start to write one record for every
 //! call that may have reached Bedrock ([`replay`]).
 //!
-//! Cost on the request path: two JSON serialisations into a per-thread buffer (the
-//! begin frame's record, the end's [`frame::Outcome`]) and a short lock to append each;
+//! Cost on the request path: two serialisations (postcard, compact binary) into a
+//! per-thread buffer (the begin frame's record, the end's [`frame::Outcome`]; together
+//! about 330 bytes for a typical call) and a short lock to append each;
 //! then for the begin frame, in the `write` mode (the default), one `write` system call
 //! made by the call itself, shared with whatever other frames are waiting ([`writer`];
 //! the fsync every 20 ms is made in the background by `syncer`); in the `fsync` mode a
@@ -58,7 +59,7 @@ pub(crate) enum JournalError {
     NotWritten,
     /// A record could not be encoded.
     #[error("a request record could not be encoded: {0}")]
-    Encode(#[from] serde_json::Error),
+    Encode(#[from] postcard::Error),
 }
 
 /// The running journal: appended to by calls, written by its own thread.
@@ -145,7 +146,7 @@ impl Journal {
     ) -> Result<(u64, Ticket), JournalError> {
         SCRATCH.with(|s| {
             let mut buf = s.borrow_mut();
-            frame::encode_json(&mut buf, kind, payload)?;
+            frame::encode_packed(&mut buf, kind, payload)?;
             let appended = self.shared.append(&buf, kind == Kind::Begin);
             // A rare huge record must not keep its buffer for the thread's life.
             if buf.capacity() > 64 << 10 {

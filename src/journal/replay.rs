@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::frame::{self, Entry, Kind};
+use super::frame::{self, Entry};
 use super::JournalError;
 use crate::store::{RequestRecord, Store, StoreError};
 
@@ -95,9 +95,12 @@ pub(crate) fn read(dir: &Path) -> Result<(Vec<RequestRecord>, Replayed), Journal
             let known = calls.get_mut(e.request_uid());
             match (e, known) {
                 // A call's end is final; a repeated begin (a retried write) adds nothing.
-                (_, Some((true, _))) | (Entry::Record(Kind::Begin, _), Some(_)) => {}
-                (Entry::Record(kind, record), _) => {
-                    calls.insert(record.request_uid.clone(), (kind != Kind::Begin, *record));
+                (_, Some((true, _))) | (Entry::Begin(_), Some(_)) => {}
+                (Entry::Begin(record), None) => {
+                    calls.insert(record.request_uid.clone(), (false, *record));
+                }
+                (Entry::End(record), _) => {
+                    calls.insert(record.request_uid.clone(), (true, *record));
                 }
                 (Entry::Outcome(outcome), Some((ended, record))) => {
                     outcome.apply(record);
@@ -153,7 +156,7 @@ pub(crate) async fn replay(store: &Store, dir: &Path) -> Result<Replayed, Replay
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::frame::{encode, HEADER};
+    use crate::journal::frame::{encode, Kind, HEADER};
 
     fn record(uid: &str, source: crate::domain::UsageSource) -> RequestRecord {
         let mut r = frame::tests::record(uid);
@@ -164,11 +167,7 @@ mod tests {
     fn write(dir: &Path, name: &str, frames: &[(Kind, RequestRecord)]) -> PathBuf {
         let mut bytes = HEADER.to_vec();
         for (k, r) in frames {
-            let json = match k {
-                Kind::Outcome => serde_json::to_vec(&frame::Outcome::of(r)),
-                _ => serde_json::to_vec(r),
-            };
-            encode(&mut bytes, *k, &json.unwrap());
+            encode(&mut bytes, *k, &frame::tests::payload(*k, r));
         }
         let path = dir.join(name);
         std::fs::write(&path, bytes).unwrap();
@@ -183,9 +182,10 @@ mod tests {
             dir.path(),
             "0000000000000000-000.seg",
             &[
-                (Kind::Begin, record("a", WorstCase)),
-                (Kind::Begin, record("b", WorstCase)),
-                (Kind::End, record("a", Reported)),
+                // An earlier version's JSON frames.
+                (Kind::JsonBegin, record("a", WorstCase)),
+                (Kind::JsonBegin, record("b", WorstCase)),
+                (Kind::JsonEnd, record("a", Reported)),
             ],
         );
         // A later segment: b's begin again (a retried write), then c's begin, torn.
