@@ -1,6 +1,6 @@
 //! Admin tokens against a real `serve`: created and revoked through the API and the
 //! command line (`admin create-token|list-tokens|revoke-token|audit`), revoked tokens
-//! refused.
+//! refused, a token created elsewhere accepted on its first use.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
@@ -68,6 +68,33 @@ async fn revoked_tokens_get_401() {
         .await
         .unwrap();
     api.until("GET", "/api/v1/teams", |a| a.status == 401).await;
+    gate.stop().await;
+}
+
+/// A token created elsewhere (the CLI, another proxy: on the database, not through
+/// this listener) works on its first use, although the listener read the active tokens
+/// a moment before. (The dashboard's end-to-end test logs in with a token made so.)
+#[tokio::test]
+async fn a_token_created_elsewhere_works_at_once() {
+    let (gate, api) = gate(Engine::Sqlite).await;
+    assert_eq!(api.call("GET", "/api/v1/teams", None).await.status, 200);
+    let created = gate
+        .ops
+        .create_admin_token(&bedrock_gate::domain::Actor::system("cli:root"), "fresh")
+        .await
+        .unwrap();
+    let fresh = Api {
+        base: api.base.clone(),
+        token: created.token,
+    };
+    let a = fresh.call("GET", "/api/v1/teams", None).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    // A wrong token is still refused.
+    let wrong = Api {
+        base: api.base.clone(),
+        token: "bga_wrong".into(),
+    };
+    assert_eq!(wrong.call("GET", "/api/v1/teams", None).await.status, 401);
     gate.stop().await;
 }
 

@@ -1,7 +1,8 @@
 //! Admin API tokens: create (random, `bga_` prefix, shown once, stored as a SHA-256
 //! hash), list (never the token), revoke, and [`AdminTokenChecker`], which
 //! authenticates a presented token in constant time against the active tokens, read
-//! from the database at most once per [`RELOAD_AFTER`].
+//! from the database at most once per [`RELOAD_AFTER`] (and, for a token not among
+//! them, once more: a token just created elsewhere works on its first use).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,11 @@ pub(crate) const TOKEN_PREFIX: &str = "bga_";
 /// How long the active tokens are served from memory before they are read again; a
 /// token revoked elsewhere (another process, the CLI) stops working within this.
 pub(crate) const RELOAD_AFTER: Duration = Duration::from_secs(2);
+
+/// A token not among those loaded has them read again, at most once per this interval:
+/// a token created by the CLI or another proxy works on its first use, and a caller
+/// presenting wrong tokens makes at most one read per interval.
+pub(crate) const RELOAD_UNKNOWN_AFTER: Duration = Duration::from_millis(100);
 
 /// A token just created: the only time it is shown.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -103,6 +109,7 @@ impl Ops {
         AdminTokenChecker {
             store: Arc::clone(&self.store),
             loaded: parking_lot::Mutex::new(None),
+            unknown_reload: parking_lot::Mutex::new(None),
         }
     }
 }
@@ -114,25 +121,37 @@ struct Loaded {
 }
 
 /// Authenticates admin tokens against the active ones, reading them at most once per
-/// [`RELOAD_AFTER`] however many calls arrive.
+/// [`RELOAD_AFTER`] however many calls arrive, and for an unknown token at most once
+/// per [`RELOAD_UNKNOWN_AFTER`].
 pub(crate) struct AdminTokenChecker {
     store: Arc<Store>,
     loaded: parking_lot::Mutex<Option<Loaded>>,
+    /// When an unknown token last had the tokens read again.
+    unknown_reload: parking_lot::Mutex<Option<Instant>>,
 }
 
 impl AdminTokenChecker {
     /// The name of the active token `presented` is, or `None`. Every active token is
     /// compared, in constant time, whatever matches.
     pub(crate) async fn check(&self, presented: &str) -> Result<Option<String>, OpsError> {
-        let tokens = self.tokens().await?;
         let hash = token_hash(presented);
-        let mut found = None;
-        for (candidate, name) in tokens.iter() {
-            if bool::from(candidate.ct_eq(&hash)) {
-                found = Some(name.clone());
-            }
+        let tokens = self.tokens(RELOAD_AFTER).await?;
+        if let Some(name) = find(&tokens, &hash) {
+            return Ok(Some(name));
         }
-        Ok(found)
+        // Not among those loaded: perhaps created since they were read.
+        let due = {
+            let mut last = self.unknown_reload.lock();
+            let due = last.is_none_or(|t| t.elapsed() >= RELOAD_UNKNOWN_AFTER);
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if !due {
+            return Ok(None);
+        }
+        Ok(find(&self.tokens(Duration::ZERO).await?, &hash))
     }
 
     /// Forgets the loaded tokens (after a revocation through this process).
@@ -140,9 +159,10 @@ impl AdminTokenChecker {
         *self.loaded.lock() = None;
     }
 
-    async fn tokens(&self) -> Result<Arc<Vec<([u8; 32], String)>>, OpsError> {
+    /// The active tokens, read again if those loaded are older than `max_age`.
+    async fn tokens(&self, max_age: Duration) -> Result<Arc<Vec<([u8; 32], String)>>, OpsError> {
         if let Some(l) = self.loaded.lock().as_ref() {
-            if l.at.elapsed() < RELOAD_AFTER {
+            if l.at.elapsed() < max_age {
                 return Ok(Arc::clone(&l.tokens));
             }
         }
@@ -162,4 +182,16 @@ impl AdminTokenChecker {
         });
         Ok(tokens)
     }
+}
+
+/// The name of the token whose hash is `hash`; every token is compared in constant
+/// time, whatever matches.
+fn find(tokens: &[([u8; 32], String)], hash: &[u8; 32]) -> Option<String> {
+    let mut found = None;
+    for (candidate, name) in tokens {
+        if bool::from(candidate.ct_eq(hash)) {
+            found = Some(name.clone());
+        }
+    }
+    found
 }
