@@ -44,7 +44,9 @@ fn rewrite(entries: &[Entry]) -> Vec<u8> {
             Entry::End(r) => frame::encode_packed(&mut buf, Kind::Outcome, &frame::Outcome::of(r)),
             Entry::Outcome(o) => frame::encode_packed(&mut buf, Kind::Outcome, o),
         };
-        encoded.expect("a record read back encodes");
+        if let Err(e) = encoded {
+            panic!("a record read back does not encode: {e}");
+        }
         out.extend_from_slice(&buf);
     }
     out
