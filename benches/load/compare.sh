@@ -20,7 +20,9 @@
 # CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 for a faster build.
 #
 # Prints one JSON line per run and a Markdown summary per engine and generator: median
-# req/s of each side, the ratio after/before, and CPU seconds per 1,000 calls.
+# req/s of each side, the ratio after/before of the medians and the geometric mean of
+# the rounds' paired ratios (steadier: each round's two runs are back to back), and CPU
+# seconds per 1,000 calls.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BASE=${1:?usage: compare.sh BASE_REV [SECONDS] [ROUNDS]}
@@ -136,8 +138,10 @@ echo "results: $RESULTS (base $([ "$BASE" = - ] && echo "working tree, journal=$
 python3 - "$RESULTS" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("| engine | generator | before req/s (median; range) | after req/s (median; range) | after / before | CPU s per 1k before / after |")
-print("|---|---|---|---|---|---|")
+# "paired": the geometric mean of after/before over the rounds, each round's two runs
+# taken back to back (the machine's drift between rounds cancels out of each ratio).
+print("| engine | generator | before req/s (median; range) | after req/s (median; range) | after / before | paired after / before (geo. mean) | CPU s per 1k before / after |")
+print("|---|---|---|---|---|---|---|")
 for engine in dict.fromkeys(r["engine"] for r in rows):
     for gen in dict.fromkeys(r.get("generator", "signing") for r in rows):
         side = {s: [r for r in rows if r["engine"] == engine and r["side"] == s
@@ -147,6 +151,10 @@ for engine in dict.fromkeys(r["engine"] for r in rows):
         med = {s: statistics.median(r["rps"] for r in side[s]) for s in side}
         rng = {s: f"{min(r['rps'] for r in side[s]):.0f}-{max(r['rps'] for r in side[s]):.0f}" for s in side}
         cpu = {s: statistics.median(r["cpu_s_per_1k"] for r in side[s]) for s in side}
+        by_round = {s: {r["round"]: r["rps"] for r in side[s]} for s in side}
+        pairs = [by_round["after"][n] / by_round["before"][n]
+                 for n in by_round["before"] if n in by_round["after"] and by_round["before"][n] > 0]
+        paired = f"{statistics.geometric_mean(pairs):.3f} ({len(pairs)} rounds)" if pairs else "-"
         print(f"| {engine} | {gen} | {med['before']:.0f} ({rng['before']}) | {med['after']:.0f} ({rng['after']}) | "
-              f"{med['after'] / med['before']:.3f} | {cpu['before']:.4f} / {cpu['after']:.4f} |")
+              f"{med['after'] / med['before']:.3f} | {paired} | {cpu['before']:.4f} / {cpu['after']:.4f} |")
 PY
