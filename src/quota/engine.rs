@@ -242,11 +242,16 @@ impl QuotaEngine {
 
     /// The refusal of a call whose store deadline passed.
     fn timed_out(&self) -> Refusal {
-        self.store_failed(&format!(
+        self.store_failed(&self.timed_out_message())
+    }
+
+    /// What a call refused at its store deadline is told.
+    fn timed_out_message(&self) -> String {
+        format!(
             "The quota store (database) did not answer within {} ms (quota.store_timeout_ms); \
              the call was not sent to Bedrock. Retry shortly.",
             self.store_timeout.as_millis()
-        ))
+        )
     }
 
     /// A refusal for a ledger that failed; logs the start of an outage once.
@@ -282,9 +287,13 @@ impl QuotaEngine {
         // `reserved`: what calls in progress on this proxy hold.
         let refuse = |used, room, reserved| Refusal::limit(charge, used, room, reserved);
         let gate = self.grant_lock(&charge.key);
+        // A call that times out here waited for another call's ledger work, not for its
+        // own: it is refused the same way, but only the work's own answer (or its
+        // absence) starts or ends an outage. Otherwise a grant still finishing on a
+        // database that has just come back would log a second outage after the recovery.
         let held = tokio::time::timeout_at(deadline, gate.lock_owned())
             .await
-            .map_err(|_| self.timed_out())?;
+            .map_err(|_| Refusal::Unavailable(self.timed_out_message()))?;
         let step = {
             let mut buckets = self.buckets.lock();
             let now = Instant::now();
