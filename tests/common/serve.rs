@@ -143,3 +143,14 @@ impl Serve {
         assert!(status.success(), "serve exited with {status}");
     }
 }
+
+/// A test that fails before it stops its proxy leaves no proxy running (a `Child` is not
+/// killed when dropped): one left over from a failed CI run served on for an hour.
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
