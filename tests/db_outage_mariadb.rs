@@ -449,6 +449,17 @@ fn logged(serve: &Serve, since: usize, text: &str) -> usize {
         .count()
 }
 
+/// Asserts that `text` (the `what` of it) was logged once from line `since` on; prints
+/// the whole log when not.
+fn assert_logged_once(serve: &Serve, since: usize, text: &str, what: &str) {
+    assert_eq!(
+        logged(serve, since, text),
+        1,
+        "{what} logged once:\n{}",
+        serve.all().join("\n")
+    );
+}
+
 /// The number of log lines so far, before a fault: the fault's lines are counted from
 /// here. On a loaded machine the database may miss the (short) store deadline before the
 /// fault too; that is a real outage of its own, logged as one, and reported here rather
@@ -524,18 +535,8 @@ async fn refuse_mode_outage(rig: &mut Rig, fault: Fault) {
     );
 
     assert_deadlines_and_refusals(&rig.outcomes());
-    assert_eq!(
-        logged(rig.serve(), fault_lines, OUTAGE_LINE),
-        1,
-        "the outage logged once:\n{}",
-        rig.serve().all().join("\n")
-    );
-    assert_eq!(
-        logged(rig.serve(), fault_lines, RECOVERY_LINE),
-        1,
-        "the recovery logged once:\n{}",
-        rig.serve().all().join("\n")
-    );
+    assert_logged_once(rig.serve(), fault_lines, OUTAGE_LINE, "the outage");
+    assert_logged_once(rig.serve(), fault_lines, RECOVERY_LINE, "the recovery");
     // The record writer: a write to the frozen server is abandoned at its deadline
     // (the records kept and written after the outage); its failures and its
     // recovery are logged once each, not per retry.
@@ -706,18 +707,8 @@ async fn allow_mode_keeps_calls_flowing_and_overshoots_by_one_allowance_at_most(
         task.await.unwrap();
     }
     assert_deadlines_and_refusals(&rig.outcomes());
-    assert_eq!(
-        logged(rig.serve(), fault_lines, ALLOW_OUTAGE_LINE),
-        1,
-        "the outage logged once:\n{}",
-        rig.serve().all().join("\n")
-    );
-    assert_eq!(
-        logged(rig.serve(), fault_lines, RECOVERY_LINE),
-        1,
-        "the recovery logged once:\n{}",
-        rig.serve().all().join("\n")
-    );
+    assert_logged_once(rig.serve(), fault_lines, ALLOW_OUTAGE_LINE, "the outage");
+    assert_logged_once(rig.serve(), fault_lines, RECOVERY_LINE, "the recovery");
     rig.stop_proxy();
     let granted = rig.granted().await;
     eprintln!("served during the outage: {served_during}; granted per user: {granted:?}");
