@@ -2,12 +2,17 @@
 //! upstream: the method, the path double URI-encoded (what is `v1%3A0` on the wire is
 //! `v1%253A0` here), the query decoded, re-encoded and sorted, the signed headers with
 //! their values as received (trimmed, inner spaces collapsed, repeated headers joined by
-//! commas; `host` taken from `:authority` on HTTP/2), the signed-header list and the hex
-//! SHA-256 of the body.
+//! commas; `host` taken from the authority on HTTP/2 when no `Host` header came, and
+//! `:authority`, which HTTP/2 callers may sign instead, is the request's authority), the
+//! signed-header list and the hex SHA-256 of the body.
 
 use std::fmt::Write as _;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+/// The HTTP/2 pseudo-header a caller signs in place of `host` (the AWS SDK for
+/// JavaScript v3 over HTTP/2 does); its canonical value is the request's authority.
+pub(crate) const AUTHORITY: &str = ":authority";
 
 /// Characters AWS leaves unencoded: A-Z a-z 0-9 - _ . ~
 const AWS_URI: &AsciiSet = &NON_ALPHANUMERIC
@@ -53,11 +58,11 @@ pub(crate) fn canonical_request_for(
     for name in names {
         out.push_str(name);
         out.push(':');
-        if *name == "host" && !headers.contains_key(http::header::HOST) {
-            // HTTP/2 carries the host in :authority.
-            if let Some(a) = uri.authority() {
-                out.push_str(a.as_str());
-            }
+        if *name == AUTHORITY || (*name == "host" && !headers.contains_key(http::header::HOST)) {
+            // HTTP/2 carries the host in :authority (hyper puts it in the URI); a caller
+            // may sign it under either name. Without an authority in the URI (HTTP/1.1)
+            // the Host header is the request's authority.
+            push_trimmed(authority(uri, headers), &mut out);
         } else {
             let mut first = true;
             for value in headers.get_all(*name) {
@@ -75,6 +80,18 @@ pub(crate) fn canonical_request_for(
     out.push('\n');
     out.push_str(body_sha256);
     out
+}
+
+/// The request's authority: the URI's (`:authority` on HTTP/2, an absolute-form target
+/// on HTTP/1.1), else the `Host` header; empty when it has neither.
+fn authority<'a>(uri: &'a http::Uri, headers: &'a http::HeaderMap) -> &'a str {
+    match uri.authority() {
+        Some(a) => a.as_str(),
+        None => headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    }
 }
 
 /// The path as received, each segment URI-encoded once more (AWS's double encoding).

@@ -1,15 +1,16 @@
 //! Verifying a caller's SigV4 signature as AWS does: the `Authorization` header parsed
 //! ([`SigV4Auth`]), then scope, date (within five minutes of the proxy's clock), the
 //! claimed body hash and the signature itself ([`Verification`]), compared in constant
-//! time. The signed headers are whatever list the caller chose; refusals carry AWS's
-//! own messages.
+//! time. The signed headers are whatever list the caller chose, as long as it covers the
+//! request's destination (`host`, or `:authority` over HTTP/2); refusals carry AWS's own
+//! messages.
 
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
 
-use super::canonical::canonical_request;
+use super::canonical::{canonical_request, AUTHORITY};
 use super::scope::{day_of, parse_amz_date, string_to_sign, Scope};
 use super::signing_key::signature;
 use super::{ALGORITHM, SERVICE};
@@ -141,7 +142,9 @@ impl Verification<'_> {
             )));
         }
         let mut names: Vec<&str> = auth.signed_headers.split(';').collect();
-        if !names.contains(&"host") {
+        // The signature must cover where the request was sent: `host`, or on HTTP/2 the
+        // `:authority` pseudo-header in its place (as AWS accepts).
+        if !names.contains(&"host") && !names.contains(&AUTHORITY) {
             return Err(GateError::InvalidSignature(
                 "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
             ));
