@@ -1,12 +1,14 @@
 //! The README's quick start, run as written: its blocks (marked
-//! `<!-- quickstart:NAME -->`) are taken from README.md and run with bash and python3
-//! in a clean temporary directory, with the real binary on PATH, the AWS CLI and boto3
-//! as installed (tests/python/requirements.txt pins current versions), against the fake
-//! Bedrock upstream. Only what a reader's machine provides differs: the upstream
+//! `<!-- quickstart:NAME -->`) are taken from README.md and run with bash, python3 and
+//! node in a clean temporary directory, with the real binary on PATH, the AWS CLI and
+//! boto3 as installed (tests/python/requirements.txt pins current versions), the AWS SDK
+//! for JavaScript from tests/js (as if installed with npm in that directory), against the
+//! fake Bedrock upstream. Only what a reader's machine provides differs: the upstream
 //! endpoint and the proxy's own AWS credentials, and free ports in place of 8080/8081
 //! (other tests run at the same time).
 //!
-//! A missing client (python3 with boto3, the AWS CLI, jq) is a skip, unless
+//! A missing client (python3 with boto3, the AWS CLI, jq, node with the SDK) is a skip,
+//! unless
 //! `GATE_TEST_REQUIRE_CLIENTS=1` (CI), which makes it a failure.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
@@ -39,6 +41,12 @@ fn block(readme: &str, name: &str) -> String {
     let body = &body[body.find('\n').unwrap() + 1..];
     let end = body.find("\n```").expect("the block's closing fence");
     body[..end].to_string()
+}
+
+/// The AWS SDK for JavaScript as `npm ci --prefix tests/js` installs it.
+fn js_sdk() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js/node_modules/@aws-sdk/client-bedrock-runtime")
 }
 
 /// Whether `program args` runs and succeeds.
@@ -113,6 +121,10 @@ async fn the_readme_quick_start_works_as_written() {
         ),
         ("the AWS CLI", works("aws", &["--version"])),
         ("jq", works("jq", &["--version"])),
+        (
+            "node with the AWS SDK for JavaScript (npm ci --prefix tests/js)",
+            works("node", &["--version"]) && js_sdk().is_dir(),
+        ),
     ]
     .into_iter()
     .filter(|(_, ok)| !ok)
@@ -128,12 +140,13 @@ async fn the_readme_quick_start_works_as_written() {
     }
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let (serve_block, admin, sigv4, python, bearer) = (
+    let (serve_block, admin, sigv4, python, bearer, js) = (
         block(&readme, "serve"),
         block(&readme, "admin"),
         block(&readme, "sigv4"),
         block(&readme, "python"),
         block(&readme, "bearer"),
+        block(&readme, "js"),
     );
     assert!(
         sigv4.contains("https://127.0.0.1:8080"),
@@ -187,15 +200,29 @@ async fn the_readme_quick_start_works_as_written() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // The second shell: the admin block, then the clients, each as written.
+    // The JavaScript example imports the SDK from the directory it runs in, where a
+    // reader would have run `npm install @aws-sdk/client-bedrock-runtime`.
+    std::os::unix::fs::symlink(
+        js_sdk().parent().unwrap().parent().unwrap(),
+        tmp.path().join("gate-trial/node_modules"),
+    )
+    .unwrap();
+
+    // The second shell: the admin block, then the clients, each as written (the
+    // JavaScript example as README says to run it: hello.mjs in gate-trial, trusting
+    // the quick start's CA).
     let python_run = format!("python3 - <<'PY'\n{python}\nPY");
+    let js_run =
+        format!("cat > hello.mjs <<'JS'\n{js}\nJS\nNODE_EXTRA_CA_CERTS=tls/ca.pem node hello.mjs");
     let script = [
         "set -euo pipefail",
         &admin,
         &sigv4,
         &python_run,
+        &js_run,
         &bearer,
         &python_run,
+        &js_run,
     ]
     .join("\n")
     .replace("127.0.0.1:8080", &format!("127.0.0.1:{proxy_port}"));
@@ -214,14 +241,14 @@ async fn the_readme_quick_start_works_as_written() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout.matches(RESPONSE_TEXT).count(),
-        4,
-        "two AWS CLI and two boto3 answers: {}",
+        6,
+        "two AWS CLI, two boto3 and two JavaScript answers: {}",
         show(&out)
     );
 
     let db: PathBuf = tmp.path().join("gate-trial/bedrock-gate.db");
-    let records = records(&db, 4).await;
-    assert_eq!(records.len(), 4, "{records:?}");
+    let records = records(&db, 6).await;
+    assert_eq!(records.len(), 6, "{records:?}");
     for r in &records {
         assert_eq!(
             (r.username.as_str(), r.status_code),
@@ -237,6 +264,7 @@ async fn the_readme_quick_start_works_as_written() {
     };
     assert_eq!(agent("aws-cli/"), 2, "{records:?}");
     assert_eq!(agent("Boto3/"), 2, "{records:?}");
-    assert_eq!(upstream.valid_count(), 4);
+    assert_eq!(agent("aws-sdk-js/"), 2, "{records:?}");
+    assert_eq!(upstream.valid_count(), 6);
     drop(serve);
 }
