@@ -27,6 +27,14 @@ use tokio::process::Command;
 
 /// The checks tests/js/bedrock.mjs runs, each one call that reaches the upstream.
 const CHECKS: usize = 5;
+/// Connection-specific headers, which HTTP/2 forbids (RFC 9113, 8.2.2).
+const CONNECTION_HEADERS: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
 /// SigV4's `Authorization` scheme.
 const SIGV4: &str = "AWS4-HMAC-SHA256";
 
@@ -100,6 +108,18 @@ fn assert_sdk_run(out: &Output, protocol: &str, authority: &str, scheme: &str) {
         assert_eq!(s["authority"], authority, "{seen}");
         assert_eq!(s["host"], Value::Null, "{seen}");
         assert_eq!(s["scheme"], scheme, "{seen}");
+        assert_eq!(s["status"], 200, "{seen}");
+        // Bedrock's request id header, and none of those HTTP/2 forbids.
+        let names: Vec<&str> = s["responseHeaders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"x-amzn-requestid"), "{seen}");
+        for forbidden in CONNECTION_HEADERS {
+            assert!(!names.contains(&forbidden), "{forbidden}: {seen}");
+        }
     }
 }
 

@@ -15,7 +15,8 @@
 // `HTTP2 {"sessions": [...], "streams": [...]}`: every HTTP/2 session the SDK opened
 // (its authority and protocol as Node negotiated it: `h2c` on plain TCP, `h2` by ALPN
 // on TLS) and every request it sent on them (the `:authority` it carried, whether it
-// had a `host` header, its authorization scheme). Exits 1 when a check failed.
+// had a `host` header, its authorization scheme, the answer's status and header names).
+// Exits 1 when a check failed.
 
 import http2 from "node:http2";
 
@@ -60,12 +61,20 @@ http2.connect = function (authority, ...rest) {
     // HTTP/2 sends them lowercase.
     const header = (name) =>
       Object.entries(headers ?? {}).find(([k]) => k.toLowerCase() === name)?.[1] ?? null;
-    streams.push({
+    const seen = {
       authority: header(":authority"),
       host: header("host"),
       scheme: String(header("authorization") ?? "").split(" ")[0],
+      status: null,
+      responseHeaders: null,
+    };
+    streams.push(seen);
+    const stream = request.call(this, headers, ...more);
+    stream.once("response", (response) => {
+      seen.status = response[":status"];
+      seen.responseHeaders = Object.keys(response).sort();
     });
-    return request.call(this, headers, ...more);
+    return stream;
   };
   return session;
 };
