@@ -10,11 +10,15 @@ use crate::ops::admin_audit::AdminAuditQuery;
 use crate::ops::Ops;
 
 /// `admin ...`
-pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::Result<()> {
-    let actor = Actor::cli();
+pub(crate) async fn admin(
+    ops: &Ops,
+    out: Output,
+    cmd: AdminCommand,
+    actor: &Actor,
+) -> anyhow::Result<()> {
     match cmd {
         AdminCommand::CreateToken { name } => {
-            let t = ops.create_admin_token(&actor, &name).await?;
+            let t = ops.create_admin_token(actor, &name).await?;
             let text = format!(
                 "admin token {} — shown once, store it now:\n  {}",
                 t.name, t.token
@@ -47,7 +51,7 @@ pub(crate) async fn admin(ops: &Ops, out: Output, cmd: AdminCommand) -> anyhow::
             print(out, &tokens, table("admin tokens", &cols, rows));
         }
         AdminCommand::RevokeToken { name } => {
-            let r = ops.revoke_admin_token(&actor, &name).await?;
+            let r = ops.revoke_admin_token(actor, &name).await?;
             print(
                 out,
                 &r,

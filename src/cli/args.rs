@@ -19,6 +19,12 @@ pub(crate) struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
     pub(crate) output: Output,
+    /// Who the audit rows name for this command's changes (`cli:NAME`; 1 to 64
+    /// letters, digits, `.`, `_`, `-`, `@`), for automation; give it before the
+    /// command. Default: the login ($SUDO_USER, $USER, $LOGNAME), else the process's
+    /// real user, else `uid:N`.
+    #[arg(long, value_name = "NAME", value_parser = crate::domain::Actor::check_name)]
+    pub(crate) actor: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -20,8 +20,9 @@ pub(crate) async fn block(
     username: &str,
     duration: BlockDuration,
     reason: Option<String>,
+    actor: &Actor,
 ) -> anyhow::Result<()> {
-    let v = ops.block(&Actor::cli(), username, duration, reason).await?;
+    let v = ops.block(actor, username, duration, reason).await?;
     let until = match v.blocked_until {
         Some(_) => format!("until {}", local(v.blocked_until, ops)),
         None => "until an administrator unblocks them".into(),
@@ -36,8 +37,9 @@ pub(crate) async fn unblock(
     out: Output,
     username: &str,
     reason: Option<String>,
+    actor: &Actor,
 ) -> anyhow::Result<()> {
-    let v = ops.unblock(&Actor::cli(), username, reason).await?;
+    let v = ops.unblock(actor, username, reason).await?;
     let text = if v.administrative_safe && v.protected_until.is_some() {
         format!(
             "unblocked {username}; protected from limits until {}",
@@ -56,8 +58,9 @@ pub(crate) async fn protect(
     out: Output,
     username: &str,
     on: bool,
+    actor: &Actor,
 ) -> anyhow::Result<()> {
-    let v = ops.protect(&Actor::cli(), username, on).await?;
+    let v = ops.protect(actor, username, on).await?;
     let verb = if on { "protected" } else { "unprotected" };
     print(out, &v, format!("{verb} {username}"));
     Ok(())
@@ -95,8 +98,8 @@ pub(crate) async fn audit(
 }
 
 /// `reset`
-pub(crate) async fn reset(ops: &Ops, out: Output) -> anyhow::Result<()> {
-    let report = ops.reset_now(&Actor::cli()).await?;
+pub(crate) async fn reset(ops: &Ops, out: Output, actor: &Actor) -> anyhow::Result<()> {
+    let report = ops.reset_now(actor).await?;
     let text = format!(
         "daily reset for {}: {} unblocked, {} protections ended",
         report.day,

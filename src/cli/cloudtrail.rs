@@ -30,9 +30,10 @@ pub(crate) async fn cloudtrail(
     ops: &Ops,
     out: Output,
     cmd: CloudtrailCommand,
+    actor: &Actor,
 ) -> anyhow::Result<()> {
     let CloudtrailCommand::Ingest { paths } = cmd;
-    let report = ingest(ops, paths).await?;
+    let report = ingest(ops, paths, actor).await?;
     print(out, &report, summary(&report));
     match report.file_errors.first() {
         None => Ok(()),
@@ -45,7 +46,7 @@ pub(crate) async fn cloudtrail(
     }
 }
 
-async fn ingest(ops: &Ops, paths: Vec<PathBuf>) -> anyhow::Result<IngestReport> {
+async fn ingest(ops: &Ops, paths: Vec<PathBuf>, actor: &Actor) -> anyhow::Result<IngestReport> {
     let tty = std::io::stderr().is_terminal();
     let mut last = Instant::now() - REDRAW;
     let mut progress = move |p: &IngestProgress| {
@@ -68,9 +69,7 @@ async fn ingest(ops: &Ops, paths: Vec<PathBuf>) -> anyhow::Result<IngestReport> 
         );
         let _ = err.flush();
     };
-    let report = ops
-        .ingest_log_files(&Actor::cli(), paths, &mut progress)
-        .await;
+    let report = ops.ingest_log_files(actor, paths, &mut progress).await;
     if tty {
         eprint!("\r{:width$}\r", "", width = 100);
     }

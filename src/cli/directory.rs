@@ -31,11 +31,15 @@ pub(super) fn limits_text(l: &Limits) -> String {
 }
 
 /// `team ...`
-pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Result<()> {
-    let actor = Actor::cli();
+pub(crate) async fn team(
+    ops: &Ops,
+    out: Output,
+    cmd: TeamCommand,
+    actor: &Actor,
+) -> anyhow::Result<()> {
     match cmd {
         TeamCommand::Create { team, limits } => {
-            let t = ops.create_team(&actor, &team, &limits.update()).await?;
+            let t = ops.create_team(actor, &team, &limits.update()).await?;
             let text = format!("created team {} ({})", t.name, limits_text(&t.limits));
             print(out, &t, text);
         }
@@ -70,7 +74,7 @@ pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Re
             print(out, &teams, table("teams", &cols, rows));
         }
         TeamCommand::Rename { team, new_name } => {
-            let t = ops.rename_team(&actor, &team, &new_name).await?;
+            let t = ops.rename_team(actor, &team, &new_name).await?;
             let text = format!(
                 "renamed team {team} to {}; members, limits and usage follow",
                 t.name
@@ -95,12 +99,12 @@ pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Re
             print(out, &info, text);
         }
         TeamCommand::SetLimits { team, limits } => {
-            let t = ops.set_team_limits(&actor, &team, &limits.update()).await?;
+            let t = ops.set_team_limits(actor, &team, &limits.update()).await?;
             let text = format!("team {}: {}", t.name, limits_text(&t.limits));
             print(out, &t, text);
         }
         TeamCommand::Delete { team } => {
-            let d = ops.delete_team(&actor, &team).await?;
+            let d = ops.delete_team(actor, &team).await?;
             print(out, &d, format!("deleted team {team}"));
         }
     }
@@ -108,7 +112,12 @@ pub(crate) async fn team(ops: &Ops, out: Output, cmd: TeamCommand) -> anyhow::Re
 }
 
 /// `key ...`
-pub(crate) async fn key(ops: &Ops, out: Output, cmd: KeyCommand) -> anyhow::Result<()> {
+pub(crate) async fn key(
+    ops: &Ops,
+    out: Output,
+    cmd: KeyCommand,
+    actor: &Actor,
+) -> anyhow::Result<()> {
     match cmd {
         KeyCommand::List { user } => {
             let keys = ops.keys(user.as_deref()).await?;
@@ -128,7 +137,7 @@ pub(crate) async fn key(ops: &Ops, out: Output, cmd: KeyCommand) -> anyhow::Resu
             print(out, &keys, keys_table(rows, ops.timezone()));
         }
         KeyCommand::Revoke { access_key_id } => {
-            let r = ops.revoke_key(&Actor::cli(), &access_key_id).await?;
+            let r = ops.revoke_key(actor, &access_key_id).await?;
             let text =
                 format!("revoked {access_key_id}; running proxies refuse it within 2 seconds");
             print(out, &r, text);

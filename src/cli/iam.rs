@@ -17,14 +17,14 @@ pub(crate) async fn iam(
     config: &Config,
     out: Output,
     cmd: IamCommand,
+    actor: &Actor,
 ) -> anyhow::Result<()> {
     let aws = load_aws_config(&config.upstream.region, None).await;
     let iam = Iam::new(&aws, config.iam.endpoint_url.as_deref());
     let allowed = &config.iam.allowed_model_arns;
     match cmd {
         IamCommand::Provision { username, dry_run } => {
-            let plan =
-                provision::provision(ops, &iam, allowed, &Actor::cli(), &username, dry_run).await?;
+            let plan = provision::provision(ops, &iam, allowed, actor, &username, dry_run).await?;
             let text = plan_text(&plan);
             print(out, &plan, text);
         }

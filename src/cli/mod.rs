@@ -25,6 +25,7 @@ use clap::Parser;
 use args::{Cli, Command, Output};
 
 use crate::config::Config;
+use crate::domain::Actor;
 use crate::ops::{Ops, OpsError};
 use crate::store::OpenMode;
 
@@ -56,9 +57,23 @@ pub fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", one_sentence(&e));
+            eprintln!("error: {}{}", one_sentence(&e), unknown_outcome_note(&e));
             ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// For a change whose outcome is unknown (the database connection failed during its
+/// commit, or the transaction ran out of time): says so plainly.
+fn unknown_outcome_note(e: &anyhow::Error) -> &'static str {
+    let unknown = e.chain().any(
+        |c| matches!(c.downcast_ref::<OpsError>(), Some(OpsError::Store(s)) if s.outcome_unknown()),
+    );
+    if unknown {
+        " (the change may or may not have been applied: look at the current state before \
+         running the command again)"
+    } else {
+        ""
     }
 }
 
@@ -144,9 +159,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => OpenMode::CreateIfMissing,
     };
     let (ops, applied) = Ops::open_with(&config, mode).await?;
+    let actor = Actor::cli(cli.actor.as_deref());
     let result = match cli.command {
-        Command::Iam(cmd) => iam::iam(&ops, &config, out, cmd).await,
-        command => dispatch(&ops, out, command, applied).await,
+        Command::Iam(cmd) => iam::iam(&ops, &config, out, cmd, &actor).await,
+        command => dispatch(&ops, out, command, applied, &actor).await,
     };
     ops.close().await;
     result
@@ -169,7 +185,13 @@ fn only_reads(c: &Command) -> bool {
     )
 }
 
-async fn dispatch(ops: &Ops, out: Output, command: Command, applied: usize) -> anyhow::Result<()> {
+async fn dispatch(
+    ops: &Ops,
+    out: Output,
+    command: Command,
+    applied: usize,
+    actor: &Actor,
+) -> anyhow::Result<()> {
     match command {
         Command::Serve
         | Command::Config(_)
@@ -182,15 +204,15 @@ async fn dispatch(ops: &Ops, out: Output, command: Command, applied: usize) -> a
             &serde_json::json!({"applied": applied}),
             format!("applied {applied} migration(s)"),
         ),
-        Command::Team(cmd) => directory::team(ops, out, cmd).await?,
-        Command::User(cmd) => users::user(ops, out, cmd).await?,
-        Command::Key(cmd) => directory::key(ops, out, cmd).await?,
-        Command::Pricing(cmd) => reports::pricing(ops, out, cmd).await?,
+        Command::Team(cmd) => directory::team(ops, out, cmd, actor).await?,
+        Command::User(cmd) => users::user(ops, out, cmd, actor).await?,
+        Command::Key(cmd) => directory::key(ops, out, cmd, actor).await?,
+        Command::Pricing(cmd) => reports::pricing(ops, out, cmd, actor).await?,
         Command::Usage(args) => reports::usage(ops, out, args).await?,
         Command::Audit { user, limit } => blocking::audit(ops, out, user, limit).await?,
-        Command::Reset => blocking::reset(ops, out).await?,
-        Command::Admin(cmd) => admin::admin(ops, out, cmd).await?,
-        Command::Cloudtrail(cmd) => cloudtrail::cloudtrail(ops, out, cmd).await?,
+        Command::Reset => blocking::reset(ops, out, actor).await?,
+        Command::Admin(cmd) => admin::admin(ops, out, cmd, actor).await?,
+        Command::Cloudtrail(cmd) => cloudtrail::cloudtrail(ops, out, cmd, actor).await?,
         Command::Iam(_) => {}
     }
     Ok(())

@@ -9,7 +9,12 @@ use crate::ops::views::Price;
 use crate::ops::Ops;
 
 /// `pricing ...`
-pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyhow::Result<()> {
+pub(crate) async fn pricing(
+    ops: &Ops,
+    out: Output,
+    cmd: PricingCommand,
+    actor: &crate::domain::Actor,
+) -> anyhow::Result<()> {
     match cmd {
         PricingCommand::Set {
             model_id,
@@ -20,7 +25,7 @@ pub(crate) async fn pricing(ops: &Ops, out: Output, cmd: PricingCommand) -> anyh
         } => {
             let price = ops
                 .set_price(
-                    &crate::domain::Actor::cli(),
+                    actor,
                     Price {
                         model_id,
                         input_per_1k: usd_per_1k_input,

@@ -14,8 +14,12 @@ use crate::ops::views::{DayMonth, IamLinkView, UserInfo, UserList};
 use crate::ops::Ops;
 
 /// `user ...`
-pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Result<()> {
-    let actor = Actor::cli();
+pub(crate) async fn user(
+    ops: &Ops,
+    out: Output,
+    cmd: UserCommand,
+    actor: &Actor,
+) -> anyhow::Result<()> {
     match cmd {
         UserCommand::Create {
             username,
@@ -35,7 +39,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
                 iam_user,
                 limits: limits.update(),
             };
-            let u = ops.create_user(&actor, &new).await?;
+            let u = ops.create_user(actor, &new).await?;
             let text = format!(
                 "created user {} in team {} ({})",
                 u.username,
@@ -48,7 +52,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             username,
             tool_name,
         } => {
-            let issued = ops.issue_key(&actor, &username, &tool_name).await?;
+            let issued = ops.issue_key(actor, &username, &tool_name).await?;
             let text = format!(
                 "key for {} ({}), shown once, store it now:\n  access_key_id:     {}\n  secret_access_key: {}\n  bearer_token:      {}",
                 issued.username,
@@ -79,7 +83,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             print(out, &list.users, text);
         }
         UserCommand::Move { username, team } => {
-            let u = ops.move_user(&actor, &username, &team).await?;
+            let u = ops.move_user(actor, &username, &team).await?;
             let text = format!(
                 "moved {} to team {}; its shared limits apply from now on",
                 u.username, u.team
@@ -87,7 +91,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             print(out, &u, text);
         }
         UserCommand::Rename { username, new_name } => {
-            let u = ops.rename_user(&actor, &username, &new_name).await?;
+            let u = ops.rename_user(actor, &username, &new_name).await?;
             let text = format!(
                 "renamed user {username} to {}; keys, limits and usage follow",
                 u.username
@@ -96,7 +100,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
         }
         UserCommand::SetLimits { username, limits } => {
             let u = ops
-                .set_user_limits(&actor, &username, &limits.update())
+                .set_user_limits(actor, &username, &limits.update())
                 .await?;
             let text = format!("user {}: {}", u.username, limits_text(&u.limits));
             print(out, &u, text);
@@ -114,16 +118,16 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
                 }
                 None => duration.unwrap_or(BlockDuration::UntilReset),
             };
-            super::blocking::block(ops, out, &username, duration, reason).await?
+            super::blocking::block(ops, out, &username, duration, reason, actor).await?
         }
         UserCommand::Unblock { username, reason } => {
-            super::blocking::unblock(ops, out, &username, reason).await?
+            super::blocking::unblock(ops, out, &username, reason, actor).await?
         }
         UserCommand::Protect { username } => {
-            super::blocking::protect(ops, out, &username, true).await?
+            super::blocking::protect(ops, out, &username, true, actor).await?
         }
         UserCommand::Unprotect { username } => {
-            super::blocking::protect(ops, out, &username, false).await?
+            super::blocking::protect(ops, out, &username, false, actor).await?
         }
         UserCommand::LinkIam {
             username,
@@ -131,7 +135,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             role_session,
         } => {
             let links = ops
-                .link_iam(&actor, &username, principal_kind(role_session), &iam_user)
+                .link_iam(actor, &username, principal_kind(role_session), &iam_user)
                 .await?;
             let text = format!("linked {username} to {}", links_text(&links));
             print(out, &links, text);
@@ -142,7 +146,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             role_session,
         } => {
             let links = ops
-                .unlink_iam(&actor, &username, principal_kind(role_session), &iam_user)
+                .unlink_iam(actor, &username, principal_kind(role_session), &iam_user)
                 .await?;
             let text = format!(
                 "unlinked {iam_user}; {username} is linked to {}",
@@ -151,7 +155,7 @@ pub(crate) async fn user(ops: &Ops, out: Output, cmd: UserCommand) -> anyhow::Re
             print(out, &links, text);
         }
         UserCommand::Delete { username } => {
-            let d = ops.delete_user(&actor, &username).await?;
+            let d = ops.delete_user(actor, &username).await?;
             print(out, &d, format!("deleted user {username} and their keys"));
         }
     }

@@ -1,14 +1,18 @@
 //! The blocking service: the only writer of blocks and protections. Manual actions
 //! (block, unblock, protect, unprotect), automatic blocks for a reached limit and the
-//! daily reset all end in `Ops::change_block`, which writes the new status, its audit
-//! row and its domain event in one transaction.
+//! daily reset all go through `Store::change_block`: one transaction that locks the
+//! user's row, applies the blocking rule ([`block_rule`](super::block_rule)) to the row
+//! as it is then, and writes the new row, its audit rows, its domain event and the state
+//! version bump together (a lock conflict is tried again). Two changes that arrive
+//! together on two proxies end as one of their serial orders would; none is lost.
 
 use super::admin_audit::{json, record};
+use super::block_rule::{self, Clock, Refused, Requested};
 use super::views::BlockingView;
 use super::{Ops, OpsError};
 use crate::calendar;
 use crate::domain::{Actor, AdminOperation, AuditOperation, BlockKind, DomainEvent, NewEvent};
-use crate::store::{AdminAuditRecord, AuditRecord, BlockStatus, User};
+use crate::store::{AuditRecord, BlockChange, BlockStatus, StoreError};
 
 /// How long a manual block lasts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,71 +78,122 @@ impl std::str::FromStr for BlockDuration {
     }
 }
 
-/// One change to a user's blocking status: the status after it, what the audit row
-/// records, and the event others hear.
-pub(crate) struct BlockChange {
-    pub(crate) status: BlockStatus,
-    pub(crate) audit: AuditRecord,
-    pub(crate) event: NewEvent,
-    /// The admin audit row of an administrator's change (none for automatic ones).
-    pub(crate) admin: Option<AdminAuditRecord>,
+/// The blocking audit row of a change to `status`'s user.
+pub(crate) fn audit_row(
+    status: &BlockStatus,
+    operation: AuditOperation,
+    reason: Option<String>,
+    actor: &Actor,
+) -> AuditRecord {
+    AuditRecord {
+        user_id: status.user_id,
+        username: status.username.clone(),
+        operation,
+        reason,
+        performed_by: actor.to_string(),
+        requests_at_time: None,
+        limit_at_time: None,
+        usage_percent: None,
+    }
 }
 
-impl BlockChange {
-    /// An audit record for `status`'s user.
-    pub(crate) fn audit(
-        status: &BlockStatus,
-        operation: AuditOperation,
-        reason: Option<String>,
-        actor: &Actor,
-    ) -> AuditRecord {
-        AuditRecord {
-            user_id: status.user_id,
-            username: status.username.clone(),
-            operation,
-            reason,
-            performed_by: actor.to_string(),
-            requests_at_time: None,
-            limit_at_time: None,
-            usage_percent: None,
-        }
+/// The rule's clock at `now` in `tz`.
+pub(crate) fn clock(tz: chrono_tz::Tz, now: chrono::DateTime<chrono::Utc>) -> Clock {
+    Clock {
+        now_ms: now.timestamp_millis(),
+        day_end_ms: calendar::day(tz, now).end_ms,
     }
 }
 
 impl Ops {
-    /// Writes one blocking change. Returns `false` when the event's dedupe key was
-    /// taken (another proxy made the same change first) and nothing was written.
-    pub(crate) async fn change_block(&self, change: BlockChange) -> Result<bool, OpsError> {
-        Ok(self
+    /// Applies an administrator's change to `username`'s blocking row, in one
+    /// transaction on the row as it is then ([`block_rule::apply`]), with its audit
+    /// rows and event; returns the row it left.
+    async fn manual(
+        &self,
+        actor: &Actor,
+        username: &str,
+        requested: Requested,
+        reason: Option<String>,
+    ) -> Result<BlockingView, OpsError> {
+        let user = self.store.user(username).await?;
+        let clock = clock(self.tz, self.now());
+        let applied = self
             .store
-            .write_block(
-                &change.status,
-                &change.audit,
-                &change.event,
-                change.admin.as_ref(),
-            )
-            .await?)
+            .change_block(user.id, &user.username, |before| {
+                let status = block_rule::apply(before, &requested, clock).map_err(|r| match r {
+                    Refused::NotBlocked => StoreError::Conflict(format!(
+                        "user `{username}` is not blocked (calls refused for a reached limit \
+                         are not a block: raise the limit or protect the user)"
+                    )),
+                })?;
+                Ok(status.map(|s| self.manual_change(actor, before, s, &requested, &reason)))
+            })
+            .await?;
+        Ok(self.view(&applied.after))
     }
 
-    /// Writes an administrator's change with its audit rows and event; returns the view.
-    async fn manual(
+    /// The rows an administrator's change from `before` to `status` writes.
+    fn manual_change(
         &self,
         actor: &Actor,
         before: &BlockStatus,
         status: BlockStatus,
-        operation: AuditOperation,
-        reason: Option<String>,
-        event: DomainEvent,
-    ) -> Result<BlockingView, OpsError> {
-        let view = self.view(&status);
-        let admin_op = match operation {
-            AuditOperation::Block => AdminOperation::Block,
-            AuditOperation::Unblock => AdminOperation::Unblock,
-            AuditOperation::Protect => AdminOperation::Protect,
-            _ => AdminOperation::Unprotect,
+        requested: &Requested,
+        reason: &Option<String>,
+    ) -> BlockChange {
+        let by = actor.to_string();
+        let (user_id, username) = (status.user_id, status.username.clone());
+        let (admin_op, operation, event) = match requested {
+            Requested::Block { reason, until } => (
+                AdminOperation::Block,
+                AuditOperation::Block,
+                DomainEvent::Blocked {
+                    user_id,
+                    username,
+                    kind: BlockKind::Manual,
+                    reason: reason.clone(),
+                    until: *until,
+                    limit: None,
+                    by,
+                },
+            ),
+            Requested::Protect(on) => (
+                if *on {
+                    AdminOperation::Protect
+                } else {
+                    AdminOperation::Unprotect
+                },
+                if *on {
+                    AuditOperation::Protect
+                } else {
+                    AuditOperation::Unprotect
+                },
+                DomainEvent::ProtectionChanged {
+                    user_id,
+                    username,
+                    protected: *on,
+                    until: None,
+                    by,
+                },
+            ),
+            // Unblock (automatic changes never come here).
+            _ => (
+                AdminOperation::Unblock,
+                AuditOperation::Unblock,
+                DomainEvent::Unblocked {
+                    user_id,
+                    username,
+                    was: before.kind,
+                    reason: reason.clone(),
+                    protected_until: status.safe_until.filter(|_| status.administrative_safe),
+                    by,
+                },
+            ),
         };
+        let view = self.view(&status);
         let mut after = json(&view);
-        if let (Some(serde_json::Value::Object(m)), Some(r)) = (after.as_mut(), &reason) {
+        if let (Some(serde_json::Value::Object(m)), Some(r)) = (after.as_mut(), reason) {
             m.insert("reason".into(), r.clone().into());
         }
         let admin = record(
@@ -148,15 +203,13 @@ impl Ops {
             json(&self.view(before)),
             after,
         );
-        let audit = BlockChange::audit(&status, operation, reason, actor);
-        self.change_block(BlockChange {
+        let audit = audit_row(&status, operation, reason.clone(), actor);
+        BlockChange {
             status,
             audit,
             event: NewEvent::new(event),
             admin: Some(admin),
-        })
-        .await?;
-        Ok(view)
+        }
     }
 
     /// Users who are blocked or protected now, by name.
@@ -172,19 +225,6 @@ impl Ops {
         Ok(rows)
     }
 
-    /// A user's current blocking row (all clear when none).
-    pub(crate) async fn status_of(&self, user: &User) -> Result<BlockStatus, OpsError> {
-        Ok(self
-            .store
-            .block_status(user.id)
-            .await?
-            .unwrap_or(BlockStatus {
-                user_id: user.id,
-                username: user.username.clone(),
-                ..Default::default()
-            }))
-    }
-
     /// Blocks a user by hand: 403 AccessDenied until `duration` ends. A standing
     /// protection stays (it covers limits, not an administrator's block).
     pub async fn block(
@@ -194,8 +234,6 @@ impl Ops {
         duration: BlockDuration,
         reason: Option<String>,
     ) -> Result<BlockingView, OpsError> {
-        let user = self.store.user(username).await?;
-        let before = self.status_of(&user).await?;
         let now = self.now();
         let until = match duration {
             BlockDuration::For(secs) => Some(
@@ -206,33 +244,11 @@ impl Ops {
             BlockDuration::Indefinite => None,
         };
         let reason = reason.unwrap_or_else(|| "blocked by an administrator".into());
-        let status = BlockStatus {
-            blocked: true,
-            kind: Some(BlockKind::Manual),
-            reason: Some(reason.clone()),
-            blocked_until: until,
-            administrative_safe: before.administrative_safe && before.safe_until.is_none(),
-            safe_until: None,
-            ..before.clone()
-        };
-        let event = DomainEvent::Blocked {
-            user_id: user.id,
-            username: user.username.clone(),
-            kind: BlockKind::Manual,
-            reason: reason.clone(),
+        let requested = Requested::Block {
             until,
-            limit: None,
-            by: actor.to_string(),
+            reason: reason.clone(),
         };
-        self.manual(
-            actor,
-            &before,
-            status,
-            AuditOperation::Block,
-            Some(reason),
-            event,
-        )
-        .await
+        self.manual(actor, username, requested, Some(reason)).await
     }
 
     /// Lifts a block. After an automatic block the user is also protected until the
@@ -243,45 +259,8 @@ impl Ops {
         username: &str,
         reason: Option<String>,
     ) -> Result<BlockingView, OpsError> {
-        let user = self.store.user(username).await?;
-        let before = self.status_of(&user).await?;
-        if !before.blocked {
-            return Err(OpsError::Conflict(format!(
-                "user `{username}` is not blocked (calls refused for a reached limit are not \
-                 a block: raise the limit or protect the user)"
-            )));
-        }
-        let (safe, safe_until) = if before.kind == Some(BlockKind::Automatic) {
-            (true, Some(calendar::day(self.tz, self.now()).end_ms))
-        } else {
-            (before.administrative_safe, before.safe_until)
-        };
-        let status = BlockStatus {
-            blocked: false,
-            kind: None,
-            reason: None,
-            blocked_until: None,
-            administrative_safe: safe,
-            safe_until,
-            ..before.clone()
-        };
-        let event = DomainEvent::Unblocked {
-            user_id: user.id,
-            username: user.username.clone(),
-            was: before.kind,
-            reason: reason.clone(),
-            protected_until: safe_until.filter(|_| safe),
-            by: actor.to_string(),
-        };
-        self.manual(
-            actor,
-            &before,
-            status,
-            AuditOperation::Unblock,
-            reason,
-            event,
-        )
-        .await
+        self.manual(actor, username, Requested::Unblock, reason)
+            .await
     }
 
     /// Gives (`on`) or takes away standing protection from limits. Protection lifts an
@@ -292,32 +271,7 @@ impl Ops {
         username: &str,
         on: bool,
     ) -> Result<BlockingView, OpsError> {
-        let user = self.store.user(username).await?;
-        let before = self.status_of(&user).await?;
-        let lift_auto = on && before.kind == Some(BlockKind::Automatic);
-        let blocked = before.blocked && !lift_auto;
-        let status = BlockStatus {
-            blocked,
-            kind: if blocked { before.kind } else { None },
-            reason: if blocked { before.reason.clone() } else { None },
-            blocked_until: if blocked { before.blocked_until } else { None },
-            administrative_safe: on,
-            safe_until: None,
-            ..before.clone()
-        };
-        let operation = if on {
-            AuditOperation::Protect
-        } else {
-            AuditOperation::Unprotect
-        };
-        let event = DomainEvent::ProtectionChanged {
-            user_id: user.id,
-            username: user.username.clone(),
-            protected: on,
-            until: None,
-            by: actor.to_string(),
-        };
-        self.manual(actor, &before, status, operation, None, event)
+        self.manual(actor, username, Requested::Protect(on), None)
             .await
     }
 }

@@ -1,19 +1,22 @@
 //! Acting on the quota engine's events, off the request path: a warning event once per
 //! threshold, limit and period; for a user's own limit, an automatic block until the
-//! limit resets (through the blocking service); for a team's limit, one event. Each is
-//! written once per period across all proxies (the outbox's dedupe keys).
+//! limit resets (through the blocking service, on the user's row as it is then: a
+//! protection or a longer block given after this proxy's view stays); for a team's
+//! limit, one event. Each is written once per period across all proxies (the outbox's
+//! dedupe keys).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::blocking::BlockChange;
+use super::block_rule::{self, Requested};
+use super::blocking::{audit_row, clock};
 use super::{Ops, OpsError};
 use crate::domain::{Actor, AuditOperation, BlockKind, DomainEvent, LimitSubject, NewEvent};
 use crate::quota::engine::{refusal_message, LimitRef, QuotaEvent, Refusal};
 use crate::quota::{limit_name, Metric, Subject};
-use crate::store::BlockStatus;
+use crate::store::BlockChange;
 
 /// Handles events until the channel closes, retrying each for a while when the
 /// database is away.
@@ -123,44 +126,52 @@ impl Ops {
                     return Ok(());
                 }
                 let until = resets_at.timestamp_millis();
-                let status = BlockStatus {
-                    user_id: *user_id,
-                    username: username.clone(),
-                    blocked: true,
-                    kind: Some(BlockKind::Automatic),
-                    reason: Some(message.clone()),
-                    blocked_until: Some(until),
-                    administrative_safe: false,
-                    safe_until: None,
+                let requested = Requested::AutoBlock {
+                    until,
+                    reason: message.clone(),
                 };
-                let mut audit = BlockChange::audit(
-                    &status,
-                    AuditOperation::AutoBlock,
-                    Some(message.clone()),
-                    actor,
-                );
-                audit.requests_at_time = (limit.metric == Metric::Requests).then_some(*used);
-                audit.limit_at_time = Some(limit.limit);
-                audit.usage_percent = Some(percent(*used, limit.limit));
-                let event = DomainEvent::Blocked {
-                    user_id: *user_id,
-                    username: username.clone(),
-                    kind: BlockKind::Automatic,
-                    reason: message,
-                    until: Some(until),
-                    limit: Some(name.clone()),
-                    by: actor.to_string(),
-                };
-                let written = self
-                    .change_block(BlockChange {
-                        status,
-                        audit,
-                        event: NewEvent::once(event, key),
-                        admin: None,
+                let clock = clock(self.tz, self.now());
+                let applied = self
+                    .store
+                    .change_block(*user_id, username, |before| {
+                        // On the row as it is now: a protection or a block that lasts as
+                        // long (given after this proxy's view) stays as it is.
+                        let Ok(Some(status)) = block_rule::apply(before, &requested, clock) else {
+                            return Ok(None);
+                        };
+                        let mut audit = audit_row(
+                            &status,
+                            AuditOperation::AutoBlock,
+                            Some(message.clone()),
+                            actor,
+                        );
+                        audit.requests_at_time =
+                            (limit.metric == Metric::Requests).then_some(*used);
+                        audit.limit_at_time = Some(limit.limit);
+                        audit.usage_percent = Some(percent(*used, limit.limit));
+                        let event = DomainEvent::Blocked {
+                            user_id: *user_id,
+                            username: username.clone(),
+                            kind: BlockKind::Automatic,
+                            reason: message.clone(),
+                            until: Some(until),
+                            limit: Some(name.clone()),
+                            by: actor.to_string(),
+                        };
+                        Ok(Some(BlockChange {
+                            status,
+                            audit,
+                            event: NewEvent::once(event, key.clone()),
+                            admin: None,
+                        }))
                     })
                     .await?;
-                if written {
+                if applied.written {
                     tracing::info!(user = %username, limit = %name, "user blocked automatically");
+                } else {
+                    tracing::debug!(user = %username, limit = %name,
+                        "no automatic block: protected, blocked as long already, or blocked \
+                         by another proxy");
                 }
             }
         }

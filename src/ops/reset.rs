@@ -15,12 +15,13 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::admin_audit::{json, record};
-use super::blocking::BlockChange;
+use super::block_rule::{self, reset_effect, Clock, Requested, ResetEffect};
+use super::blocking::{audit_row, clock};
 use super::{Ops, OpsError};
 use crate::calendar;
-use crate::domain::{Actor, AdminOperation, AuditOperation, BlockKind, DomainEvent, NewEvent};
+use crate::domain::{Actor, AdminOperation, AuditOperation, DomainEvent, NewEvent};
 use crate::quota::engine::period_keys;
-use crate::store::BlockStatus;
+use crate::store::{BlockChange, BlockStatus};
 
 /// The job name in `scheduler_runs`.
 pub(crate) const JOB: &str = "daily_reset";
@@ -56,29 +57,35 @@ impl Ops {
         now: DateTime<Utc>,
         how: Option<Once>,
     ) -> Result<ResetReport, OpsError> {
-        let now_ms = now.timestamp_millis();
-        let day_end = calendar::day(self.tz, now).end_ms;
+        let clock = clock(self.tz, now);
         let mut report = ResetReport {
             day: period_keys(self.tz, now).0,
             ..Default::default()
         };
         for row in self.store.block_rows().await? {
-            let lift = row.blocked
-                && match row.kind {
-                    // Daily limits block until the day's end; monthly ones until the month's.
-                    Some(BlockKind::Automatic) => row.blocked_until.is_none_or(|u| u <= day_end),
-                    _ => row.blocked_until.is_some_and(|u| u <= now_ms),
-                };
-            let end_protection =
-                row.administrative_safe && row.safe_until.is_some_and(|u| u <= day_end);
-            if lift {
+            if reset_effect(&row, clock) == NO_EFFECT {
+                continue;
+            }
+            // On the row as it is now (an administrator may have changed it since).
+            let applied = self
+                .store
+                .change_block(row.user_id, &row.username, |before| {
+                    let Ok(Some(status)) = block_rule::apply(before, &Requested::Reset, clock)
+                    else {
+                        return Ok(None);
+                    };
+                    Ok(Some(reset_change(before, status, clock, actor)))
+                })
+                .await?;
+            if !applied.written {
+                continue;
+            }
+            let effect = reset_effect(&applied.before, clock);
+            if effect.lift {
                 report.unblocked.push(row.username.clone());
             }
-            if end_protection {
+            if effect.end_protection {
                 report.unprotected.push(row.username.clone());
-            }
-            if let Some(change) = reset_change(row, lift, end_protection, actor) {
-                self.change_block(change).await?;
             }
         }
         let event = DomainEvent::ResetDone {
@@ -142,28 +149,22 @@ enum Once {
     ByHand,
 }
 
-/// The change the reset makes to one row: lift the block, end the protection, or both
-/// (one audit row and event, named after the lift).
+/// A reset that does nothing to a row.
+const NO_EFFECT: ResetEffect = ResetEffect {
+    lift: false,
+    end_protection: false,
+};
+
+/// The rows the reset writes for its change of `before` to `status`: one audit row and
+/// event, named after the lift when it lifts a block.
 fn reset_change(
-    row: BlockStatus,
-    lift: bool,
-    end_protection: bool,
+    before: &BlockStatus,
+    status: BlockStatus,
+    clock: Clock,
     actor: &Actor,
-) -> Option<BlockChange> {
-    if !lift && !end_protection {
-        return None;
-    }
-    let was = row.kind;
-    let status = BlockStatus {
-        blocked: row.blocked && !lift,
-        kind: if lift { None } else { row.kind },
-        reason: if lift { None } else { row.reason.clone() },
-        blocked_until: if lift { None } else { row.blocked_until },
-        administrative_safe: row.administrative_safe && !end_protection,
-        safe_until: if end_protection { None } else { row.safe_until },
-        ..row
-    };
-    let (operation, event) = if lift {
+) -> BlockChange {
+    let was = before.kind;
+    let (operation, event) = if reset_effect(before, clock).lift {
         (
             AuditOperation::ResetUnblock,
             DomainEvent::Unblocked {
@@ -187,11 +188,11 @@ fn reset_change(
             },
         )
     };
-    let audit = BlockChange::audit(&status, operation, Some("daily reset".into()), actor);
-    Some(BlockChange {
+    let audit = audit_row(&status, operation, Some("daily reset".into()), actor);
+    BlockChange {
         status,
         audit,
         admin: None,
         event: NewEvent::new(event),
-    })
+    }
 }

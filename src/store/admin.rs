@@ -117,7 +117,7 @@ impl Store {
             .await
             .map_err(|e| conflict(e, || format!("admin token `{name}` already exists")))?;
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::commit(tx).await?;
         });
         Ok(())
     }
@@ -179,7 +179,7 @@ impl Store {
                 return Err(StoreError::NotFound(format!("active admin token `{name}`")));
             }
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::commit(tx).await?;
         });
         Ok(())
     }
@@ -195,7 +195,7 @@ impl Store {
             let mut tx = p.begin().await?;
             let _new = insert_event!(row, &mut *tx);
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::commit(tx).await?;
         });
         Ok(())
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{on_pool, Store, StoreError};
 use crate::domain::AuditOperation;
 
-/// What an audit row records about a change (written by [`Store::write_block`]).
+/// What an audit row records about a change (written by [`Store::change_block`]).
 #[derive(Clone, Debug)]
 pub(crate) struct AuditRecord {
     /// The user.

@@ -27,12 +27,22 @@ pub enum StoreError {
     /// outcome is unknown (a commit already sent may have landed).
     #[error("the database did not finish a transaction within {0:?}; its connection was closed")]
     Abandoned(std::time::Duration),
+    /// The connection failed while a commit was under way: the server may have
+    /// committed the transaction or rolled it back, and the answer was lost.
+    #[error("the connection to the database failed during a commit, so the change may or may not have been applied: {0}")]
+    CommitUnknown(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
 impl StoreError {
+    /// The change may or may not have been committed ([`Self::Abandoned`],
+    /// [`Self::CommitUnknown`]): the caller cannot say which, only look again.
+    pub(crate) fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Abandoned(_) | Self::CommitUnknown(_))
+    }
+
     /// A lock conflict between concurrent transactions (deadlock, busy database): the
     /// transaction was rolled back and can be retried.
     pub(crate) fn is_retryable_conflict(&self) -> bool {

@@ -100,9 +100,9 @@ impl Store {
             if let Some(audit) = audit {
                 insert_admin_audit!(audit, &mut *tx);
             }
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await?;
         self.key(&key.access_key_id).await
     }
 
@@ -154,9 +154,10 @@ impl Store {
             }
             let _always_new = insert_event!(row, &mut *tx);
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await
+        Ok(())
     }
 
     /// Every active key with its owner, for the proxy's in-memory directory.

@@ -8,15 +8,16 @@
 //!
 //! One file per table group: `admin` (admin tokens and the admin audit log, whose rows
 //! every administrative writer adds in its own transaction), `teams`, `users`, `limits` (user limits and the policy
-//! load), `keys`, `blocks` (`user_blocking_status`, written with its audit row and
-//! event in one transaction), `audit`, `counters` (`quota_counters`), `leases`
+//! load), `keys`, `blocks` (`user_blocking_status`: a change locks the row, applies the
+//! service layer's rule to it and writes it with its audit row and event, in one transaction), `audit`, `counters` (`quota_counters`), `leases`
 //! (`quota_leases`, the reserve each proxy holds of a counter), `jobs`
 //! (`scheduler_runs`), `outbox` (domain events and their deliveries), `pricing`,
 //! `requests` (`bedrock_requests`), `rollups` (`usage_daily`, `usage_hourly`, kept with
 //! the request rows), `aggregates` (reports over the rollups), `record_pages` (keyset
 //! pages of request rows, retention), `iam_links` and `iam_denies` (the IAM backstop's
 //! links and the deny policies it put on). The store holds no business rule: the service layer
-//! (`ops`) decides, the store writes.
+//! (`ops`) decides, the store writes. Every writer of something the proxies serve (users,
+//! keys, limits, teams, prices, blocks) bumps the state version inside its transaction.
 
 mod admin;
 mod aggregates;
@@ -58,6 +59,7 @@ pub(crate) use aggregates::{DailyFilter, DailyGroup, GroupSums};
 pub use audit::AuditEntry;
 pub(crate) use audit::AuditRecord;
 pub use blocks::BlockStatus;
+pub(crate) use blocks::BlockChange;
 pub(crate) use counters::CounterRef;
 pub(crate) use direct_calls::Debit;
 pub use error::StoreError;
@@ -128,6 +130,64 @@ macro_rules! within {
     }};
 }
 pub(crate) use within;
+
+/// Marks, inside the transaction `$conn` of a change, that users, keys, limits, blocks
+/// or prices changed: the change and the new state version commit together, so a
+/// committed change is always seen by the proxies' change watchers. It is the last
+/// statement of every such transaction (the one row all of them lock, held briefly).
+macro_rules! bump_state_version {
+    ($conn:expr) => {
+        sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
+            .execute($conn)
+            .await?
+            .rows_affected()
+    };
+}
+pub(crate) use bump_state_version;
+
+/// Commits `tx`. A commit the server refused (an error it answered) was rolled back;
+/// one whose answer never came (the connection failed) may have landed:
+/// [`StoreError::CommitUnknown`].
+pub(crate) async fn commit<DB: sqlx::Database>(
+    tx: sqlx::Transaction<'_, DB>,
+) -> Result<(), StoreError> {
+    match tx.commit().await {
+        Ok(()) => Ok(()),
+        Err(e @ sqlx::Error::Database(_)) => Err(StoreError::Database(e)),
+        Err(e) => Err(StoreError::CommitUnknown(e.to_string())),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or has met a lock conflict
+/// (deadlock, lock wait time-out, busy database: see
+/// [`StoreError::is_retryable_conflict`]) `RETRIES` times; waits a short, jittered,
+/// growing time between attempts so that two writers that collided do not collide
+/// again in step.
+macro_rules! retry_conflicts {
+    ($attempt:expr) => {{
+        let mut tries = 0u32;
+        loop {
+            match $attempt {
+                Err(e) if tries < $crate::store::RETRIES && e.is_retryable_conflict() => {
+                    tries += 1;
+                    tokio::time::sleep($crate::store::backoff(tries)).await;
+                }
+                done => break done,
+            }
+        }
+    }};
+}
+pub(crate) use retry_conflicts;
+
+/// How many times a change that met a lock conflict is tried again.
+pub(crate) const RETRIES: u32 = 5;
+
+/// The wait before retry `n` (1-based): 10 ms to 20 ms times `n`, at random.
+pub(crate) fn backoff(n: u32) -> Duration {
+    use rand::Rng as _;
+    let base = 10 * u64::from(n);
+    Duration::from_millis(base + rand::thread_rng().gen_range(0..=base))
+}
 
 pub(crate) enum Pool {
     Sqlite(SqlitePool),
@@ -257,14 +317,24 @@ impl Store {
         Ok(v)
     }
 
-    /// Marks that users, keys, limits, blocks or prices changed.
-    pub(crate) async fn bump_state_version(&self) -> Result<(), StoreError> {
-        on_pool!(self, p => {
-            sqlx::query("UPDATE state_version SET version = version + 1 WHERE id = 1")
-                .execute(p)
-                .await?.rows_affected()
-        });
-        Ok(())
+    /// The statement that opens a transaction which reads a row and then rewrites it:
+    /// SQLite's `BEGIN IMMEDIATE` takes the write lock at once (a deferred one could
+    /// read a row another writer changes before this one writes); MySQL's `BEGIN`, with
+    /// the row read by `SELECT ... FOR UPDATE` ([`Store::for_update`]).
+    pub(crate) fn begin_locking(&self) -> &'static str {
+        match self.kind() {
+            DatabaseKind::Sqlite => "BEGIN IMMEDIATE",
+            DatabaseKind::MySql => "BEGIN",
+        }
+    }
+
+    /// ` FOR UPDATE` (MySQL: the row read is locked until the transaction ends) or
+    /// nothing (SQLite, whose write lock [`Store::begin_locking`] already holds).
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.kind() {
+            DatabaseKind::Sqlite => "",
+            DatabaseKind::MySql => " FOR UPDATE",
+        }
     }
 
     /// `INSERT OR IGNORE` (SQLite) or `INSERT IGNORE` (MySQL).

@@ -63,9 +63,10 @@ impl Store {
             if let Some(audit) = audit {
                 insert_admin_audit!(audit, &mut *tx);
             }
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await
+        Ok(())
     }
 
     /// Every price, by model id.

@@ -129,8 +129,9 @@ impl Store {
             }
             let _always_new = insert_event!(row, &mut *tx);
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await
+        Ok(())
     }
 }

@@ -56,9 +56,9 @@ impl Store {
             .await
             .map_err(|e| conflict(e, || format!("team `{}` already exists", team.name)))?;
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await?;
         self.team(&team.name).await
     }
 
@@ -99,9 +99,10 @@ impl Store {
             .await?;
             let _always_new = insert_event!(row, &mut *tx);
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await
+        Ok(())
     }
 
     /// Members of a team.
@@ -130,8 +131,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await
+        Ok(())
     }
 }

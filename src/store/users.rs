@@ -113,9 +113,9 @@ impl Store {
                 .map_err(|e| conflict(e, || format!("iam_user `{iam_user}` is already linked")))?;
             }
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await?;
         self.user(&user.username).await
     }
 
@@ -160,9 +160,10 @@ impl Store {
             .await?;
             let _always_new = insert_event!(row, &mut *tx);
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await
+        Ok(())
     }
 
     /// Deletes a user with their keys, limits and IAM links (their request rows stay),
@@ -187,8 +188,9 @@ impl Store {
                 let _always_new = insert_event!(row, &mut *tx);
             }
             insert_admin_audit!(audit, &mut *tx);
-            tx.commit().await?;
+            super::bump_state_version!(&mut *tx);
+            super::commit(tx).await?;
         });
-        self.bump_state_version().await
+        Ok(())
     }
 }
