@@ -652,7 +652,7 @@ proptest! {
 }
 
 #[tokio::test]
-async fn partial_budget_grant_refuses_the_big_call_and_serves_a_smaller_one() {
+async fn a_budget_too_small_for_the_big_call_grants_nothing_and_serves_a_smaller_one() {
     let mem = Arc::new(MemoryLedger::default());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let engine = QuotaEngine::new(mem.clone(), TZ, 80, Some(tx));
@@ -667,6 +667,8 @@ async fn partial_budget_grant_refuses_the_big_call_and_serves_a_smaller_one() {
     }
     let refusal = engine.admit(&big, noon()).await;
     let exhausted = refusal.as_ref().err().map(Refusal::is_exhausted);
+    let k = day_key(Subject::User(USER), Metric::MicroUsd, noon());
+    assert_eq!(mem.granted(&k), 8_000, "the refused call took nothing");
     match refusal {
         Err(Refusal::Limit {
             limit,
@@ -681,7 +683,7 @@ async fn partial_budget_grant_refuses_the_big_call_and_serves_a_smaller_one() {
                 (Window::Day, Metric::MicroUsd)
             );
             assert_eq!(limit.limit, 10_000);
-            assert_eq!(used, 10_000);
+            assert_eq!(used, 8_000, "what was spent, not what was granted");
             assert_eq!((asked, room), (4_000, 2_000));
             assert_eq!(exhausted, Some(false), "2,000 µUSD are left: not spent");
         }

@@ -103,6 +103,7 @@ impl Ops {
                         limit: limit.clone(),
                         used: *used,
                         reserved: *reserved,
+                        held_elsewhere: 0,
                         asked: 0,
                         room: 0,
                         resets_at: *resets_at,

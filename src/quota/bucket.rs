@@ -1,7 +1,8 @@
 //! A counter's local bucket: the units this proxy may still hand out for one counter
 //! (subject, metric, period), what it last saw granted to all proxies, and the size of
 //! the next chunk it draws from the ledger (doubling while draws come fast, halving
-//! when idle, capped to a tenth of the limit).
+//! when idle, capped to a tenth of the limit), with what it spent since it last told the
+//! ledger and how its capacity relates to the limit it was granted under.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -39,10 +40,22 @@ pub(super) struct Bucket {
     /// Units debited by calls on this proxy that are not settled yet (their
     /// reservations), so that a refusal can tell what is spent from what is reserved.
     pub(super) reserved: i64,
-    /// The limit the counter was last charged against.
+    /// The limit the units held here were granted under (the counter's limit when it
+    /// last drew). A call that sees a lower limit takes them back first (`takeback`).
     pub(super) limit: i64,
     /// Units granted to all proxies together, as of the last grant.
     pub(super) total_seen: Option<i64>,
+    /// Units all proxies reported spent, as of the last ledger transaction (plus this
+    /// proxy's reports since); `None` when the ledger does not keep them.
+    pub(super) used_seen: Option<i64>,
+    /// Units spent here (calls settled) not yet reported to the ledger.
+    pub(super) unreported: i64,
+    /// Take-backs so far: a reservation made before the last one gives what it did not
+    /// spend back to the ledger (`giveback`), not to this bucket, since those units were
+    /// granted under the old limit.
+    pub(super) epoch: u32,
+    /// Units to give back to the ledger at the next background pass.
+    pub(super) giveback: i64,
     /// Units to ask for in the next grant.
     next_chunk: i64,
     /// When the last grant arrived.
@@ -65,6 +78,10 @@ impl Bucket {
             reserved: 0,
             limit,
             total_seen: None,
+            used_seen: None,
+            unreported: 0,
+            epoch: 0,
+            giveback: 0,
             next_chunk: (limit / 100).max(1),
             last_fill: None,
             last_used: now,
@@ -104,14 +121,79 @@ impl Bucket {
     }
 
     /// Adds a grant of `granted` usable units after which `total` are granted to all
-    /// proxies and this proxy's lease reserve is `reserve` (when the grant kept some).
-    pub(super) fn fill(&mut self, granted: i64, total: i64, reserve: Option<i64>, now: Instant) {
+    /// proxies (`used` reported spent) and this proxy's lease reserve is `reserve` (when
+    /// the grant kept some).
+    pub(super) fn fill(
+        &mut self,
+        granted: i64,
+        (total, used): (i64, Option<i64>),
+        reserve: Option<i64>,
+        now: Instant,
+    ) {
         self.available += granted;
         if let Some(reserve) = reserve {
             self.reserve = reserve;
         }
         self.total_seen = Some(total);
+        self.used_seen = used;
         self.last_fill = Some(now);
         self.last_used = now;
+    }
+
+    /// Empties the bucket for a take-back under the lowered `limit`: returns the usable
+    /// units and the reserve to give back, and the units spent here not yet reported
+    /// (reported in the same transaction). Reservations made before now put back what
+    /// they do not spend to be given back too ([`Bucket::put_back`]).
+    pub(super) fn begin_take_back(&mut self, limit: i64) -> (i64, i64, i64) {
+        let spent = std::mem::take(&mut self.unreported);
+        let usable = self.available.max(0);
+        self.available -= usable;
+        let reserve = std::mem::take(&mut self.reserve);
+        self.epoch = self.epoch.wrapping_add(1);
+        self.limit = limit;
+        self.exhausted_at = None;
+        self.next_chunk = self.next_chunk.min((limit / 10).max(1));
+        (usable, reserve, spent)
+    }
+
+    /// Notes the counter's totals after a take-back (when the ledger keeps use).
+    pub(super) fn end_take_back(&mut self, totals: Option<super::ledger::Totals>) {
+        match totals {
+            Some(t) => {
+                self.total_seen = Some(t.granted);
+                self.used_seen = Some(t.used);
+            }
+            None => self.total_seen = None,
+        }
+    }
+
+    /// Puts `units` a call reserved and did not use back: into this bucket, or, for a
+    /// reservation made before the last take-back (`epoch`), to be given back to the
+    /// ledger. A negative amount (the call cost more than reserved) is a debt this
+    /// bucket pays either way.
+    pub(super) fn put_back(&mut self, units: i64, epoch: u32) {
+        if units > 0 && epoch != self.epoch {
+            self.giveback += units;
+        } else {
+            self.available += units;
+        }
+    }
+
+    /// What this proxy's view says about the counter's use when it has `total` granted
+    /// to all proxies: (units spent or reserved by calls in progress, units held by other
+    /// proxies). Held elsewhere is what is granted but neither reported spent nor held
+    /// or spent here: other proxies' unused capacity, their calls in progress, and what
+    /// they spent since their last report. Without the ledger's `used`, everything not
+    /// held here counts as used.
+    pub(super) fn usage(&self, total: i64) -> (i64, i64) {
+        let here = self.available + self.reserve + self.giveback;
+        match self.used_seen {
+            Some(used) => {
+                let spent = used + self.unreported;
+                let elsewhere = total - spent - self.reserved - here;
+                (spent + self.reserved, elsewhere.max(0))
+            }
+            None => ((total - here).max(0), 0),
+        }
     }
 }

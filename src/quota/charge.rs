@@ -65,7 +65,18 @@ pub struct Ask<'a> {
 #[derive(Debug, Default)]
 pub struct Reservation {
     /// The units debited from each counter.
-    pub(super) debits: Vec<(CounterKey, i64)>,
+    pub(super) debits: Vec<Debit>,
+}
+
+/// The units one call debited from one counter's bucket.
+#[derive(Debug)]
+pub(super) struct Debit {
+    /// The counter.
+    pub(super) key: CounterKey,
+    /// Units.
+    pub(super) amount: i64,
+    /// The bucket's take-back count at the debit ([`super::bucket::Bucket::put_back`]).
+    pub(super) epoch: u32,
 }
 
 /// The charges of `ask` in the local day and month (in `tz`) around `at`: for a call

@@ -52,6 +52,9 @@ pub(crate) use super::refusal::{budget_refusal_message, refusal_message, WorstCa
 
 /// What a call that found its bucket short asks of the ledger.
 enum Step {
+    /// Give back capacity granted under a limit since lowered (`takeback`): these
+    /// usable units and the reserve; and report these units spent.
+    TakeBack(i64, i64, i64),
     /// Move this many units out of the lease reserve.
     Activate(i64),
     /// Draw a chunk: `need` now, `want` at most, `activate` of it usable at once.
@@ -60,6 +63,8 @@ enum Step {
 
 /// What the ledger did for a [`Step`].
 enum Done {
+    /// Capacity taken back; the counter's totals afterwards (when the ledger keeps use).
+    TakenBack(Option<super::ledger::Totals>),
     /// Units moved out of the reserve, and the reserve left.
     Activated(i64, i64),
     /// The units needed, and the grant.
@@ -89,6 +94,9 @@ pub struct QuotaEngine {
     /// What was handed out without the ledger in the current outage. Lock order:
     /// `buckets` before this.
     pub(super) outage: Mutex<Outage>,
+    /// Units spent on this proxy not reported to the ledger yet, of buckets no longer
+    /// held (their period ended) or whose report failed. Lock order: `buckets` first.
+    pub(super) unreported: Mutex<KeyMap<i64>>,
 }
 
 impl QuotaEngine {
@@ -110,6 +118,7 @@ impl QuotaEngine {
             store_down: std::sync::atomic::AtomicBool::new(false),
             on_outage: OnStoreOutage::Refuse,
             outage: Mutex::new(Outage::default()),
+            unreported: Mutex::new(KeyMap::default()),
         }
     }
 
@@ -157,10 +166,13 @@ impl QuotaEngine {
         for _ in 0..100_000 {
             let short: Vec<&Charge> = match self.try_debit(&charges) {
                 Ok(r) => return Ok(r),
-                Err(i) => charges[i..]
-                    .iter()
-                    .filter(|c| self.held(&c.key) < c.amount)
-                    .collect(),
+                Err(i) => {
+                    let buckets = self.buckets.lock();
+                    charges[i..]
+                        .iter()
+                        .filter(|c| !Self::has_room(buckets.get(&c.key), c))
+                        .collect()
+                }
             };
             for short in short {
                 if ask.allow_grants && self.outage_known() {
@@ -207,31 +219,43 @@ impl QuotaEngine {
         Self::debit(&mut self.buckets.lock(), charges)
     }
 
+    /// Whether `b` can serve `c` as it is: it holds the units, granted under a limit no
+    /// higher than the one `c` is charged against (units granted under a limit since
+    /// lowered are taken back first, so that the new limit is checked).
+    fn has_room(b: Option<&Bucket>, c: &Charge) -> bool {
+        b.is_some_and(|b| b.available >= c.amount && c.limit.limit >= b.limit)
+    }
+
     /// [`Self::try_debit`] with the buckets' lock held.
     pub(super) fn debit(
         buckets: &mut KeyMap<Bucket>,
         charges: &[Charge],
     ) -> Result<Reservation, usize> {
         for (i, c) in charges.iter().enumerate() {
-            let room = buckets.get(&c.key).map_or(0, |b| b.available);
-            if room < c.amount {
+            if !Self::has_room(buckets.get(&c.key), c) {
                 return Err(i);
             }
         }
         let now = Instant::now();
         let mut debits = Vec::with_capacity(charges.len());
         for c in charges {
+            let mut epoch = 0;
             if let Some(b) = buckets.get_mut(&c.key) {
                 b.available -= c.amount;
                 b.reserved += c.amount;
                 b.last_used = now;
+                epoch = b.epoch;
             }
-            debits.push((c.key.clone(), c.amount));
+            debits.push(super::charge::Debit {
+                key: c.key.clone(),
+                amount: c.amount,
+                epoch,
+            });
         }
         Ok(Reservation { debits })
     }
 
-    fn grant_lock(&self, key: &CounterKey) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn grant_lock(&self, key: &CounterKey) -> Arc<tokio::sync::Mutex<()>> {
         Arc::clone(
             self.grant_locks
                 .lock()
@@ -284,8 +308,16 @@ impl QuotaEngine {
         deadline: Instant,
     ) -> Result<(), Refusal> {
         // `room`: what this call could still have had, here and in the ledger;
-        // `reserved`: what calls in progress on this proxy hold.
-        let refuse = |used, room, reserved| Refusal::limit(charge, used, room, reserved);
+        // `reserved`: what calls in progress on this proxy hold; the use as this proxy
+        // knows it from the ledger's totals `total`.
+        let tracks = self.ledger.tracks_use();
+        let refuse = |b: &Bucket, total: i64, room: i64| {
+            let mut usage = b.usage(total);
+            if !tracks {
+                usage.1 = 0;
+            }
+            Refusal::limit(charge, usage, room, b.reserved)
+        };
         let gate = self.grant_lock(&charge.key);
         // A call that times out here waited for another call's ledger work, not for its
         // own: it is refused the same way, but only the work's own answer (or its
@@ -300,29 +332,36 @@ impl QuotaEngine {
             let b = buckets
                 .entry(charge.key.clone())
                 .or_insert_with(|| Bucket::new(charge.limit.limit, now));
-            b.limit = charge.limit.limit;
-            if b.available >= charge.amount {
+            if charge.limit.limit < b.limit {
+                // The limit fell since these units were granted: all of them go back
+                // and the call draws anew, checked against the new limit.
+                let (usable, reserve, spent) = b.begin_take_back(charge.limit.limit);
+                Step::TakeBack(usable, reserve, spent)
+            } else if b.available >= charge.amount {
+                b.limit = charge.limit.limit;
                 return Ok(()); // another call topped it up meanwhile
-            }
-            let missing = charge.amount - b.available;
-            if b.reserve > 0 {
-                // Units this proxy holds in its lease reserve: made usable first.
-                Step::Activate(b.activation_for(missing))
-            } else if !allow_grants {
-                let used = b.total_seen.unwrap_or(charge.limit.limit);
-                return Err(refuse(used, b.available, b.reserved));
-            } else if b.refuses_from_memory(missing, now) {
-                let used = b.total_seen.unwrap_or(0);
-                let room = b.available + (b.limit - used).max(0);
-                return Err(refuse(used, room, b.reserved));
             } else {
-                // The ledger caps the chunk to a share of what is left, from the
-                // counter's current value (this proxy's view of it may be stale).
-                let want = b.chunk_for(missing, now);
-                Step::Grant {
-                    need: missing,
-                    want,
-                    activate: b.activation_for(missing),
+                b.limit = charge.limit.limit;
+                let missing = charge.amount - b.available;
+                if b.reserve > 0 {
+                    // Units this proxy holds in its lease reserve: made usable first.
+                    Step::Activate(b.activation_for(missing))
+                } else if !allow_grants {
+                    let total = b.total_seen.unwrap_or(charge.limit.limit);
+                    return Err(refuse(b, total, b.available));
+                } else if b.refuses_from_memory(missing, now) {
+                    let total = b.total_seen.unwrap_or(0);
+                    let room = b.available + (b.limit - total).max(0);
+                    return Err(refuse(b, total, room));
+                } else {
+                    // The ledger caps the chunk to a share of what is left, from the
+                    // counter's current value (this proxy's view of it may be stale).
+                    let want = b.chunk_for(missing, now);
+                    Step::Grant {
+                        need: missing,
+                        want,
+                        activate: b.activation_for(missing),
+                    }
                 }
             }
         };
@@ -338,6 +377,9 @@ impl QuotaEngine {
         let work = tokio::spawn(async move {
             let _held = held;
             let done = match step {
+                Step::TakeBack(usable, reserve, spent) => {
+                    Done::TakenBack(ledger.take_back(&key, usable, reserve, spent).await?)
+                }
                 Step::Activate(amount) => {
                     let (moved, left) = ledger.activate(&key, amount).await?;
                     Done::Activated(moved, left)
@@ -359,6 +401,7 @@ impl QuotaEngine {
                 .entry(key)
                 .or_insert_with(|| Bucket::new(limit, now));
             match done {
+                Done::TakenBack(totals) => b.end_take_back(totals),
                 Done::Activated(moved, left) => {
                     b.available += moved;
                     b.reserve = left;
@@ -366,7 +409,7 @@ impl QuotaEngine {
                 }
                 Done::Granted(_, grant) => b.fill(
                     grant.granted - grant.kept,
-                    grant.total,
+                    (grant.total, grant.used),
                     (grant.kept > 0).then_some(grant.reserve),
                     now,
                 ),
@@ -386,8 +429,9 @@ impl QuotaEngine {
             Ok(Ok(Ok(done))) => done,
         };
         let (need, grant) = match done {
-            // Moved (or the reserve turned out reclaimed): the admission loop asks again.
-            Done::Activated(..) => {
+            // Moved (or the reserve turned out reclaimed), or taken back: the admission
+            // loop asks again.
+            Done::Activated(..) | Done::TakenBack(_) => {
                 self.store_answers();
                 return Ok(());
             }
@@ -421,8 +465,10 @@ impl QuotaEngine {
         }
         if grant.granted < need {
             b.exhausted_at = Some(now);
-            // A short grant gave this proxy everything left: its bucket is the room.
-            return Err(refuse(grant.total, b.available + b.reserve, b.reserved));
+            // A grant that cannot cover the call gives nothing: the room is this
+            // bucket and what the ledger has not granted.
+            let room = b.available + b.reserve + (b.limit - grant.total).max(0);
+            return Err(refuse(b, grant.total, room));
         }
         b.exhausted_at = None;
         // Other calls may have taken the new units already; the admission loop asks again.
@@ -443,13 +489,16 @@ impl QuotaEngine {
     /// what was reserved but not used returns to the local buckets.
     pub fn settle(&self, reservation: Reservation, micro_usd: i64) {
         let mut buckets = self.buckets.lock();
-        for (key, reserved) in reservation.debits {
-            if let Some(b) = buckets.get_mut(&key) {
-                b.reserved -= reserved;
-                if key.metric == Metric::MicroUsd {
+        for d in reservation.debits {
+            if let Some(b) = buckets.get_mut(&d.key) {
+                b.reserved -= d.amount;
+                if d.key.metric == Metric::MicroUsd {
                     // Negative when the call cost more than reserved: a debt the next
                     // calls pay off before they are admitted.
-                    b.available += reserved - micro_usd;
+                    b.put_back(d.amount - micro_usd, d.epoch);
+                    b.unreported += micro_usd;
+                } else {
+                    b.unreported += d.amount;
                 }
             }
         }
@@ -459,9 +508,10 @@ impl QuotaEngine {
     /// Bedrock), so its worst case counts.
     pub(crate) fn settle_worst_case(&self, reservation: Reservation) {
         let mut buckets = self.buckets.lock();
-        for (key, reserved) in reservation.debits {
-            if let Some(b) = buckets.get_mut(&key) {
-                b.reserved -= reserved;
+        for d in reservation.debits {
+            if let Some(b) = buckets.get_mut(&d.key) {
+                b.reserved -= d.amount;
+                b.unreported += d.amount;
             }
         }
     }
@@ -469,10 +519,10 @@ impl QuotaEngine {
     /// Gives a reservation back whole: the call never reached upstream.
     pub fn cancel(&self, reservation: Reservation) {
         let mut buckets = self.buckets.lock();
-        for (key, reserved) in reservation.debits {
-            if let Some(b) = buckets.get_mut(&key) {
-                b.available += reserved;
-                b.reserved -= reserved;
+        for d in reservation.debits {
+            if let Some(b) = buckets.get_mut(&d.key) {
+                b.put_back(d.amount, d.epoch);
+                b.reserved -= d.amount;
             }
         }
     }

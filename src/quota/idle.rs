@@ -2,6 +2,8 @@
 //! [`IDLE_RETURN`] without a debit, all of them on shutdown, and buckets of ended
 //! periods are dropped. A failed return only leaves the units counted as granted:
 //! under-use, never overshoot. Units in the lease reserve go back with the usable ones.
+//! The same pass gives back what calls reserved before a take-back did not spend
+//! (`takeback`), and reports what this proxy spent to the ledger's `used`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,7 @@ fn take(key: &CounterKey, b: &mut super::bucket::Bucket) -> Held {
     // A negative `available` (a debt) stays: the next calls pay it.
     let usable = b.available.max(0);
     b.available -= usable;
+    let usable = usable + std::mem::take(&mut b.giveback);
     let reserve = std::mem::take(&mut b.reserve);
     Held {
         key: key.clone(),
@@ -56,8 +59,16 @@ impl QuotaEngine {
         let mut out = Vec::new();
         let mut buckets = self.buckets.lock();
         let outage = self.outage.lock();
+        let mut unreported = self.unreported.lock();
         buckets.retain(|key, b| {
             let current = *key.period == *day || *key.period == *month;
+            if current && b.giveback > 0 && !outage.owes(key) {
+                out.push(Held {
+                    key: key.clone(),
+                    usable: std::mem::take(&mut b.giveback),
+                    reserve: 0,
+                });
+            }
             // Units owed to the ledger were never granted by it: they are not returned
             // before the outage is reconciled.
             if current
@@ -67,8 +78,13 @@ impl QuotaEngine {
             {
                 out.push(take(key, b));
             }
-            current || outage.owes(key)
+            let keep = current || outage.owes(key);
+            if !keep && b.unreported != 0 {
+                *unreported.entry(key.clone()).or_default() += std::mem::take(&mut b.unreported);
+            }
+            keep
         });
+        drop(unreported);
         drop(outage);
         // Grant locks of dropped buckets that nobody waits on go too.
         self.grant_locks
@@ -84,14 +100,56 @@ impl QuotaEngine {
         let outage = self.outage.lock();
         buckets
             .iter_mut()
-            .filter(|(k, b)| (b.available > 0 || b.reserve > 0) && !outage.owes(k))
+            .filter(|(k, b)| {
+                (b.available > 0 || b.reserve > 0 || b.giveback > 0) && !outage.owes(k)
+            })
             .map(|(k, b)| take(k, b))
             .collect()
     }
 
-    /// Returns capacity to the ledger; failures are logged (the units stay counted as
-    /// granted: under-use, never overshoot).
+    /// Returns capacity to the ledger, then reports what this proxy spent since its last
+    /// report; failures are logged (the units stay counted as granted: under-use, never
+    /// overshoot; a report that failed is made again at the next pass).
     pub async fn release(&self, units: Vec<Held>) {
+        self.give_back(units).await;
+        self.report_used().await;
+    }
+
+    /// Reports the units spent here to the ledger's `used` (ledgers that keep it), one
+    /// statement per counter that had calls settled since the last report.
+    async fn report_used(&self) {
+        if !self.ledger.tracks_use() {
+            return;
+        }
+        let spent: Vec<(CounterKey, i64)> = {
+            let mut buckets = self.buckets.lock();
+            let mut spent = std::mem::take(&mut *self.unreported.lock());
+            for (key, b) in buckets.iter_mut().filter(|(_, b)| b.unreported != 0) {
+                let units = std::mem::take(&mut b.unreported);
+                // Counted as reported at once, so that a refusal meanwhile does not
+                // count them twice; put back below if the report fails.
+                b.used_seen = b.used_seen.map(|u| u + units);
+                *spent.entry(key.clone()).or_default() += units;
+            }
+            spent.into_iter().collect()
+        };
+        for (key, units) in spent {
+            if let Err(e) = self.ledger.report_used(&key, units).await {
+                tracing::debug!(counter = %key, error = %e, "reporting quota use failed");
+                let mut buckets = self.buckets.lock();
+                match buckets.get_mut(&key) {
+                    Some(b) => {
+                        b.unreported += units;
+                        b.used_seen = b.used_seen.map(|u| u - units);
+                    }
+                    None => *self.unreported.lock().entry(key).or_default() += units,
+                }
+            }
+        }
+    }
+
+    /// Returns capacity to the ledger.
+    async fn give_back(&self, units: Vec<Held>) {
         for held in units {
             let result = self
                 .ledger

@@ -32,10 +32,14 @@ use super::CounterKey;
 /// unused in any one proxy.
 pub const SHARE_DIVISOR: i64 = 8;
 
-/// Units to give: `want` capped to the share of what is left (at least `need`), and to
-/// what is left.
+/// Units to give: `want` capped to the share of what is left (at least `need`); nothing
+/// when what is left cannot cover `need` (a call that will be refused takes no capacity
+/// that other calls, on this proxy or another, could use).
 pub(crate) fn units_to_give(granted: i64, need: i64, want: i64, limit: i64) -> i64 {
     let left = (limit - granted).max(0);
+    if left < need.max(1) {
+        return 0;
+    }
     want.min((left / SHARE_DIVISOR).max(need)).min(left).max(0)
 }
 use crate::metrics::Metrics;
@@ -54,6 +58,18 @@ pub struct Grant {
     pub(crate) kept: i64,
     /// This proxy's reserve of the counter after the grant (when `kept` > 0).
     pub(crate) reserve: i64,
+    /// Units all proxies together reported spent, as of this grant (ledgers that keep
+    /// it: [`Ledger::tracks_use`]).
+    pub(crate) used: Option<i64>,
+}
+
+/// A counter's totals after a take-back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    /// Units granted to all proxies together.
+    pub granted: i64,
+    /// Units all proxies together reported spent.
+    pub used: i64,
 }
 
 impl Grant {
@@ -64,6 +80,7 @@ impl Grant {
             total,
             kept: 0,
             reserve: 0,
+            used: None,
         }
     }
 }
@@ -120,6 +137,36 @@ pub trait Ledger: Send + Sync + 'static {
         reserved: i64,
     ) -> LedgerFuture<'a, ()> {
         self.release(key, usable + reserved)
+    }
+    /// Takes back capacity of `key` granted under a limit that has since been lowered:
+    /// this proxy's `usable` units and its `reserved` ones, and (ledgers with leases) the
+    /// lease reserves other proxies hold for `key`, in one transaction that also adds
+    /// `spent` (this proxy's unreported use) to the reported use. Returns the counter's
+    /// totals afterwards when the ledger keeps use ([`Ledger::tracks_use`]).
+    fn take_back<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        usable: i64,
+        reserved: i64,
+        spent: i64,
+    ) -> LedgerFuture<'a, Option<Totals>> {
+        Box::pin(async move {
+            self.release_held(key, usable, reserved).await?;
+            if spent != 0 {
+                self.report_used(key, spent).await?;
+            }
+            Ok(None)
+        })
+    }
+    /// Adds `units` spent on this proxy (calls settled) to `key`'s reported use.
+    fn report_used<'a>(&'a self, key: &'a CounterKey, units: i64) -> LedgerFuture<'a, ()> {
+        let _ = (key, units);
+        Box::pin(async { Ok(()) })
+    }
+    /// Whether the ledger keeps the units reported spent beside those granted (so a
+    /// refusal can tell spending from capacity other proxies hold).
+    fn tracks_use(&self) -> bool {
+        false
     }
     /// Renews this proxy's leases and reclaims the reserves of expired ones.
     fn keep_leases(&self) -> LedgerFuture<'_, ()> {
@@ -251,6 +298,7 @@ impl StoreLedger {
         want: i64,
         limit: i64,
         activate: Option<i64>,
+        check_stored: bool,
     ) -> LedgerFuture<'a, Grant> {
         let (owner, ttl, give_up) = (Arc::clone(&self.owner), self.lease_ttl, self.give_up);
         let (store, statements, key, metrics) = (
@@ -265,7 +313,15 @@ impl StoreLedger {
                 statements.fetch_add(5, Ordering::Relaxed);
                 let subject = key.subject.stored();
                 let counter = stored(&key, &subject);
-                let decide = |granted| units_to_give(granted, need, want, limit);
+                // The limit as stored caps the grant too: a proxy whose policy snapshot
+                // has not caught up with a lowered limit grants nothing past it.
+                let decide = |granted, stored: Option<i64>| {
+                    let limit = match stored {
+                        Some(stored) if check_stored => stored.min(limit),
+                        _ => limit,
+                    };
+                    units_to_give(granted, need, want, limit)
+                };
                 let lease = activate.map(|a| {
                     let lease = LeaseRef {
                         owner: &owner,
@@ -285,6 +341,7 @@ impl StoreLedger {
                             total: g.total,
                             kept: g.kept,
                             reserve: g.reserve,
+                            used: Some(g.used),
                         })
                     }
                     // A deadlock or lock timeout between proxies: the transaction was
@@ -327,7 +384,12 @@ impl Ledger for StoreLedger {
         want: i64,
         limit: i64,
     ) -> LedgerFuture<'a, Grant> {
-        self.grant_with(key, need, want, limit, None)
+        self.grant_with(key, need, want, limit, None, true)
+    }
+
+    fn charge<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, Grant> {
+        // Units already handed out: whatever any limit says.
+        self.grant_with(key, amount, amount, i64::MAX, None, false)
     }
 
     fn grant_leased<'a>(
@@ -338,7 +400,66 @@ impl Ledger for StoreLedger {
         limit: i64,
         activate: i64,
     ) -> LedgerFuture<'a, Grant> {
-        self.grant_with(key, need, want, limit, Some(activate))
+        self.grant_with(key, need, want, limit, Some(activate), true)
+    }
+
+    fn take_back<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        usable: i64,
+        reserved: i64,
+        spent: i64,
+    ) -> LedgerFuture<'a, Option<Totals>> {
+        // This run's reserve is in its lease row, which the take-back empties with the
+        // others: `reserved` (the proxy's view of it) is not needed.
+        let _ = reserved;
+        let (store, key, metrics, give_up) = (
+            Arc::clone(&self.store),
+            key.clone(),
+            Arc::clone(&self.metrics),
+            self.give_up,
+        );
+        self.statements.fetch_add(6, Ordering::Relaxed);
+        Box::pin(self.at_home(async move {
+            let subject = key.subject.stored();
+            let counter = stored(&key, &subject);
+            match store.take_back(counter, usable, spent, give_up).await {
+                Ok((granted, used, taken)) => {
+                    tracing::info!(
+                        counter = %key,
+                        units = taken,
+                        granted,
+                        "took back quota capacity granted under a limit since lowered"
+                    );
+                    Ok(Some(Totals { granted, used }))
+                }
+                Err(e) => {
+                    metrics.database_error("quota_take_back");
+                    Err(e)
+                }
+            }
+        }))
+    }
+
+    fn report_used<'a>(&'a self, key: &'a CounterKey, units: i64) -> LedgerFuture<'a, ()> {
+        let (store, key, metrics) = (
+            Arc::clone(&self.store),
+            key.clone(),
+            Arc::clone(&self.metrics),
+        );
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        Box::pin(self.at_home(async move {
+            let subject = key.subject.stored();
+            let result = store.report_used(stored(&key, &subject), units).await;
+            if result.is_err() {
+                metrics.database_error("quota_report_used");
+            }
+            result
+        }))
+    }
+
+    fn tracks_use(&self) -> bool {
+        true
     }
 
     fn activate<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, (i64, i64)> {
@@ -472,17 +593,23 @@ impl Ledger for StoreLedger {
 /// The ledger in memory: the same contract, for tests and the simulator.
 #[derive(Default)]
 pub struct MemoryLedger {
-    rows: Mutex<HashMap<CounterKey, i64>>,
+    /// Per counter: (granted, used).
+    rows: Mutex<HashMap<CounterKey, (i64, i64)>>,
     statements: AtomicU64,
 }
 
 impl MemoryLedger {
     /// Units of `key` granted to all engines together.
     pub fn granted(&self, key: &CounterKey) -> i64 {
-        self.rows.lock().get(key).copied().unwrap_or(0)
+        self.rows.lock().get(key).map_or(0, |r| r.0)
     }
 
-    fn with_rows<T>(&self, f: impl FnOnce(&mut HashMap<CounterKey, i64>) -> T) -> T {
+    /// Units of `key` engines reported spent.
+    pub fn used(&self, key: &CounterKey) -> i64 {
+        self.rows.lock().get(key).map_or(0, |r| r.1)
+    }
+
+    fn with_rows<T>(&self, f: impl FnOnce(&mut HashMap<CounterKey, (i64, i64)>) -> T) -> T {
         self.statements.fetch_add(1, Ordering::Relaxed);
         f(&mut self.rows.lock())
     }
@@ -497,24 +624,74 @@ impl Ledger for MemoryLedger {
         limit: i64,
     ) -> LedgerFuture<'a, Grant> {
         let grant = self.with_rows(|rows| {
-            let granted = rows.entry(key.clone()).or_insert(0);
+            let (granted, used) = rows.entry(key.clone()).or_insert((0, 0));
             let give = units_to_give(*granted, need, want, limit);
             *granted += give;
-            Grant::new(give, *granted)
+            Grant {
+                used: Some(*used),
+                ..Grant::new(give, *granted)
+            }
         });
         Box::pin(async move { Ok(grant) })
     }
 
     fn release<'a>(&'a self, key: &'a CounterKey, amount: i64) -> LedgerFuture<'a, ()> {
         self.with_rows(|rows| {
-            if let Some(g) = rows.get_mut(key) {
+            if let Some((g, _)) = rows.get_mut(key) {
                 *g = (*g - amount).max(0);
             }
         });
         Box::pin(async move { Ok(()) })
     }
 
+    fn take_back<'a>(
+        &'a self,
+        key: &'a CounterKey,
+        usable: i64,
+        reserved: i64,
+        spent: i64,
+    ) -> LedgerFuture<'a, Option<Totals>> {
+        let totals = self.with_rows(|rows| {
+            let (granted, used) = rows.entry(key.clone()).or_insert((0, 0));
+            *granted = (*granted - usable.max(0) - reserved.max(0)).max(0);
+            *used += spent;
+            Totals {
+                granted: *granted,
+                used: *used,
+            }
+        });
+        Box::pin(async move { Ok(Some(totals)) })
+    }
+
+    fn report_used<'a>(&'a self, key: &'a CounterKey, units: i64) -> LedgerFuture<'a, ()> {
+        self.with_rows(|rows| rows.entry(key.clone()).or_insert((0, 0)).1 += units);
+        Box::pin(async move { Ok(()) })
+    }
+
+    fn tracks_use(&self) -> bool {
+        true
+    }
+
     fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_that_cannot_cover_the_need_gives_nothing() {
+        // $1.00 budget, nothing granted: a $1.25 worst case takes nothing.
+        assert_eq!(units_to_give(0, 1_250_000, 1_250_000, 1_000_000), 0);
+        // What is left covers it: the need, at least, and at most a share of the rest.
+        assert_eq!(units_to_give(0, 125_000, 125_000, 1_000_000), 125_000);
+        assert_eq!(units_to_give(0, 1, 100, 1_000), 100);
+        assert_eq!(units_to_give(990, 1, 100, 1_000), 1);
+        assert_eq!(units_to_give(999, 1, 100, 1_000), 1);
+        assert_eq!(units_to_give(1_000, 1, 100, 1_000), 0);
+        // Past a lowered limit: nothing.
+        assert_eq!(units_to_give(21, 1, 10, 12), 0);
     }
 }

@@ -11,6 +11,7 @@
 //!   - `event`: the warnings and exhaustions admission reports;
 //!   - `idle`: giving unused capacity back to the ledger;
 //!   - `lease`: renewing this proxy's leases, reclaiming expired ones of others;
+//!   - `takeback`: giving back capacity granted under a limit since lowered;
 //!   - `outage`: admitting calls on an allowance while the ledger does not answer
 //!     (`quota.on_store_outage = "allow"`) and charging them to it afterwards.
 //! - `ledger`: where chunks come from: the database's `quota_counters` rows, granted
@@ -36,6 +37,7 @@ mod outage;
 mod periods;
 pub(crate) mod policy;
 mod refusal;
+mod takeback;
 
 use std::fmt;
 use std::sync::Arc;

@@ -99,9 +99,13 @@ impl QuotaEngine {
         for c in charges {
             if let Some(b) = buckets.get(&c.key) {
                 if b.available < c.amount && b.refuses_from_memory(c.amount - b.available, now) {
-                    let used = b.total_seen.unwrap_or(c.limit.limit);
-                    let room = b.available + b.reserve + (b.limit - used).max(0);
-                    return Err(Refusal::limit(c, used, room, b.reserved));
+                    let total = b.total_seen.unwrap_or(c.limit.limit);
+                    let room = b.available + b.reserve + (b.limit - total).max(0);
+                    let mut usage = b.usage(total);
+                    if !self.ledger.tracks_use() {
+                        usage.1 = 0;
+                    }
+                    return Err(Refusal::limit(c, usage, room, b.reserved));
                 }
             }
         }

@@ -101,6 +101,30 @@ impl Policy {
         }
     }
 
+    /// The limit of one counter kind of `subject` (in the counter's unit: requests, or
+    /// micro-USD rounded down), `None` when unset or the subject is unknown.
+    pub(crate) fn limit_for(
+        &self,
+        subject: super::Subject,
+        window: super::Window,
+        metric: super::Metric,
+    ) -> Option<i64> {
+        use super::{Metric, Window};
+        let limits = match subject {
+            super::Subject::User(id) => {
+                let (_, i) = self.users.get(&id)?;
+                *self.limit_sets.get(*i as usize)?
+            }
+            super::Subject::Team(id) => *self.teams.get(&id)?,
+        };
+        match (window, metric) {
+            (Window::Day, Metric::Requests) => limits.daily_requests,
+            (Window::Month, Metric::Requests) => limits.monthly_requests,
+            (Window::Day, Metric::MicroUsd) => limits.daily_budget_usd.map(super::limit_micro),
+            (Window::Month, Metric::MicroUsd) => limits.monthly_budget_usd.map(super::limit_micro),
+        }
+    }
+
     /// Users blocked at `now_ms`: (by an administrator, automatically for a limit).
     pub(crate) fn blocked_counts(&self, now_ms: i64) -> (u64, u64) {
         let mut counts = (0, 0);
@@ -183,6 +207,42 @@ mod tests {
         assert_eq!(p.limits(1), (a, b));
         assert_eq!(p.limits(3), (b, Limits::default()));
         assert_eq!(p.limits(9), (Limits::default(), Limits::default()));
+    }
+
+    #[test]
+    fn a_counter_kind_finds_its_limit_in_the_users_or_teams_set() {
+        use crate::quota::{Metric, Subject, Window};
+        let user = Limits {
+            daily_requests: Some(12),
+            monthly_budget_usd: Some(2.5),
+            ..Default::default()
+        };
+        let team = Limits {
+            monthly_requests: Some(900),
+            daily_budget_usd: Some(1.0),
+            ..Default::default()
+        };
+        let p = Policy::new(vec![(1, 10, user)], vec![(10, team)], vec![]);
+        let at = |s, w, m| p.limit_for(s, w, m);
+        assert_eq!(
+            at(Subject::User(1), Window::Day, Metric::Requests),
+            Some(12)
+        );
+        assert_eq!(at(Subject::User(1), Window::Month, Metric::Requests), None);
+        assert_eq!(
+            at(Subject::User(1), Window::Month, Metric::MicroUsd),
+            Some(2_500_000)
+        );
+        assert_eq!(
+            at(Subject::Team(10), Window::Month, Metric::Requests),
+            Some(900)
+        );
+        assert_eq!(
+            at(Subject::Team(10), Window::Day, Metric::MicroUsd),
+            Some(1_000_000)
+        );
+        assert_eq!(at(Subject::User(2), Window::Day, Metric::Requests), None);
+        assert_eq!(at(Subject::Team(11), Window::Day, Metric::Requests), None);
     }
 
     #[test]

@@ -15,11 +15,18 @@ pub enum Refusal {
     Limit {
         /// Which limit.
         limit: LimitRef,
-        /// Units granted to all proxies together (what is used or held).
+        /// Units spent, or reserved by calls in progress on this proxy: what all proxies
+        /// reported spent to the ledger, plus what this proxy spent since its last
+        /// report, plus `reserved`. Not capacity held unused anywhere.
         used: i64,
         /// Of `used`, the units reserved by calls in progress on this proxy (their worst
         /// case, until they are settled).
         reserved: i64,
+        /// Units granted to other proxies that they hold unused, reserve for calls in
+        /// progress there, or spent since their last report (0 when the ledger does not
+        /// keep reported use): not spent as far as this proxy knows, and not available
+        /// to it until they come back.
+        held_elsewhere: i64,
         /// Units the call asked for (1 request, or its worst-case cost in micro-USD).
         asked: i64,
         /// Units the call could still have had (this proxy's bucket plus what the
@@ -36,11 +43,12 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// `charge`'s limit has no room: `used` units granted to all proxies, `room` left
+    /// `charge`'s limit has no room: `used` units spent or reserved and `held_elsewhere`
+    /// held by other proxies (a bucket's [`super::bucket::Bucket::usage`]), `room` left
     /// for this call, `reserved` held by this proxy's calls in progress.
     pub(crate) fn limit(
         charge: &super::charge::Charge,
-        used: i64,
+        (used, held_elsewhere): (i64, i64),
         room: i64,
         reserved: i64,
     ) -> Self {
@@ -48,6 +56,7 @@ impl Refusal {
             limit: charge.limit.clone(),
             used,
             reserved,
+            held_elsewhere,
             asked: charge.amount,
             room,
             resets_at: charge.resets_at,
@@ -55,11 +64,16 @@ impl Refusal {
         }
     }
 
-    /// Whether the limit is spent (nothing is left for any call), rather than too
-    /// small for this call's worst case: only then is the user blocked for it.
+    /// Whether the limit is spent (nothing is left for any call, and no other proxy
+    /// holds capacity of it), rather than too small for this call's worst case or held
+    /// elsewhere for now: only then is the user blocked for it.
     pub fn is_exhausted(&self) -> bool {
         match self {
-            Self::Limit { room, .. } => *room <= 0,
+            Self::Limit {
+                room,
+                held_elsewhere,
+                ..
+            } => *room <= 0 && *held_elsewhere <= 0,
             Self::Unavailable(_) => false,
         }
     }
@@ -89,17 +103,26 @@ pub(crate) fn budget_refusal_message(
     tz: Tz,
     worst: Option<&WorstCase>,
 ) -> String {
-    let (limit, used, reserved, asked, room, resets_at) = match refusal {
+    let (limit, used, reserved, elsewhere, asked, room, resets_at) = match refusal {
         Refusal::Unavailable(m) => return m.clone(),
         Refusal::Limit {
             limit,
             used,
             reserved,
+            held_elsewhere,
             asked,
             room,
             resets_at,
             ..
-        } => (limit, used, reserved, asked, room, resets_at),
+        } => (
+            limit,
+            used,
+            reserved,
+            held_elsewhere,
+            asked,
+            room,
+            resets_at,
+        ),
     };
     let who = match limit.subject {
         Subject::User(_) => format!("user {}", limit.name),
@@ -107,22 +130,34 @@ pub(crate) fn budget_refusal_message(
     };
     let when = resets_at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z");
     let window = limit.window.adjective();
+    // The real use (possibly past a limit lowered below it), never what is merely
+    // granted: capacity other proxies hold is named as such.
     if limit.metric == Metric::Requests {
+        let elsewhere = match *elsewhere {
+            n if n > 0 => format!(
+                "; {n} more held by other proxies, unused or for calls in progress or just made"
+            ),
+            _ => String::new(),
+        };
         return format!(
-            "The {window} request limit of {} for {who} is reached ({} requests used). It resets at {when}.",
+            "The {window} request limit of {} for {who} is reached ({} requests used{elsewhere}). It resets at {when}.",
             limit.limit,
-            (*used).min(limit.limit)
+            (*used).max(0)
         );
     }
-    // Spent: what is neither left nor reserved by calls in progress (capacity other
-    // proxies hold unused counts as spent until they return it).
     let reserved = (*reserved).max(0);
-    let spent = (limit.limit - (*room).max(0) - reserved).clamp(0, limit.limit);
-    let usage = format!(
+    let spent = (*used - reserved).max(0);
+    let mut usage = format!(
         "{} used, {} reserved by calls in progress",
         dollars(spent),
         dollars(reserved)
     );
+    if *elsewhere > 0 {
+        usage.push_str(&format!(
+            ", {} held by other proxies (unused, or for calls in progress or just made there)",
+            dollars(*elsewhere)
+        ));
+    }
     if *room <= 0 {
         return format!(
             "The {window} budget of {} for {who} is reached ({usage}). It resets at {when}.",
@@ -174,6 +209,10 @@ mod tests {
     use crate::quota::Window;
 
     fn budget_refusal(used: i64, reserved: i64, room: i64) -> Refusal {
+        budget_refusal_elsewhere(used, reserved, room, 0)
+    }
+
+    fn budget_refusal_elsewhere(used: i64, reserved: i64, room: i64, elsewhere: i64) -> Refusal {
         Refusal::Limit {
             limit: LimitRef {
                 subject: Subject::User(1),
@@ -184,6 +223,7 @@ mod tests {
             },
             used,
             reserved,
+            held_elsewhere: elsewhere,
             asked: 1_250_000,
             room,
             resets_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
@@ -226,5 +266,58 @@ mod tests {
         };
         let m = budget_refusal_message(&r, chrono_tz::CET, Some(&none_fits));
         assert!(m.contains("Not even this prompt"), "{m}");
+    }
+
+    #[test]
+    fn capacity_held_by_other_proxies_is_named_and_is_not_spent() {
+        // The case: $0.000009 spent, the rest of the budget granted to another
+        // proxy that has not given it back yet.
+        let r = budget_refusal_elsewhere(9, 0, 0, 999_991);
+        assert!(
+            !r.is_exhausted(),
+            "capacity held elsewhere is not a spent budget"
+        );
+        let m = refusal_message(&r, chrono_tz::CET);
+        assert!(
+            m.contains(
+                "($0.000009 used, $0.00 reserved by calls in progress, $1.00 held by other proxies"
+            ),
+            "{m}"
+        );
+        assert!(!m.contains("$0.99 used"), "{m}");
+        // Nothing held anywhere: spent.
+        assert!(budget_refusal_elsewhere(1_000_000, 0, 0, 0).is_exhausted());
+    }
+
+    #[test]
+    fn a_request_refusal_says_the_real_use_even_past_a_lowered_limit() {
+        let refusal = |used, elsewhere| Refusal::Limit {
+            limit: LimitRef {
+                subject: Subject::User(1),
+                name: "carol".into(),
+                window: Window::Day,
+                metric: Metric::Requests,
+                limit: 12,
+            },
+            used,
+            reserved: 0,
+            held_elsewhere: elsewhere,
+            asked: 1,
+            room: 12 - used - elsewhere,
+            resets_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+            period: "2027-01-15".into(),
+        };
+        let m = refusal_message(&refusal(21, 0), chrono_tz::CET);
+        assert!(
+            m.contains("request limit of 12 for user carol is reached (21 requests used)"),
+            "{m}"
+        );
+        let m = refusal_message(&refusal(10, 2), chrono_tz::CET);
+        assert!(
+            m.contains("(10 requests used; 2 more held by other proxies, unused or for calls in progress or just made)"),
+            "{m}"
+        );
+        assert!(!refusal(10, 2).is_exhausted());
+        assert!(refusal(12, 0).is_exhausted());
     }
 }

@@ -156,6 +156,7 @@ impl App {
                 directory,
                 prices,
                 policy,
+                quota: Arc::clone(&quota),
             },
             applied: options.applied,
             poll_interval: options.poll_interval,

@@ -2,8 +2,10 @@
 //! key directory, the prices and the quota policy (limits, blocks, protections), so
 //! changes made by the command line or another proxy take effect here within one poll
 //! interval plus the reload time, or at once for a call that names a key this proxy
-//! does not know ([`LookNow`]). The version whose snapshots are in use is published
-//! as [`AppliedVersion`] (tests wait on it instead of sleeping).
+//! does not know ([`LookNow`]). A limit that fell takes back the quota capacity this
+//! proxy holds under the old one before the version counts as applied (see
+//! `quota::takeback`). The version whose snapshots are in use is published as
+//! [`AppliedVersion`] (tests wait on it instead of sleeping).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use tokio::sync::watch;
 use crate::auth::crypto::MasterKey;
 use crate::auth::directory::DirectoryHandle;
 use crate::look_now::{self, LookNow};
+use crate::quota::engine::QuotaEngine;
 use crate::quota::policy::Policy;
 use crate::snapshot::Snapshot;
 use crate::store::Store;
@@ -27,6 +30,8 @@ pub(crate) struct Snapshots {
     pub(crate) prices: Arc<Snapshot<PriceBook>>,
     /// Limits, blocks and protections.
     pub(crate) policy: Arc<Snapshot<Policy>>,
+    /// The quota engine, whose capacity under a limit that fell is taken back.
+    pub(crate) quota: Arc<QuotaEngine>,
 }
 
 /// Default poll interval (changes must show within 2 seconds).
@@ -131,5 +136,12 @@ async fn reload(
     snapshots.policy.replace(policy);
     snapshots.prices.replace(book);
     snapshots.directory.replace(dir);
+    // Calls see the new limits from here on (and take back capacity granted under a
+    // higher one before they use it); counters without calls are taken back now.
+    let policy = snapshots.policy.get();
+    snapshots
+        .quota
+        .take_back_lowered(|subject, window, metric| policy.limit_for(subject, window, metric))
+        .await;
     Ok(())
 }

@@ -2,11 +2,13 @@
 //! period. The store runs the grant transaction; how much to give is the quota engine's
 //! rule, passed in as a function of the counter's current value. A grant may keep part
 //! of what it gives in the proxy's lease reserve (`quota_leases`, see `leases`) in the
-//! same transaction.
+//! same transaction. Beside `granted`, a counter keeps `used`: the units proxies report
+//! as spent (migration 0019), for refusal messages that tell spending from capacity held.
 
 use sqlx::Row;
 
 use super::leases::{lease_reserve, LeaseRef, UPSERT_RESERVE_MYSQL, UPSERT_RESERVE_SQLITE};
+use super::limits::stored_limit;
 use sqlx::Connection as _;
 
 use super::{now_ms, on_conn_within, on_pool, Store, StoreError};
@@ -40,17 +42,20 @@ pub(crate) struct Granted {
     pub(crate) kept: i64,
     /// The lease's reserve afterwards (0 without a lease).
     pub(crate) reserve: i64,
+    /// Units reported spent by all proxies together.
+    pub(crate) used: i64,
 }
 
 impl Store {
-    /// Grants `decide(granted)` units of `counter`, where `granted` is the counter's value
-    /// read under the row lock, in one transaction. With `lease` = (lease, `activate`),
+    /// Grants `decide(granted, limit)` units of `counter`, where `granted` is the
+    /// counter's value read under the row lock and `limit` the counter's limit as stored
+    /// now (`None`: unset), in one transaction. With `lease` = (lease, `activate`),
     /// all but `activate` of the units given go to that lease's reserve in the same
     /// transaction.
     pub(crate) async fn grant_capacity(
         &self,
         counter: CounterRef<'_>,
-        decide: impl FnOnce(i64) -> i64,
+        decide: impl FnOnce(i64, Option<i64>) -> i64,
         lease: Option<(LeaseRef<'_>, i64)>,
         deadline: std::time::Duration,
     ) -> Result<Granted, StoreError> {
@@ -66,9 +71,9 @@ impl Store {
         );
         let mysql = self.kind() == DatabaseKind::MySql;
         let select = if mysql {
-            "SELECT granted FROM quota_counters WHERE subject = ? AND metric = ? AND period = ? FOR UPDATE"
+            "SELECT granted, used FROM quota_counters WHERE subject = ? AND metric = ? AND period = ? FOR UPDATE"
         } else {
-            "SELECT granted FROM quota_counters WHERE subject = ? AND metric = ? AND period = ?"
+            "SELECT granted, used FROM quota_counters WHERE subject = ? AND metric = ? AND period = ?"
         };
         let result = on_conn_within!(self, deadline, conn => {
             // MySQL: create the row outside the transaction, so two grants never hold
@@ -83,14 +88,15 @@ impl Store {
                 sqlx::query(&insert).bind(subject).bind(metric).bind(period).bind(now)
                     .execute(&mut *tx).await?;
             }
-            let granted: i64 = sqlx::query(select)
+            let row = sqlx::query(select)
                 .bind(subject)
                 .bind(metric)
                 .bind(period)
                 .fetch_one(&mut *tx)
-                .await?
-                .try_get("granted")?;
-            let give = decide(granted);
+                .await?;
+            let (granted, used): (i64, i64) = (row.try_get("granted")?, row.try_get("used")?);
+            let limit = stored_limit!(tx, subject, metric, period);
+            let give = decide(granted, limit);
             if give > 0 {
                 sqlx::query(
                     "UPDATE quota_counters SET granted = granted + ?, updated_at = ? \
@@ -122,9 +128,31 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Granted { given: give, total: granted + give, kept, reserve }
+            Granted { given: give, total: granted + give, kept, reserve, used }
         });
         Ok(result)
+    }
+
+    /// Adds `units` spent to `counter`'s `used` (a report of calls settled on one proxy).
+    pub(crate) async fn report_used(
+        &self,
+        counter: CounterRef<'_>,
+        units: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, p => {
+            sqlx::query(
+                "UPDATE quota_counters SET used = used + ?, updated_at = ? \
+                 WHERE subject = ? AND metric = ? AND period = ?",
+            )
+            .bind(units)
+            .bind(now_ms())
+            .bind(counter.subject)
+            .bind(counter.metric)
+            .bind(counter.period)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Returns unused units of `counter`.

@@ -47,19 +47,21 @@ pub(crate) struct DirectOutcome {
 /// Adds to `rows` counters' `granted` (creating those not there yet), as one multi-row
 /// upsert; on SQLite it returns each counter's `granted` after it.
 fn debit_sql(kind: DatabaseKind, rows: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
+    let values = vec!["(?, ?, ?, ?, ?, ?)"; rows].join(", ");
     let head = format!(
-        "INSERT INTO quota_counters (subject, metric, period, granted, updated_at) VALUES {values}"
+        "INSERT INTO quota_counters (subject, metric, period, granted, used, updated_at) VALUES {values}"
     );
+    // A direct call is spent as well as granted (`used`, what refusals call spent).
     match kind {
         DatabaseKind::Sqlite => format!(
             "{head} ON CONFLICT (subject, metric, period) DO UPDATE SET \
-             granted = granted + excluded.granted, updated_at = excluded.updated_at \
+             granted = granted + excluded.granted, used = used + excluded.used, \
+             updated_at = excluded.updated_at \
              RETURNING subject, metric, period, granted"
         ),
         DatabaseKind::MySql => format!(
             "{head} ON DUPLICATE KEY UPDATE granted = granted + VALUES(granted), \
-             updated_at = VALUES(updated_at)"
+             used = used + VALUES(used), updated_at = VALUES(updated_at)"
         ),
     }
 }
@@ -161,7 +163,7 @@ impl Store {
                     let sql = debit_sql(kind, chunk.len());
                     let mut q = sqlx::query_as::<_, (String, String, String, i64)>(&sql);
                     for ((subject, metric, period), amount) in chunk {
-                        q = q.bind(subject.as_str()).bind(*metric).bind(period.as_str()).bind(*amount).bind(now);
+                        q = q.bind(subject.as_str()).bind(*metric).bind(period.as_str()).bind(*amount).bind(*amount).bind(now);
                     }
                     let mut after = q.fetch_all(&mut *tx).await?;
                     if kind == DatabaseKind::MySql {

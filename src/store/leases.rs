@@ -199,6 +199,92 @@ impl Store {
         Ok(released)
     }
 
+    /// Takes back capacity of `counter` granted under a limit that has since been lowered,
+    /// in one transaction: `usable` units this run holds, and the reserves of every lease
+    /// of the counter, this run's and other runs' (their rows are deleted: an activation
+    /// then finds nothing and draws a new grant, which checks the limit as stored).
+    /// Adds `spent` to the counter's `used` (the run's use since its last report).
+    /// Returns the counter's (granted, used) afterwards and the units taken off it.
+    pub(crate) async fn take_back(
+        &self,
+        counter: CounterRef<'_>,
+        usable: i64,
+        spent: i64,
+        deadline: std::time::Duration,
+    ) -> Result<(i64, i64, i64), StoreError> {
+        let CounterRef {
+            subject,
+            metric,
+            period,
+        } = counter;
+        let mysql = self.kind() == crate::config::DatabaseKind::MySql;
+        let leases = if mysql {
+            "SELECT reserve FROM quota_leases WHERE subject = ? AND metric = ? AND period = ? \
+             FOR UPDATE"
+        } else {
+            "SELECT reserve FROM quota_leases WHERE subject = ? AND metric = ? AND period = ?"
+        };
+        let now = now_ms();
+        let result = on_conn_within!(self, deadline, conn => {
+            let mut tx = conn.begin().await?;
+            // The counter row first (lock order), then the lease rows.
+            sqlx::query(
+                "UPDATE quota_counters SET used = used + ?, updated_at = ? \
+                 WHERE subject = ? AND metric = ? AND period = ?",
+            )
+                .bind(spent)
+                .bind(now)
+                .bind(subject)
+                .bind(metric)
+                .bind(period)
+                .execute(&mut *tx)
+                .await?;
+            let mut amount = usable.max(0);
+            for row in sqlx::query(leases)
+                .bind(subject)
+                .bind(metric)
+                .bind(period)
+                .fetch_all(&mut *tx)
+                .await?
+            {
+                amount += row.try_get::<i64, _>("reserve")?.max(0);
+            }
+            sqlx::query("DELETE FROM quota_leases WHERE subject = ? AND metric = ? AND period = ?")
+                .bind(subject)
+                .bind(metric)
+                .bind(period)
+                .execute(&mut *tx)
+                .await?;
+            if amount > 0 {
+                sqlx::query(TAKE_OFF_COUNTER)
+                    .bind(amount)
+                    .bind(amount)
+                    .bind(now)
+                    .bind(subject)
+                    .bind(metric)
+                    .bind(period)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let after = sqlx::query(
+                "SELECT granted, used FROM quota_counters \
+                 WHERE subject = ? AND metric = ? AND period = ?",
+            )
+            .bind(subject)
+            .bind(metric)
+            .bind(period)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (granted, used) = match after {
+                Some(row) => (row.try_get::<i64, _>("granted")?, row.try_get::<i64, _>("used")?),
+                None => (0, 0),
+            };
+            tx.commit().await?;
+            (granted, used, amount)
+        });
+        Ok(result)
+    }
+
     /// Renews every lease of `owner` until `expires_at`.
     pub(crate) async fn renew_leases(
         &self,
