@@ -101,12 +101,13 @@ fn check_parts(mail: &Mail, facts: &[&str]) {
     }
 }
 
-/// How many daily summaries should have gone out: one per `reset_done` event that
-/// `email_admins` handled (the reset a proxy runs at start may precede its registration).
+/// How many daily summaries should have gone out: one per `daily_summary` event that
+/// `email_admins` handled (a proxy started in the first minutes after midnight queues
+/// the day before's only once its records are in).
 async fn summaries_due(gate: &Gate) -> usize {
     let resets: Vec<i64> = gate
         .store
-        .events(Some(EventKind::ResetDone), 100)
+        .events(Some(EventKind::DailySummary), 100)
         .await
         .unwrap()
         .iter()
@@ -184,9 +185,9 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
     sink.wait_until(30, "the unblock and the manual block", |m| m.len() >= 10)
         .await;
     gate.ops.reset_now(&actor).await.unwrap();
-    sink.wait_until(30, "the daily summary", |m| {
+    sink.wait_until(30, "the reset's summary", |m| {
         m.iter()
-            .filter(|m| m.subject.contains("Resumen diario"))
+            .filter(|m| m.subject.contains("Renovación manual"))
             .count()
             >= 1
             && m.len() >= 11
@@ -228,11 +229,11 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
 
     let admins = to(&mails, ADMIN);
     let due = summaries_due(&gate).await;
-    assert!(due >= 1);
+    assert!(due <= 1, "one summary of yesterday at most");
     assert_eq!(
         admins.len(),
-        2 + due,
-        "two block alerts and a summary per reset handled: {admins:#?}"
+        2 + due + 1,
+        "two block alerts, yesterday's summary, the reset's: {admins:#?}"
     );
     let alert = with(&admins, "alice bloqueado automáticamente");
     assert_eq!(alert.len(), 1, "{admins:#?}");
@@ -247,7 +248,23 @@ async fn each_kind_of_mail_goes_out_once_in_the_users_language() {
     assert_eq!(with(&admins, "bob bloqueado automáticamente").len(), 1);
     let summary = with(&admins, "Resumen diario");
     assert_eq!(summary.len(), due);
-    check_parts(summary[0], &["Por equipo", "Modelos más usados"]);
+    if let Some(summary) = summary.first() {
+        check_parts(summary, &["Por equipo", "Modelos más usados"]);
+    }
+    let reset = with(&admins, "Renovación manual");
+    assert_eq!(reset.len(), 1, "{admins:#?}");
+    assert!(
+        reset[0].subject.contains("resumen de hoy hasta ahora"),
+        "{}",
+        reset[0].subject
+    );
+    check_parts(reset[0], &["Por equipo", "alice"]);
+    for line in [
+        "Bloqueados hoy antes de la renovación: alice, bob",
+        "Protección terminada por esta renovación: alice",
+    ] {
+        assert!(reset[0].text.contains(line), "{line}: {}", reset[0].text);
+    }
 
     // The audit rows say the users' mails went out.
     for name in ["alice", "bob"] {

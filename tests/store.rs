@@ -372,6 +372,7 @@ async fn the_outbox_stores_once_per_key_and_hands_each_event_to_one_claimer() {
             unblocked: vec![],
             unprotected: vec![],
             by: "test".into(),
+            by_hand: None,
         };
         // Events written before a subscriber registers are not its business.
         assert!(s

@@ -1,7 +1,7 @@
 //! Domain events: the changes a person or another system must hear about (a warning
 //! threshold crossed, a block, an unblock, protection, limits changed, a key issued or
 //! revoked, a user moved to another team, a user or team renamed, an IAM user linked or
-//! unlinked, the daily reset, a system alert), as one typed value each.
+//! unlinked, the daily reset, a day's summary due, a system alert), as one typed value each.
 //!
 //! The service layer writes each event to the outbox in the same transaction as the
 //! change it describes; subscribers (the log today, email, webhooks and the IAM
@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BlockKind, Limits};
+use super::{BlockKind, Limits, ResetByHand};
 
 /// Whose limit an event is about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,6 +213,16 @@ pub enum DomainEvent {
         unprotected: Vec<String>,
         /// Who ran it.
         by: String,
+        /// Set when an administrator ran it by hand (`bedrock-gate reset`): when, and
+        /// the day it cleared, so far. `None`: the scheduled reset at 00:00.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by_hand: Option<ResetByHand>,
+    },
+    /// A local day ended and its records are in: the administrators' summary of it is
+    /// due. Once per day across proxies and restarts (dedupe key `daily_summary:<day>`).
+    DailySummary {
+        /// The local day that ended.
+        day: String,
     },
 }
 
@@ -237,6 +247,8 @@ pub enum EventKind {
     KeyRevoked,
     /// [`DomainEvent::ResetDone`]
     ResetDone,
+    /// [`DomainEvent::DailySummary`]
+    DailySummary,
     /// [`DomainEvent::UserMoved`]
     UserMoved,
     /// [`DomainEvent::Renamed`]
@@ -257,6 +269,7 @@ super::text_enum!(EventKind, "event type", {
     KeyIssued => "key_issued",
     KeyRevoked => "key_revoked",
     ResetDone => "reset_done",
+    DailySummary => "daily_summary",
     UserMoved => "user_moved",
     Renamed => "renamed",
     SystemAlert => "system_alert",
@@ -276,6 +289,7 @@ impl DomainEvent {
             Self::KeyIssued { .. } => EventKind::KeyIssued,
             Self::KeyRevoked { .. } => EventKind::KeyRevoked,
             Self::ResetDone { .. } => EventKind::ResetDone,
+            Self::DailySummary { .. } => EventKind::DailySummary,
             Self::UserMoved { .. } => EventKind::UserMoved,
             Self::Renamed { .. } => EventKind::Renamed,
             Self::SystemAlert { .. } => EventKind::SystemAlert,
@@ -302,7 +316,7 @@ impl DomainEvent {
             | Self::KeyRevoked { username, .. }
             | Self::UserMoved { username, .. }
             | Self::IamLinkChanged { username, .. } => Some(format!("user:{username}")),
-            Self::ResetDone { .. } | Self::SystemAlert { .. } => None,
+            Self::ResetDone { .. } | Self::DailySummary { .. } | Self::SystemAlert { .. } => None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Domain values shared by every layer, each defined once: the typed forms of what the
 //! database stores as text (language, block kind, key status, audit operation, usage
-//! source, why a call was not sent, why a response ended early), limits, the acting identity, and the domain events.
+//! source, why a call was not sent, why a response ended early), limits, the acting identity, the domain events, and a day's usage summary.
 //!
 //! This is a leaf module: it imports nothing from the rest of the crate, so the store,
 //! the quota engine, the service layer and the front ends can all depend on it.
@@ -9,6 +9,7 @@ mod actor;
 mod admin_operation;
 mod audit;
 mod block;
+mod day_summary;
 mod ended_early;
 mod event;
 mod iam_principal;
@@ -24,6 +25,7 @@ pub use actor::Actor;
 pub use admin_operation::AdminOperation;
 pub use audit::AuditOperation;
 pub use block::BlockKind;
+pub use day_summary::{DaySummary, ResetByHand, UsageSums};
 pub use ended_early::EndedEarly;
 pub use event::{DomainEvent, EventKind, LimitSubject, NewEvent};
 pub use iam_principal::IamPrincipalKind;

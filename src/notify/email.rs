@@ -49,9 +49,27 @@ impl EmailSubscriber {
     async fn draft(&self, event: &DomainEvent) -> Result<Option<Draft>, String> {
         match (self.audience, event) {
             (Audience::Users, _) => compose::for_user(&self.cx, event).await,
-            (Audience::Admins, DomainEvent::ResetDone { day, .. }) => {
-                summary::draft(&self.cx, day).await
+            (Audience::Admins, DomainEvent::DailySummary { day }) => {
+                summary::daily(&self.cx, day).await
             }
+            (
+                Audience::Admins,
+                DomainEvent::ResetDone {
+                    by_hand: Some(reset),
+                    unblocked,
+                    unprotected,
+                    by,
+                    ..
+                },
+            ) => Ok(summary::by_hand(
+                &self.cx,
+                reset,
+                unblocked,
+                unprotected,
+                by,
+            )),
+            // The scheduled reset: its day's summary is the `daily_summary` event.
+            (Audience::Admins, DomainEvent::ResetDone { .. }) => Ok(None),
             (Audience::Admins, _) if self.cx.admins.is_empty() => Ok(None),
             (Audience::Admins, _) => compose::for_admins(&self.cx, event).await,
         }

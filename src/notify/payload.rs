@@ -116,10 +116,29 @@ pub(crate) fn headline(event: &DomainEvent) -> String {
             access_key_id,
             by,
         } => format!("key {access_key_id} of {username} was revoked by {by}"),
-        DomainEvent::ResetDone { day, unblocked, .. } => format!(
+        DomainEvent::ResetDone {
+            day,
+            unblocked,
+            by_hand: None,
+            ..
+        } => format!(
             "the daily reset for {day} ran; {} user(s) unblocked",
             unblocked.len()
         ),
+        DomainEvent::ResetDone {
+            day,
+            unblocked,
+            by,
+            by_hand: Some(reset),
+            ..
+        } => format!(
+            "{by} ran the daily reset for {day} by hand after {} call(s) today; {} user(s) unblocked",
+            reset.so_far.totals.calls,
+            unblocked.len()
+        ),
+        DomainEvent::DailySummary { day } => {
+            format!("{day} has ended; its daily summary is due")
+        }
         DomainEvent::SystemAlert {
             alert,
             detail,
@@ -224,7 +243,9 @@ fn title(event: &DomainEvent) -> &'static str {
         DomainEvent::LimitsChanged { .. } => "Limits changed",
         DomainEvent::KeyIssued { .. } => "Key issued",
         DomainEvent::KeyRevoked { .. } => "Key revoked",
-        DomainEvent::ResetDone { .. } => "Daily reset",
+        DomainEvent::ResetDone { by_hand: None, .. } => "Daily reset",
+        DomainEvent::ResetDone { .. } => "Manual reset",
+        DomainEvent::DailySummary { .. } => "Daily summary",
         DomainEvent::SystemAlert { .. } => "System alert",
         DomainEvent::UserMoved { .. } => "User moved",
         DomainEvent::Renamed { .. } => "Renamed",

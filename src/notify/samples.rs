@@ -7,14 +7,50 @@ use serde_json::{json, Value};
 use super::format::Format;
 use super::templates::{MailKind, Templates};
 use crate::domain::Language;
-use crate::ops::daily_summary::{DailySummary, Sums};
+use crate::domain::{DaySummary, ResetByHand, UsageSums};
 
-fn sums(key: &str, calls: i64, tokens: i64, cost_usd: f64) -> Sums {
-    Sums {
+fn sums(key: &str, calls: i64, tokens: i64, cost_usd: f64) -> UsageSums {
+    UsageSums {
         key: key.into(),
         calls,
         tokens,
         cost_usd,
+    }
+}
+
+/// A realistic day: two teams, three users (more than the email lists would be summed
+/// in one row by the service layer), two models.
+fn day_summary() -> DaySummary {
+    DaySummary {
+        day: "2026-11-26".into(),
+        previous_day: "2026-11-25".into(),
+        totals: sums("", 1_834, 4_120_551, 61.27),
+        previous: sums("", 1_610, 3_980_000, 70.02),
+        teams: vec![
+            sums("research", 1_204, 3_001_200, 48.10),
+            sums("ops", 630, 1_119_351, 13.17),
+        ],
+        users: vec![
+            sums("carol", 972, 1_940_151, 24.50),
+            sums("alice", 350, 1_200_400, 22.75),
+            sums("bob", 512, 980_000, 14.02),
+        ],
+        models: vec![
+            sums(
+                "anthropic.claude-3-5-sonnet-20240620-v1:0",
+                640,
+                2_400_000,
+                45.90,
+            ),
+            sums(
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                1_194,
+                1_720_551,
+                15.37,
+            ),
+        ],
+        blocked: vec!["alice".into()],
+        unblocked: vec!["alice".into()],
     }
 }
 
@@ -48,39 +84,39 @@ fn facts(kind: MailKind, f: &Format) -> Value {
             "limit": "daily_requests",
             "by": "proxy:gate-1:4242",
         }),
-        MailKind::Summary => super::summary::facts(
+        MailKind::Summary => super::summary::facts(f, &day_summary(), admins),
+        MailKind::ResetSummary => super::summary::by_hand_facts(
             f,
-            &DailySummary {
-                day: "2026-11-26".into(),
-                previous_day: "2026-11-25".into(),
-                totals: sums("", 1_834, 4_120_551, 61.27),
-                previous: sums("", 1_610, 3_980_000, 70.02),
-                teams: vec![
-                    sums("research", 1_204, 3_001_200, 48.10),
-                    sums("ops", 630, 1_119_351, 13.17),
-                ],
-                users: vec![
-                    sums("alice", 350, 1_200_400, 22.75),
-                    sums("bob", 512, 980_000, 14.02),
-                    sums("carol", 972, 1_940_151, 24.50),
-                ],
-                models: vec![
-                    sums(
-                        "anthropic.claude-3-5-sonnet-20240620-v1:0",
-                        640,
-                        2_400_000,
-                        45.90,
-                    ),
-                    sums(
+            &ResetByHand {
+                // 2026-11-27 14:05 CET.
+                at: reset - 35_700_000,
+                so_far: DaySummary {
+                    day: "2026-11-27".into(),
+                    previous_day: "2026-11-26".into(),
+                    totals: sums("", 912, 2_050_310, 30.41),
+                    previous: sums("", 1_834, 4_120_551, 61.27),
+                    teams: vec![
+                        sums("research", 700, 1_640_000, 26.02),
+                        sums("ops", 212, 410_310, 4.39),
+                    ],
+                    users: vec![
+                        sums("alice", 350, 1_001_000, 17.80),
+                        sums("carol", 350, 639_000, 8.22),
+                        sums("bob", 212, 410_310, 4.39),
+                    ],
+                    models: vec![sums(
                         "anthropic.claude-3-haiku-20240307-v1:0",
-                        1_194,
-                        1_720_551,
-                        15.37,
-                    ),
-                ],
-                blocked: vec!["alice".into()],
-                unblocked: vec!["alice".into()],
+                        912,
+                        2_050_310,
+                        30.41,
+                    )],
+                    blocked: vec!["alice".into(), "carol".into()],
+                    unblocked: vec!["carol".into()],
+                },
             },
+            &["alice".to_string()],
+            &[],
+            "cli:root",
             admins,
         ),
         MailKind::SystemAlert => json!({
@@ -108,6 +144,8 @@ fn key_fact(kind: MailKind, language: Language) -> &'static str {
         (MailKind::Unblocked, _) => "deadline tomorrow",
         (MailKind::Summary, Language::En) => "1,834",
         (MailKind::Summary, Language::Es) => "1.834",
+        (MailKind::ResetSummary, Language::En) => "2026-11-27 14:05 CET",
+        (MailKind::ResetSummary, Language::Es) => "2026 14:05 CET",
         (MailKind::SystemAlert, _) => "pool timed out",
     }
 }

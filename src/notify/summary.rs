@@ -1,6 +1,13 @@
-//! The daily summary as an email to the admins: the service layer's
-//! [`DailySummary`](crate::ops::daily_summary::DailySummary) of the day that just ended,
-//! formatted in `email.language`, sent when the daily reset's `reset_done` event arrives.
+//! The administrators' summaries as emails, in `email.language`:
+//!
+//! - the daily summary ([`daily`]), answering the `daily_summary` event of a day that
+//!   ended: the service layer's [`DaySummary`] of that day, read when the mail is
+//!   composed (the day is over and its records are in);
+//! - the summary of a reset run by hand ([`by_hand`]), answering a `reset_done` event
+//!   that carries the day so far: the calls of the day the reset cleared, who was
+//!   blocked, and whom the reset unblocked, as they were when it ran.
+//!
+//! A scheduled `reset_done` mails nobody: its day's summary is the `daily_summary`.
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
@@ -9,17 +16,10 @@ use super::compose::Draft;
 use super::format::Format;
 use super::templates::MailKind;
 use super::Context;
-use crate::ops::daily_summary::{DailySummary, Sums};
+use crate::domain::{DaySummary, ResetByHand, UsageSums};
 
-/// Users listed in the summary, at most (the rest are counted).
-const MAX_USERS: usize = 25;
-/// Models listed.
-const TOP_MODELS: usize = 5;
-
-fn rows(f: &Format, sums: &[Sums], max: usize) -> Vec<Value> {
-    let mut out: Vec<Value> = sums
-        .iter()
-        .take(max)
+fn rows(f: &Format, sums: &[UsageSums]) -> Vec<Value> {
+    sums.iter()
         .map(|s| {
             json!({
                 "name": s.key,
@@ -28,22 +28,11 @@ fn rows(f: &Format, sums: &[Sums], max: usize) -> Vec<Value> {
                 "cost": f.usd(s.cost_usd),
             })
         })
-        .collect();
-    if sums.len() > max {
-        let rest = &sums[max..];
-        let more = rest.len();
-        out.push(json!({
-            "name": format!("(+{more})"),
-            "calls": f.int(rest.iter().map(|s| s.calls).sum()),
-            "tokens": f.int(rest.iter().map(|s| s.tokens).sum()),
-            "cost": f.usd(rest.iter().map(|s| s.cost_usd).sum()),
-        }));
-    }
-    out
+        .collect()
 }
 
 /// The facts of a summary, formatted.
-pub(crate) fn facts(f: &Format, s: &DailySummary, admins: &str) -> Value {
+pub(crate) fn facts(f: &Format, s: &DaySummary, admins: &str) -> Value {
     let (t, p) = (&s.totals, &s.previous);
     json!({
         "day": s.day,
@@ -58,30 +47,36 @@ pub(crate) fn facts(f: &Format, s: &DailySummary, admins: &str) -> Value {
             "tokens": f.change(t.tokens as f64, p.tokens as f64),
             "cost": f.change(t.cost_usd, p.cost_usd),
         },
-        "teams": rows(f, &s.teams, usize::MAX),
-        "users": rows(f, &s.users, MAX_USERS),
-        "models": rows(f, &s.models, TOP_MODELS),
+        "teams": rows(f, &s.teams),
+        "users": rows(f, &s.users),
+        "models": rows(f, &s.models),
         "blocked": s.blocked,
         "unblocked": s.unblocked,
         "admins": admins,
     })
 }
 
-/// The summary of the day before `reset_day` (the day the reset ran for), to the admins.
-pub(crate) async fn draft(cx: &Context, reset_day: &str) -> Result<Option<Draft>, String> {
-    if cx.admins.is_empty() {
-        return Ok(None);
+/// The facts of a reset run by hand: the day so far, when and by whom, and whom it
+/// unblocked and whose protection it ended.
+pub(crate) fn by_hand_facts(
+    f: &Format,
+    reset: &ResetByHand,
+    unblocked: &[String],
+    unprotected: &[String],
+    by: &str,
+    admins: &str,
+) -> Value {
+    let mut v = facts(f, &reset.so_far, admins);
+    if let Value::Object(m) = &mut v {
+        m.insert("at".into(), f.time(reset.at).into());
+        m.insert("by".into(), by.into());
+        m.insert("reset_unblocked".into(), unblocked.into());
+        m.insert("reset_unprotected".into(), unprotected.into());
     }
-    let day = NaiveDate::parse_from_str(reset_day, "%Y-%m-%d")
-        .map_err(|e| format!("reset day `{reset_day}`: {e}"))?;
-    let Some(ended) = day.pred_opt() else {
-        return Ok(None);
-    };
-    let summary = cx
-        .ops
-        .daily_summary(ended)
-        .await
-        .map_err(|e| e.to_string())?;
+    v
+}
+
+fn admin_format(cx: &Context) -> (Format, String) {
     let f = Format {
         language: cx.admin_language,
         tz: cx.tz,
@@ -92,10 +87,46 @@ pub(crate) async fn draft(cx: &Context, reset_day: &str) -> Result<Option<Draft>
         .map(|m| m.email.to_string())
         .collect::<Vec<_>>()
         .join(", ");
+    (f, admins)
+}
+
+/// The summary of local day `day` (`YYYY-MM-DD`), which has ended, to the admins.
+pub(crate) async fn daily(cx: &Context, day: &str) -> Result<Option<Draft>, String> {
+    if cx.admins.is_empty() {
+        return Ok(None);
+    }
+    let date =
+        NaiveDate::parse_from_str(day, "%Y-%m-%d").map_err(|e| format!("day `{day}`: {e}"))?;
+    let summary = cx
+        .ops
+        .daily_summary(date)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (f, admins) = admin_format(cx);
     Ok(Some(Draft {
         to: cx.admins.clone(),
         kind: MailKind::Summary,
         language: cx.admin_language,
         facts: facts(&f, &summary, &admins),
     }))
+}
+
+/// The summary of a reset run by hand, to the admins (from the event alone).
+pub(crate) fn by_hand(
+    cx: &Context,
+    reset: &ResetByHand,
+    unblocked: &[String],
+    unprotected: &[String],
+    by: &str,
+) -> Option<Draft> {
+    if cx.admins.is_empty() {
+        return None;
+    }
+    let (f, admins) = admin_format(cx);
+    Some(Draft {
+        to: cx.admins.clone(),
+        kind: MailKind::ResetSummary,
+        language: cx.admin_language,
+        facts: by_hand_facts(&f, reset, unblocked, unprotected, by, &admins),
+    })
 }

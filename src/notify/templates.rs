@@ -19,8 +19,10 @@ pub(crate) enum MailKind {
     Unblocked,
     /// To the admins: a user was blocked automatically.
     BlockAlert,
-    /// To the admins: the daily summary.
+    /// To the admins: the daily summary of a day that ended.
     Summary,
+    /// To the admins: a reset run by hand, with the day so far.
+    ResetSummary,
     /// To the admins: something is failing.
     SystemAlert,
 }
@@ -28,12 +30,13 @@ pub(crate) enum MailKind {
 impl MailKind {
     /// Every kind (for tests and samples).
     #[cfg(test)]
-    pub(crate) const ALL: [MailKind; 6] = [
+    pub(crate) const ALL: [MailKind; 7] = [
         Self::Warning,
         Self::Blocked,
         Self::Unblocked,
         Self::BlockAlert,
         Self::Summary,
+        Self::ResetSummary,
         Self::SystemAlert,
     ];
 
@@ -45,6 +48,7 @@ impl MailKind {
             Self::Unblocked => "unblocked",
             Self::BlockAlert => "block_alert",
             Self::Summary => "summary",
+            Self::ResetSummary => "reset_summary",
             Self::SystemAlert => "system_alert",
         }
     }
@@ -83,6 +87,8 @@ const FILES: &[(&str, &str)] = files!(
     "en/block_alert.html",
     "en/summary.txt",
     "en/summary.html",
+    "en/reset_summary.txt",
+    "en/reset_summary.html",
     "en/system_alert.txt",
     "en/system_alert.html",
     "es/macros.txt",
@@ -96,6 +102,8 @@ const FILES: &[(&str, &str)] = files!(
     "es/block_alert.html",
     "es/summary.txt",
     "es/summary.html",
+    "es/reset_summary.txt",
+    "es/reset_summary.html",
     "es/system_alert.txt",
     "es/system_alert.html",
 );

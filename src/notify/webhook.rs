@@ -119,7 +119,9 @@ impl WebhookSubscriber {
                 LimitSubject::Team { name, .. } => (None, Some(name.clone())),
                 LimitSubject::User { name, .. } => (Some(name.clone()), None),
             },
-            DomainEvent::ResetDone { .. } | DomainEvent::SystemAlert { .. } => (None, None),
+            DomainEvent::ResetDone { .. }
+            | DomainEvent::DailySummary { .. }
+            | DomainEvent::SystemAlert { .. } => (None, None),
         };
         let team = match (&user, team) {
             (Some(u), None) => match self.store.user(u).await {

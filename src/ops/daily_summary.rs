@@ -1,77 +1,55 @@
-//! The daily summary for the administrators: one local day's calls, tokens and cost per
-//! team, per user and per model (from the rollups, through [`Ops::aggregate`]), the
-//! same totals for the day before, and who was blocked and unblocked that day (from the
+//! The administrators' summary of one local day ([`DaySummary`]): calls, tokens and cost
+//! per team, per user (the first [`MAX_USERS`] by cost, the rest summed in one row) and
+//! per model (the first [`TOP_MODELS`]), from the rollups through [`Ops::aggregate`]; the
+//! same totals for the day before; and who was blocked and unblocked that day (from the
 //! blocking audit trail).
+//!
+//! The scheduled summary of a day is read once the day has ended and its records are in
+//! ([`Ops::summary_delay`]); a reset run by hand reads the day so far.
 
 use chrono::NaiveDate;
-use serde::Serialize;
 
-use super::aggregates::{AggregateQuery, AggregateRow, GroupBy};
+use super::aggregates::{day_key, AggregateQuery, AggregateRow, GroupBy};
 use super::{Ops, OpsError};
 use crate::calendar;
-use crate::domain::AuditOperation;
+use crate::domain::{AuditOperation, DaySummary, UsageSums};
 
 /// Audit rows read for one day's blocks and unblocks, at most.
 const AUDIT_ROWS: i64 = 5000;
+/// Users listed by name in a summary (the rest are summed in one row).
+pub(crate) const MAX_USERS: usize = 25;
+/// Models listed by name.
+pub(crate) const TOP_MODELS: usize = 5;
 
-/// Sums of one group (or of the whole day).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub(crate) struct Sums {
-    /// Team, username or model id (empty for totals).
-    pub(crate) key: String,
-    /// Calls.
-    pub(crate) calls: i64,
-    /// Input plus output tokens (cache tokens included).
-    pub(crate) tokens: i64,
-    /// USD.
-    pub(crate) cost_usd: f64,
-}
-
-impl From<&AggregateRow> for Sums {
-    fn from(r: &AggregateRow) -> Self {
-        Self {
-            key: r.key.clone(),
-            calls: r.requests,
-            tokens: r.input_tokens + r.output_tokens + r.cache_read_tokens + r.cache_write_tokens,
-            cost_usd: r.cost_usd,
-        }
+fn sums_of(r: &AggregateRow) -> UsageSums {
+    UsageSums {
+        key: r.key.clone(),
+        calls: r.requests,
+        tokens: r.input_tokens + r.output_tokens + r.cache_read_tokens + r.cache_write_tokens,
+        cost_usd: r.cost_usd,
     }
 }
 
-/// One day's summary.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub(crate) struct DailySummary {
-    /// The local day.
-    pub(crate) day: String,
-    /// The day before.
-    pub(crate) previous_day: String,
-    /// The day's totals.
-    pub(crate) totals: Sums,
-    /// The day before's totals.
-    pub(crate) previous: Sums,
-    /// Per team, by cost (highest first).
-    pub(crate) teams: Vec<Sums>,
-    /// Per user, by cost.
-    pub(crate) users: Vec<Sums>,
-    /// Per model, by cost.
-    pub(crate) models: Vec<Sums>,
-    /// Users blocked that day (automatically or by hand), in order.
-    pub(crate) blocked: Vec<String>,
-    /// Users unblocked that day.
-    pub(crate) unblocked: Vec<String>,
-}
-
-fn total(rows: &[Sums]) -> Sums {
-    rows.iter().fold(Sums::default(), |mut t, r| {
-        t.calls += r.calls;
-        t.tokens += r.tokens;
-        t.cost_usd += r.cost_usd;
+fn total(rows: &[UsageSums]) -> UsageSums {
+    rows.iter().fold(UsageSums::default(), |mut t, r| {
+        t.add(r);
         t
     })
 }
 
+/// The first `max` rows, and the rest summed in one row named `(+N)`.
+fn trim(mut rows: Vec<UsageSums>, max: usize) -> Vec<UsageSums> {
+    if rows.len() > max {
+        let rest = rows.split_off(max);
+        let mut more = total(&rest);
+        more.key = format!("(+{})", rest.len());
+        rows.push(more);
+    }
+    rows
+}
+
 impl Ops {
-    async fn sums(&self, group_by: GroupBy, day: NaiveDate) -> Result<Vec<Sums>, OpsError> {
+    async fn sums(&self, group_by: GroupBy, day: NaiveDate) -> Result<Vec<UsageSums>, OpsError> {
         let rows = self
             .aggregate(&AggregateQuery {
                 group_by,
@@ -82,7 +60,7 @@ impl Ops {
                 model: None,
             })
             .await?;
-        let mut sums: Vec<Sums> = rows.iter().map(Sums::from).collect();
+        let mut sums: Vec<UsageSums> = rows.iter().map(sums_of).collect();
         sums.sort_by(|a, b| {
             b.cost_usd
                 .total_cmp(&a.cost_usd)
@@ -92,8 +70,8 @@ impl Ops {
         Ok(sums)
     }
 
-    /// The summary of local day `day`.
-    pub(crate) async fn daily_summary(&self, day: NaiveDate) -> Result<DailySummary, OpsError> {
+    /// The summary of local day `day` as the rollups and the audit trail hold it now.
+    pub(crate) async fn daily_summary(&self, day: NaiveDate) -> Result<DaySummary, OpsError> {
         let before = day.pred_opt().unwrap_or(day);
         let teams = self.sums(GroupBy::Team, day).await?;
         let previous = total(&self.sums(GroupBy::Team, before).await?);
@@ -117,16 +95,42 @@ impl Ops {
                 list.push(row.username.clone());
             }
         }
-        Ok(DailySummary {
-            day: super::aggregates::day_key(day),
-            previous_day: super::aggregates::day_key(before),
+        Ok(DaySummary {
+            day: day_key(day),
+            previous_day: day_key(before),
             totals: total(&teams),
             previous,
             teams,
-            users,
-            models,
+            users: trim(users, MAX_USERS),
+            models: trim(models, TOP_MODELS),
             blocked,
             unblocked,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(key: &str, calls: i64) -> UsageSums {
+        UsageSums {
+            key: key.into(),
+            calls,
+            tokens: calls * 10,
+            cost_usd: calls as f64 / 100.0,
+        }
+    }
+
+    #[test]
+    fn rows_past_the_first_are_summed_in_one() {
+        let rows = vec![s("a", 5), s("b", 4), s("c", 3), s("d", 2)];
+        assert_eq!(trim(rows.clone(), 4), rows);
+        let trimmed = trim(rows, 2);
+        assert_eq!(trimmed.len(), 3);
+        assert_eq!(trimmed[..2], [s("a", 5), s("b", 4)]);
+        assert_eq!(trimmed[2].key, "(+2)");
+        assert_eq!((trimmed[2].calls, trimmed[2].tokens), (5, 50));
+        assert!((trimmed[2].cost_usd - 0.05).abs() < 1e-9);
     }
 }

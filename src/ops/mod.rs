@@ -62,6 +62,10 @@ pub struct Ops {
     cookie_secure: bool,
     warning_percent: u8,
     backstop: Backstop,
+    /// How long after midnight the day before's summary is queued: `upstream.timeout`
+    /// (a call in flight at midnight is recorded, dated by its start, when it ends) and
+    /// a minute for the record writers to store the last batches.
+    summary_delay: std::time::Duration,
 }
 
 /// What counting direct calls needs from `[iam]` and `[quota]`.
@@ -111,6 +115,7 @@ impl Ops {
                     t
                 },
             },
+            summary_delay: config.upstream.timeout + std::time::Duration::from_secs(60),
         }
     }
 
