@@ -1,5 +1,6 @@
 //! One row per call (`bedrock_requests`): batched inserts that are safe to retry (and
-//! keep the usage rollups in step), and the queries behind `usage`.
+//! keep the usage rollups in step), and the queries behind `usage`. Calls the proxy
+//! refused have rows too (`refused`, `refusal_message`), which no sum counts.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,7 +8,7 @@ use super::rollup_sql::write_rollup;
 use super::rollups::Rollup;
 use super::{on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
-use crate::domain::{EndedEarly, NotSent, UsageSource};
+use crate::domain::{EndedEarly, NotSent, Refused, UsageSource};
 
 /// One proxied call, as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -73,13 +74,24 @@ pub struct RequestRecord {
     /// recorded as the ceiling.
     #[serde(default)]
     pub usage_clamped: bool,
+    /// Why the proxy refused the call (`blocked`, `quota_exceeded`, `throttled`,
+    /// `validation`, `no_price`, ...); `None` for every call it did not refuse. A
+    /// refused call never reached Bedrock and counts in no usage sum, limit or budget.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "quota_exceeded")]
+    pub refused: Option<Refused>,
+    /// The message the refused caller got (at most 1,000 characters).
+    #[serde(default)]
+    pub refusal_message: Option<String>,
 }
 
 impl RequestRecord {
-    /// Whether the call counts as usage: it was sent upstream, and it is not a failed
+    /// Whether the call counts as usage: it was sent upstream (not refused, not failed
+    /// before it went), and it is not a failed
     /// direct call seen in CloudTrail (recorded, not counted).
     pub(crate) fn counts(&self) -> bool {
         self.not_sent.is_none()
+            && self.refused.is_none()
             && !(self.usage_source == UsageSource::Cloudtrail && self.error_type.is_some())
     }
 }
@@ -117,7 +129,7 @@ pub struct UsageTotals {
     pub cost_usd: f64,
 }
 
-const COLUMNS: [&str; 27] = [
+const COLUMNS: [&str; 29] = [
     "request_uid",
     "created_at",
     "user_id",
@@ -144,12 +156,14 @@ const COLUMNS: [&str; 27] = [
     "not_sent",
     "ended_early",
     "usage_clamped",
+    "refused",
+    "refusal_message",
     "id",
 ];
 
 /// The SQL condition of [`RequestRecord::counts`]: rows that are usage.
-pub(crate) const COUNTED: &str =
-    "not_sent IS NULL AND NOT (usage_source = 'cloudtrail' AND error_type IS NOT NULL)";
+pub(crate) const COUNTED: &str = "not_sent IS NULL AND refused IS NULL \
+     AND NOT (usage_source = 'cloudtrail' AND error_type IS NOT NULL)";
 
 const FILTER: &str = "WHERE (? IS NULL OR username = ?) AND (? IS NULL OR team = ?) \
      AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?)";
@@ -236,6 +250,8 @@ macro_rules! bind_record {
             .bind($r.not_sent.map(|n| n.as_str()))
             .bind($r.ended_early.map(|e| e.as_str()))
             .bind($r.usage_clamped)
+            .bind($r.refused.map(|r| r.as_str()))
+            .bind($r.refusal_message.as_deref())
     };
 }
 pub(super) use bind_record;
