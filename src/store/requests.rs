@@ -77,12 +77,42 @@ pub struct RequestRecord {
     /// Why the proxy refused the call (`blocked`, `quota_exceeded`, `throttled`,
     /// `validation`, `no_price`, ...); `None` for every call it did not refuse. A
     /// refused call never reached Bedrock and counts in no usage sum, limit or budget.
-    #[serde(default)]
+    #[serde(default, with = "readable_only")]
     #[schema(value_type = Option<String>, example = "quota_exceeded")]
     pub refused: Option<Refused>,
     /// The message the refused caller got (at most 1,000 characters).
-    #[serde(default)]
+    #[serde(default, with = "readable_only")]
     pub refusal_message: Option<String>,
+}
+
+/// Serde for a field that only human-readable formats carry (JSON: the admin API, the
+/// command line, the spill file). The crash journal's compact binary format (postcard)
+/// writes nothing for it and reads it as the default, so its frames keep the layout they
+/// had before the field existed, and frames written by an older version still read.
+/// Only for fields that are always the default in the journal: a refused call is never
+/// journaled (it is refused before it begins).
+mod readable_only {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T: Serialize, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            v.serialize(s)
+        } else {
+            s.serialize_unit()
+        }
+    }
+
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: Deserialize<'de> + Default,
+        D: Deserializer<'de>,
+    {
+        if d.is_human_readable() {
+            T::deserialize(d)
+        } else {
+            <()>::deserialize(d).map(|()| T::default())
+        }
+    }
 }
 
 impl RequestRecord {
@@ -398,6 +428,61 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused_record() -> RequestRecord {
+        RequestRecord {
+            request_uid: "r".into(),
+            created_at: 1,
+            user_id: 2,
+            username: "u".into(),
+            team: "t".into(),
+            person: "p".into(),
+            tool: "x".into(),
+            access_key_id: "k".into(),
+            model_id: "m".into(),
+            operation: "Converse".into(),
+            upstream_request_id: None,
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            region: "eu-west-1".into(),
+            status_code: 403,
+            error_type: Some("AccessDeniedException".into()),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            usage_source: UsageSource::None,
+            not_sent: None,
+            ended_early: None,
+            usage_clamped: false,
+            refused: Some(Refused::Blocked),
+            refusal_message: Some("blocked".into()),
+        }
+    }
+
+    #[test]
+    fn refusals_are_in_json_and_not_in_the_journal_format() {
+        let r = refused_record();
+        assert!(!r.counts());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""refused":"blocked","refusal_message":"blocked""#));
+        assert_eq!(serde_json::from_str::<RequestRecord>(&json).unwrap(), r);
+        // The postcard bytes are those of the record without the refusal (the layout of
+        // journal frames written before refusals were recorded), and read back without it.
+        let plain = RequestRecord {
+            refused: None,
+            refusal_message: None,
+            ..r.clone()
+        };
+        let packed = postcard::to_allocvec(&r).unwrap();
+        assert_eq!(packed, postcard::to_allocvec(&plain).unwrap());
+        assert_eq!(
+            postcard::from_bytes::<RequestRecord>(&packed).unwrap(),
+            plain
+        );
+    }
 
     #[test]
     fn batches_split_into_cached_shapes() {

@@ -426,7 +426,7 @@ impl Gate {
     /// caller is verified, so the probe leaves no request row and no trace upstream.
     pub async fn wait_key_known(&self, bearer: &str, known: bool) {
         for _ in 0..100 {
-            let status = oversized_post(&self.url, bearer).await;
+            let status = local::oversized_post(&self.url, bearer).await;
             assert!(status == 413 || status == 403, "probe answered {status}");
             if (status == 413) == known {
                 return;
@@ -440,26 +440,24 @@ impl Gate {
     /// returns them (newest first). Refusals have rows too: see [`Gate::refusals`].
     pub async fn records(&self, n: usize) -> Vec<RequestRecord> {
         for _ in 0..200 {
-            let r = self.unrefused().await;
+            let r = self.rows(false).await;
             if r.len() >= n {
                 return r;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let r = self.unrefused().await;
+        let r = self.rows(false).await;
         panic!("expected {n} records, found {}: {r:?}", r.len());
-    }
-
-    async fn unrefused(&self) -> Vec<RequestRecord> {
-        let mut r = self.store.requests(&UsageFilter::default()).await.unwrap();
-        r.retain(|r| r.refused.is_none());
-        r
     }
 
     /// The stored rows of refused calls, newest first.
     pub async fn refusals(&self) -> Vec<RequestRecord> {
+        self.rows(true).await
+    }
+
+    async fn rows(&self, refused: bool) -> Vec<RequestRecord> {
         let mut r = self.store.requests(&UsageFilter::default()).await.unwrap();
-        r.retain(|r| r.refused.is_some());
+        r.retain(|r| r.refused.is_some() == refused);
         r
     }
 
@@ -490,32 +488,6 @@ pub const CONVERSE: &str = "/model/anthropic.claude-3-haiku-20240307-v1%3A0/conv
 /// See [`CONVERSE`].
 pub const BODY: &[u8] =
     br#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":100}}"#;
-
-/// A POST to the proxy at `url` with `bearer` that announces a 1 TB body and sends
-/// none; the status of the answer (413 for a known key, 403 for an unknown one).
-pub async fn oversized_post(url: &str, bearer: &str) -> u16 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST /model/m/converse HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {bearer}\r\n\
-         content-type: application/json\r\ncontent-length: 1000000000000\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    // The status line is all the probe needs.
-    while !answer.windows(2).any(|w| w == b"\r\n") {
-        let n = stream.read(&mut buf).await.unwrap();
-        assert!(n > 0, "the proxy closed the probe without an answer");
-        answer.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&answer);
-    line.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {line}"))
-}
 
 /// The engine for tests that run several proxies on one database: MariaDB when
 /// configured, else a shared SQLite file.
