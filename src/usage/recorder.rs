@@ -391,3 +391,82 @@ pub(crate) async fn import_spill(
     tracing::info!(inserted, file = %path.display(), "imported spilled request records");
     Ok(inserted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MetricsConfig;
+    use crate::domain::{Refused, UsageSource};
+    use crate::metrics::BlockedUsers;
+
+    fn refusal(user_id: i64) -> RequestRecord {
+        RequestRecord {
+            request_uid: format!("r{user_id}"),
+            created_at: 0,
+            user_id,
+            username: "u".into(),
+            team: "t".into(),
+            person: "p".into(),
+            tool: "x".into(),
+            access_key_id: "k".into(),
+            model_id: "m".into(),
+            operation: "Converse".into(),
+            upstream_request_id: None,
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            region: "eu-west-1".into(),
+            status_code: 403,
+            error_type: Some("AccessDeniedException".into()),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            usage_source: UsageSource::None,
+            not_sent: None,
+            ended_early: None,
+            usage_clamped: false,
+            refused: Some(Refused::Blocked),
+            refusal_message: Some("blocked".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_are_not_queued_while_the_queue_is_full() {
+        let config = MetricsConfig {
+            per_user: false,
+            max_users: 1,
+        };
+        let metrics = Arc::new(Metrics::new(&config, Box::new(|| BlockedUsers::default())));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let recorder = Recorder {
+            tx,
+            queued: metrics.record_queue(),
+            refusals: Arc::new(RefusalGate::default()),
+            metrics: Arc::clone(&metrics),
+        };
+        // The writer is behind (a database away): the queue holds MAX_QUEUE records.
+        metrics.record_queue().set(MAX_QUEUE);
+        assert!(!recorder.record_refusal(refusal(1)));
+        assert!(!recorder.record_refusal(refusal(2)));
+        assert!(rx.try_recv().is_err(), "nothing was queued");
+        assert_eq!(metrics.record_queue().get(), MAX_QUEUE);
+        // Once it drains, the user's next refusal is queued and says what was skipped.
+        metrics.record_queue().set(0);
+        assert!(recorder.record_refusal(refusal(1)));
+        let (queued, _) = rx.try_recv().unwrap();
+        let note = queued.refusal_message.unwrap();
+        assert!(
+            note.contains("1 earlier refusal of this user was not"),
+            "{note}"
+        );
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains(
+                r#"bedrock_gate_refusal_records_total{result="skipped",reason="blocked"} 2"#
+            ),
+            "{text}"
+        );
+    }
+}

@@ -201,6 +201,7 @@ await check('Calls shows alice\'s refused call: 403, AccessDeniedException, refu
   const detail = await untilText(() => page.locator('#call-detail').innerText(), /refusal_message/, 'refused detail');
   need(/refused\s+blocked/.test(detail) && detail.includes('end-to-end test'), detail);
   await shoot(page, 'calls-refused-desktop');
+  await open(page, '#/blocking', 'blocking (again)');
 });
 
 await check('unblocking alice lets her calls through again', async () => {
