@@ -8,6 +8,8 @@
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
+use crate::domain::Refused;
+
 /// Seconds a call refused because the quota store did not answer is asked to wait.
 pub(crate) const QUOTA_STORE_RETRY_AFTER_SECS: u64 = 2;
 
@@ -43,6 +45,10 @@ pub enum GateError {
     /// The request is malformed in a way the proxy detects itself.
     #[error("{0}")]
     Validation(String),
+    /// A USD budget applies and the model has no price: answered as a validation error,
+    /// counted and recorded as its own reason (`no_price`).
+    #[error("{0}")]
+    NoPrice(String),
     /// The upstream could not be reached, or the proxy has no upstream credentials.
     #[error("{0}")]
     UpstreamUnavailable(String),
@@ -74,7 +80,9 @@ impl GateError {
             Self::UnrecognizedClient(_) | Self::InvalidSignature(_) | Self::AccessDenied(_) => {
                 StatusCode::FORBIDDEN
             }
-            Self::QuotaExceeded(_) | Self::Validation(_) => StatusCode::BAD_REQUEST,
+            Self::QuotaExceeded(_) | Self::Validation(_) | Self::NoPrice(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UpstreamUnavailable(_)
@@ -92,12 +100,34 @@ impl GateError {
             Self::AccessDenied(_) => "AccessDeniedException",
             Self::QuotaExceeded(_) => "ServiceQuotaExceededException",
             Self::Throttled { .. } => "ThrottlingException",
-            Self::BodyTooLarge { .. } | Self::Validation(_) => "ValidationException",
+            Self::BodyTooLarge { .. } | Self::Validation(_) | Self::NoPrice(_) => {
+                "ValidationException"
+            }
             Self::UpstreamUnavailable(_)
             | Self::Overloaded { .. }
             | Self::QuotaStoreUnavailable(_) => "ServiceUnavailableException",
             Self::UpstreamTimeout(_) => "ModelTimeoutException",
             Self::RequestTimeout(_) => "RequestTimeoutException",
+        }
+    }
+
+    /// Why the call was refused, as its record, its access line and the `reason` label
+    /// of `bedrock_gate_requests_total{outcome="refused"}` name it.
+    pub(crate) fn refused(&self) -> Refused {
+        match self {
+            Self::UnrecognizedClient(_) => Refused::UnrecognizedClient,
+            Self::InvalidSignature(_) => Refused::InvalidSignature,
+            Self::AccessDenied(_) => Refused::Blocked,
+            Self::QuotaExceeded(_) => Refused::QuotaExceeded,
+            Self::Throttled { .. } => Refused::Throttled,
+            Self::BodyTooLarge { .. } => Refused::BodyTooLarge,
+            Self::Validation(_) => Refused::Validation,
+            Self::NoPrice(_) => Refused::NoPrice,
+            Self::UpstreamUnavailable(_) => Refused::Unavailable,
+            Self::UpstreamTimeout(_) => Refused::Timeout,
+            Self::Overloaded { .. } => Refused::Overloaded,
+            Self::RequestTimeout(_) => Refused::ClientTimeout,
+            Self::QuotaStoreUnavailable(_) => Refused::QuotaStoreUnavailable,
         }
     }
 
@@ -187,6 +217,7 @@ mod tests {
             GateError::Throttled { .. } => (429, "ThrottlingException"),
             GateError::BodyTooLarge { .. } => (413, "ValidationException"),
             GateError::Validation(_) => (400, "ValidationException"),
+            GateError::NoPrice(_) => (400, "ValidationException"),
             GateError::UpstreamUnavailable(_) => (503, "ServiceUnavailableException"),
             GateError::UpstreamTimeout(_) => (408, "ModelTimeoutException"),
             GateError::Overloaded { .. } => (503, "ServiceUnavailableException"),
@@ -208,6 +239,7 @@ mod tests {
             },
             GateError::BodyTooLarge { limit: 1 },
             GateError::Validation(String::new()),
+            GateError::NoPrice(String::new()),
             GateError::UpstreamUnavailable(String::new()),
             GateError::UpstreamTimeout(String::new()),
             GateError::Overloaded {

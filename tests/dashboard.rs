@@ -34,7 +34,7 @@ const USD_PER_1K_OUT: f64 = 2.0;
 /// Cache tokens are free here, so a call costs a round 0.21 USD.
 const USD_PER_1K_CACHE: f64 = 0.0;
 /// Checks tests/js/dashboard.mjs makes.
-const CHECKS: usize = 17;
+const CHECKS: usize = 18;
 
 fn chromium() -> String {
     std::env::var("GATE_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
@@ -158,6 +158,15 @@ async fn the_dashboard_in_a_real_browser() {
     for r in &alice_ok {
         assert!((r.cost_usd - per_call).abs() < 1e-9, "{r:?}");
     }
+    // Her refusals while blocked are rows too, with no cost.
+    let refused = gate.refusals().await;
+    assert!(
+        refused.iter().any(|r| r.username == "alice"
+            && r.status_code == 403
+            && r.refused == Some(bedrock_gate::domain::Refused::Blocked)
+            && r.cost_usd == 0.0),
+        "{refused:?}"
+    );
     let trail = api.get_ok("/api/v1/audit/blocking?user=alice").await;
     let by_session: Vec<&str> = trail
         .as_array()

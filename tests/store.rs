@@ -87,6 +87,8 @@ fn record(uid: &str, user_id: i64, username: &str, team: &str, at: i64) -> Reque
         not_sent: None,
         ended_early: None,
         usage_clamped: false,
+        refused: None,
+        refusal_message: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Domain values shared by every layer, each defined once: the typed forms of what the
 //! database stores as text (language, block kind, key status, audit operation, usage
-//! source, why a call was not sent, why a response ended early), limits, the acting identity, the domain events, and a day's usage summary.
+//! source, why a call was not sent or was refused, why a response ended early), limits,
+//! the acting identity, the domain events, and a day's usage summary.
 //!
 //! This is a leaf module: it imports nothing from the rest of the crate, so the store,
 //! the quota engine, the service layer and the front ends can all depend on it.
@@ -19,6 +20,7 @@ mod limits;
 pub(crate) mod money;
 mod not_sent;
 mod rate_limit;
+mod refused;
 mod usage_source;
 
 pub use actor::Actor;
@@ -34,6 +36,7 @@ pub use language::Language;
 pub use limits::{Limits, LimitsUpdate};
 pub use not_sent::NotSent;
 pub use rate_limit::RateLimit;
+pub use refused::Refused;
 pub use usage_source::UsageSource;
 
 /// A stored text that is not one of an enum's values.
@@ -180,6 +183,7 @@ mod tests {
         round_trip(AdminOperation::ALL);
         round_trip(EventKind::ALL);
         round_trip(NotSent::ALL);
+        round_trip(Refused::ALL);
         round_trip(EndedEarly::ALL);
         assert!("spanish".parse::<Language>().is_err());
         assert_eq!(

@@ -281,6 +281,8 @@ pub(crate) mod tests {
             not_sent: None,
             ended_early: None,
             usage_clamped: false,
+            refused: None,
+            refusal_message: None,
         }
     }
 

@@ -55,6 +55,8 @@ pub(crate) struct Families {
     pub(crate) database_errors: Family<LabelSet<1>, Counter>,
     /// Request records queued and not yet written.
     pub(crate) record_queue: Gauge,
+    /// Refusals of known users recorded as rows or skipped, by result and reason.
+    pub(crate) refusal_records: Family<LabelSet<2>, Counter>,
     /// Notification deliveries that failed, by subscriber and outcome.
     pub(crate) notification_failures: Family<LabelSet<2>, Counter>,
 }
@@ -74,6 +76,7 @@ impl Families {
             chunk_grants: Family::default(),
             database_errors: Family::default(),
             record_queue: Gauge::default(),
+            refusal_records: Family::default(),
             notification_failures: Family::default(),
         };
         r.register(
@@ -132,6 +135,13 @@ impl Families {
             "record_queue_depth",
             "Request records queued for the record writer and not yet written",
             f.record_queue.clone(),
+        );
+        r.register(
+            "refusal_records",
+            "Refusals of known users by result (recorded: written as a request row; \
+             skipped: not written, the user's refusals came faster than 100 at once then \
+             1 per second, or the record queue was full) and reason",
+            f.refusal_records.clone(),
         );
         r.register(
             "notification_failures",

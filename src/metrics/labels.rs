@@ -68,20 +68,7 @@ impl<const N: usize> EncodeLabelSet for LabelSet<N> {
 
 /// The `reason` of a call the proxy refused, one per kind of refusal.
 pub(crate) fn refusal_reason(error: &GateError) -> &'static str {
-    match error {
-        GateError::UnrecognizedClient(_) => "unrecognized_client",
-        GateError::InvalidSignature(_) => "invalid_signature",
-        GateError::AccessDenied(_) => "blocked",
-        GateError::QuotaExceeded(_) => "quota_exceeded",
-        GateError::Throttled { .. } => "throttled",
-        GateError::BodyTooLarge { .. } => "body_too_large",
-        GateError::Validation(_) => "validation",
-        GateError::UpstreamUnavailable(_) => "unavailable",
-        GateError::UpstreamTimeout(_) => "timeout",
-        GateError::Overloaded { .. } => "overloaded",
-        GateError::RequestTimeout(_) => "client_timeout",
-        GateError::QuotaStoreUnavailable(_) => "quota_store_unavailable",
-    }
+    error.refused().as_str()
 }
 
 /// The error types Bedrock's runtime answers with (and the proxy's own for an upstream

@@ -248,6 +248,15 @@ impl Metrics {
         self.families.record_queue.clone()
     }
 
+    /// Counts one refusal of a known user: `recorded` as a request row, or skipped.
+    pub(crate) fn refusal_record(&self, recorded: bool, reason: &'static str) {
+        let result = if recorded { "recorded" } else { "skipped" };
+        self.families
+            .refusal_records
+            .get_or_create(&LabelSet::of(&["result", "reason"], &[result, reason]))
+            .inc();
+    }
+
     fn count_outcome(&self, l: &CallLabels<'_>, outcome: &'static str, reason: &'static str) {
         let key = [outcome, reason, l.team, l.model, l.operation, l.user];
         self.outcomes.with(

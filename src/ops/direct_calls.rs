@@ -184,6 +184,8 @@ impl Ops {
             not_sent: None,
             ended_early: None,
             usage_clamped: false,
+            refused: None,
+            refusal_message: None,
         }
     }
 

@@ -1,6 +1,12 @@
 //! Admission of an authenticated call: administrator blocks, protection, then every
 //! request limit and budget of the user and their team against the quota engine; a
 //! budget refusal says what the call's worst case was and what would fit.
+//!
+//! When several refusals apply, the caller gets the one they can act on first: a block,
+//! then a request limit or budget that is reached, then what is wrong with the call
+//! itself (a model with no price under a budget, a `max_tokens` the proxy cannot read).
+//! A call that cannot be priced is checked against its limits with a probe (one request
+//! and one micro-dollar) that is given back at once: no refusal counts against a limit.
 
 use super::route::Route;
 use super::ProxyState;
@@ -48,28 +54,18 @@ pub(super) async fn admit(
         .any(|l| l.daily_budget_usd.is_some() || l.monthly_budget_usd.is_some());
     // The price and prompt estimate, kept to tell a refused caller what would fit.
     let mut worst_case = None;
+    let mut unpriceable = None;
     let micro_usd = if budgeted {
-        let price = state.price(&route.model_id).ok_or_else(|| {
-            GateError::Validation(format!(
-                "No price is configured for model `{}`, and a USD budget applies to user {}. \
-                 An administrator can add one with `bedrock-gate pricing set`.",
-                route.model_id,
-                principal.username()
-            ))
-        })?;
-        let asked = estimate::max_output_tokens(body).map_err(|e| {
-            GateError::Validation(format!(
-                "{e}: a USD budget applies to user {}, and the proxy reserves the \
-                 largest output a call may ask for.",
-                principal.username()
-            ))
-        })?;
-        let max_out = asked.unwrap_or(state.default_max_output_tokens);
-        let prompt = estimate::prompt_tokens(body);
-        let micro =
-            crate::quota::to_micro(estimate::worst_case_usd(&price, prompt, max_out)).max(1);
-        worst_case = Some((price, prompt, max_out, asked.is_some()));
-        micro
+        match budget_estimate(state, principal, route, body) {
+            Ok((micro, worst)) => {
+                worst_case = Some(worst);
+                micro
+            }
+            Err(e) => {
+                unpriceable = Some(e);
+                1
+            }
+        }
     } else {
         0
     };
@@ -84,7 +80,14 @@ pub(super) async fn admit(
         allow_grants,
     };
     match state.quota.admit(&ask, now).await {
-        Ok(r) => Ok((Some(r), worst_case.map(|w| w.2))),
+        Ok(r) => match unpriceable {
+            // The probe found room: the call itself is what is wrong.
+            Some(e) => {
+                state.quota.cancel(r);
+                Err(e)
+            }
+            None => Ok((Some(r), worst_case.map(|w| w.2))),
+        },
         Err(r @ Refusal::Limit { .. }) => {
             let worst = match (&r, worst_case) {
                 (Refusal::Limit { room, .. }, Some((price, prompt, max_out, from_request))) => {
@@ -104,6 +107,39 @@ pub(super) async fn admit(
                 worst.as_ref(),
             )))
         }
-        Err(Refusal::Unavailable(m)) => Err(GateError::QuotaStoreUnavailable(m)),
+        // A call that cannot be priced is refused whatever the store says.
+        Err(Refusal::Unavailable(m)) => {
+            Err(unpriceable.unwrap_or(GateError::QuotaStoreUnavailable(m)))
+        }
     }
+}
+
+/// A budget call's worst case: its price, prompt estimate, maximum output and whether
+/// the request set it, with the worst-case cost in micro-dollars (at least 1). Fails
+/// when the model has no price or the request's maximum output cannot be read.
+fn budget_estimate(
+    state: &ProxyState,
+    principal: &Principal,
+    route: &Route,
+    body: &[u8],
+) -> Result<(i64, (crate::store::Price, u64, u64, bool)), GateError> {
+    let price = state.price(&route.model_id).ok_or_else(|| {
+        GateError::NoPrice(format!(
+            "No price is configured for model `{}`, and a USD budget applies to user {}. \
+             An administrator can add one with `bedrock-gate pricing set`.",
+            route.model_id,
+            principal.username()
+        ))
+    })?;
+    let asked = estimate::max_output_tokens(body).map_err(|e| {
+        GateError::Validation(format!(
+            "{e}: a USD budget applies to user {}, and the proxy reserves the \
+             largest output a call may ask for.",
+            principal.username()
+        ))
+    })?;
+    let max_out = asked.unwrap_or(state.default_max_output_tokens);
+    let prompt = estimate::prompt_tokens(body);
+    let micro = crate::quota::to_micro(estimate::worst_case_usd(&price, prompt, max_out)).max(1);
+    Ok((micro, (price, prompt, max_out, asked.is_some())))
 }

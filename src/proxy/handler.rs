@@ -11,8 +11,9 @@
 //! its estimate is built and appended before the request is re-signed, so the fsync and
 //! the signing overlap.
 //!
-//! Every call is counted in the metrics once: refused where it is refused, otherwise when
-//! it finishes (admitted or an upstream error, with its tokens, cost and timings).
+//! Every call is counted in the metrics once: refused where it is refused (`refusal`,
+//! which also records the refusals of known users), otherwise when it finishes
+//! (admitted or an upstream error, with its tokens, cost and timings).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use hyper::body::Incoming;
 
 use super::access::{self, AccessLine};
 use super::body::{BoxError, Finish, TapBody};
+use super::refusal::{call_labels, refuse_known, refuse_unknown, Arrival};
 use super::route::{Operation, Route};
 use super::upstream::UpstreamFailure;
 use super::ProxyState;
@@ -32,15 +34,13 @@ use crate::auth::directory::Principal;
 use crate::domain::{EndedEarly, NotSent};
 use crate::error::GateError;
 use crate::journal::{JournalError, Ticket};
-use crate::metrics::{
-    refusal_reason, upstream_error_reason, CallLabels, Finished, Outcome as CallOutcome,
-};
+use crate::metrics::{upstream_error_reason, Finished, Outcome as CallOutcome};
 use crate::quota::engine::Reservation;
 use crate::quota::estimate;
 use crate::ratelimit::RateGuard;
 use crate::request_id::new_request_id;
 use crate::store::{now_ms, RequestRecord};
-use crate::usage::pricing::{cost_of, normalize_model_id};
+use crate::usage::pricing::cost_of;
 use crate::usage::{UsageReport, UsageSource, UsageTap};
 
 /// The body type of every proxy response.
@@ -66,9 +66,18 @@ pub(crate) async fn handle(
     remote: SocketAddr,
 ) -> Response<ProxyBody> {
     let started = Instant::now();
-    let created_at = now_ms();
-    let request_id = new_request_id();
     let (parts, body) = request.into_parts();
+    let arrival = Arrival {
+        request_id: new_request_id(),
+        created_at: now_ms(),
+        started,
+        remote,
+        user_agent: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| truncate_at_char(s, 512).to_string()),
+    };
 
     // The head is checked before a byte of the body is read or held. A key or token not
     // known here may have been issued a moment ago: the database is looked at once more
@@ -85,12 +94,12 @@ pub(crate) async fn handle(
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(error = %e, peer = %remote, "refused: authentication");
-            return refuse_unknown(&state, &e, &parts, &request_id, started);
+            return refuse_unknown(&state, &e, &parts, &arrival);
         }
     };
     let (body, body_hold) = match state.intake.read(body, &parts.headers).await {
         Ok(b) => b,
-        Err(e) => return refuse_unknown(&state, &e, &parts, &request_id, started),
+        Err(e) => return refuse_unknown(&state, &e, &parts, &arrival),
     };
     let body_read = Instant::now();
     let body_sha256 = crate::hash::sha256_hex(&body);
@@ -101,7 +110,7 @@ pub(crate) async fn handle(
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, peer = %remote, "refused: authentication");
-            return refuse_unknown(&state, &e, &parts, &request_id, started);
+            return refuse_unknown(&state, &e, &parts, &arrival);
         }
     };
     let route = Route::parse(&parts.method, parts.uri.path(), &body);
@@ -109,14 +118,14 @@ pub(crate) async fn handle(
         let e = GateError::Validation(
             "InvokeModelWithBidirectionalStream is not supported by this proxy.".into(),
         );
-        return refuse_known(&state, &e, &principal, &route, &request_id, started);
+        return refuse_known(&state, &e, &principal, &route, &arrival);
     }
     let (reservation, max_output) =
         match super::admission::admit(&state, &principal, &route, &body).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, user = %principal.username(), "refused: quota");
-                return refuse_known(&state, &e, &principal, &route, &request_id, started);
+                return refuse_known(&state, &e, &principal, &route, &arrival);
             }
         };
     let rate = match super::throttle::throttle(&state, &principal, &route, &body) {
@@ -126,23 +135,19 @@ pub(crate) async fn handle(
                 state.quota.cancel(r);
             }
             tracing::debug!(error = %e, user = %principal.username(), "refused: rate limit");
-            return refuse_known(&state, &e, &principal, &route, &request_id, started);
+            return refuse_known(&state, &e, &principal, &route, &arrival);
         }
     };
     let estimated_input_tokens = (body.len() as u64).div_ceil(4).max(1);
     let mut call = Call {
         state: Arc::clone(&state),
-        request_id,
+        request_id: arrival.request_id,
         principal,
         route,
-        created_at,
+        created_at: arrival.created_at,
         started,
         source_ip: remote.ip().to_string(),
-        user_agent: parts
-            .headers
-            .get(http::header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| truncate_at_char(s, 512).to_string()),
+        user_agent: arrival.user_agent,
         status: 0,
         upstream_request_id: None,
         error_type: None,
@@ -233,80 +238,6 @@ fn journal_failure(error: &JournalError) -> UpstreamFailure {
     }
 }
 
-/// Refuses a call whose caller is not known yet: counted without team, model or user.
-fn refuse_unknown(
-    state: &ProxyState,
-    error: &GateError,
-    parts: &http::request::Parts,
-    request_id: &str,
-    started: Instant,
-) -> Response<ProxyBody> {
-    let route = Route::parse(&parts.method, parts.uri.path(), &[]);
-    let labels = state.metrics.unauthenticated(route.operation.name());
-    state.metrics.refused(&labels, refusal_reason(error));
-    log_refusal(state, error, None, &route, request_id, started);
-    refuse(error, request_id)
-}
-
-/// Refuses an authenticated call: counted with its team, model and user.
-fn refuse_known(
-    state: &ProxyState,
-    error: &GateError,
-    principal: &Principal,
-    route: &Route,
-    request_id: &str,
-    started: Instant,
-) -> Response<ProxyBody> {
-    let priced = state.prices.get().lookup(&route.model_id).is_some();
-    let labels = call_labels(state, principal, route, priced);
-    state.metrics.refused(&labels, refusal_reason(error));
-    log_refusal(state, error, Some(principal), route, request_id, started);
-    refuse(error, request_id)
-}
-
-/// The access line of a refused call.
-fn log_refusal(
-    state: &ProxyState,
-    error: &GateError,
-    principal: Option<&Principal>,
-    route: &Route,
-    request_id: &str,
-    started: Instant,
-) {
-    if state.access_log {
-        access::log(&AccessLine {
-            request_id,
-            user: principal.map(Principal::username),
-            tool: principal.map(|p| &*p.tool),
-            model: &route.model_id,
-            operation: route.operation.name(),
-            status: error.status().as_u16(),
-            error_type: Some(error.error_type()),
-            not_sent: None,
-            tokens: (0, 0),
-            cost_usd: 0.0,
-            latency: started.elapsed(),
-        });
-    }
-}
-
-/// The metric labels of an authenticated call; `priced` when the price table has its
-/// model.
-fn call_labels<'a>(
-    state: &ProxyState,
-    principal: &'a Principal,
-    route: &'a Route,
-    priced: bool,
-) -> CallLabels<'a> {
-    state.metrics.labels(
-        &principal.team,
-        principal.username(),
-        normalize_model_id(&route.model_id),
-        priced,
-        route.operation.name(),
-    )
-}
-
 /// The Bedrock-shaped response for a refusal of the call `request_id`.
 pub(crate) fn refuse(error: &GateError, request_id: &str) -> Response<ProxyBody> {
     error
@@ -370,6 +301,8 @@ impl Call {
             not_sent: None,
             ended_early: None,
             usage_clamped: false,
+            refused: None,
+            refusal_message: None,
         }
     }
 

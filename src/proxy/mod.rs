@@ -13,6 +13,7 @@ pub(crate) mod connections;
 pub(crate) mod handler;
 pub(crate) mod idle;
 pub(crate) mod intake;
+mod refusal;
 pub(crate) mod route;
 pub(crate) mod throttle;
 pub(crate) mod tls;

@@ -1,5 +1,6 @@
 //! One row per call (`bedrock_requests`): batched inserts that are safe to retry (and
-//! keep the usage rollups in step), and the queries behind `usage`.
+//! keep the usage rollups in step), and the queries behind `usage`. Calls the proxy
+//! refused have rows too (`refused`, `refusal_message`), which no sum counts.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,7 +8,7 @@ use super::rollup_sql::write_rollup;
 use super::rollups::Rollup;
 use super::{on_pool, Store, StoreError};
 use crate::config::DatabaseKind;
-use crate::domain::{EndedEarly, NotSent, UsageSource};
+use crate::domain::{EndedEarly, NotSent, Refused, UsageSource};
 
 /// One proxied call, as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -73,13 +74,54 @@ pub struct RequestRecord {
     /// recorded as the ceiling.
     #[serde(default)]
     pub usage_clamped: bool,
+    /// Why the proxy refused the call (`blocked`, `quota_exceeded`, `throttled`,
+    /// `validation`, `no_price`, ...); `None` for every call it did not refuse. A
+    /// refused call never reached Bedrock and counts in no usage sum, limit or budget.
+    #[serde(default, with = "readable_only")]
+    #[schema(value_type = Option<String>, example = "quota_exceeded")]
+    pub refused: Option<Refused>,
+    /// The message the refused caller got (at most 1,000 characters).
+    #[serde(default, with = "readable_only")]
+    pub refusal_message: Option<String>,
+}
+
+/// Serde for a field that only human-readable formats carry (JSON: the admin API, the
+/// command line, the spill file). The crash journal's compact binary format (postcard)
+/// writes nothing for it and reads it as the default, so its frames keep the layout they
+/// had before the field existed, and frames written by an older version still read.
+/// Only for fields that are always the default in the journal: a refused call is never
+/// journaled (it is refused before it begins).
+mod readable_only {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<T: Serialize, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            v.serialize(s)
+        } else {
+            s.serialize_unit()
+        }
+    }
+
+    pub(super) fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: Deserialize<'de> + Default,
+        D: Deserializer<'de>,
+    {
+        if d.is_human_readable() {
+            T::deserialize(d)
+        } else {
+            <()>::deserialize(d).map(|()| T::default())
+        }
+    }
 }
 
 impl RequestRecord {
-    /// Whether the call counts as usage: it was sent upstream, and it is not a failed
+    /// Whether the call counts as usage: it was sent upstream (not refused, not failed
+    /// before it went), and it is not a failed
     /// direct call seen in CloudTrail (recorded, not counted).
     pub(crate) fn counts(&self) -> bool {
         self.not_sent.is_none()
+            && self.refused.is_none()
             && !(self.usage_source == UsageSource::Cloudtrail && self.error_type.is_some())
     }
 }
@@ -117,7 +159,7 @@ pub struct UsageTotals {
     pub cost_usd: f64,
 }
 
-const COLUMNS: [&str; 27] = [
+const COLUMNS: [&str; 29] = [
     "request_uid",
     "created_at",
     "user_id",
@@ -144,12 +186,14 @@ const COLUMNS: [&str; 27] = [
     "not_sent",
     "ended_early",
     "usage_clamped",
+    "refused",
+    "refusal_message",
     "id",
 ];
 
 /// The SQL condition of [`RequestRecord::counts`]: rows that are usage.
-pub(crate) const COUNTED: &str =
-    "not_sent IS NULL AND NOT (usage_source = 'cloudtrail' AND error_type IS NOT NULL)";
+pub(crate) const COUNTED: &str = "not_sent IS NULL AND refused IS NULL \
+     AND NOT (usage_source = 'cloudtrail' AND error_type IS NOT NULL)";
 
 const FILTER: &str = "WHERE (? IS NULL OR username = ?) AND (? IS NULL OR team = ?) \
      AND (? IS NULL OR created_at >= ?) AND (? IS NULL OR created_at < ?)";
@@ -236,6 +280,8 @@ macro_rules! bind_record {
             .bind($r.not_sent.map(|n| n.as_str()))
             .bind($r.ended_early.map(|e| e.as_str()))
             .bind($r.usage_clamped)
+            .bind($r.refused.map(|r| r.as_str()))
+            .bind($r.refusal_message.as_deref())
     };
 }
 pub(super) use bind_record;
@@ -382,6 +428,61 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refused_record() -> RequestRecord {
+        RequestRecord {
+            request_uid: "r".into(),
+            created_at: 1,
+            user_id: 2,
+            username: "u".into(),
+            team: "t".into(),
+            person: "p".into(),
+            tool: "x".into(),
+            access_key_id: "k".into(),
+            model_id: "m".into(),
+            operation: "Converse".into(),
+            upstream_request_id: None,
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            region: "eu-west-1".into(),
+            status_code: 403,
+            error_type: Some("AccessDeniedException".into()),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            usage_source: UsageSource::None,
+            not_sent: None,
+            ended_early: None,
+            usage_clamped: false,
+            refused: Some(Refused::Blocked),
+            refusal_message: Some("blocked".into()),
+        }
+    }
+
+    #[test]
+    fn refusals_are_in_json_and_not_in_the_journal_format() {
+        let r = refused_record();
+        assert!(!r.counts());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""refused":"blocked","refusal_message":"blocked""#));
+        assert_eq!(serde_json::from_str::<RequestRecord>(&json).unwrap(), r);
+        // The postcard bytes are those of the record without the refusal (the layout of
+        // journal frames written before refusals were recorded), and read back without it.
+        let plain = RequestRecord {
+            refused: None,
+            refusal_message: None,
+            ..r.clone()
+        };
+        let packed = postcard::to_allocvec(&r).unwrap();
+        assert_eq!(packed, postcard::to_allocvec(&plain).unwrap());
+        assert_eq!(
+            postcard::from_bytes::<RequestRecord>(&packed).unwrap(),
+            plain
+        );
+    }
 
     #[test]
     fn batches_split_into_cached_shapes() {

@@ -17,6 +17,9 @@
 //! once the record is durable in the database (or the spill file), which lets the
 //! journal delete the segment the call began in.
 //!
+//! Refused calls are recorded too, through [`Recorder::record_refusal`], which bounds
+//! them per user and by the queue's depth (`refusals`); real calls are never dropped.
+//!
 //! The queue's depth (records queued and not yet written or spilled) is the gauge
 //! `bedrock_gate_record_queue_depth`; failed inserts count in
 //! `bedrock_gate_database_errors_total{operation="record_insert"}`.
@@ -31,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::refusals::{stored_message, RefusalGate, Verdict, BURST, MAX_QUEUE, PER_SECOND};
 use crate::journal::Ticket;
 use crate::metrics::Metrics;
 use crate::store::{RequestRecord, Store};
@@ -59,6 +63,9 @@ pub(crate) struct Recorder {
     tx: mpsc::UnboundedSender<(RequestRecord, Ticket)>,
     /// Records queued and not yet written.
     queued: Gauge,
+    /// Which refusals get a row (bounded per user and by the queue).
+    refusals: Arc<RefusalGate>,
+    metrics: Arc<Metrics>,
 }
 
 impl Recorder {
@@ -72,6 +79,41 @@ impl Recorder {
             // Only after the writer has stopped; keep the record visible in the log.
             tracing::error!(request_uid = %r.request_uid, user = %r.username,
                 "request record arrived after the writer stopped");
+        }
+    }
+
+    /// Queues the record of a refused call (its `refused` and `refusal_message` set),
+    /// unless its user's refusals come faster than [`refusals`](super::refusals) lets
+    /// through or the queue holds [`MAX_QUEUE`] records: then it is only counted.
+    /// Returns whether it was queued. Never blocks.
+    pub(crate) fn record_refusal(&self, mut record: RequestRecord) -> bool {
+        let reason = record.refused.map_or("", |r| r.as_str());
+        let queue_full = self.queued.get() >= MAX_QUEUE;
+        match self
+            .refusals
+            .take(record.user_id, Instant::now(), queue_full)
+        {
+            Verdict::Record { skipped } => {
+                if skipped > 0 {
+                    tracing::info!(user = %record.username, skipped,
+                        "recording this user's refusals again");
+                }
+                let message = record.refusal_message.as_deref().unwrap_or("");
+                record.refusal_message = Some(stored_message(message, skipped));
+                self.metrics.refusal_record(true, reason);
+                self.record(record, Ticket::default());
+                true
+            }
+            Verdict::Skip { first } => {
+                if first {
+                    tracing::warn!(user = %record.username, queue_full,
+                        "this user's refusals come faster than they are recorded \
+                         ({BURST} at once, then {PER_SECOND} per second); the rest are \
+                         counted in bedrock_gate_refusal_records_total{{result=\"skipped\"}}");
+                }
+                self.metrics.refusal_record(false, reason);
+                false
+            }
         }
     }
 }
@@ -107,13 +149,18 @@ pub(crate) fn spawn(
     let queued = metrics.record_queue();
     let writer = Writer {
         store,
-        metrics,
+        metrics: Arc::clone(&metrics),
         store_timeout,
         failures: 0,
     };
     let task = tokio::spawn(run(writer, rx, stop_rx, spill_file));
     (
-        Recorder { tx, queued },
+        Recorder {
+            tx,
+            queued,
+            refusals: Arc::new(RefusalGate::default()),
+            metrics,
+        },
         RecorderHandle {
             stop: Some(stop_tx),
             task,
@@ -343,4 +390,83 @@ pub(crate) async fn import_spill(
     }
     tracing::info!(inserted, file = %path.display(), "imported spilled request records");
     Ok(inserted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MetricsConfig;
+    use crate::domain::{Refused, UsageSource};
+    use crate::metrics::BlockedUsers;
+
+    fn refusal(user_id: i64) -> RequestRecord {
+        RequestRecord {
+            request_uid: format!("r{user_id}"),
+            created_at: 0,
+            user_id,
+            username: "u".into(),
+            team: "t".into(),
+            person: "p".into(),
+            tool: "x".into(),
+            access_key_id: "k".into(),
+            model_id: "m".into(),
+            operation: "Converse".into(),
+            upstream_request_id: None,
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            region: "eu-west-1".into(),
+            status_code: 403,
+            error_type: Some("AccessDeniedException".into()),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            usage_source: UsageSource::None,
+            not_sent: None,
+            ended_early: None,
+            usage_clamped: false,
+            refused: Some(Refused::Blocked),
+            refusal_message: Some("blocked".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn refusals_are_not_queued_while_the_queue_is_full() {
+        let config = MetricsConfig {
+            per_user: false,
+            max_users: 1,
+        };
+        let metrics = Arc::new(Metrics::new(&config, Box::new(|| BlockedUsers::default())));
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let recorder = Recorder {
+            tx,
+            queued: metrics.record_queue(),
+            refusals: Arc::new(RefusalGate::default()),
+            metrics: Arc::clone(&metrics),
+        };
+        // The writer is behind (a database away): the queue holds MAX_QUEUE records.
+        metrics.record_queue().set(MAX_QUEUE);
+        assert!(!recorder.record_refusal(refusal(1)));
+        assert!(!recorder.record_refusal(refusal(2)));
+        assert!(rx.try_recv().is_err(), "nothing was queued");
+        assert_eq!(metrics.record_queue().get(), MAX_QUEUE);
+        // Once it drains, the user's next refusal is queued and says what was skipped.
+        metrics.record_queue().set(0);
+        assert!(recorder.record_refusal(refusal(1)));
+        let (queued, _) = rx.try_recv().unwrap();
+        let note = queued.refusal_message.unwrap();
+        assert!(
+            note.contains("1 earlier refusal of this user was not"),
+            "{note}"
+        );
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains(
+                r#"bedrock_gate_refusal_records_total{result="skipped",reason="blocked"} 2"#
+            ),
+            "{text}"
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! Local stand-ins the tests share: free ports, a proxy whose upstream never answers, TLS
-//! files from a one-off CA, a readable dump of a finished process, and the two parts of a
-//! Bedrock-shaped error answer.
+//! files from a one-off CA, a readable dump of a finished process, the two parts of a
+//! Bedrock-shaped error answer, and a key probe that leaves no request row.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -102,4 +102,30 @@ pub fn error_message(r: &http::Response<bytes::Bytes>) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
+}
+
+/// A POST to the proxy at `url` with `bearer` that announces a 1 TB body and sends
+/// none; the status of the answer (413 for a known key, 403 for an unknown one).
+pub async fn oversized_post(url: &str, bearer: &str) -> u16 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /model/m/converse HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {bearer}\r\n\
+         content-type: application/json\r\ncontent-length: 1000000000000\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    // The status line is all the probe needs.
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the proxy closed the probe without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {line}"))
 }

@@ -421,17 +421,14 @@ impl Gate {
     }
 
     /// Waits until a bearer token is (or is no longer) accepted by the proxy. Probes with
-    /// an operation the proxy refuses after authentication (400) and before anything
-    /// goes upstream, so the probe leaves no trace at the upstream.
+    /// a request that announces a body larger than any the proxy takes: a known key gets
+    /// 413 before the body is read, an unknown one 403. Both refusals come before the
+    /// caller is verified, so the probe leaves no request row and no trace upstream.
     pub async fn wait_key_known(&self, bearer: &str, known: bool) {
         for _ in 0..100 {
-            let (status, _) = raw_post(
-                &format!("{}/model/m/invoke-with-bidirectional-stream", self.url),
-                &[("authorization", &format!("Bearer {bearer}"))],
-                b"{}",
-            )
-            .await;
-            if (status != 403) == known {
+            let status = local::oversized_post(&self.url, bearer).await;
+            assert!(status == 413 || status == 403, "probe answered {status}");
+            if (status == 413) == known {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -439,18 +436,29 @@ impl Gate {
         panic!("the proxy did not pick up the key change");
     }
 
-    /// Waits until at least `n` request records are stored, and returns them (newest
-    /// first).
+    /// Waits until at least `n` records of calls the proxy did not refuse are stored, and
+    /// returns them (newest first). Refusals have rows too: see [`Gate::refusals`].
     pub async fn records(&self, n: usize) -> Vec<RequestRecord> {
         for _ in 0..200 {
-            let r = self.store.requests(&UsageFilter::default()).await.unwrap();
+            let r = self.rows(false).await;
             if r.len() >= n {
                 return r;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let r = self.store.requests(&UsageFilter::default()).await.unwrap();
+        let r = self.rows(false).await;
         panic!("expected {n} records, found {}: {r:?}", r.len());
+    }
+
+    /// The stored rows of refused calls, newest first.
+    pub async fn refusals(&self) -> Vec<RequestRecord> {
+        self.rows(true).await
+    }
+
+    async fn rows(&self, refused: bool) -> Vec<RequestRecord> {
+        let mut r = self.store.requests(&UsageFilter::default()).await.unwrap();
+        r.retain(|r| r.refused.is_some() == refused);
+        r
     }
 
     /// The database URL this gate uses (to start more gates on it).

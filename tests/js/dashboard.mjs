@@ -1,7 +1,7 @@
 // The dashboard end to end in real headless Chromium (the system's, driven by
 // playwright-core): log in; real boto3 calls through the proxy show up on Users and
 // Calls with the right counts and cost; block a user on Blocking and see the proxy
-// refuse their next call; unblock; the last minute against the short-term limits on
+// refuse their next call, and that refusal on Calls; unblock; the last minute against the short-term limits on
 // the user and team pages; edit a limit; edit a price; export CSV; a change
 // without the CSRF token is refused; log out and see the API refuse the old session.
 // Takes screenshots of every page at desktop and phone (390 px) width and logs how long
@@ -190,6 +190,18 @@ await check('blocking alice on Blocking makes the proxy refuse her next call', a
   await untilText(() => page.locator('#blocking-audit tbody').innerText(), /alice/, 'blocking trail');
   await untilText(() => page.locator('#admin-audit tbody').innerText(), /dashboard:/, 'admin audit names the session');
   await shoot(page, 'blocking-desktop');
+});
+
+await check('Calls shows alice\'s refused call: 403, AccessDeniedException, refused (blocked) and why', async () => {
+  await open(page, '#/calls?user=alice&status=403', 'calls (refused)');
+  const row = page.locator('#calls-table tbody tr').first();
+  await untilText(() => row.innerText(), /403[\s\S]*AccessDeniedException[\s\S]*refused \(blocked\)[\s\S]*end-to-end test/, 'refused row');
+  need(/^\$0(\.00)?$/.test((await row.locator('td[data-label="Cost"]').innerText()).trim()), 'a refusal costs nothing');
+  await row.locator('button.link').click();
+  const detail = await untilText(() => page.locator('#call-detail').innerText(), /refusal_message/, 'refused detail');
+  need(/refused\s+blocked/.test(detail) && detail.includes('end-to-end test'), detail);
+  await shoot(page, 'calls-refused-desktop');
+  await open(page, '#/blocking', 'blocking (again)');
 });
 
 await check('unblocking alice lets her calls through again', async () => {

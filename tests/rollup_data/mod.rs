@@ -126,6 +126,8 @@ pub fn records(seed: u64, n: usize, user_ids: &[i64]) -> Vec<RequestRecord> {
                 not_sent: None,
                 ended_early: None,
                 usage_clamped: false,
+                refused: None,
+                refusal_message: None,
             }
         })
         .collect()

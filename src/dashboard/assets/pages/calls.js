@@ -1,11 +1,21 @@
 // Calls: the per-call log with filters (user, team, model, operation, status, time
 // range), page by page (newest first), a detail view of one call, CSV of every match.
+// Calls the proxy refused are listed too, with the reason and the message the caller got.
 
 import { api, csvUrl } from '../api.js';
 import { h, fill, fmtInt, fmtUsd, fmtTime, table, field, heading, setParams, tzLabel } from '../ui.js';
 
 const FILTERS = ['user', 'team', 'model', 'operation', 'status', 'from', 'to'];
 const PAGE = 50;
+
+/** Why a call did not simply succeed: refused by the proxy (and the message the caller
+ * got), never sent upstream, or a response cut short; empty otherwise. */
+function why(r) {
+  if (r.refused) return `refused (${r.refused.replaceAll('_', ' ')})${r.refusal_message ? `: ${r.refusal_message}` : ''}`;
+  if (r.not_sent) return `not sent (${r.not_sent.replaceAll('_', ' ')})`;
+  if (r.ended_early) return `ended early (${r.ended_early.replaceAll('_', ' ')})`;
+  return '';
+}
 
 function detail(r) {
   const rows = Object.entries(r).map(([k, v]) => [h('dt', {}, k), h('dd', {}, k === 'created_at' ? `${fmtTime(v)} (${tzLabel()})` : v === null ? '—' : String(v))]);
@@ -33,7 +43,7 @@ export async function mount(main, route) {
   const list = h('div', {});
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of calls' });
   const shown = h('div', {});
-  fill(main, heading('Calls', `Every call through the proxy, newest first; ${tzLabel()}. Choose a time to see the call's details.`), form, list, pager, shown);
+  fill(main, heading('Calls', `Every call through the proxy, refused ones included, newest first; ${tzLabel()}. Choose a time to see the call's details.`), form, list, pager, shown);
 
   let cursors = [null];
   let pageNo = 0;
@@ -51,6 +61,7 @@ export async function mount(main, route) {
       { label: 'Model', value: (r) => r.model_id },
       { label: 'Operation', value: (r) => r.operation },
       { label: 'Status', num: true, value: (r) => r.status_code, render: (r) => h('span', { class: r.status_code >= 400 ? 'error-text' : '' }, String(r.status_code), r.error_type ? ` ${r.error_type}` : '') },
+      { label: 'Why', value: (r) => why(r), render: (r) => h('span', { class: 'reason', title: r.refusal_message || undefined }, why(r)) },
       { label: 'Tokens in / out', num: true, value: (r) => r.input_tokens + r.output_tokens, render: (r) => `${fmtInt(r.input_tokens)} / ${fmtInt(r.output_tokens)}` },
       { label: 'Cost', num: true, value: (r) => r.cost_usd, render: (r) => fmtUsd(r.cost_usd) },
       { label: 'Latency', num: true, value: (r) => r.latency_ms, render: (r) => `${fmtInt(r.latency_ms)} ms` },

@@ -1,0 +1,8 @@
+-- Calls the proxy refused for a known user (blocked, limit or budget reached, rate
+-- limit, validation, no price) are recorded too, findable by the request id the caller
+-- got: `refused` says why (the `reason` of bedrock_gate_requests_total{outcome="refused"}),
+-- `refusal_message` what the caller was told. A refused row has no tokens and no cost,
+-- and counts in no rollup, total, limit or budget (README, "Records, reports and
+-- retention"). NULL for every call that was not refused, and for all older rows.
+ALTER TABLE bedrock_requests ADD COLUMN refused TEXT NULL;
+ALTER TABLE bedrock_requests ADD COLUMN refusal_message TEXT NULL;
