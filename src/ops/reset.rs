@@ -26,9 +26,7 @@ use super::block_rule::{self, reset_effect, Clock, Requested, ResetEffect};
 use super::blocking::{audit_row, clock};
 use super::{Ops, OpsError};
 use crate::calendar;
-use crate::domain::{
-    Actor, AdminOperation, AuditOperation, DomainEvent, NewEvent, ResetByHand,
-};
+use crate::domain::{Actor, AdminOperation, AuditOperation, DomainEvent, NewEvent, ResetByHand};
 use crate::quota::engine::period_keys;
 use crate::store::{BlockChange, BlockStatus};
 

@@ -86,11 +86,19 @@ pub(super) async fn admit(
                 state.quota.cancel(r);
                 Err(e)
             }
-            None => Ok((Some(r), worst_case.map(|w| w.2))),
+            None => Ok((Some(r), worst_case.map(|w| w.max_out))),
         },
         Err(r @ Refusal::Limit { .. }) => {
             let worst = match (&r, worst_case) {
-                (Refusal::Limit { room, .. }, Some((price, prompt, max_out, from_request))) => {
+                (
+                    Refusal::Limit { room, .. },
+                    Some(BudgetCase {
+                        price,
+                        prompt,
+                        max_out,
+                        from_request,
+                    }),
+                ) => {
                     let room_usd = *room as f64 / crate::quota::MICRO;
                     Some(WorstCase {
                         max_output_tokens: max_out,
@@ -114,6 +122,18 @@ pub(super) async fn admit(
     }
 }
 
+/// What a budget call's worst case was computed from.
+struct BudgetCase {
+    /// The model's price.
+    price: crate::store::Price,
+    /// The prompt's estimated tokens.
+    prompt: u64,
+    /// The output reserved for.
+    max_out: u64,
+    /// Whether the request set its maximum output.
+    from_request: bool,
+}
+
 /// A budget call's worst case: its price, prompt estimate, maximum output and whether
 /// the request set it, with the worst-case cost in micro-dollars (at least 1). Fails
 /// when the model has no price or the request's maximum output cannot be read.
@@ -122,7 +142,7 @@ fn budget_estimate(
     principal: &Principal,
     route: &Route,
     body: &[u8],
-) -> Result<(i64, (crate::store::Price, u64, u64, bool)), GateError> {
+) -> Result<(i64, BudgetCase), GateError> {
     let price = state.price(&route.model_id).ok_or_else(|| {
         GateError::NoPrice(format!(
             "No price is configured for model `{}`, and a USD budget applies to user {}. \
@@ -141,5 +161,13 @@ fn budget_estimate(
     let max_out = asked.unwrap_or(state.default_max_output_tokens);
     let prompt = estimate::prompt_tokens(body);
     let micro = crate::quota::to_micro(estimate::worst_case_usd(&price, prompt, max_out)).max(1);
-    Ok((micro, (price, prompt, max_out, asked.is_some())))
+    Ok((
+        micro,
+        BudgetCase {
+            price,
+            prompt,
+            max_out,
+            from_request: asked.is_some(),
+        },
+    ))
 }

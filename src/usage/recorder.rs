@@ -438,7 +438,7 @@ mod tests {
             per_user: false,
             max_users: 1,
         };
-        let metrics = Arc::new(Metrics::new(&config, Box::new(|| BlockedUsers::default())));
+        let metrics = Arc::new(Metrics::new(&config, Box::new(BlockedUsers::default)));
         let (tx, mut rx) = mpsc::unbounded_channel();
         let recorder = Recorder {
             tx,
