@@ -138,7 +138,7 @@ impl StoreLedger {
         Box::pin(self.at_home(async move {
             let mut attempt = 0;
             loop {
-                statements.fetch_add(5, Ordering::Relaxed);
+                statements.fetch_add(6, Ordering::Relaxed);
                 let subject = key.subject.stored();
                 let counter = stored(&key, &subject);
                 // The limit as stored caps the grant too: a proxy whose policy snapshot
