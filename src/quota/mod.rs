@@ -15,7 +15,8 @@
 //!   - `outage`: admitting calls on an allowance while the ledger does not answer
 //!     (`quota.on_store_outage = "allow"`) and charging them to it afterwards.
 //! - `ledger`: where chunks come from: the database's `quota_counters` rows, granted
-//!   by conditional updates so that all proxies together never exceed a limit.
+//!   by conditional updates so that all proxies together never exceed a limit
+//!   (`store_ledger`), or the same in memory.
 //! - `estimate`: the worst-case cost a call reserves against budgets.
 //! - `policy`: the limits, blocks and protections a proxy enforces (snapshots).
 //!
@@ -37,6 +38,7 @@ mod outage;
 mod periods;
 pub(crate) mod policy;
 mod refusal;
+mod store_ledger;
 mod takeback;
 
 use std::fmt;
