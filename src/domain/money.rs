@@ -1,5 +1,6 @@
 //! Amounts in USD as the outside sees them: JSON carries them rounded to a billionth of
-//! a dollar, so sums of float prices print as `0.00925`, not `0.009250000000000001`.
+//! a dollar, so sums of float prices print as `0.00925`, not `0.009250000000000001`;
+//! budget limits in micro-USD, rounded down.
 
 /// `usd` rounded to 1e-9 USD (nano-dollars); non-finite values pass unchanged.
 pub(crate) fn round_usd(usd: f64) -> f64 {
@@ -13,6 +14,15 @@ pub(crate) fn round_usd(usd: f64) -> f64 {
 /// `serialize_with` for an amount in USD.
 pub(crate) fn serialize_usd<S: serde::Serializer>(usd: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(round_usd(*usd))
+}
+
+/// A budget limit in micro-USD (millionths of a dollar), rounded down: a limit never
+/// rounds in the caller's favour.
+pub fn limit_micro(usd: f64) -> i64 {
+    if !usd.is_finite() || usd <= 0.0 {
+        return 0;
+    }
+    (usd * 1_000_000.0).floor().min(i64::MAX as f64) as i64
 }
 
 #[cfg(test)]

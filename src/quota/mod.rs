@@ -145,10 +145,4 @@ pub(crate) fn to_micro(usd: f64) -> i64 {
     (usd * MICRO).ceil().min(i64::MAX as f64) as i64
 }
 
-/// A budget limit in micro-USD, rounded down.
-pub fn limit_micro(usd: f64) -> i64 {
-    if !usd.is_finite() || usd <= 0.0 {
-        return 0;
-    }
-    (usd * MICRO).floor().min(i64::MAX as f64) as i64
-}
+pub use crate::domain::money::limit_micro;

@@ -72,7 +72,7 @@ macro_rules! stored_limit {
                     None => None,
                     Some(row) if $metric == "micro_usd" => {
                         sqlx::Row::try_get::<Option<f64>, _>(&row, "lim")?
-                            .map($crate::quota::limit_micro)
+                            .map($crate::domain::money::limit_micro)
                     }
                     Some(row) => sqlx::Row::try_get::<Option<i64>, _>(&row, "lim")?,
                 }
