@@ -70,6 +70,7 @@ impl<const N: usize> EncodeLabelSet for LabelSet<N> {
 pub(crate) fn refusal_reason(error: &GateError) -> &'static str {
     match error {
         GateError::UnrecognizedClient(_) => "unrecognized_client",
+        GateError::ExpiredToken(_) => "expired_token",
         GateError::InvalidSignature(_) => "invalid_signature",
         GateError::AccessDenied(_) => "blocked",
         GateError::QuotaExceeded(_) => "quota_exceeded",

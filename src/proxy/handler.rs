@@ -69,6 +69,14 @@ pub(crate) async fn handle(
     let created_at = now_ms();
     let request_id = new_request_id();
     let (parts, body) = request.into_parts();
+    if super::route::is_gate_endpoint(parts.uri.path()) {
+        let (method, path) = (&parts.method, parts.uri.path());
+        let answer = match &state.sign_in {
+            Some(s) => s.respond(method, path, &parts.headers).await,
+            None => crate::identity::endpoint::not_configured(method, path),
+        };
+        return answer.map(|b| Full::new(b).map_err(|never| match never {}).boxed_unsync());
+    }
 
     // The head is checked before a byte of the body is read or held. A key or token not
     // known here may have been issued a moment ago: the database is looked at once more
