@@ -126,7 +126,7 @@ impl SignIn {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let who = issuer
-            .verify(&self.fetcher, token, secs)
+            .verify(&self.fetcher, token, secs, std::time::Instant::now())
             .await
             .map_err(|e| match e {
                 IdentityError::Refused(m) => (StatusCode::UNAUTHORIZED, m),
