@@ -85,10 +85,24 @@ impl Provider {
     }
 }
 
+impl Provider {
+    /// An ID token for the `gate` client naming `user` in exactly `groups`.
+    async fn id_token_in(&self, user: &str, groups: &[&str]) -> String {
+        let url = format!(
+            "{}/test/id-token?user={user}&client=gate&ttl=3600&groups={}",
+            self.issuer,
+            groups.join(",")
+        );
+        let (status, body) = common::http_get(&url).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
 fn oidc_config(issuer: &str, ttl: &str) -> String {
     format!(
         "[oidc]\ncredential_ttl = \"{ttl}\"\nclock_skew = \"0s\"\n\
-         [oidc.teams]\n\"ml-devs\" = \"ml\"\n\
+         [oidc.teams]\n\"ml-devs\" = \"ml\"\n\"data-devs\" = \"data\"\n\
          [[oidc.issuer]]\nname = \"corp\"\nissuer = \"{issuer}\"\nclient_id = \"gate\"\n\
          client_secret = \"gate-secret\"\n"
     )
@@ -103,6 +117,10 @@ async fn start(issuer: &str, ttl: &str, engine: Engine) -> Gate {
     .await;
     gate.ops
         .create_team(&Actor::api("test"), "ml", &LimitsUpdate::default())
+        .await
+        .unwrap();
+    gate.ops
+        .create_team(&Actor::api("test"), "data", &LimitsUpdate::default())
         .await
         .unwrap();
     gate
@@ -233,11 +251,20 @@ async fn signs_in_calls_and_expires(op: &Provider, engine: Engine) {
     );
     assert!(gate.ops.user_info("bob@corp.example").await.is_err());
 
-    // Signing in again keeps the team and issues a new key.
+    // Signing in again issues a new key; when the user's groups now map to another
+    // team, the user moves there.
     let token = op.id_token("alice", "gate", 3600).await;
     let (status, again) = exchange(&gate, &token).await;
     assert_eq!(status, 200, "{again}");
+    assert_eq!(again["team"], "ml");
     assert_ne!(again["access_key_id"], cred["access_key_id"]);
+    let token = op.id_token_in("alice", &["data-devs"]).await;
+    let (status, moved) = exchange(&gate, &token).await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["team"], "data");
+    let info =
+        serde_json::to_value(gate.ops.user_info("alice@corp.example").await.unwrap()).unwrap();
+    assert_eq!(info["team"], "data", "{info}");
     gate.stop().await;
 }
 

@@ -4,7 +4,7 @@
 //
 // Clients: `gate` (the proxy's audience) and `other-app` (another audience). Accounts are
 // scripted: `<name>` has email `<name>@corp.example`, and groups from GROUPS below.
-// `GET /test/id-token?user=NAME&client=ID&ttl=SECONDS` obtains an ID token for that user
+// `GET /test/id-token?user=NAME&client=ID&ttl=SECONDS[&groups=A,B]` obtains an ID token for that user
 // through the provider's own authorization code flow, driven here with HTTP requests:
 // /auth -> /interaction/:uid (finished by this script as the user's login and consent)
 // -> /auth/:uid -> redirect_uri?code=... -> /token. The ID token's lifetime is `ttl`.
@@ -14,6 +14,8 @@ import Provider from 'oidc-provider';
 const GROUPS = { alice: ['ml-devs', 'everyone'], bob: ['everyone'], carol: ['data-devs'] };
 const REDIRECT = 'http://127.0.0.1/callback';
 let idTokenTtl = 3600;
+// Per-request override of a user's groups (`groups=` on /test/id-token).
+let groupsNow = null;
 
 const server = http.createServer();
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
@@ -34,7 +36,7 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: `${id}@corp.example`, email_verified: true, name: id, groups: GROUPS[id] ?? [] };
+        return { sub: id, email: `${id}@corp.example`, email_verified: true, name: id, groups: groupsNow ?? GROUPS[id] ?? [] };
       },
     };
   },
@@ -114,6 +116,7 @@ server.on('request', async (req, res) => {
     }
     if (req.url.startsWith('/test/id-token')) {
       const p = new URL(req.url, issuer).searchParams;
+      groupsNow = p.has('groups') ? p.get('groups').split(',').filter(Boolean) : null;
       const token = await idToken(p.get('user'), p.get('client') ?? 'gate', Number(p.get('ttl') ?? 3600));
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end(token);
