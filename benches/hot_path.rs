@@ -104,6 +104,7 @@ fn fixture() -> Fixture {
     bedrock_gate::install_crypto_provider();
     let master = MasterKey::from_bytes(&[1u8; 32]);
     let key = ActiveKey {
+        expires_at: None,
         access_key_id: KEY_ID.into(),
         tool: "bench".into(),
         secret_enc: master.encrypt(KEY_ID, SECRET).unwrap(),

@@ -19,6 +19,10 @@ pub enum GateError {
     /// No credentials, an unknown key or a revoked key.
     #[error("{0}")]
     UnrecognizedClient(String),
+    /// A key issued with an expiry (at sign-in) is past it: the AWS SDKs refresh their
+    /// credentials on this error.
+    #[error("{0}")]
+    ExpiredToken(String),
     /// The signature does not match, or its date is outside the allowed skew.
     #[error("{0}")]
     InvalidSignature(String),
@@ -77,9 +81,10 @@ impl GateError {
     /// The HTTP status Bedrock uses for this error.
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Self::UnrecognizedClient(_) | Self::InvalidSignature(_) | Self::AccessDenied(_) => {
-                StatusCode::FORBIDDEN
-            }
+            Self::UnrecognizedClient(_)
+            | Self::ExpiredToken(_)
+            | Self::InvalidSignature(_)
+            | Self::AccessDenied(_) => StatusCode::FORBIDDEN,
             Self::QuotaExceeded(_) | Self::Validation(_) | Self::NoPrice(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -96,6 +101,7 @@ impl GateError {
     pub(crate) fn error_type(&self) -> &'static str {
         match self {
             Self::UnrecognizedClient(_) => "UnrecognizedClientException",
+            Self::ExpiredToken(_) => "ExpiredTokenException",
             Self::InvalidSignature(_) => "InvalidSignatureException",
             Self::AccessDenied(_) => "AccessDeniedException",
             Self::QuotaExceeded(_) => "ServiceQuotaExceededException",
@@ -116,6 +122,7 @@ impl GateError {
     pub(crate) fn refused(&self) -> Refused {
         match self {
             Self::UnrecognizedClient(_) => Refused::UnrecognizedClient,
+            Self::ExpiredToken(_) => Refused::ExpiredToken,
             Self::InvalidSignature(_) => Refused::InvalidSignature,
             Self::AccessDenied(_) => Refused::Blocked,
             Self::QuotaExceeded(_) => Refused::QuotaExceeded,
@@ -211,6 +218,7 @@ mod tests {
     fn interface_row(e: &GateError) -> (u16, &'static str) {
         match e {
             GateError::UnrecognizedClient(_) => (403, "UnrecognizedClientException"),
+            GateError::ExpiredToken(_) => (403, "ExpiredTokenException"),
             GateError::InvalidSignature(_) => (403, "InvalidSignatureException"),
             GateError::AccessDenied(_) => (403, "AccessDeniedException"),
             GateError::QuotaExceeded(_) => (400, "ServiceQuotaExceededException"),
@@ -230,6 +238,7 @@ mod tests {
     fn statuses_match_the_interface_table() {
         let samples = [
             GateError::UnrecognizedClient(String::new()),
+            GateError::ExpiredToken(String::new()),
             GateError::InvalidSignature(String::new()),
             GateError::AccessDenied(String::new()),
             GateError::QuotaExceeded(String::new()),

@@ -53,6 +53,7 @@ pub(crate) mod events;
 pub mod fuzzing;
 mod hash;
 pub(crate) mod iam;
+pub(crate) mod identity;
 pub(crate) mod journal;
 pub(crate) mod lifecycle;
 mod logging;

@@ -208,6 +208,7 @@ async fn teams_users_limits_and_keys() {
             by: "test".into(),
         });
         let key = NewKey {
+            expires_at: None,
             access_key_id: "BGTESTKEY00000000001".into(),
             tool: "claude-code".into(),
             secret_enc: vec![1, 2, 3, 255, 0, 7],

@@ -25,6 +25,8 @@ pub struct Principal {
     pub(crate) team: Arc<str>,
     /// The tool the key was issued for.
     pub(crate) tool: Arc<str>,
+    /// When the key stops working (epoch ms); `None`: until revoked.
+    pub(crate) expires_at: Option<i64>,
     /// username, person, access key id and secret, back to back.
     text: Box<str>,
     /// Where the user name, the person and the access key id end in `text`.
@@ -159,6 +161,7 @@ impl<'m> DirectoryBuilder<'m> {
             team_id: k.team_id,
             team: self.shared(k.team),
             tool: self.shared(k.tool),
+            expires_at: k.expires_at,
             text: text.into_boxed_str(),
             ends: [user_end, person_end, key_end],
         });

@@ -20,6 +20,7 @@ use crate::error::GateError;
 use crate::sigv4::signing_key::SigningKeys;
 use crate::sigv4::verify::{SigV4Auth, Verification};
 
+const EXPIRED_TOKEN: &str = "The security token included in the request is expired";
 const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 
 /// Whether `error` (from [`Authenticator::identify`]) says that the key or token is not
@@ -128,8 +129,9 @@ impl Authenticator {
         Ok(Caller::Signed { principal, auth })
     }
 
-    /// The rest of the check, once the body's SHA-256 is known: a SigV4 signature over
-    /// the request as received.
+    /// The rest of the check, once the body's SHA-256 is known: a key past its expiry
+    /// (issued at sign-in) is refused with `ExpiredTokenException`, which makes the AWS
+    /// SDKs fetch fresh credentials; then a SigV4 signature over the request as received.
     pub(crate) fn verify(
         &self,
         caller: Caller<'_>,
@@ -137,6 +139,17 @@ impl Authenticator {
         body_sha256: &str,
         now: SystemTime,
     ) -> Result<Arc<Principal>, GateError> {
+        let principal_of = |c: &Caller<'_>| match c {
+            Caller::Bearer(p) | Caller::Signed { principal: p, .. } => Arc::clone(p),
+        };
+        if let Some(expires_at) = principal_of(&caller).expires_at {
+            let now_ms = now
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            if now_ms >= expires_at {
+                return Err(GateError::ExpiredToken(EXPIRED_TOKEN.into()));
+            }
+        }
         let (principal, auth) = match caller {
             Caller::Bearer(principal) => return Ok(principal),
             Caller::Signed { principal, auth } => (principal, auth),

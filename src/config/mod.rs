@@ -4,7 +4,7 @@
 //! Loading happens in two steps, as in rust-rpxy: [`raw::RawConfig`] mirrors the file
 //! (every key optional, unknown keys rejected), and [`Config::from_raw`] hands each section
 //! to its own module (`proxy`, `admin`, `upstream`, `database`, `quota`, `email`, `iam`,
-//! `records`, `metrics`, `log`, `webhook`), which checks each value and fills in defaults. Every error
+//! `records`, `metrics`, `log`, `webhook`, `oidc`), which checks each value and fills in defaults. Every error
 //! names the key and what is wrong with it ([`ConfigError`]).
 
 mod admin;
@@ -13,6 +13,7 @@ mod email;
 mod iam;
 mod log;
 mod metrics;
+mod oidc;
 pub(crate) mod origin;
 mod proxy;
 mod quota;
@@ -33,6 +34,7 @@ pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
 pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
+pub(crate) use oidc::{IssuerConfig, OidcConfig};
 pub(crate) use origin::{Origin, Source};
 pub(crate) use proxy::{ClientLimits, JournalMode, ProxyConfig, TlsFiles};
 pub use quota::{OnStoreOutage, QuotaConfig};
@@ -123,6 +125,8 @@ pub struct Config {
     pub(crate) origin: Origin,
     /// Where events are posted.
     pub(crate) webhooks: Vec<WebhookConfig>,
+    /// Sign-in with OpenID Connect issuers.
+    pub(crate) oidc: OidcConfig,
 }
 
 impl Config {
@@ -194,6 +198,7 @@ impl Config {
                 .enumerate()
                 .map(|(n, w)| WebhookConfig::from_raw(n, w))
                 .collect::<Result<_, _>>()?,
+            oidc: OidcConfig::from_raw(raw.oidc.unwrap_or_default())?,
         })
     }
 }

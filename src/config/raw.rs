@@ -34,6 +34,8 @@ pub struct RawConfig {
     pub(crate) log: Option<RawLog>,
     /// `[[webhook]]`
     pub(crate) webhook: Option<Vec<RawWebhook>>,
+    /// `[oidc]`
+    pub(crate) oidc: Option<super::oidc::RawOidc>,
 }
 
 /// `[proxy]`

@@ -140,6 +140,7 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     assert_eq!(c.quota.store_timeout, d.quota.store_timeout);
     assert_eq!(d.quota.store_timeout, std::time::Duration::from_secs(2));
     assert_eq!(c.log, d.log);
+    assert_eq!(c.oidc, d.oidc);
 }
 
 #[test]

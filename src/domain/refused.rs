@@ -8,6 +8,8 @@
 pub enum Refused {
     /// No credentials, an unknown key or a revoked key.
     UnrecognizedClient,
+    /// A key issued for a limited time (sign-in with an identity provider) has expired.
+    ExpiredToken,
     /// The signature did not match, or its date was outside the allowed skew.
     InvalidSignature,
     /// The user is blocked by an administrator.
@@ -36,6 +38,7 @@ pub enum Refused {
 
 super::text_enum!(Refused, "refusal reason", {
     UnrecognizedClient => "unrecognized_client",
+    ExpiredToken => "expired_token",
     InvalidSignature => "invalid_signature",
     Blocked => "blocked",
     QuotaExceeded => "quota_exceeded",

@@ -16,6 +16,17 @@ impl Ops {
         username: &str,
         tool: &str,
     ) -> Result<IssuedKeyView, OpsError> {
+        self.issue_key_until(actor, username, tool, None).await
+    }
+
+    /// Issues a key that stops working at `expires_at` (epoch ms; `None`: until revoked).
+    pub(crate) async fn issue_key_until(
+        &self,
+        actor: &Actor,
+        username: &str,
+        tool: &str,
+        expires_at: Option<i64>,
+    ) -> Result<IssuedKeyView, OpsError> {
         validate::name("tool", tool)?;
         let user = self.store.user(username).await?;
         let master = MasterKey::load(&self.master_key)?;
@@ -25,6 +36,7 @@ impl Ops {
             tool: tool.to_string(),
             secret_enc: master.encrypt(&issued.access_key_id, &issued.secret_access_key)?,
             bearer_hash: bearer_hash(&issued.bearer_token),
+            expires_at,
         };
         let event = NewEvent::new(DomainEvent::KeyIssued {
             username: user.username.clone(),
@@ -39,6 +51,7 @@ impl Ops {
             None,
             Some(serde_json::json!({
                 "access_key_id": issued.access_key_id, "username": user.username, "tool": tool,
+                "expires_at": expires_at,
             })),
         );
         let info = self

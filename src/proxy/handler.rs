@@ -67,6 +67,15 @@ pub(crate) async fn handle(
 ) -> Response<ProxyBody> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
+    if super::route::is_gate_endpoint(parts.uri.path()) {
+        let (method, path) = (&parts.method, parts.uri.path());
+        let answer = match &state.sign_in {
+            Some(s) => s.respond(method, path, &parts.headers).await,
+            None => crate::identity::endpoint::not_configured(method, path),
+        };
+        return answer.map(|b| Full::new(b).map_err(|never| match never {}).boxed_unsync());
+    }
+
     let arrival = Arrival {
         request_id: new_request_id(),
         created_at: now_ms(),

@@ -76,6 +76,8 @@ pub(crate) struct ProxyState {
     pub(crate) fallback_price: Option<Price>,
     /// Whether every call writes an access line (`log.access`).
     pub(crate) access_log: bool,
+    /// Sign-in with OpenID Connect issuers (`/_gate/v1/...`), when configured.
+    pub(crate) sign_in: Option<Arc<crate::identity::SignIn>>,
 }
 
 impl ProxyState {

@@ -84,6 +84,12 @@ pub(crate) struct Route {
     pub(crate) model_id: String,
 }
 
+/// Whether `path` is one of the proxy's own endpoints (`/_gate/...`, sign-in), answered
+/// by `identity::endpoint` rather than forwarded.
+pub(crate) fn is_gate_endpoint(path: &str) -> bool {
+    path.starts_with(crate::identity::endpoint::PREFIX)
+}
+
 impl Route {
     /// Routes a request by method, raw path and body.
     pub(crate) fn parse(method: &http::Method, path: &str, body: &[u8]) -> Self {

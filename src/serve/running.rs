@@ -207,6 +207,13 @@ impl App {
             });
         }
 
+        let sign_in = if config.oidc.issuers.is_empty() {
+            None
+        } else {
+            let s = crate::identity::SignIn::new(config.oidc.clone(), Arc::clone(&ops))
+                .map_err(|e| ServeError::Setup(format!("OIDC sign-in: {e}")))?;
+            Some(Arc::new(s))
+        };
         let state = Arc::new(ProxyState {
             auth: Authenticator::new(Arc::clone(&snapshots.directory), &config.upstream.region),
             looks,
@@ -238,6 +245,7 @@ impl App {
                     cache_write_per_1k: None,
                 }),
             access_log: config.log.access,
+            sign_in,
         });
         let bound = (
             listeners.proxy.local_addr().ok(),

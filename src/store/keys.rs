@@ -1,6 +1,6 @@
 //! Proxy-issued keys (`api_keys`), stored as the proxy needs them and no more: the SigV4
-//! secret encrypted (AES-256-GCM, see the `auth::crypto` module) and the bearer token as a
-//! SHA-256 hash.
+//! secret encrypted (AES-256-GCM, see the `auth::crypto` module), the bearer token as a
+//! SHA-256 hash, and the expiry of keys issued at sign-in (`expires_at`).
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -39,6 +39,8 @@ pub struct NewKey {
     pub secret_enc: Vec<u8>,
     /// Hex SHA-256 of the bearer token.
     pub bearer_hash: String,
+    /// When the key stops working (epoch ms); `None`: until revoked.
+    pub expires_at: Option<i64>,
 }
 
 /// An active key with everything the proxy needs to authenticate it.
@@ -64,7 +66,14 @@ pub struct ActiveKey {
     pub team_id: i64,
     /// Owner's team.
     pub team: String,
+    /// When the key stops working (epoch ms); `None`: until revoked.
+    pub expires_at: Option<i64>,
 }
+
+/// Keys that expired longer ago than this are left out of the proxy's directory (and
+/// answered as unknown); until then a call with one gets `ExpiredTokenException`, which
+/// tells the AWS SDKs to fetch fresh credentials.
+pub(crate) const EXPIRED_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 const KEY_COLUMNS: &str = "k.access_key_id, u.username, k.tool_name, k.status, k.created_at, \
      k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id";
@@ -84,7 +93,7 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO api_keys (access_key_id, user_id, tool_name, secret_enc, \
-                 bearer_hash, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 bearer_hash, status, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&key.access_key_id)
             .bind(user_id)
@@ -93,6 +102,7 @@ impl Store {
             .bind(&key.bearer_hash)
             .bind(KeyStatus::Active)
             .bind(now_ms())
+            .bind(key.expires_at)
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict(e, || "key id collision; try again".to_string()))?;
@@ -176,11 +186,12 @@ impl Store {
         on_pool!(self, p => {
             let mut rows = sqlx::query_as::<_, ActiveKey>(
                 "SELECT k.access_key_id, k.tool_name, k.secret_enc, k.bearer_hash, u.id AS user_id, \
-                 u.username, u.person_name, u.team_id, t.name AS team FROM api_keys k \
-                 JOIN users u ON u.id = k.user_id JOIN teams t ON t.id = u.team_id \
-                 WHERE k.status = ?",
+                 u.username, u.person_name, u.team_id, t.name AS team, k.expires_at \
+                 FROM api_keys k JOIN users u ON u.id = k.user_id JOIN teams t ON t.id = u.team_id \
+                 WHERE k.status = ? AND (k.expires_at IS NULL OR k.expires_at > ?)",
             )
             .bind(KeyStatus::Active)
+            .bind(now_ms() - EXPIRED_KEPT_MS)
             .fetch(p);
             while let Some(k) = rows.try_next().await? {
                 visit(k);

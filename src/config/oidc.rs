@@ -1,0 +1,324 @@
+//! `[oidc]`: the OpenID Connect issuers whose ID tokens the proxy exchanges for
+//! short-lived keys (`POST /_gate/v1/credentials`), how long those keys live, and which
+//! team a signed-in user lands in (`[oidc.teams]` group = team, else `default_team`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// `[oidc]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOidc {
+    pub(crate) issuer: Option<Vec<RawIssuer>>,
+    pub(crate) credential_ttl: Option<String>,
+    pub(crate) max_credential_ttl: Option<String>,
+    pub(crate) default_team: Option<String>,
+    pub(crate) teams: Option<BTreeMap<String, String>>,
+    pub(crate) clock_skew: Option<String>,
+    pub(crate) jwks_refresh_interval: Option<String>,
+}
+
+/// `[[oidc.issuer]]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawIssuer {
+    pub(crate) name: Option<String>,
+    pub(crate) issuer: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) username_claim: Option<String>,
+    pub(crate) groups_claim: Option<String>,
+}
+
+/// One trusted issuer.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct IssuerConfig {
+    /// Shown to developers (`bedrock-gate login --issuer NAME`).
+    pub(crate) name: String,
+    /// The issuer URL, exactly as the tokens' `iss` spells it; discovery is at
+    /// `<issuer>/.well-known/openid-configuration`.
+    pub(crate) issuer: String,
+    /// The audience ID tokens must carry.
+    pub(crate) client_id: String,
+    /// For confidential clients; never shown or logged.
+    pub(crate) client_secret: Option<String>,
+    /// The claim naming the user (`email`).
+    pub(crate) username_claim: String,
+    /// The claim listing the user's groups (`groups`).
+    pub(crate) groups_claim: String,
+}
+
+impl std::fmt::Debug for IssuerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerConfig")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "(set)"),
+            )
+            .field("username_claim", &self.username_claim)
+            .field("groups_claim", &self.groups_claim)
+            .finish()
+    }
+}
+
+/// `[oidc]`, validated. No issuers: sign-in is off.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct OidcConfig {
+    /// Trusted issuers, in file order.
+    pub(crate) issuers: Vec<IssuerConfig>,
+    /// How long an issued key lives (`credential_ttl`, default 12h).
+    pub(crate) credential_ttl: Duration,
+    /// The longest `credential_ttl` allowed (`max_credential_ttl`, default 12h).
+    pub(crate) max_credential_ttl: Duration,
+    /// The team of users whose groups map to none (`default_team`); unset: refused.
+    pub(crate) default_team: Option<String>,
+    /// Group → team (`[oidc.teams]`).
+    pub(crate) teams: BTreeMap<String, String>,
+    /// How far `exp`/`nbf`/`iat` may be off (`clock_skew`, default 30s).
+    pub(crate) clock_skew: Duration,
+    /// The least time between two JWKS fetches for an unknown `kid`
+    /// (`jwks_refresh_interval`, default 60s).
+    pub(crate) jwks_refresh_interval: Duration,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuers: Vec::new(),
+            credential_ttl: DEFAULT_TTL,
+            max_credential_ttl: DEFAULT_TTL,
+            default_team: None,
+            teams: BTreeMap::new(),
+            clock_skew: Duration::from_secs(30),
+            jwks_refresh_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+const DEFAULT_TTL: Duration = Duration::from_secs(12 * 3600);
+
+impl OidcConfig {
+    /// Validates `[oidc]`: each issuer has a unique name, an `https://` issuer URL
+    /// (`http://` only on a loopback host) and a client id; the credential lifetime is
+    /// positive and at most the maximum; team names and group names are non-empty.
+    pub(super) fn from_raw(r: RawOidc) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let max_credential_ttl = match &r.max_credential_ttl {
+            Some(v) => duration("oidc.max_credential_ttl", v)?,
+            None => d.max_credential_ttl,
+        };
+        let credential_ttl = match &r.credential_ttl {
+            Some(v) => duration("oidc.credential_ttl", v)?,
+            None => DEFAULT_TTL.min(max_credential_ttl),
+        };
+        if credential_ttl > max_credential_ttl {
+            return Err(ConfigError::new(
+                "oidc.credential_ttl",
+                format!(
+                    "must be at most oidc.max_credential_ttl ({}s)",
+                    max_credential_ttl.as_secs()
+                ),
+            ));
+        }
+        let clock_skew = match &r.clock_skew {
+            Some(v) => duration_or_zero("oidc.clock_skew", v)?,
+            None => d.clock_skew,
+        };
+        let jwks_refresh_interval = match &r.jwks_refresh_interval {
+            Some(v) => duration("oidc.jwks_refresh_interval", v)?,
+            None => d.jwks_refresh_interval,
+        };
+        let mut issuers: Vec<IssuerConfig> = Vec::new();
+        for (n, raw) in r.issuer.unwrap_or_default().into_iter().enumerate() {
+            let i = issuer(n, raw)?;
+            if issuers.iter().any(|o| o.name == i.name) {
+                return Err(ConfigError::new(
+                    format!("oidc.issuer[{n}].name"),
+                    format!("`{}` names two issuers", i.name),
+                ));
+            }
+            issuers.push(i);
+        }
+        let teams = r.teams.unwrap_or_default();
+        for (group, team) in &teams {
+            if group.is_empty() || team.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "oidc.teams",
+                    "group and team names must not be empty",
+                ));
+            }
+        }
+        if let Some(t) = &r.default_team {
+            if t.trim().is_empty() {
+                return Err(ConfigError::new("oidc.default_team", "must not be empty"));
+            }
+        }
+        Ok(Self {
+            issuers,
+            credential_ttl,
+            max_credential_ttl,
+            default_team: r.default_team,
+            teams,
+            clock_skew,
+            jwks_refresh_interval,
+        })
+    }
+}
+
+fn issuer(n: usize, raw: RawIssuer) -> Result<IssuerConfig, ConfigError> {
+    let key = |k: &str| format!("oidc.issuer[{n}].{k}");
+    let required = |k: &str, v: Option<String>| -> Result<String, ConfigError> {
+        match v {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(ConfigError::new(key(k), "is required")),
+        }
+    };
+    let name = required("name", raw.name)?;
+    let issuer = required("issuer", raw.issuer)?;
+    check_issuer_url(&key("issuer"), &issuer)?;
+    let client_id = required("client_id", raw.client_id)?;
+    let claim = |k: &str, v: Option<String>, default: &str| -> Result<String, ConfigError> {
+        match v {
+            None => Ok(default.to_string()),
+            Some(v) if v.trim().is_empty() => Err(ConfigError::new(key(k), "must not be empty")),
+            Some(v) => Ok(v),
+        }
+    };
+    Ok(IssuerConfig {
+        name,
+        issuer,
+        client_id,
+        client_secret: raw.client_secret.filter(|s| !s.is_empty()),
+        username_claim: claim("username_claim", raw.username_claim, "email")?,
+        groups_claim: claim("groups_claim", raw.groups_claim, "groups")?,
+    })
+}
+
+/// An issuer is `https://HOST[...]`, or `http://` on a loopback host (for local
+/// providers); no query or fragment.
+fn check_issuer_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| ConfigError::new(key, format!("`{url}` {why}"));
+    let rest = if let Some(rest) = url.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        let host = rest.split(['/', ':']).next().unwrap_or("");
+        let loopback = matches!(host, "127.0.0.1" | "localhost") || rest.starts_with("[::1]");
+        if !loopback {
+            return Err(bad("must use https:// (http:// only for a loopback host)"));
+        }
+        rest
+    } else {
+        return Err(bad("must be an https:// URL"));
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() {
+        return Err(bad("names no host"));
+    }
+    if url.contains(['?', '#']) {
+        return Err(bad("must not carry a query or fragment"));
+    }
+    Ok(())
+}
+
+/// `N` followed by `s`, `m`, `h` or `d` (`90s`, `15m`, `12h`, `1d`), greater than zero.
+pub(super) fn duration(key: &str, v: &str) -> Result<Duration, ConfigError> {
+    match duration_or_zero(key, v)? {
+        d if d.is_zero() => Err(ConfigError::new(key, "must be greater than zero")),
+        d => Ok(d),
+    }
+}
+
+fn duration_or_zero(key: &str, v: &str) -> Result<Duration, ConfigError> {
+    let bad = || {
+        ConfigError::new(
+            key,
+            format!("`{v}` is not a duration (a number and s, m, h or d, like `12h`)"),
+        )
+    };
+    let v = v.trim();
+    let split = v.len().checked_sub(1).ok_or_else(bad)?;
+    let (n, unit) = v.split_at(split);
+    let n: u64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<OidcConfig, ConfigError> {
+        OidcConfig::from_raw(toml::from_str::<RawOidc>(text).unwrap())
+    }
+
+    #[test]
+    fn defaults_and_a_full_section() {
+        let c = parse("").unwrap();
+        assert!(c.issuers.is_empty());
+        assert_eq!(c.credential_ttl, Duration::from_secs(43_200));
+        let c = parse(
+            "credential_ttl = \"2h\"\nmax_credential_ttl = \"1d\"\ndefault_team = \"eng\"\n\
+             clock_skew = \"0s\"\n[teams]\n\"ml-devs\" = \"ml\"\n\
+             [[issuer]]\nname = \"corp\"\nissuer = \"https://id.example.com/realms/x\"\n\
+             client_id = \"gate\"\nclient_secret = \"s3cret\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.credential_ttl, Duration::from_secs(7200));
+        assert_eq!(c.clock_skew, Duration::ZERO);
+        assert_eq!(c.teams["ml-devs"], "ml");
+        let i = &c.issuers[0];
+        assert_eq!(
+            (i.username_claim.as_str(), i.groups_claim.as_str()),
+            ("email", "groups")
+        );
+        assert!(!format!("{i:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn refuses_bad_values_naming_the_key() {
+        let e = parse("credential_ttl = \"13h\"").unwrap_err();
+        assert_eq!(e.key, "oidc.credential_ttl");
+        assert!(e.message.contains("at most"), "{e}");
+        assert_eq!(
+            parse("credential_ttl = \"12x\"").unwrap_err().key,
+            "oidc.credential_ttl"
+        );
+        assert_eq!(
+            parse("credential_ttl = \"0s\"").unwrap_err().key,
+            "oidc.credential_ttl"
+        );
+        let e = parse(
+            "[[issuer]]\nname = \"a\"\nissuer = \"http://id.example.com\"\nclient_id = \"c\"",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "oidc.issuer[0].issuer");
+        assert!(e.message.contains("https"), "{e}");
+        let e = parse("[[issuer]]\nname = \"a\"\nissuer = \"https://x\"").unwrap_err();
+        assert_eq!(e.key, "oidc.issuer[0].client_id");
+        let two = "[[issuer]]\nname = \"a\"\nissuer = \"https://x\"\nclient_id = \"c\"\n";
+        let e = parse(&format!("{two}{two}")).unwrap_err();
+        assert_eq!(e.key, "oidc.issuer[1].name");
+        assert!(parse(
+            "[[issuer]]\nname = \"a\"\nissuer = \"http://127.0.0.1:9/x\"\nclient_id = \"c\""
+        )
+        .is_ok());
+        assert_eq!(
+            parse("default_team = \" \"").unwrap_err().key,
+            "oidc.default_team"
+        );
+    }
+}

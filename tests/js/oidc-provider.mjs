@@ -1,0 +1,135 @@
+// A real OpenID provider (npm `oidc-provider`, pinned in package.json) for
+// tests/oidc_credentials.rs. It listens on 127.0.0.1 port 0 and prints one JSON line,
+// {"issuer": URL}, then serves until stdin closes.
+//
+// Clients: `gate` (the proxy's audience) and `other-app` (another audience). Accounts are
+// scripted: `<name>` has email `<name>@corp.example`, and groups from GROUPS below.
+// `GET /test/id-token?user=NAME&client=ID&ttl=SECONDS[&groups=A,B]` obtains an ID token for that user
+// through the provider's own authorization code flow, driven here with HTTP requests:
+// /auth -> /interaction/:uid (finished by this script as the user's login and consent)
+// -> /auth/:uid -> redirect_uri?code=... -> /token. The ID token's lifetime is `ttl`.
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const GROUPS = { alice: ['ml-devs', 'everyone'], bob: ['everyone'], carol: ['data-devs'] };
+const REDIRECT = 'http://127.0.0.1/callback';
+let idTokenTtl = 3600;
+// Per-request override of a user's groups (`groups=` on /test/id-token).
+let groupsNow = null;
+
+const server = http.createServer();
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const issuer = `http://127.0.0.1:${server.address().port}`;
+
+const client = (id) => ({
+  client_id: id,
+  client_secret: `${id}-secret`,
+  redirect_uris: [REDIRECT],
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_post',
+});
+
+const provider = new Provider(issuer, {
+  clients: [client('gate'), client('other-app')],
+  async findAccount(ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return { sub: id, email: `${id}@corp.example`, email_verified: true, name: id, groups: groupsNow ?? GROUPS[id] ?? [] };
+      },
+    };
+  },
+  claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
+  scopes: ['openid', 'email', 'profile', 'groups'],
+  conformIdTokenClaims: false,
+  features: { devInteractions: { enabled: false } },
+  pkce: { required: () => false },
+  ttl: { IdToken: () => idTokenTtl },
+});
+provider.on('server_error', (ctx, err) => console.error('provider error', err));
+const callback = provider.callback();
+
+let pendingAccount = null;
+
+async function finishInteraction(req, res) {
+  const details = await provider.interactionDetails(req, res);
+  const accountId = pendingAccount;
+  const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
+  grant.addOIDCScope('openid email profile groups');
+  const grantId = await grant.save();
+  await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } },
+    { mergeWithLastSubmission: false });
+}
+
+async function idToken(user, clientId, ttl) {
+  pendingAccount = user;
+  idTokenTtl = ttl;
+  const jar = new Map();
+  const get = async (url) => {
+    const r = await fetch(url, {
+      redirect: 'manual',
+      headers: { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    for (const c of r.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair.indexOf('=');
+      jar.set(pair.slice(0, i), pair.slice(i + 1));
+    }
+    return r;
+  };
+  const q = new URLSearchParams({
+    client_id: clientId, response_type: 'code', scope: 'openid email profile groups',
+    redirect_uri: REDIRECT, nonce: 'n-0S6_WzA2Mj', state: 'st',
+  });
+  let url = `${issuer}/auth?${q}`;
+  for (let hop = 0; hop < 10; hop++) {
+    const r = await get(url);
+    const loc = r.headers.get('location');
+    if (!loc) throw new Error(`no redirect from ${url}: ${r.status} ${await r.text()}`);
+    const next = new URL(loc, url);
+    if (next.href.startsWith(REDIRECT)) {
+      const code = next.searchParams.get('code');
+      if (!code) throw new Error(`no code: ${next.href}`);
+      const t = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code', code, redirect_uri: REDIRECT,
+          client_id: clientId, client_secret: `${clientId}-secret`,
+        }),
+      });
+      const body = await t.json();
+      if (!body.id_token) throw new Error(`no id_token: ${JSON.stringify(body)}`);
+      return body.id_token;
+    }
+    url = next.href;
+  }
+  throw new Error('too many redirects');
+}
+
+server.on('request', async (req, res) => {
+  try {
+    if (req.url.startsWith('/interaction/')) {
+      await finishInteraction(req, res);
+      return;
+    }
+    if (req.url.startsWith('/test/id-token')) {
+      const p = new URL(req.url, issuer).searchParams;
+      groupsNow = p.has('groups') ? p.get('groups').split(',').filter(Boolean) : null;
+      const token = await idToken(p.get('user'), p.get('client') ?? 'gate', Number(p.get('ttl') ?? 3600));
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(token);
+      return;
+    }
+    callback(req, res);
+  } catch (e) {
+    console.error(e);
+    res.writeHead(500);
+    res.end(String(e));
+  }
+});
+
+console.log(JSON.stringify({ issuer }));
+process.stdin.resume();
+process.stdin.on('end', () => process.exit(0));
