@@ -475,7 +475,11 @@ async fn a_change_and_its_state_version_bump_commit_together() {
     );
     assert_eq!(out.status.code(), Some(1));
     let info = api_b.get_ok("/api/v1/users/vic").await;
-    assert_eq!(info["limits"]["daily_requests"], Value::Null, "committed without its bump");
+    assert_eq!(
+        info["limits"]["daily_requests"],
+        Value::Null,
+        "committed without its bump"
+    );
     let answer = api_b.call("POST", "/api/v1/users/vic/protect", None).await;
     assert_ne!(answer.status, 200, "{}", answer.text);
     assert!(!row(&a, "vic").await.administrative_safe);
