@@ -287,7 +287,12 @@ impl Rig {
         let records = self.records().await;
         let uids: HashSet<&str> = records.iter().map(|r| r.request_uid.as_str()).collect();
         assert_eq!(uids.len(), records.len(), "one record per call");
-        let sent: Vec<&RequestRecord> = records.iter().filter(|r| r.not_sent.is_none()).collect();
+        // Refused calls (503 while the quota store was out, limits) have rows too, and
+        // were never sent.
+        let sent: Vec<&RequestRecord> = records
+            .iter()
+            .filter(|r| r.not_sent.is_none() && r.refused.is_none())
+            .collect();
         let served = self.upstream.valid_count();
         assert_eq!(
             sent.len(),
