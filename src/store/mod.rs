@@ -39,6 +39,8 @@ mod rate_activity;
 mod record_pages;
 mod renames;
 mod requests;
+#[cfg(test)]
+pub(crate) use requests::tests::refused_record;
 mod rollup_sql;
 mod rollups;
 mod sessions;

@@ -426,14 +426,15 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn refused_record() -> RequestRecord {
+    /// A refused call's record (user `user_id`, blocked), for tests here and elsewhere.
+    pub(crate) fn refused_record(user_id: i64) -> RequestRecord {
         RequestRecord {
-            request_uid: "r".into(),
+            request_uid: format!("r{user_id}"),
             created_at: 1,
-            user_id: 2,
+            user_id,
             username: "u".into(),
             team: "t".into(),
             person: "p".into(),
@@ -464,7 +465,7 @@ mod tests {
 
     #[test]
     fn refusals_are_in_json_and_not_in_the_journal_format() {
-        let r = refused_record();
+        let r = refused_record(2);
         assert!(!r.counts());
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains(r#""refused":"blocked","refusal_message":"blocked""#));

@@ -396,40 +396,10 @@ pub(crate) async fn import_spill(
 mod tests {
     use super::*;
     use crate::config::MetricsConfig;
-    use crate::domain::{Refused, UsageSource};
     use crate::metrics::BlockedUsers;
 
     fn refusal(user_id: i64) -> RequestRecord {
-        RequestRecord {
-            request_uid: format!("r{user_id}"),
-            created_at: 0,
-            user_id,
-            username: "u".into(),
-            team: "t".into(),
-            person: "p".into(),
-            tool: "x".into(),
-            access_key_id: "k".into(),
-            model_id: "m".into(),
-            operation: "Converse".into(),
-            upstream_request_id: None,
-            source_ip: "127.0.0.1".into(),
-            user_agent: None,
-            region: "eu-west-1".into(),
-            status_code: 403,
-            error_type: Some("AccessDeniedException".into()),
-            input_tokens: 0,
-            output_tokens: 0,
-            cache_read_tokens: 0,
-            cache_write_tokens: 0,
-            cost_usd: 0.0,
-            latency_ms: 0,
-            usage_source: UsageSource::None,
-            not_sent: None,
-            ended_early: None,
-            usage_clamped: false,
-            refused: Some(Refused::Blocked),
-            refusal_message: Some("blocked".into()),
-        }
+        crate::store::refused_record(user_id)
     }
 
     #[tokio::test]
