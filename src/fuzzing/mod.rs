@@ -1,4 +1,4 @@
-//! The narrow entry points the fuzz targets in `fuzz/` call (and `tests/fuzz_corpus.rs`
+//! The narrow entry points the fuzz targets in `fuzz/` call (and `tests/it/fuzz_corpus.rs`
 //! replays their corpora through): one function per parser that takes arbitrary bytes,
 //! runs the real code on them and panics only when a property the code promises is
 //! broken. Hidden from the documentation; nothing else in the crate uses it, so the

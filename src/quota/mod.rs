@@ -34,6 +34,8 @@ mod event;
 mod idle;
 mod lease;
 pub mod ledger;
+#[cfg(any(test, feature = "test-support"))]
+mod memory_ledger;
 mod outage;
 mod periods;
 pub(crate) mod policy;

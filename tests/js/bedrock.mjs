@@ -1,8 +1,8 @@
 // Drives the AWS SDK for JavaScript v3 (@aws-sdk/client-bedrock-runtime, as installed by
 // `npm ci --prefix tests/js`) through a running bedrock-gate: Converse, ConverseStream,
 // InvokeModel, InvokeModelWithResponseStream, and a ConverseStream whose answer breaks
-// with a mid-stream exception. Run by tests/js_sdk.rs; can also be run by hand against a
-// proxy whose upstream answers like the fake in tests/common/upstream.
+// with a mid-stream exception. Run by tests/it/js_sdk.rs; can also be run by hand against a
+// proxy whose upstream answers like the fake in tests/it/common/upstream.
 //
 // The client is configured the way users configure it, from the environment only:
 //   AWS_ENDPOINT_URL_BEDROCK_RUNTIME  the proxy (http:// for h2c, https:// for TLS)
@@ -28,7 +28,7 @@ import {
   InvokeModelWithResponseStreamCommand,
 } from "@aws-sdk/client-bedrock-runtime";
 
-// What the fake upstream answers (tests/common/upstream/mod.rs).
+// What the fake upstream answers (tests/it/common/upstream/mod.rs).
 const RESPONSE_TEXT = "Hello from fake Bedrock";
 const INPUT_TOKENS = 120;
 const OUTPUT_TOKENS = 45;

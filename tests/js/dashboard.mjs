@@ -7,7 +7,7 @@
 // Takes screenshots of every page at desktop and phone (390 px) width and logs how long
 // each page took to load.
 //
-// Run by tests/dashboard.rs, which starts the gate and passes, in the environment:
+// Run by tests/it/dashboard.rs, which starts the gate and passes, in the environment:
 // DASH_URL (admin listener), DASH_TOKEN (an admin token), GATE_URL, GATE_REGION,
 // ALICE_KEY_ID/ALICE_SECRET, BOB_KEY_ID/BOB_SECRET (proxy keys), CALL_COST (USD one
 // call costs), CONVERSE_PY (tests/python/converse.py), DASH_SHOTS (screenshot

@@ -1,5 +1,5 @@
 // A real OpenID provider (npm `oidc-provider`, pinned in package.json) for
-// tests/oidc_credentials.rs. It listens on 127.0.0.1 port 0 and prints one JSON line,
+// tests/it/oidc_credentials.rs. It listens on 127.0.0.1 port 0 and prints one JSON line,
 // {"issuer": URL}, then serves until stdin closes.
 //
 // Clients: `gate` (the proxy's audience) and `other-app` (another audience). Accounts are

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Drives real AWS Python clients through a running bedrock-gate.
 
-Run by tests/real_clients.rs; can also be run by hand against any proxy whose fake or
-real upstream answers like the one in tests/common/upstream.rs.
+Run by tests/it/real_clients.rs; can also be run by hand against any proxy whose fake or
+real upstream answers like the one in tests/it/common/upstream.rs.
 
 Environment:
   GATE_URL      http://127.0.0.1:PORT of the proxy

@@ -3,7 +3,7 @@
 outcome of each as one JSON list: "ok", or the error code the proxy answered with
 (e.g. "AccessDeniedException"). No retries: every call is one request.
 
-Run by the dashboard's browser test (tests/js/dashboard.mjs, from tests/dashboard.rs).
+Run by the dashboard's browser test (tests/js/dashboard.mjs, from tests/it/dashboard.rs).
 
 Usage: converse.py COUNT [MODEL_ID]
 Environment: GATE_URL, GATE_REGION, GATE_KEY_ID, GATE_SECRET.
