@@ -123,15 +123,14 @@ pub(crate) async fn key(
             let keys = ops.keys(user.as_deref()).await?;
             let rows = keys
                 .iter()
-                .map(|k| {
-                    let when = Some(k.created_at);
-                    (
-                        k.access_key_id.as_str(),
-                        Some(k.username.as_str()),
-                        k.tool.as_str(),
-                        k.status,
-                        when,
-                    )
+                .map(|k| KeyRow {
+                    id: &k.access_key_id,
+                    user: Some(&k.username),
+                    tool: &k.tool,
+                    status: k.status,
+                    created: k.created_at,
+                    expires: k.expires_at,
+                    expired: k.expired,
                 })
                 .collect();
             print(out, &keys, keys_table(rows, ops.timezone()));
@@ -146,18 +145,48 @@ pub(crate) async fn key(
     Ok(())
 }
 
-/// One key as a table row: id, owner (left out in a user's own view), tool, status, time.
-pub(super) type KeyRow<'a> = (&'a str, Option<&'a str>, &'a str, KeyStatus, Option<i64>);
+/// One key as a table row.
+pub(super) struct KeyRow<'a> {
+    /// Access key id.
+    pub(super) id: &'a str,
+    /// Owner (left out in a user's own view).
+    pub(super) user: Option<&'a str>,
+    /// Tool.
+    pub(super) tool: &'a str,
+    /// Active or revoked.
+    pub(super) status: KeyStatus,
+    /// Creation time (epoch ms).
+    pub(super) created: i64,
+    /// Expiry (epoch ms); `None`: until revoked.
+    pub(super) expires: Option<i64>,
+    /// Past its expiry now.
+    pub(super) expired: bool,
+}
 
-/// Keys as a table (`no keys` when there are none).
+/// Keys as a table (`no keys` when there are none): the status is `expired` for an
+/// active key past its expiry, and `expires` is `never` for keys issued by an
+/// administrator.
 pub(super) fn keys_table(keys: Vec<KeyRow<'_>>, tz: chrono_tz::Tz) -> String {
-    let with_user = keys.iter().any(|k| k.1.is_some());
+    let with_user = keys.iter().any(|k| k.user.is_some());
     let rows = keys
         .into_iter()
-        .map(|(id, user, tool, status, created)| {
-            let mut row = vec![id.to_string()];
-            row.extend(user.map(str::to_string));
-            row.extend([tool.to_string(), status.to_string(), local(created, tz)]);
+        .map(|k| {
+            let mut row = vec![k.id.to_string()];
+            row.extend(k.user.map(str::to_string));
+            let status = match k.status {
+                KeyStatus::Active if k.expired => "expired".to_string(),
+                s => s.to_string(),
+            };
+            let expires = match k.expires {
+                Some(_) => local(k.expires, tz),
+                None => "never".into(),
+            };
+            row.extend([
+                k.tool.to_string(),
+                status,
+                local(Some(k.created), tz),
+                expires,
+            ]);
             row
         })
         .collect();
@@ -169,6 +198,7 @@ pub(super) fn keys_table(keys: Vec<KeyRow<'_>>, tz: chrono_tz::Tz) -> String {
         Col("tool", Align::Left),
         Col("status", Align::Left),
         Col("created", Align::Left),
+        Col("expires", Align::Left),
     ]);
     table("keys", &cols, rows)
 }

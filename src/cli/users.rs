@@ -1,11 +1,11 @@
 //! `user ...` commands: call the service layer, print its views (text or JSON).
 
 use super::args::{Output, UserCommand};
-use super::directory::{keys_table, limits_text};
+use super::directory::{keys_table, limits_text, KeyRow};
 use super::print;
 use super::table::{local, plural, table, usd, Align, Col};
 use super::{values, UsageError};
-use crate::domain::{Actor, IamPrincipalKind};
+use crate::domain::{Actor, IamPrincipalKind, LimitsSource};
 use crate::ops::blocking::BlockDuration;
 use crate::ops::lists::UserListQuery;
 use crate::ops::rate_view::RateView;
@@ -213,16 +213,26 @@ pub(super) fn period_text(usage: &DayMonth, month: bool) -> String {
     )
 }
 
+/// Who set a user's limits, for `user info`.
+fn limits_source_text(source: LimitsSource) -> &'static str {
+    match source {
+        LimitsSource::Defaults => "the configured defaults",
+        LimitsSource::Group => "their sign-in group",
+        LimitsSource::Admin => "an administrator",
+    }
+}
+
 fn info_text(info: &UserInfo, ops: &Ops) -> String {
     let u = &info.user;
     let tz = ops.timezone();
     let email = u.email.as_deref().unwrap_or("no email");
     let mut text = format!(
-        "{} ({}, {email}), team {}\n  limits:     {}\n  today:      {}\n  this month: {}",
+        "{} ({}, {email}), team {}\n  limits:     {} (set by {})\n  today:      {}\n  this month: {}",
         u.username,
         u.person,
         u.team,
         limits_text(&u.limits),
+        limits_source_text(u.limits_source),
         period_text(&info.usage, false),
         period_text(&info.usage, true),
     );
@@ -251,14 +261,14 @@ fn info_text(info: &UserInfo, ops: &Ops) -> String {
     let keys = info
         .keys
         .iter()
-        .map(|k| {
-            (
-                k.access_key_id.as_str(),
-                None,
-                k.tool.as_str(),
-                k.status,
-                Some(k.created_at),
-            )
+        .map(|k| KeyRow {
+            id: &k.access_key_id,
+            user: None,
+            tool: &k.tool,
+            status: k.status,
+            created: k.created_at,
+            expires: k.expires_at,
+            expired: k.expired,
         })
         .collect();
     let keys = keys_table(keys, tz).replace('\n', "\n    ");

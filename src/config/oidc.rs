@@ -1,6 +1,8 @@
 //! `[oidc]`: the OpenID Connect issuers whose ID tokens the proxy exchanges for
-//! short-lived keys (`POST /_gate/v1/credentials`), how long those keys live, and which
-//! team a signed-in user lands in (`[oidc.teams]` group = team, else `default_team`).
+//! short-lived keys (`POST /_gate/v1/credentials`), how long those keys live, which
+//! team a signed-in user lands in (`[oidc.teams]` group = team, else `default_team`)
+//! and the default limits a group gives the users it places
+//! (`group = { team = "ml", daily_requests = 1000, ... }`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,7 +19,8 @@ pub(crate) struct RawOidc {
     pub(crate) credential_ttl: Option<String>,
     pub(crate) max_credential_ttl: Option<String>,
     pub(crate) default_team: Option<String>,
-    pub(crate) teams: Option<BTreeMap<String, String>>,
+    /// Group = team name, or group = `{ team = ..., daily_requests = ..., ... }`.
+    pub(crate) teams: Option<BTreeMap<String, toml::Value>>,
     pub(crate) clock_skew: Option<String>,
     pub(crate) jwks_refresh_interval: Option<String>,
 }
@@ -68,8 +71,26 @@ impl std::fmt::Debug for IssuerConfig {
     }
 }
 
+/// The default limits an `[oidc.teams]` group gives the users it places at sign-in;
+/// `None`: the key was left out (`quota.default_*` applies).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct GroupLimits {
+    /// Requests per calendar day.
+    pub(crate) daily_requests: Option<i64>,
+    /// Requests per calendar month.
+    pub(crate) monthly_requests: Option<i64>,
+    /// USD per calendar day.
+    pub(crate) daily_budget_usd: Option<f64>,
+    /// USD per calendar month.
+    pub(crate) monthly_budget_usd: Option<f64>,
+}
+
+/// The keys of the table form of an `[oidc.teams]` entry.
+const GROUP_KEYS: &str =
+    "team, daily_requests, monthly_requests, daily_budget_usd, monthly_budget_usd";
+
 /// `[oidc]`, validated. No issuers: sign-in is off.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct OidcConfig {
     /// Trusted issuers, in file order.
     pub(crate) issuers: Vec<IssuerConfig>,
@@ -81,6 +102,9 @@ pub(crate) struct OidcConfig {
     pub(crate) default_team: Option<String>,
     /// Group → team (`[oidc.teams]`).
     pub(crate) teams: BTreeMap<String, String>,
+    /// Group → the default limits of the users it places (`[oidc.teams]` entries in
+    /// table form that give limits).
+    pub(crate) group_limits: BTreeMap<String, GroupLimits>,
     /// How far `exp`/`nbf`/`iat` may be off (`clock_skew`, default 30s).
     pub(crate) clock_skew: Duration,
     /// The least time between two JWKS fetches for an unknown `kid`
@@ -96,6 +120,7 @@ impl Default for OidcConfig {
             max_credential_ttl: DEFAULT_TTL,
             default_team: None,
             teams: BTreeMap::new(),
+            group_limits: BTreeMap::new(),
             clock_skew: Duration::from_secs(30),
             jwks_refresh_interval: Duration::from_secs(60),
         }
@@ -146,14 +171,20 @@ impl OidcConfig {
             }
             issuers.push(i);
         }
-        let teams = r.teams.unwrap_or_default();
-        for (group, team) in &teams {
-            if group.is_empty() || team.trim().is_empty() {
+        let mut teams = BTreeMap::new();
+        let mut group_limits = BTreeMap::new();
+        for (group, value) in r.teams.unwrap_or_default() {
+            if group.is_empty() {
                 return Err(ConfigError::new(
                     "oidc.teams",
                     "group and team names must not be empty",
                 ));
             }
+            let (team, limits) = group_entry(&group, value)?;
+            if let Some(l) = limits {
+                group_limits.insert(group.clone(), l);
+            }
+            teams.insert(group, team);
         }
         if let Some(t) = &r.default_team {
             if t.trim().is_empty() {
@@ -166,10 +197,85 @@ impl OidcConfig {
             max_credential_ttl,
             default_team: r.default_team,
             teams,
+            group_limits,
             clock_skew,
             jwks_refresh_interval,
         })
     }
+}
+
+/// One `[oidc.teams]` entry: `"team"`, or a table with `team` and any of the four
+/// default limits (whole requests, USD amounts; 0 or more). A table that gives no limit
+/// is the plain form.
+fn group_entry(
+    group: &str,
+    value: toml::Value,
+) -> Result<(String, Option<GroupLimits>), ConfigError> {
+    let key = |k: Option<&str>| match k {
+        None => format!("oidc.teams.\"{group}\""),
+        Some(k) => format!("oidc.teams.\"{group}\".{k}"),
+    };
+    let team_name = |v: Option<&str>, k: Option<&str>| match v {
+        Some(t) if !t.trim().is_empty() => Ok(t.to_string()),
+        Some(_) => Err(ConfigError::new(key(k), "the team name must not be empty")),
+        None => Err(ConfigError::new(key(k), "must be a team name (a string)")),
+    };
+    let table = match value {
+        toml::Value::Table(t) => t,
+        toml::Value::String(t) => return Ok((team_name(Some(&t), None)?, None)),
+        _ => {
+            return Err(ConfigError::new(
+                key(None),
+                "must be a team name (\"ml\") or a table ({ team = \"ml\", daily_requests = 1000, ... })",
+            ))
+        }
+    };
+    let mut team = None;
+    let mut l = GroupLimits::default();
+    for (k, v) in &table {
+        let requests = || match v.as_integer() {
+            Some(n) if (0..=crate::domain::MAX_REQUESTS).contains(&n) => Ok(Some(n)),
+            _ => Err(ConfigError::new(
+                key(Some(k)),
+                format!(
+                    "`{v}` is not a whole number of requests from 0 to {}",
+                    crate::domain::MAX_REQUESTS
+                ),
+            )),
+        };
+        #[allow(clippy::cast_precision_loss)]
+        let usd = || {
+            let n = v.as_float().or_else(|| v.as_integer().map(|i| i as f64));
+            match n {
+                Some(n) if n.is_finite() && (0.0..=crate::domain::MAX_BUDGET_USD).contains(&n) => {
+                    Ok(Some(n))
+                }
+                _ => Err(ConfigError::new(
+                    key(Some(k)),
+                    format!(
+                        "`{v}` is not an amount of USD from 0 to {}",
+                        crate::domain::MAX_BUDGET_USD
+                    ),
+                )),
+            }
+        };
+        match k.as_str() {
+            "team" => team = Some(team_name(v.as_str(), Some(k))?),
+            "daily_requests" => l.daily_requests = requests()?,
+            "monthly_requests" => l.monthly_requests = requests()?,
+            "daily_budget_usd" => l.daily_budget_usd = usd()?,
+            "monthly_budget_usd" => l.monthly_budget_usd = usd()?,
+            other => {
+                return Err(ConfigError::new(
+                    key(Some(other)),
+                    format!("is not a key of a group's entry; the keys are {GROUP_KEYS}"),
+                ))
+            }
+        }
+    }
+    let team = team.ok_or_else(|| ConfigError::new(key(Some("team")), "is required"))?;
+    let limits = (l != GroupLimits::default()).then_some(l);
+    Ok((team, limits))
 }
 
 fn issuer(n: usize, raw: RawIssuer) -> Result<IssuerConfig, ConfigError> {
@@ -320,5 +426,59 @@ mod tests {
             parse("default_team = \" \"").unwrap_err().key,
             "oidc.default_team"
         );
+    }
+
+    #[test]
+    fn a_group_gives_a_team_and_default_limits() {
+        let c = parse(
+            "[teams]\n\"data-devs\" = \"data\"\n\
+             \"ml-devs\" = { team = \"ml\", daily_requests = 1000, monthly_budget_usd = 250 }\n\
+             \"ops\" = { team = \"ops\", daily_budget_usd = 2.5 }\n\
+             \"plain\" = { team = \"eng\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.teams["data-devs"], "data");
+        assert_eq!(c.teams["ml-devs"], "ml");
+        assert_eq!(c.teams["plain"], "eng");
+        assert_eq!(
+            c.group_limits["ml-devs"],
+            GroupLimits {
+                daily_requests: Some(1000),
+                monthly_budget_usd: Some(250.0),
+                ..GroupLimits::default()
+            }
+        );
+        assert_eq!(c.group_limits["ops"].daily_budget_usd, Some(2.5));
+        assert!(!c.group_limits.contains_key("data-devs"));
+        assert!(!c.group_limits.contains_key("plain"));
+    }
+
+    #[test]
+    fn refuses_bad_group_entries_naming_the_key() {
+        let bad = |entry: &str| parse(&format!("[teams]\n\"ml-devs\" = {entry}\n")).unwrap_err();
+        let e = bad("{ team = \"ml\", daily_request = 5 }");
+        assert_eq!(e.key, "oidc.teams.\"ml-devs\".daily_request");
+        assert!(
+            e.message.contains("daily_requests, monthly_requests"),
+            "{e}"
+        );
+        let e = bad("{ team = \"ml\", daily_requests = -1 }");
+        assert_eq!(e.key, "oidc.teams.\"ml-devs\".daily_requests");
+        assert!(e.message.contains("from 0"), "{e}");
+        let e = bad("{ team = \"ml\", daily_requests = 1.5 }");
+        assert_eq!(e.key, "oidc.teams.\"ml-devs\".daily_requests");
+        let e = bad("{ team = \"ml\", monthly_budget_usd = -0.01 }");
+        assert_eq!(e.key, "oidc.teams.\"ml-devs\".monthly_budget_usd");
+        let e = bad("{ team = \"ml\", daily_budget_usd = \"10\" }");
+        assert_eq!(e.key, "oidc.teams.\"ml-devs\".daily_budget_usd");
+        let e = bad("{ team = \"ml\", daily_budget_usd = 2e6 }");
+        assert!(e.message.contains("1000000"), "{e}");
+        let e = bad("{ daily_requests = 5 }");
+        assert_eq!(e.key, "oidc.teams.\"ml-devs\".team");
+        assert_eq!(bad("{ team = \"\" }").key, "oidc.teams.\"ml-devs\".team");
+        assert_eq!(bad("\"\"").key, "oidc.teams.\"ml-devs\"");
+        let e = bad("5");
+        assert_eq!(e.key, "oidc.teams.\"ml-devs\"");
+        assert!(e.message.contains("team name"), "{e}");
     }
 }

@@ -56,6 +56,8 @@ pub enum AdminOperation {
     /// The IAM backstop removed its deny policy from an IAM user outside a blocking
     /// change (the IAM user unlinked or its user deleted, a block run out).
     IamDenyRemoved,
+    /// Someone signed in with an OpenID Connect issuer and was issued a key.
+    SignIn,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -84,4 +86,5 @@ super::text_enum!(AdminOperation, "admin operation", {
     UnlinkIam => "unlink_iam",
     IamDenyPut => "iam_deny_put",
     IamDenyRemoved => "iam_deny_removed",
+    SignIn => "sign_in",
 });

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use super::RateLimit;
 
+/// The largest request limit (per day or month).
+pub const MAX_REQUESTS: i64 = 1_000_000_000;
+/// The largest budget in USD (per day or month).
+pub const MAX_BUDGET_USD: f64 = 1_000_000.0;
+
 /// Request limits and budgets; `None` is unlimited. The short-term limits (`rpm`, `tpm`,
 /// `max_concurrent`) are overrides: `None` takes the configured default
 /// (`ratelimit.*`), [`RateLimit::Unlimited`] removes the limit.

@@ -17,6 +17,7 @@ mod iam_principal;
 mod key_status;
 mod language;
 mod limits;
+mod limits_source;
 pub(crate) mod money;
 mod not_sent;
 mod rate_limit;
@@ -33,7 +34,8 @@ pub use event::{DomainEvent, EventKind, LimitSubject, NewEvent};
 pub use iam_principal::IamPrincipalKind;
 pub use key_status::KeyStatus;
 pub use language::Language;
-pub use limits::{Limits, LimitsUpdate};
+pub use limits::{Limits, LimitsUpdate, MAX_BUDGET_USD, MAX_REQUESTS};
+pub use limits_source::LimitsSource;
 pub use not_sent::NotSent;
 pub use rate_limit::RateLimit;
 pub use refused::Refused;
@@ -185,6 +187,7 @@ mod tests {
         round_trip(NotSent::ALL);
         round_trip(Refused::ALL);
         round_trip(EndedEarly::ALL);
+        round_trip(LimitsSource::ALL);
         assert!("spanish".parse::<Language>().is_err());
         assert_eq!(
             "x".parse::<BlockKind>().unwrap_err().to_string(),

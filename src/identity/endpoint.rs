@@ -4,7 +4,8 @@
 //! which answers a key that expires after `oidc.credential_ttl`:
 //! `{access_key_id, secret_access_key, bearer_token, expiration, user, team}`.
 //! Refusals are `{"message": ...}`: 401 for a token that does not verify, 403 when no
-//! team takes the user, 503 when the issuer cannot be reached. Tokens are never logged.
+//! team takes the user, 503 when the issuer cannot be reached. Every exchange is counted
+//! in `bedrock_gate_sign_ins_total{issuer, result}`. Tokens are never logged.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,7 +19,8 @@ use super::issuer::TrustedIssuer;
 use super::verify::claimed_issuer;
 use super::IdentityError;
 use crate::config::OidcConfig;
-use crate::ops::sign_in::{team_for, SignedInUser};
+use crate::metrics::{Metrics, SignInResult};
+use crate::ops::sign_in::{placement, SignedInUser};
 use crate::ops::{Ops, OpsError};
 
 /// The path prefix of the proxy's own endpoints.
@@ -27,17 +29,40 @@ pub(crate) const PREFIX: &str = "/_gate/";
 const SIGN_IN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Everything sign-in needs: the issuers, the HTTP client that reaches them, the
-/// configuration and the service layer.
+/// configuration, the service layer and the metrics.
 pub(crate) struct SignIn {
     issuers: Vec<TrustedIssuer>,
     fetcher: Fetcher,
     config: OidcConfig,
     ops: Arc<Ops>,
+    metrics: Arc<Metrics>,
+}
+
+/// A refused exchange: the status, what the caller is told, and how it is counted.
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    result: SignInResult,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, result: SignInResult, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            result,
+        }
+    }
 }
 
 impl SignIn {
-    /// Sign-in for the issuers of `config`.
-    pub(crate) fn new(config: OidcConfig, ops: Arc<Ops>) -> Result<Self, String> {
+    /// Sign-in for the issuers of `config`, counted in `metrics`.
+    pub(crate) fn new(
+        config: OidcConfig,
+        ops: Arc<Ops>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        metrics.sign_in_issuers(config.issuers.iter().map(|i| i.name.as_str()));
         let issuers = config
             .issuers
             .iter()
@@ -48,7 +73,27 @@ impl SignIn {
             fetcher: Fetcher::new()?,
             config,
             ops,
+            metrics,
         })
+    }
+
+    /// Warns (in the log) about each team named in `[oidc.teams]` or
+    /// `oidc.default_team` that does not exist (yet): sign-ins placed there are refused
+    /// until an administrator creates it.
+    pub(crate) async fn check_teams(&self) {
+        let named = self
+            .config
+            .teams
+            .values()
+            .chain(self.config.default_team.as_ref());
+        let mut seen = std::collections::BTreeSet::new();
+        for team in named {
+            if seen.insert(team) && matches!(self.ops.team_exists(team).await, Ok(false)) {
+                tracing::warn!(team = %team,
+                    "[oidc.teams] or oidc.default_team names a team that does not exist; \
+                     sign-ins placed there are refused until it is created");
+            }
+        }
     }
 
     /// Answers a request under [`PREFIX`].
@@ -60,10 +105,23 @@ impl SignIn {
     ) -> Response<Bytes> {
         match (method, path) {
             (&Method::GET, "/_gate/v1/issuers") => self.issuers(),
+            (&Method::POST, "/_gate/v1/credentials") if self.issuers.is_empty() => {
+                not_configured(method, path)
+            }
             (&Method::POST, "/_gate/v1/credentials") => {
-                match self.credentials(headers, SystemTime::now()).await {
-                    Ok(body) => answer(StatusCode::OK, &body),
-                    Err((status, message)) => answer(status, &json!({ "message": message })),
+                let (issuer, outcome) = self.credentials(headers, SystemTime::now()).await;
+                match outcome {
+                    Ok(body) => {
+                        self.metrics.sign_in(issuer, SignInResult::Ok);
+                        answer(StatusCode::OK, &body)
+                    }
+                    Err(r) => {
+                        self.metrics.sign_in(issuer, r.result);
+                        tracing::info!(issuer = issuer.unwrap_or("(none)"),
+                            result = r.result.as_str(), reason = %loggable(&r.message),
+                            "sign-in refused");
+                        answer(r.status, &json!({ "message": r.message }))
+                    }
                 }
             }
             (_, "/_gate/v1/issuers" | "/_gate/v1/credentials") => answer(
@@ -87,18 +145,15 @@ impl SignIn {
         answer(StatusCode::OK, &json!({ "issuers": list }))
     }
 
+    /// Exchanges the ID token in `headers`; the configured name of the issuer it
+    /// names (when trusted), and the answer's body or the refusal.
     async fn credentials(
         &self,
         headers: &http::HeaderMap,
         now: SystemTime,
-    ) -> Result<serde_json::Value, (StatusCode, String)> {
-        let unauthorized = |m: String| (StatusCode::UNAUTHORIZED, m);
-        if self.issuers.is_empty() {
-            return Err((
-                StatusCode::NOT_FOUND,
-                "Sign-in is not configured on this proxy (no [[oidc.issuer]]).".into(),
-            ));
-        }
+    ) -> (Option<&str>, Result<serde_json::Value, Refusal>) {
+        let invalid =
+            |m: String| Refusal::new(StatusCode::UNAUTHORIZED, SignInResult::InvalidToken, m);
         let token = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -107,21 +162,40 @@ impl SignIn {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                unauthorized("Send the ID token as Authorization: Bearer <id_token>.".into())
-            })?;
-        let claimed = claimed_issuer(token)
-            .ok_or_else(|| unauthorized("The ID token names no issuer (`iss`).".into()))?;
-        let issuer = self
-            .issuers
-            .iter()
-            .find(|i| i.config.issuer == claimed)
-            .ok_or_else(|| {
-                unauthorized(format!(
+            .filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            return (
+                None,
+                Err(invalid(
+                    "Send the ID token as Authorization: Bearer <id_token>.".into(),
+                )),
+            );
+        };
+        let Some(claimed) = claimed_issuer(token) else {
+            return (
+                None,
+                Err(invalid("The ID token names no issuer (`iss`).".into())),
+            );
+        };
+        let Some(issuer) = self.issuers.iter().find(|i| i.config.issuer == claimed) else {
+            return (
+                None,
+                Err(invalid(format!(
                     "The ID token was issued by `{claimed}`, which this proxy does not trust."
-                ))
-            })?;
+                ))),
+            );
+        };
+        let name = issuer.config.name.as_str();
+        (Some(name), self.exchange(issuer, token, now).await)
+    }
+
+    /// Verifies `token` with `issuer`, places the user and issues the key.
+    async fn exchange(
+        &self,
+        issuer: &TrustedIssuer,
+        token: &str,
+        now: SystemTime,
+    ) -> Result<serde_json::Value, Refusal> {
         let secs = now
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -129,17 +203,19 @@ impl SignIn {
             .verify(&self.fetcher, token, secs, std::time::Instant::now())
             .await
             .map_err(|e| match e {
-                IdentityError::Refused(m) => (StatusCode::UNAUTHORIZED, m),
-                IdentityError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+                IdentityError::Refused(m) => {
+                    Refusal::new(StatusCode::UNAUTHORIZED, SignInResult::InvalidToken, m)
+                }
+                IdentityError::Unavailable(m) => Refusal::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    SignInResult::IssuerUnavailable,
+                    m,
+                ),
             })?;
-        let team = team_for(
-            &who.groups,
-            &self.config.teams,
-            self.config.default_team.as_deref(),
-        )
-        .ok_or_else(|| {
-            (
+        let place = placement(&who.groups, &self.config).ok_or_else(|| {
+            Refusal::new(
                 StatusCode::FORBIDDEN,
+                SignInResult::NoTeam,
                 format!(
                     "None of {}'s groups is mapped to a team ([oidc.teams]) and there is no \
                      oidc.default_team: ask an administrator to map one of your groups.",
@@ -158,26 +234,35 @@ impl SignIn {
             username: &who.username,
             person_name: &who.person_name,
             email: who.email.as_deref(),
+            issuer: &issuer.config.name,
         };
-        let signed =
-            tokio::time::timeout(SIGN_IN_DEADLINE, self.ops.sign_in(&user, team, expires_at))
-                .await
-                .map_err(|_| {
-                    (
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "The database did not answer in time; try again.".to_string(),
-                    )
-                })?
-                .map_err(|e| match e {
-                    OpsError::Invalid(m) | OpsError::Conflict(m) => (StatusCode::FORBIDDEN, m),
-                    other => {
-                        tracing::error!(error = %other, user = %who.username, "sign-in failed");
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "The sign-in could not be stored; try again.".to_string(),
-                        )
-                    }
-                })?;
+        let unavailable = |m: &str| {
+            Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                SignInResult::StoreUnavailable,
+                m,
+            )
+        };
+        let signed = tokio::time::timeout(
+            SIGN_IN_DEADLINE,
+            self.ops.sign_in(&user, &place, expires_at),
+        )
+        .await
+        .map_err(|_| unavailable("The database did not answer in time; try again."))?
+        .map_err(|e| match e {
+            OpsError::NotFound(m) => Refusal::new(
+                StatusCode::FORBIDDEN,
+                SignInResult::NoTeam,
+                format!("{m} does not exist; ask an administrator"),
+            ),
+            OpsError::Invalid(m) | OpsError::Conflict(m) => {
+                Refusal::new(StatusCode::FORBIDDEN, SignInResult::InvalidUser, m)
+            }
+            other => {
+                tracing::error!(error = %other, user = %who.username, "sign-in failed");
+                unavailable("The sign-in could not be stored; try again.")
+            }
+        })?;
         tracing::info!(user = %signed.username, team = %signed.team,
             access_key_id = %signed.key.access_key_id, issuer = %issuer.config.name, "signed in");
         Ok(json!({
@@ -189,6 +274,16 @@ impl SignIn {
             "team": signed.team,
         }))
     }
+}
+
+/// A refusal's message for the log: it may quote claims the caller chose (an unknown
+/// `iss`), so it is cut to 300 characters and control characters become spaces.
+fn loggable(message: &str) -> String {
+    message
+        .chars()
+        .take(300)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Epoch milliseconds as RFC 3339 UTC (`2026-12-08T12:00:00Z`).

@@ -59,6 +59,8 @@ pub(crate) struct Families {
     pub(crate) refusal_records: Family<LabelSet<2>, Counter>,
     /// Notification deliveries that failed, by subscriber and outcome.
     pub(crate) notification_failures: Family<LabelSet<2>, Counter>,
+    /// Sign-ins (ID tokens exchanged for keys), by issuer and result.
+    pub(crate) sign_ins: Family<LabelSet<2>, Counter>,
 }
 
 impl Families {
@@ -78,6 +80,7 @@ impl Families {
             record_queue: Gauge::default(),
             refusal_records: Family::default(),
             notification_failures: Family::default(),
+            sign_ins: Family::default(),
         };
         r.register(
             "requests",
@@ -149,6 +152,14 @@ impl Families {
              subscriber and outcome (retry: tried again later; gave_up: dropped after the \
              last try)",
             f.notification_failures.clone(),
+        );
+        r.register(
+            "sign_ins",
+            "ID tokens exchanged for keys at POST /_gate/v1/credentials, by issuer (the \
+             configured name; (none) when the token names no trusted issuer) and result \
+             (ok, invalid_token, no_team, invalid_user, issuer_unavailable, \
+             store_unavailable)",
+            f.sign_ins.clone(),
         );
         (r, f)
     }

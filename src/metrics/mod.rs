@@ -8,7 +8,8 @@
 //! - `labels`: label sets, fixed values, the bounded refusal and error reasons;
 //! - `cap`: the per-user cap (`metrics.max_users`), also used for unpriced models;
 //! - `series`: the handles of a label combination, found without allocating;
-//! - `render`: the text exposition and its content type.
+//! - `render`: the text exposition and its content type;
+//! - `sign_ins`: sign-ins with an OpenID Connect issuer, by issuer and result.
 //!
 //! Cardinality: series carry team, model and operation; `user` only with
 //! `metrics.per_user`, capped. The model label is the bare id of the priced model the
@@ -20,6 +21,7 @@ mod families;
 mod labels;
 mod render;
 mod series;
+mod sign_ins;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,7 @@ pub use cap::MAX_UNPRICED_MODELS;
 pub(crate) use labels::{refusal_reason, upstream_error_reason};
 pub use labels::{NONE, OTHER};
 pub use render::CONTENT_TYPE;
+pub(crate) use sign_ins::SignInResult;
 
 /// Users blocked now, as counted at scrape time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -6,7 +6,7 @@ use super::views::{IssuedKeyView, Revoked};
 use super::{validate, Ops, OpsError};
 use crate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
 use crate::domain::{Actor, AdminOperation, DomainEvent, NewEvent};
-use crate::store::{KeyInfo, NewKey};
+use crate::store::{AdminAuditRecord, KeyInfo, NewKey};
 
 impl Ops {
     /// Issues a key for `username`'s tool `tool`.
@@ -26,6 +26,20 @@ impl Ops {
         username: &str,
         tool: &str,
         expires_at: Option<i64>,
+    ) -> Result<IssuedKeyView, OpsError> {
+        self.issue_key_audited(actor, username, tool, expires_at, None)
+            .await
+    }
+
+    /// Issues a key as [`Ops::issue_key_until`] does, writing `also` (a sign-in's audit
+    /// row) in the same transaction as the key's own.
+    pub(crate) async fn issue_key_audited(
+        &self,
+        actor: &Actor,
+        username: &str,
+        tool: &str,
+        expires_at: Option<i64>,
+        also: Option<AdminAuditRecord>,
     ) -> Result<IssuedKeyView, OpsError> {
         validate::name("tool", tool)?;
         let user = self.store.user(username).await?;
@@ -54,9 +68,10 @@ impl Ops {
                 "expires_at": expires_at,
             })),
         );
+        let audits: Vec<AdminAuditRecord> = std::iter::once(audit).chain(also).collect();
         let info = self
             .store
-            .create_key(user.id, &key, &event, Some(&audit))
+            .create_key(user.id, &key, &event, &audits)
             .await?;
         Ok(IssuedKeyView {
             key: issued,
@@ -71,7 +86,12 @@ impl Ops {
             Some(u) => Some(self.store.user(u).await?.id),
             None => None,
         };
-        Ok(self.store.keys(user_id).await?)
+        let now = self.now().timestamp_millis();
+        let mut keys = self.store.keys(user_id).await?;
+        for k in &mut keys {
+            k.expired = is_expired(k.expires_at, now);
+        }
+        Ok(keys)
     }
 
     /// Revokes an active key; running proxies refuse it within 2 seconds.
@@ -102,4 +122,9 @@ impl Ops {
             revoked: access_key_id.to_string(),
         })
     }
+}
+
+/// Whether a key that stops working at `expires_at` (epoch ms) has stopped at `now_ms`.
+pub(crate) fn is_expired(expires_at: Option<i64>, now_ms: i64) -> bool {
+    expires_at.is_some_and(|at| at <= now_ms)
 }

@@ -6,7 +6,9 @@ use super::iam_links::link_event;
 use super::teams::limits_change;
 use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
-use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate, NewEvent};
+use crate::domain::{
+    Actor, AdminOperation, Language, LimitSubject, LimitsSource, LimitsUpdate, NewEvent,
+};
 use crate::store::{NewUser, UsageFilter};
 
 /// What creating a user takes.
@@ -29,8 +31,25 @@ pub struct CreateUser {
 }
 
 impl Ops {
-    /// Creates a user; limits not given take `quota.default_*`.
+    /// Creates a user; limits not given take `quota.default_*`. Limits given count as
+    /// an administrator's (sign-in never changes them).
     pub async fn create_user(&self, actor: &Actor, new: &CreateUser) -> Result<UserView, OpsError> {
+        let source = if new.limits.is_empty() {
+            LimitsSource::Defaults
+        } else {
+            LimitsSource::Admin
+        };
+        self.create_user_with(actor, new, source).await
+    }
+
+    /// Creates a user whose limits (`new.limits` over `quota.default_*`) come from
+    /// `source`.
+    pub(crate) async fn create_user_with(
+        &self,
+        actor: &Actor,
+        new: &CreateUser,
+        source: LimitsSource,
+    ) -> Result<UserView, OpsError> {
         validate::name("user", &new.username)?;
         validate::limits(&new.limits)?;
         if new.person_name.trim().is_empty() {
@@ -50,11 +69,12 @@ impl Ops {
             language: new.language.unwrap_or(self.default_language),
             iam_user: new.iam_user.clone(),
             limits: new.limits.apply(self.default_limits),
+            limits_source: source,
         };
         let after = serde_json::json!({
             "username": row.username, "person": row.person_name, "team": row.team,
             "email": row.email, "language": row.language, "iam_user": row.iam_user,
-            "limits": row.limits,
+            "limits": row.limits, "limits_source": row.limits_source,
         });
         let audit = record(
             actor,
@@ -87,6 +107,7 @@ impl Ops {
             })
             .await?;
         let keys = self.store.keys(Some(user.id)).await?;
+        let now = self.now().timestamp_millis();
         let status = self.store.block_status(user.id).await?.unwrap_or_default();
         let rate = self.user_rate_view(&user).await?;
         let iam_links = self.store.iam_links(Some(user.id)).await?;
@@ -103,6 +124,9 @@ impl Ops {
                     status: k.status,
                     created_at: k.created_at,
                     created_at_rfc3339: rfc3339(Some(k.created_at), self.tz),
+                    expires_at: k.expires_at,
+                    expires_at_rfc3339: rfc3339(k.expires_at, self.tz),
+                    expired: super::keys::is_expired(k.expires_at, now),
                 })
                 .collect(),
             iam_links: iam_links.into_iter().map(IamLinkView::from).collect(),

@@ -5,12 +5,12 @@ use super::OpsError;
 use crate::domain::LimitsUpdate;
 
 /// The largest request limit (per day or month).
-pub const MAX_REQUESTS: i64 = 1_000_000_000;
+pub const MAX_REQUESTS: i64 = crate::domain::MAX_REQUESTS;
 
 /// The largest short-term limit (requests or tokens per minute, calls in flight).
 pub const MAX_RATE: u64 = 1_000_000_000;
 /// The largest budget in USD (per day or month).
-pub const MAX_BUDGET_USD: f64 = 1_000_000.0;
+pub const MAX_BUDGET_USD: f64 = crate::domain::MAX_BUDGET_USD;
 /// The largest price in USD per 1,000 tokens.
 pub const MAX_PRICE_USD: f64 = 1_000.0;
 

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use crate::auth::crypto::IssuedKey;
-use crate::domain::{KeyStatus, Language, Limits};
+use crate::domain::{KeyStatus, Language, Limits, LimitsSource};
 use crate::store::{Team, UsageTotals, User};
 
 pub(crate) use crate::store::{AdminToken, AuditEntry, KeyInfo, Price};
@@ -98,6 +98,9 @@ pub struct UserView {
     pub(crate) iam_user: Option<String>,
     /// The user's own limits.
     pub limits: Limits,
+    /// Who last set them: `defaults` (`quota.default_*`), `group` (an `[oidc.teams]`
+    /// group's defaults, at sign-in) or `admin`.
+    pub(crate) limits_source: LimitsSource,
     /// Creation time (epoch ms).
     pub(crate) created_at: i64,
     /// Creation time, RFC 3339 in `quota.timezone`.
@@ -115,6 +118,7 @@ impl UserView {
             language: u.language,
             iam_user: u.iam_user.clone(),
             limits: u.limits,
+            limits_source: u.limits_source,
             created_at: u.created_at,
             created_at_rfc3339: rfc3339(Some(u.created_at), tz),
         }
@@ -162,6 +166,13 @@ pub(crate) struct KeySummary {
     pub(crate) created_at: i64,
     /// Creation time, RFC 3339 in `quota.timezone`.
     pub(crate) created_at_rfc3339: Option<String>,
+    /// When it stops working (epoch ms): keys issued at sign-in; `None` (keys an
+    /// administrator issued): until revoked.
+    pub(crate) expires_at: Option<i64>,
+    /// `expires_at`, RFC 3339 in `quota.timezone`.
+    pub(crate) expires_at_rfc3339: Option<String>,
+    /// Past `expires_at` now: refused with `ExpiredTokenException`.
+    pub(crate) expired: bool,
 }
 
 /// `user info`: the user, usage today and this month, blocking status and keys.

@@ -210,8 +210,13 @@ impl App {
         let sign_in = if config.oidc.issuers.is_empty() {
             None
         } else {
-            let s = crate::identity::SignIn::new(config.oidc.clone(), Arc::clone(&ops))
-                .map_err(|e| ServeError::Setup(format!("OIDC sign-in: {e}")))?;
+            let s = crate::identity::SignIn::new(
+                config.oidc.clone(),
+                Arc::clone(&ops),
+                Arc::clone(&metrics),
+            )
+            .map_err(|e| ServeError::Setup(format!("OIDC sign-in: {e}")))?;
+            s.check_teams().await;
             Some(Arc::new(s))
         };
         let state = Arc::new(ProxyState {

@@ -26,6 +26,12 @@ pub struct KeyInfo {
     pub(crate) created_at: i64,
     /// Revocation time (epoch ms).
     pub(crate) revoked_at: Option<i64>,
+    /// When the key stops working (epoch ms): keys issued at sign-in; `None` for keys
+    /// an administrator issued, which work until revoked.
+    pub(crate) expires_at: Option<i64>,
+    /// Past `expires_at` now (filled in by the service layer, which knows the time).
+    #[sqlx(default)]
+    pub(crate) expired: bool,
 }
 
 /// What `user create-key` stores.
@@ -76,17 +82,17 @@ pub struct ActiveKey {
 pub(crate) const EXPIRED_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 const KEY_COLUMNS: &str = "k.access_key_id, u.username, k.tool_name, k.status, k.created_at, \
-     k.revoked_at FROM api_keys k JOIN users u ON u.id = k.user_id";
+     k.revoked_at, k.expires_at FROM api_keys k JOIN users u ON u.id = k.user_id";
 
 impl Store {
-    /// Stores a new key for a user and writes `event` (and the administrator's audit
-    /// row, when given), in one transaction.
+    /// Stores a new key for a user and writes `event` and the audit rows (the
+    /// administrator's, a sign-in's), in one transaction.
     pub async fn create_key(
         &self,
         user_id: i64,
         key: &NewKey,
         event: &NewEvent,
-        audit: Option<&AdminAuditRecord>,
+        audit: &[AdminAuditRecord],
     ) -> Result<KeyInfo, StoreError> {
         let row = EventRow::new(self, event)?;
         on_pool!(self, p => {
@@ -107,7 +113,7 @@ impl Store {
             .await
             .map_err(|e| conflict(e, || "key id collision; try again".to_string()))?;
             let _always_new = insert_event!(row, &mut *tx);
-            if let Some(audit) = audit {
+            for audit in audit {
                 insert_admin_audit!(audit, &mut *tx);
             }
             super::bump_state_version!(&mut *tx);

@@ -7,7 +7,7 @@ use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::limits::bind_limits;
 use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
-use crate::domain::{Language, Limits, NewEvent};
+use crate::domain::{Language, Limits, LimitsSource, NewEvent};
 
 /// A user of the proxy.
 #[derive(Clone, Debug, PartialEq, Serialize, sqlx::FromRow)]
@@ -31,6 +31,8 @@ pub struct User {
     /// The user's own limits.
     #[sqlx(flatten)]
     pub(crate) limits: Limits,
+    /// Who last set them.
+    pub(crate) limits_source: LimitsSource,
     /// Creation time (epoch ms).
     pub(crate) created_at: i64,
 }
@@ -52,12 +54,15 @@ pub(crate) struct NewUser {
     pub(crate) iam_user: Option<String>,
     /// Initial limits.
     pub(crate) limits: Limits,
+    /// Where they came from.
+    pub(crate) limits_source: LimitsSource,
 }
 
 const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name AS team, \
      u.email, u.language, (SELECT MIN(k.principal) FROM iam_links k WHERE k.user_id = u.id \
      AND k.kind = 'iam_user') AS iam_user, u.created_at, l.daily_requests, l.monthly_requests, \
-     l.daily_budget_usd, l.monthly_budget_usd, l.rpm, l.tpm, l.max_concurrent \
+     l.daily_budget_usd, l.monthly_budget_usd, l.rpm, l.tpm, l.max_concurrent, \
+     COALESCE(l.limits_source, 'defaults') AS limits_source \
      FROM users u JOIN teams t ON t.id = u.team_id LEFT JOIN user_limits l ON l.user_id = u.id";
 
 impl Store {
@@ -93,11 +98,12 @@ impl Store {
                 .try_get("id")?;
             bind_limits!(sqlx::query(
                 "INSERT INTO user_limits (user_id, daily_requests, monthly_requests, \
-                 daily_budget_usd, monthly_budget_usd, rpm, tpm, max_concurrent, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 daily_budget_usd, monthly_budget_usd, rpm, tpm, max_concurrent, updated_at, \
+                 limits_source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id), l)
             .bind(now)
+            .bind(user.limits_source)
             .execute(&mut *tx)
             .await?;
             if let Some(iam_user) = &user.iam_user {
@@ -138,7 +144,8 @@ impl Store {
         Ok(users)
     }
 
-    /// Sets a user's limits and writes `event` and the audit row, in one transaction.
+    /// Sets a user's limits (as an administrator's) and writes `event` and the audit
+    /// row, in one transaction.
     pub(crate) async fn set_user_limits(
         &self,
         user_id: i64,
@@ -146,24 +153,67 @@ impl Store {
         event: &NewEvent,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
+        self.write_user_limits(user_id, limits, LimitsSource::Admin, event, audit)
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets a user's limits from sign-in (`source` is not `Admin`) unless an
+    /// administrator has set them meanwhile; whether they were set. Writes `event` and
+    /// the audit row with them, in one transaction.
+    pub(crate) async fn set_sign_in_limits(
+        &self,
+        user_id: i64,
+        limits: &Limits,
+        source: LimitsSource,
+        event: &NewEvent,
+        audit: &AdminAuditRecord,
+    ) -> Result<bool, StoreError> {
+        self.write_user_limits(user_id, limits, source, event, audit)
+            .await
+    }
+
+    /// Writes a user's limits with `source`; an update from anything but an
+    /// administrator leaves an administrator's limits alone (and then writes nothing).
+    async fn write_user_limits(
+        &self,
+        user_id: i64,
+        limits: &Limits,
+        source: LimitsSource,
+        event: &NewEvent,
+        audit: &AdminAuditRecord,
+    ) -> Result<bool, StoreError> {
         let row = EventRow::new(self, event)?;
+        let keep = if source == LimitsSource::Admin {
+            None
+        } else {
+            Some(LimitsSource::Admin)
+        };
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
-            bind_limits!(sqlx::query(
+            let affected = bind_limits!(sqlx::query(
                 "UPDATE user_limits SET daily_requests = ?, monthly_requests = ?, \
                  daily_budget_usd = ?, monthly_budget_usd = ?, rpm = ?, tpm = ?, \
-                 max_concurrent = ?, updated_at = ? WHERE user_id = ?",
+                 max_concurrent = ?, updated_at = ?, limits_source = ? \
+                 WHERE user_id = ? AND (? IS NULL OR limits_source <> ?)",
             ), limits)
             .bind(now_ms())
+            .bind(source)
             .bind(user_id)
+            .bind(keep)
+            .bind(keep)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if affected == 0 && keep.is_some() {
+                return Ok(false);
+            }
             let _always_new = insert_event!(row, &mut *tx);
             insert_admin_audit!(audit, &mut *tx);
             super::bump_state_version!(&mut *tx);
             super::commit(tx).await?;
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Deletes a user with their keys, limits and IAM links (their request rows stay),

@@ -32,6 +32,7 @@ mod js_sdk;
 mod metrics;
 mod notify;
 mod oidc_credentials;
+mod oidc_policy;
 mod packaging;
 mod proxy_rejections;
 mod proxy_sdk;

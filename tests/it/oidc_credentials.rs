@@ -12,8 +12,6 @@
 
 use crate::common;
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
@@ -21,81 +19,12 @@ use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, Message};
 use base64::Engine as _;
 use bedrock_gate::auth::crypto::IssuedKey;
 use bedrock_gate::domain::{Actor, LimitsUpdate};
-use common::clients::{missing, node_available};
 use common::local::error_type;
+use common::oidc::{exchange, provider, Provider};
 use common::{Engine, Gate, GateOptions};
 use serde_json::Value;
-use tokio::io::AsyncBufReadExt;
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
-
-/// A running tests/js/oidc-provider.mjs; it exits when dropped (stdin closes, and the
-/// child is killed on drop).
-struct Provider {
-    _child: tokio::process::Child,
-    issuer: String,
-}
-
-async fn provider() -> Option<Provider> {
-    let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-    if !js.join("node_modules/oidc-provider/package.json").is_file() {
-        missing("oidc-provider is not installed (npm ci --prefix tests/js)");
-        return None;
-    }
-    if !node_available().await {
-        missing("node is not installed");
-        return None;
-    }
-    let mut child = tokio::process::Command::new("node")
-        .arg(js.join("oidc-provider.mjs"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let mut lines = tokio::io::BufReader::new(out).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("the provider did not start within 30 s")
-        .unwrap()
-        .expect("the provider printed nothing");
-    let v: Value = serde_json::from_str(&line).unwrap();
-    // Keep reading what it writes (a closed pipe would end it).
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Some(Provider {
-        _child: child,
-        issuer: v["issuer"].as_str().unwrap().to_string(),
-    })
-}
-
-impl Provider {
-    /// An ID token for `user` issued to `client`, valid `ttl` seconds.
-    async fn id_token(&self, user: &str, client: &str, ttl: u64) -> String {
-        let url = format!(
-            "{}/test/id-token?user={user}&client={client}&ttl={ttl}",
-            self.issuer
-        );
-        let (status, body) = common::http_get(&url).await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-}
-
-impl Provider {
-    /// An ID token for the `gate` client naming `user` in exactly `groups`.
-    async fn id_token_in(&self, user: &str, groups: &[&str]) -> String {
-        let url = format!(
-            "{}/test/id-token?user={user}&client=gate&ttl=3600&groups={}",
-            self.issuer,
-            groups.join(",")
-        );
-        let (status, body) = common::http_get(&url).await.unwrap();
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-}
 
 fn oidc_config(issuer: &str, ttl: &str) -> String {
     format!(
@@ -122,17 +51,6 @@ async fn start(issuer: &str, ttl: &str, engine: Engine) -> Gate {
         .await
         .unwrap();
     gate
-}
-
-/// `POST /_gate/v1/credentials` with `token`; status and JSON body.
-async fn exchange(gate: &Gate, token: &str) -> (u16, Value) {
-    let (status, r) = common::raw_post(
-        &format!("{}/_gate/v1/credentials", gate.url),
-        &[("authorization", &format!("Bearer {token}"))],
-        b"",
-    )
-    .await;
-    (status, serde_json::from_slice(r.body()).unwrap())
 }
 
 fn message() -> Message {

@@ -212,7 +212,7 @@ async fn teams_users_limits_and_keys() {
             secret_enc: vec![1, 2, 3, 255, 0, 7],
             bearer_hash: "a".repeat(64),
         };
-        let info = s.create_key(user_id, &key, &event, None).await.unwrap();
+        let info = s.create_key(user_id, &key, &event, &[]).await.unwrap();
         assert_eq!(
             (info.status, info.tool.as_str()),
             (KeyStatus::Active, "claude-code")

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod local;
 pub mod mariadb;
 pub mod moto;
+pub mod oidc;
 pub mod serve;
 pub mod smtp;
 pub mod throttle;

@@ -7,6 +7,14 @@ import { h, fill, settings, fmtInt, fmtUsd, fmtTime, meter, badge, table, field,
 import { bars } from '../chart.js';
 import { statusOf } from './users.js';
 
+// Who set the user's own limits (`limits_source`); sign-in changes them only while no
+// administrator has.
+const LIMITS_SOURCE = {
+  defaults: 'Set by the configured defaults.',
+  group: 'Set by their sign-in group ([oidc.teams]); a new sign-in group replaces them until an administrator sets them.',
+  admin: 'Set by an administrator; sign-in never changes them.',
+};
+
 const LIMITS = [
   ['daily_requests', 'Calls per day', false],
   ['monthly_requests', 'Calls per month', false],
@@ -20,6 +28,7 @@ export async function mount(main, route) {
   const head = h('div', {});
   const usage = h('div', { class: 'cards' });
   const inputs = Object.fromEntries(LIMITS.map(([k, , money]) => [k, h('input', { name: k, inputmode: money ? 'decimal' : 'numeric', placeholder: 'no limit' })]));
+  const limitsSource = h('p', { id: 'limits-source' });
   const limitsForm = h('form', { class: 'inline-form', 'aria-label': 'Limits' },
     LIMITS.map(([k, label]) => field(label, inputs[k])),
     h('button', { type: 'submit' }, 'Save limits'));
@@ -49,7 +58,7 @@ export async function mount(main, route) {
   const recent = h('div', {});
   const history = h('div', {});
   fill(main, head, usage,
-    h('section', {}, h('h2', {}, 'Limits'), h('p', { class: 'muted' }, 'Leave a field empty for no limit.'), limitsForm),
+    h('section', {}, h('h2', {}, 'Limits'), limitsSource, h('p', { class: 'muted' }, 'Leave a field empty for no limit.'), limitsForm),
     h('section', {}, h('h2', {}, 'Keys'), keyForm, issued, keys),
     h('section', {}, h('h2', {}, 'History'), history),
     h('section', {}, h('h2', {}, `Recent calls (${tzLabel()})`), recent));
@@ -78,6 +87,7 @@ export async function mount(main, route) {
         { label: 'Tokens (in + out)', value: fmtInt(u.usage.month.input_tokens + u.usage.month.output_tokens) },
       ]),
       rateCard(u.rate));
+    fill(limitsSource, LIMITS_SOURCE[u.limits_source] || '');
     if (resetForm || !limitsForm.dataset.loaded) {
       for (const [k] of LIMITS) inputs[k].value = l[k] === null ? '' : String(l[k]);
       limitsForm.dataset.loaded = '1';
@@ -85,9 +95,10 @@ export async function mount(main, route) {
     fill(keys, table([
       { label: 'Access key id', value: (k) => k.access_key_id, render: (k) => h('code', {}, k.access_key_id) },
       { label: 'Tool', value: (k) => k.tool },
-      { label: 'Status', value: (k) => k.status },
+      { label: 'Status', value: (k) => (k.status === 'active' && k.expired ? 'expired' : k.status) },
       { label: 'Created', value: (k) => k.created_at, render: (k) => fmtTime(k.created_at) },
-      { label: 'Action', render: (k) => (k.status === 'active' ? h('button', {
+      { label: 'Expires', value: (k) => k.expires_at, render: (k) => (k.expires_at === null ? 'never' : fmtTime(k.expires_at)) },
+      { label: 'Action', render: (k) => (k.status === 'active' && !k.expired ? h('button', {
         type: 'button', class: 'danger small', 'aria-label': `Revoke key ${k.access_key_id}`,
         onclick: () => {
           if (!window.confirm(`Revoke key ${k.access_key_id}? Calls signed with it will be refused.`)) return;
