@@ -50,17 +50,6 @@ fn client() -> Client {
     hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http()
 }
 
-/// Waits until `check` holds (the state it looks at moves on its own).
-async fn until(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..3000 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// The journal's segment files (`*.seg`).
 fn segments(state: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -136,7 +125,7 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
             post(&client(), &url, &token).await;
         }));
     }
-    until("open streams and 100 served calls", || {
+    common::wait::until_now("open streams and 100 served calls", Duration::from_secs(30), || {
         served(&upstream, "hang") == STREAMS && served(&upstream, "haiku") >= 100
     })
     .await;

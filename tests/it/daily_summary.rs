@@ -213,7 +213,7 @@ async fn one_summary_per_day_across_restarts_and_proxies_and_a_reset_by_hand_mai
     }
     assert_ne!(call(&client, &a_url, &alice.bearer_token).await, 200);
     let alice_id = store.user("alice").await.unwrap().id;
-    wait_for("alice's automatic block", || async {
+    common::wait::until("alice's automatic block", Duration::from_secs(30), || async {
         store
             .block_status(alice_id)
             .await
@@ -337,17 +337,3 @@ async fn call(client: &Client, proxy: &str, token: &str) -> u16 {
     status
 }
 
-async fn wait_for<F, Fut>(what: &str, check: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}

@@ -401,14 +401,10 @@ async fn call(proxy: &str, token: &str, user: usize) -> Outcome {
 /// Waits until `check` holds, polling; fails after [`SAFETY`].
 async fn until<F, Fut>(what: &str, check: F)
 where
-    F: Fn() -> Fut,
+    F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + SAFETY;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait::until(what, SAFETY, check).await;
 }
 
 /// Every call ended within the store deadline plus the margin; every refusal during

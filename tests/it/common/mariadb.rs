@@ -73,7 +73,7 @@ impl PrivateMariaDb {
             assert!(attempt < 3, "{why}");
             eprintln!("{why}; trying again");
         };
-        let port = free_port();
+        let port = super::local::free_port();
         let mut server = PrivateMariaDb {
             dir,
             port,
@@ -229,11 +229,3 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A port no one listens on now (the kernel's choice; the server binds it right after).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

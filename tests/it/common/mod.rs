@@ -15,6 +15,7 @@ pub mod smtp;
 pub mod throttle;
 pub mod upstream;
 pub mod vanish;
+pub mod wait;
 
 use std::sync::Arc;
 use std::time::Duration;
