@@ -214,6 +214,13 @@ impl App {
                 .map_err(|e| ServeError::Setup(format!("OIDC sign-in: {e}")))?;
             Some(Arc::new(s))
         };
+        let dashboard_sso = if config.oidc.issuers.is_empty() {
+            None
+        } else {
+            let s = crate::identity::dashboard::DashboardSignIn::new(&config.oidc, Arc::clone(&ops))
+                .map_err(|e| ServeError::Setup(format!("dashboard single sign-on: {e}")))?;
+            Some(Arc::new(s))
+        };
         let state = Arc::new(ProxyState {
             auth: Authenticator::new(Arc::clone(&snapshots.directory), &config.upstream.region),
             looks,
@@ -262,6 +269,8 @@ impl App {
                     credentials,
                     ops: Arc::clone(&ops),
                     metrics,
+                    sso: dashboard_sso,
+                    public_url: config.admin.public_url.clone(),
                 },
                 stop.clone(),
                 grace,
