@@ -116,7 +116,8 @@ async fn scenario(root: &Path, op: &Provider, other: &Provider, engine: Engine) 
         json!({"issuers": [{"name": "corp", "start": "/auth/oidc/corp/start"}]})
     );
     gate.user_with_limits("mlu", "ml", Limits::default()).await;
-    gate.user_with_limits("datau", "data", Limits::default()).await;
+    gate.user_with_limits("datau", "data", Limits::default())
+        .await;
 
     let mut cmd = Command::new("node");
     cmd.arg(root.join("tests/js/dashboard-sso.mjs"));
@@ -180,7 +181,10 @@ async fn scenario(root: &Path, op: &Provider, other: &Provider, engine: Engine) 
         roles,
         vec![
             ("admin".to_string(), "oidc:ada@corp.example".to_string()),
-            ("team_admin".to_string(), "oidc:tia@corp.example".to_string()),
+            (
+                "team_admin".to_string(),
+                "oidc:tia@corp.example".to_string()
+            ),
             ("viewer".to_string(), "oidc:vic@corp.example".to_string()),
         ],
         "{engine:?}"

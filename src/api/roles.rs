@@ -226,12 +226,14 @@ fn path_param(template: &str, path: &str, name: &str) -> Option<String> {
 
 /// The first value of `name` in a query string, decoded; empty values count as absent.
 fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = url_decode(k)?;
-        (k == name).then(|| url_decode(v)).flatten()
-    })
-    .filter(|v| !v.is_empty())
+    query?
+        .split('&')
+        .find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = url_decode(k)?;
+            (k == name).then(|| url_decode(v)).flatten()
+        })
+        .filter(|v| !v.is_empty())
 }
 
 fn url_decode(s: &str) -> Option<String> {
@@ -248,11 +250,21 @@ mod tests {
     #[test]
     fn parameters_are_read_from_the_matched_template() {
         assert_eq!(
-            path_param("/api/v1/users/{username}/limits", "/api/v1/users/a%40b.com/limits", "username"),
+            path_param(
+                "/api/v1/users/{username}/limits",
+                "/api/v1/users/a%40b.com/limits",
+                "username"
+            ),
             Some("a@b.com".into())
         );
-        assert_eq!(path_param("/api/v1/users", "/api/v1/users", "username"), None);
-        assert_eq!(query_param(Some("a=1&user=bob%2B1&x"), "user"), Some("bob+1".into()));
+        assert_eq!(
+            path_param("/api/v1/users", "/api/v1/users", "username"),
+            None
+        );
+        assert_eq!(
+            query_param(Some("a=1&user=bob%2B1&x"), "user"),
+            Some("bob+1".into())
+        );
         assert_eq!(query_param(Some("user="), "user"), None);
         assert_eq!(query_param(None, "user"), None);
     }

@@ -122,10 +122,7 @@ async fn logout(
             "this request is authenticated with a bearer token, not a dashboard session".into(),
         ));
     };
-    let ended = s
-        .ops
-        .end_admin_session(&session.id, &session.actor)
-        .await?;
+    let ended = s.ops.end_admin_session(&session.id, &session.actor).await?;
     let mut response = json_response(StatusCode::OK, &LoggedOut { ended });
     response
         .headers_mut()

@@ -63,7 +63,9 @@ async fn issuers(State(s): State<ApiState>) -> Response {
 /// Whether the browser speaks HTTPS to this listener.
 fn https(s: &ApiState, headers: &HeaderMap) -> bool {
     s.ops.session_cookie_always_secure()
-        || s.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+        || s.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
@@ -95,7 +97,14 @@ fn redirect_uri(s: &ApiState, headers: &HeaderMap) -> Result<String, SsoError> {
     Ok(format!("{scheme}://{host}{CALLBACK_PATH}"))
 }
 
-fn cookie(name: &str, value: &str, path: &str, same_site: &str, max_age: u64, secure: bool) -> String {
+fn cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    same_site: &str,
+    max_age: u64,
+    secure: bool,
+) -> String {
     format!(
         "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
@@ -163,7 +172,14 @@ async fn callback(
     match outcome {
         Ok(signed) => {
             let ttl = s.ops.session_ttl().as_secs();
-            let session = cookie(SESSION_COOKIE, &signed.session.id, "/", "Strict", ttl, secure);
+            let session = cookie(
+                SESSION_COOKIE,
+                &signed.session.id,
+                "/",
+                "Strict",
+                ttl,
+                secure,
+            );
             tracing::debug!(user = %signed.username, "dashboard session opened");
             redirect("/", &[session, clear_binding])
         }
@@ -230,7 +246,10 @@ fn page(status: StatusCode, message: &str) -> Response {
     );
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r

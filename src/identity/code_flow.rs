@@ -273,9 +273,9 @@ mod tests {
             verifier: "dBjftJeZ4CVP-mJ92IZ8ebmEAsWAtlCwRxaBRXj5_ZA",
         });
         assert!(url.starts_with("https://id.example.com/auth?response_type=code&client_id=gate"));
-        assert!(url.contains(
-            "redirect_uri=https%3A%2F%2Fadmin.example.com%2Fauth%2Foidc%2Fcallback"
-        ));
+        assert!(
+            url.contains("redirect_uri=https%3A%2F%2Fadmin.example.com%2Fauth%2Foidc%2Fcallback")
+        );
         assert!(url.contains("&state=s1&nonce=n1&"));
         assert!(url.contains("code_challenge=E9Melhoa2OwvFrEMTJguCQaAlGxtbbmA4vT9BaMEWO4"));
         assert!(url.ends_with("code_challenge_method=S256"));
@@ -285,7 +285,10 @@ mod tests {
     fn endpoints_come_from_the_issuers_own_document() {
         let doc = json!({"issuer": "https://i", "authorization_endpoint": "https://i/auth",
                          "token_endpoint": "https://i/token"});
-        assert_eq!(endpoints("https://i", &doc).unwrap().token, "https://i/token");
+        assert_eq!(
+            endpoints("https://i", &doc).unwrap().token,
+            "https://i/token"
+        );
         assert!(endpoints("https://j", &doc).is_err());
         let plain = json!({"issuer": "https://i", "authorization_endpoint": "https://i/auth",
                            "token_endpoint": "http://evil.example/token"});

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant, SystemTime};
 use subtle::ConstantTimeEq;
 
 use super::code_flow::{
-    authorization_url, endpoints, random_value, verified_claim, AuthorizationRequest,
-    CodeExchange, Endpoints, TokenClient,
+    authorization_url, endpoints, random_value, verified_claim, AuthorizationRequest, CodeExchange,
+    Endpoints, TokenClient,
 };
 use super::discovery;
 use super::fetch::Fetcher;
@@ -148,11 +148,17 @@ impl DashboardSignIn {
             .iter()
             .position(|i| i.config.name == name)
             .ok_or_else(|| {
-                SsoError::BadRequest(format!("`{name}` is not an identity provider of this gate."))
+                SsoError::BadRequest(format!(
+                    "`{name}` is not an identity provider of this gate."
+                ))
             })?;
         let found = self.endpoints_of(n).await?;
-        let (state, nonce, verifier, browser_secret) =
-            (random_value(), random_value(), random_value(), random_value());
+        let (state, nonce, verifier, browser_secret) = (
+            random_value(),
+            random_value(),
+            random_value(),
+            random_value(),
+        );
         let url = authorization_url(&AuthorizationRequest {
             endpoint: &found.authorization,
             client_id: &self.issuers[n].config.client_id,
@@ -188,12 +194,17 @@ impl DashboardSignIn {
         browser_secret: Option<&str>,
     ) -> Result<SignedIn, SsoError> {
         let bad = |m: &str| SsoError::BadRequest(m.to_string());
-        let state = state.ok_or_else(|| bad("The identity provider's answer carries no `state`."))?;
+        let state =
+            state.ok_or_else(|| bad("The identity provider's answer carries no `state`."))?;
         let pending = self.pending.remove(&sha256_hex(state)).ok_or_else(|| {
             bad("This sign-in is unknown, already used or older than 10 minutes; sign in again.")
         })?;
         let same_browser = browser_secret.is_some_and(|s| {
-            bool::from(sha256_hex(s).as_bytes().ct_eq(pending.browser_hash.as_bytes()))
+            bool::from(
+                sha256_hex(s)
+                    .as_bytes()
+                    .ct_eq(pending.browser_hash.as_bytes()),
+            )
         });
         if !same_browser {
             return Err(bad(

@@ -175,13 +175,23 @@ impl Ops {
             tracing::warn!(role = %r.role, "a dashboard session with an unknown role is refused");
             return Ok(None);
         };
-        let info = info_of(id, r.token_name, r.expires_at, &role, r.oidc_user.as_deref());
+        let info = info_of(
+            id,
+            r.token_name,
+            r.expires_at,
+            &role,
+            r.oidc_user.as_deref(),
+        );
         let actor = Actor::system(info.actor.clone());
         Ok(Some(LiveSession { info, role, actor }))
     }
 
     /// Ends session `id` acting as `actor` (logout); whether it was live.
-    pub(crate) async fn end_admin_session(&self, id: &str, actor: &Actor) -> Result<bool, OpsError> {
+    pub(crate) async fn end_admin_session(
+        &self,
+        id: &str,
+        actor: &Actor,
+    ) -> Result<bool, OpsError> {
         let resource = match actor.as_str().strip_prefix("dashboard:") {
             Some(token_name) => format!("admin_token:{token_name}"),
             None => actor.to_string(),
@@ -199,7 +209,6 @@ impl Ops {
     pub(crate) fn session_cookie_always_secure(&self) -> bool {
         self.cookie_secure
     }
-
 }
 
 /// What the browser is told about session `id`.

@@ -217,8 +217,9 @@ impl App {
         let dashboard_sso = if config.oidc.issuers.is_empty() {
             None
         } else {
-            let s = crate::identity::dashboard::DashboardSignIn::new(&config.oidc, Arc::clone(&ops))
-                .map_err(|e| ServeError::Setup(format!("dashboard single sign-on: {e}")))?;
+            let s =
+                crate::identity::dashboard::DashboardSignIn::new(&config.oidc, Arc::clone(&ops))
+                    .map_err(|e| ServeError::Setup(format!("dashboard single sign-on: {e}")))?;
             Some(Arc::new(s))
         };
         let state = Arc::new(ProxyState {
