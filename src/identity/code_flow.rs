@@ -255,8 +255,8 @@ mod tests {
     #[test]
     fn s256_matches_rfc_7636_appendix_b() {
         assert_eq!(
-            challenge("dBjftJeZ4CVP-mJ92IZ8ebmEAsWAtlCwRxaBRXj5_ZA"),
-            "E9Melhoa2OwvFrEMTJguCQaAlGxtbbmA4vT9BaMEWO4"
+            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert_eq!(random_value().len(), 43);
         assert_ne!(random_value(), random_value());
@@ -270,14 +270,14 @@ mod tests {
             redirect_uri: "https://admin.example.com/auth/oidc/callback",
             state: "s1",
             nonce: "n1",
-            verifier: "dBjftJeZ4CVP-mJ92IZ8ebmEAsWAtlCwRxaBRXj5_ZA",
+            verifier: "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
         });
         assert!(url.starts_with("https://id.example.com/auth?response_type=code&client_id=gate"));
         assert!(
             url.contains("redirect_uri=https%3A%2F%2Fadmin.example.com%2Fauth%2Foidc%2Fcallback")
         );
         assert!(url.contains("&state=s1&nonce=n1&"));
-        assert!(url.contains("code_challenge=E9Melhoa2OwvFrEMTJguCQaAlGxtbbmA4vT9BaMEWO4"));
+        assert!(url.contains("code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
         assert!(url.ends_with("code_challenge_method=S256"));
     }
 
