@@ -3,9 +3,10 @@
 //! (constant-time, the active tokens cached for at most 2 seconds), or the dashboard's
 //! session cookie, checked against the database on every request; a change (any method
 //! but GET and HEAD) made with the cookie also needs the session's CSRF token in
-//! `X-CSRF-Token`, else 403. The caller's [`Actor`] (`api:<token name>`, or
-//! `dashboard:<token name>` for a session) goes into the request's extensions, and for
-//! a session its [`SessionId`] too.
+//! `X-CSRF-Token`, else 403. A session's role is then enforced by [`super::roles`]
+//! (admin tokens have full rights). The caller's [`Actor`] (`api:<token name>`, or
+//! `dashboard:<token name>` / `oidc:<username>` for a session) goes into the request's
+//! extensions, and for a session its [`SessionId`] too.
 
 use axum::extract::{Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE};
@@ -17,20 +18,19 @@ use super::error::ApiError;
 use super::ApiState;
 use crate::domain::Actor;
 use crate::ops::admin_sessions::csrf_matches;
-use crate::ops::Ops;
 
 /// The name of the dashboard's session cookie.
 pub(crate) const SESSION_COOKIE: &str = "bg_session";
 /// The header carrying the session's CSRF token on changes.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The session a request was authenticated with, and the token it was made from.
+/// The session a request was authenticated with, and who it acts as.
 #[derive(Clone, Debug)]
 pub(crate) struct SessionId {
     /// The session id (the cookie's value).
     pub(crate) id: String,
-    /// The admin token the session was made from.
-    pub(crate) token_name: String,
+    /// Who the session acts as (`dashboard:<token name>` or `oidc:<username>`).
+    pub(crate) actor: Actor,
 }
 
 /// The value of the session cookie, if the request carries one.
@@ -103,11 +103,16 @@ pub(crate) async fn require_token(
             ));
         }
     }
-    req.extensions_mut()
-        .insert(Ops::session_actor(&session.token_name));
+    let asked = super::roles::Asked::of(&req);
+    let scope = super::roles::authorize(&state, &session.role, &asked).await?;
+    req.extensions_mut().insert(session.actor.clone());
     req.extensions_mut().insert(SessionId {
         id,
-        token_name: session.token_name,
+        actor: session.actor,
     });
-    Ok(next.run(req).await)
+    let response = next.run(req).await;
+    match scope {
+        None => Ok(response),
+        Some(scope) => super::roles::narrow(&state, session.role.teams(), scope, response).await,
+    }
 }

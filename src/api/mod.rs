@@ -6,7 +6,8 @@
 //! One concept per file: [`auth`] (the bearer token or dashboard session check),
 //! [`error`] (the one mapping of errors to responses), [`input`] (body and query
 //! extractors with 400s naming the field), [`csv`] (lists as JSON or streamed CSV), and
-//! one file per resource group ([`session`]: the dashboard's login and logout).
+//! one file per resource group ([`session`]: the dashboard's login and logout;
+//! [`roles`]: what a dashboard session's role may do, enforced for every request).
 
 mod audit;
 mod auth;
@@ -17,7 +18,9 @@ mod error;
 mod input;
 mod keys;
 mod prices;
+mod roles;
 mod session;
+pub(crate) mod sso;
 mod summary;
 mod system;
 mod teams;
@@ -38,6 +41,7 @@ use utoipa_axum::routes;
 
 pub(crate) use error::{no_route, wrong_method};
 
+use crate::identity::dashboard::DashboardSignIn;
 use crate::ops::admin_tokens::AdminTokenChecker;
 use crate::ops::Ops;
 
@@ -48,13 +52,33 @@ pub(crate) struct ApiState {
     pub(crate) ops: Arc<Ops>,
     /// Admin token authentication.
     pub(crate) tokens: Arc<AdminTokenChecker>,
+    /// Dashboard single sign-on, when issuers are configured.
+    pub(crate) sso: Option<Arc<DashboardSignIn>>,
+    /// `admin.public_url`: the base of the sign-on redirect URI.
+    pub(crate) public_url: Option<String>,
 }
 
 impl ApiState {
     /// The state over `ops`.
     pub(crate) fn new(ops: Arc<Ops>) -> Self {
         let tokens = Arc::new(ops.admin_token_checker());
-        Self { ops, tokens }
+        Self {
+            ops,
+            tokens,
+            sso: None,
+            public_url: None,
+        }
+    }
+
+    /// With dashboard single sign-on through `sso`, redirecting to `public_url`.
+    pub(crate) fn with_sso(
+        mut self,
+        sso: Option<Arc<DashboardSignIn>>,
+        public_url: Option<String>,
+    ) -> Self {
+        self.sso = sso;
+        self.public_url = public_url;
+        self
     }
 }
 
@@ -141,7 +165,10 @@ pub(crate) fn router(state: ApiState) -> Router {
         .merge(session::public_routes())
         .routes(routes!(openapi_json))
         .split_for_parts();
-    protected.merge(public).with_state(state)
+    protected
+        .merge(public)
+        .merge(sso::routes())
+        .with_state(state)
 }
 
 /// The OpenAPI 3.1 document of this API (no authentication).

@@ -101,10 +101,10 @@ async fn current(
             "this request is authenticated with a bearer token, not a dashboard session".into(),
         ));
     };
-    let info = s.ops.admin_session(&session.id).await?.ok_or_else(|| {
+    let live = s.ops.admin_session(&session.id).await?.ok_or_else(|| {
         ApiError::Unauthorized("the session has expired or ended; log in again".into())
     })?;
-    Ok(json_response(StatusCode::OK, &info))
+    Ok(json_response(StatusCode::OK, &live.info))
 }
 
 /// Ends the session (needs `X-CSRF-Token`) and clears the cookie; the old cookie is
@@ -122,10 +122,7 @@ async fn logout(
             "this request is authenticated with a bearer token, not a dashboard session".into(),
         ));
     };
-    let ended = s
-        .ops
-        .end_admin_session(&session.id, &session.token_name)
-        .await?;
+    let ended = s.ops.end_admin_session(&session.id, &session.actor).await?;
     let mut response = json_response(StatusCode::OK, &LoggedOut { ended });
     response
         .headers_mut()

@@ -34,7 +34,7 @@ pub(crate) use email::EmailConfig;
 pub(crate) use iam::IamConfig;
 pub use log::{LogConfig, LogFormat};
 pub use metrics::MetricsConfig;
-pub(crate) use oidc::{GroupLimits, IssuerConfig, OidcConfig};
+pub(crate) use oidc::{GroupLimits, IssuerConfig, OidcConfig, RoleGroups};
 pub(crate) use origin::{Origin, Source};
 pub(crate) use proxy::{ClientLimits, JournalMode, ProxyConfig, TlsFiles};
 pub use quota::{OnStoreOutage, QuotaConfig};

@@ -1,8 +1,9 @@
 //! `[oidc]`: the OpenID Connect issuers whose ID tokens the proxy exchanges for
 //! short-lived keys (`POST /_gate/v1/credentials`), how long those keys live, which
-//! team a signed-in user lands in (`[oidc.teams]` group = team, else `default_team`)
-//! and the default limits a group gives the users it places
-//! (`group = { team = "ml", daily_requests = 1000, ... }`).
+//! team a signed-in user lands in (`[oidc.teams]` group = team, else `default_team`),
+//! the default limits a group gives the users it places
+//! (`group = { team = "ml", daily_requests = 1000, ... }`), and which groups may sign in
+//! to the dashboard in which role (`admin_groups`, `viewer_groups`, `team_admin_groups`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +24,9 @@ pub(crate) struct RawOidc {
     pub(crate) teams: Option<BTreeMap<String, toml::Value>>,
     pub(crate) clock_skew: Option<String>,
     pub(crate) jwks_refresh_interval: Option<String>,
+    pub(crate) admin_groups: Option<Vec<String>>,
+    pub(crate) viewer_groups: Option<Vec<String>>,
+    pub(crate) team_admin_groups: Option<Vec<String>>,
 }
 
 /// `[[oidc.issuer]]` as written.
@@ -110,6 +114,20 @@ pub(crate) struct OidcConfig {
     /// The least time between two JWKS fetches for an unknown `kid`
     /// (`jwks_refresh_interval`, default 60s).
     pub(crate) jwks_refresh_interval: Duration,
+    /// Dashboard single sign-on roles by group.
+    pub(crate) roles: RoleGroups,
+}
+
+/// Which groups give which dashboard role (`oidc.admin_groups`, `oidc.viewer_groups`,
+/// `oidc.team_admin_groups`); a person in none of them cannot sign in to the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RoleGroups {
+    /// Everything.
+    pub(crate) admin: Vec<String>,
+    /// Read only.
+    pub(crate) viewer: Vec<String>,
+    /// The users of the teams the person's groups map to through `[oidc.teams]`.
+    pub(crate) team_admin: Vec<String>,
 }
 
 impl Default for OidcConfig {
@@ -123,6 +141,7 @@ impl Default for OidcConfig {
             group_limits: BTreeMap::new(),
             clock_skew: Duration::from_secs(30),
             jwks_refresh_interval: Duration::from_secs(60),
+            roles: RoleGroups::default(),
         }
     }
 }
@@ -191,7 +210,13 @@ impl OidcConfig {
                 return Err(ConfigError::new("oidc.default_team", "must not be empty"));
             }
         }
+        let roles = RoleGroups {
+            admin: groups("oidc.admin_groups", r.admin_groups)?,
+            viewer: groups("oidc.viewer_groups", r.viewer_groups)?,
+            team_admin: groups("oidc.team_admin_groups", r.team_admin_groups)?,
+        };
         Ok(Self {
+            roles,
             issuers,
             credential_ttl,
             max_credential_ttl,
@@ -276,6 +301,15 @@ fn group_entry(
     let team = team.ok_or_else(|| ConfigError::new(key(Some("team")), "is required"))?;
     let limits = (l != GroupLimits::default()).then_some(l);
     Ok((team, limits))
+}
+
+/// A list of group names: none empty.
+fn groups(key: &str, v: Option<Vec<String>>) -> Result<Vec<String>, ConfigError> {
+    let v = v.unwrap_or_default();
+    if v.iter().any(|g| g.trim().is_empty()) {
+        return Err(ConfigError::new(key, "group names must not be empty"));
+    }
+    Ok(v)
 }
 
 fn issuer(n: usize, raw: RawIssuer) -> Result<IssuerConfig, ConfigError> {
@@ -426,6 +460,13 @@ mod tests {
             parse("default_team = \" \"").unwrap_err().key,
             "oidc.default_team"
         );
+        assert_eq!(
+            parse("viewer_groups = [\"ok\", \"\"]").unwrap_err().key,
+            "oidc.viewer_groups"
+        );
+        let c = parse("admin_groups = [\"ops\"]\nteam_admin_groups = [\"leads\"]").unwrap();
+        assert_eq!(c.roles.admin, ["ops"]);
+        assert_eq!(c.roles.team_admin, ["leads"]);
     }
 
     #[test]

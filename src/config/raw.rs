@@ -65,6 +65,7 @@ pub(crate) struct RawAdmin {
     pub(crate) listen: Option<String>,
     pub(crate) session_hours: Option<u64>,
     pub(crate) cookie_secure: Option<bool>,
+    pub(crate) public_url: Option<String>,
 }
 
 /// `[upstream]`

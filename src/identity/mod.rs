@@ -10,6 +10,8 @@
 //! teams and keys are created by the service layer (`ops::sign_in`).
 
 pub(crate) mod claims;
+pub(crate) mod code_flow;
+pub(crate) mod dashboard;
 pub(crate) mod discovery;
 pub(crate) mod endpoint;
 pub(crate) mod fetch;

@@ -18,6 +18,7 @@ pub(crate) mod block_rule;
 pub mod blocking;
 pub mod cloudtrail_files;
 pub(crate) mod daily_summary;
+pub(crate) mod dashboard_roles;
 pub mod direct_calls;
 mod error;
 pub mod iam_links;

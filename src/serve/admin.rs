@@ -2,7 +2,7 @@
 //! `GET /healthz` (200 while the process runs), `GET /readyz` (200 only when the
 //! database answers and upstream credentials are loaded), `GET /metrics`
 //! (Prometheus text, no authentication; `crate::metrics`) and the admin API under
-//! `/api/v1/` (`crate::api`). Other paths get a JSON 404. One axum router, served
+//! `/api/v1/` and dashboard single sign-on under `/auth/oidc/` (`crate::api`). Other paths get a JSON 404. One axum router, served
 //! through the proxy's accept loop; connections drain on shutdown like the proxy's
 //! (`lifecycle`).
 
@@ -38,11 +38,17 @@ pub(crate) struct AdminState {
     pub(crate) ops: Arc<Ops>,
     /// What `/metrics` serves.
     pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    /// Dashboard single sign-on, when issuers are configured.
+    pub(crate) sso: Option<Arc<crate::identity::dashboard::DashboardSignIn>>,
+    /// `admin.public_url`.
+    pub(crate) public_url: Option<String>,
 }
 
 /// Everything the admin listener answers.
 pub(crate) fn router(state: AdminState) -> Router {
-    let api = crate::api::router(ApiState::new(Arc::clone(&state.ops)));
+    let api = crate::api::router(
+        ApiState::new(Arc::clone(&state.ops)).with_sso(state.sso.clone(), state.public_url.clone()),
+    );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

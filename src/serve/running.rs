@@ -219,6 +219,14 @@ impl App {
             s.check_teams().await;
             Some(Arc::new(s))
         };
+        let dashboard_sso = if config.oidc.issuers.is_empty() {
+            None
+        } else {
+            let s =
+                crate::identity::dashboard::DashboardSignIn::new(&config.oidc, Arc::clone(&ops))
+                    .map_err(|e| ServeError::Setup(format!("dashboard single sign-on: {e}")))?;
+            Some(Arc::new(s))
+        };
         let state = Arc::new(ProxyState {
             auth: Authenticator::new(Arc::clone(&snapshots.directory), &config.upstream.region),
             looks,
@@ -267,6 +275,8 @@ impl App {
                     credentials,
                     ops: Arc::clone(&ops),
                     metrics,
+                    sso: dashboard_sso,
+                    public_url: config.admin.public_url.clone(),
                 },
                 stop.clone(),
                 grace,

@@ -44,6 +44,7 @@ pub(crate) use requests::tests::refused_record;
 mod rollup_sql;
 mod rollups;
 mod sessions;
+pub(crate) use sessions::NewSessionRow;
 mod teams;
 mod users;
 

@@ -1,7 +1,9 @@
 //! Dashboard sessions (`admin_sessions`): rows keyed by the SHA-256 hash of the session
-//! id, naming the admin token the session was made from. A session is live while it is
-//! not expired, not ended (logout) and its token is not revoked; the database decides
-//! that in one query, so every admin listener sharing the database agrees at once.
+//! id, naming the admin token the session was made from, or (single sign-on) the
+//! signed-in user, with the session's role. A session is live while it is not expired,
+//! not ended (logout) and, when made from a token, its token is not revoked; the
+//! database decides that in one query, so every admin listener sharing the database
+//! agrees at once.
 
 use super::admin::{insert_admin_audit, AdminAuditRecord};
 use super::{now_ms, on_pool, Store, StoreError};
@@ -13,6 +15,28 @@ pub(crate) struct SessionRow {
     pub(crate) token_name: String,
     /// When it expires (epoch ms).
     pub(crate) expires_at: i64,
+    /// `admin`, `viewer` or `team_admin` (migration 0023).
+    pub(crate) role: String,
+    /// The signed-in user of a single sign-on session.
+    pub(crate) oidc_user: Option<String>,
+    /// A team admin's teams (a JSON list).
+    pub(crate) teams: Option<String>,
+}
+
+/// A session to store.
+pub(crate) struct NewSessionRow<'a> {
+    /// SHA-256 of the session id (hex).
+    pub(crate) id_hash: &'a str,
+    /// The admin token's name, or `oidc:<username>` for single sign-on.
+    pub(crate) token_name: &'a str,
+    /// When it expires (epoch ms).
+    pub(crate) expires_at: i64,
+    /// `admin`, `viewer` or `team_admin`.
+    pub(crate) role: &'a str,
+    /// The signed-in user (single sign-on only).
+    pub(crate) oidc_user: Option<&'a str>,
+    /// A team admin's teams (a JSON list).
+    pub(crate) teams: Option<&'a str>,
 }
 
 impl Store {
@@ -20,9 +44,7 @@ impl Store {
     /// ended more than a day ago (so the table holds only recent ones).
     pub(crate) async fn create_admin_session(
         &self,
-        id_hash: &str,
-        token_name: &str,
-        expires_at: i64,
+        row: &NewSessionRow<'_>,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
         let now = now_ms();
@@ -37,13 +59,17 @@ impl Store {
             .await?;
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO admin_sessions (id_hash, token_name, created_at, expires_at) \
-                 VALUES (?, ?, ?, ?)",
+                "INSERT INTO admin_sessions \
+                 (id_hash, token_name, created_at, expires_at, role, oidc_user, teams) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
             )
-            .bind(id_hash)
-            .bind(token_name)
+            .bind(row.id_hash)
+            .bind(row.token_name)
             .bind(now)
-            .bind(expires_at)
+            .bind(row.expires_at)
+            .bind(row.role)
+            .bind(row.oidc_user)
+            .bind(row.teams)
             .execute(&mut *tx)
             .await?;
             insert_admin_audit!(audit, &mut *tx);
@@ -59,10 +85,11 @@ impl Store {
     ) -> Result<Option<SessionRow>, StoreError> {
         let row = on_pool!(self, p => {
             sqlx::query_as::<_, SessionRow>(
-                "SELECT s.token_name, s.expires_at FROM admin_sessions s \
-                 JOIN admin_tokens t ON t.name = s.token_name \
+                "SELECT s.token_name, s.expires_at, s.role, s.oidc_user, s.teams \
+                 FROM admin_sessions s \
+                 LEFT JOIN admin_tokens t ON t.name = s.token_name AND s.oidc_user IS NULL \
                  WHERE s.id_hash = ? AND s.ended_at IS NULL AND s.expires_at > ? \
-                 AND t.revoked_at IS NULL",
+                 AND (s.oidc_user IS NOT NULL OR (t.name IS NOT NULL AND t.revoked_at IS NULL))",
             )
             .bind(id_hash)
             .bind(now_ms())

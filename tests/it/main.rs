@@ -24,6 +24,7 @@ mod cli_operator;
 mod crash_journal;
 mod daily_summary;
 mod dashboard;
+mod dashboard_sso;
 mod db_outage_mariadb;
 mod events;
 mod fuzz_corpus;

@@ -8,6 +8,16 @@
 // through the provider's own authorization code flow, driven here with HTTP requests:
 // /auth -> /interaction/:uid (finished by this script as the user's login and consent)
 // -> /auth/:uid -> redirect_uri?code=... -> /token. The ID token's lifetime is `ttl`.
+//
+// Dashboard single sign-on (tests/dashboard_sso.rs): the client `dashboard` (secret
+// `dashboard-secret`, client_secret_basic, PKCE) is a native client whose redirect URI
+// `http://127.0.0.1/auth/oidc/callback` matches the gate's callback on any loopback
+// port (RFC 8252 7.3, as oidc-provider implements it), so the gate's port chosen at
+// run time needs no registration. `GET /test/login-as?user=NAME[&groups=A,B]` picks who
+// the next browser sign-in is (the interaction is finished as that user, no form).
+// `POST /test/next-token` (body: an ID token) makes the next code exchange at /token
+// answer that ID token instead of the real one, to test a gate that gets a substituted
+// token (another issuer's, or one with another nonce).
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -30,8 +40,22 @@ const client = (id) => ({
   token_endpoint_auth_method: 'client_secret_post',
 });
 
+const dashboardClient = {
+  client_id: 'dashboard',
+  client_secret: 'dashboard-secret',
+  application_type: 'native',
+  redirect_uris: ['http://127.0.0.1/auth/oidc/callback', REDIRECT],
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'client_secret_basic',
+};
+// The ID token the next /token answers instead of the real one (POST /test/next-token).
+let nextToken = null;
+// Who the next interaction signs in, with which groups (GET /test/login-as).
+let loginAs = null;
+
 const provider = new Provider(issuer, {
-  clients: [client('gate'), client('other-app')],
+  clients: [client('gate'), client('other-app'), dashboardClient],
   async findAccount(ctx, id) {
     return {
       accountId: id,
@@ -54,6 +78,11 @@ let pendingAccount = null;
 
 async function finishInteraction(req, res) {
   const details = await provider.interactionDetails(req, res);
+  if (loginAs) {
+    pendingAccount = loginAs.user;
+    groupsNow = loginAs.groups;
+    loginAs = null;
+  }
   const accountId = pendingAccount;
   const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
   grant.addOIDCScope('openid email profile groups');
@@ -98,6 +127,13 @@ async function idToken(user, clientId, ttl) {
           grant_type: 'authorization_code', code, redirect_uri: REDIRECT,
           client_id: clientId, client_secret: `${clientId}-secret`,
         }),
+        ...(clientId === 'dashboard' ? {
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from('dashboard:dashboard-secret').toString('base64')}`,
+          },
+          body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }),
+        } : {}),
       });
       const body = await t.json();
       if (!body.id_token) throw new Error(`no id_token: ${JSON.stringify(body)}`);
@@ -112,6 +148,28 @@ server.on('request', async (req, res) => {
   try {
     if (req.url.startsWith('/interaction/')) {
       await finishInteraction(req, res);
+      return;
+    }
+    if (req.url.startsWith('/test/login-as')) {
+      const p = new URL(req.url, issuer).searchParams;
+      loginAs = { user: p.get('user'), groups: p.has('groups') ? p.get('groups').split(',').filter(Boolean) : null };
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (req.url.startsWith('/test/next-token') && req.method === 'POST') {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      nextToken = body.trim();
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    if (req.url.startsWith('/token') && nextToken) {
+      const token = nextToken;
+      nextToken = null;
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify({ access_token: 'substituted', token_type: 'Bearer', expires_in: 60, id_token: token }));
       return;
     }
     if (req.url.startsWith('/test/id-token')) {

@@ -1,4 +1,5 @@
-// The dashboard's shell: login with an admin token, the page router (`#/page/arg?filters`,
+// The dashboard's shell: login with an admin token or "Sign in with <issuer>" (single
+// sign-on; the session's role hides what it cannot use), the page router (`#/page/arg?filters`,
 // so filters survive a reload and can be linked), and the refresh every few seconds that
 // updates the data of the open page without touching its filters, focus or scroll.
 
@@ -17,6 +18,8 @@ import * as prices from './pages/prices.js';
 const REFRESH_SECS = 5;
 
 const pages = { overview, users, user, teams, calls, cost, blocking, prices };
+/** The pages about a team admin's own users (the API allows them nothing else). */
+const TEAM_ADMIN_PAGES = new Set(['users', 'user', 'teams', 'blocking']);
 const main = document.getElementById('main');
 let current = null;
 let session = null;
@@ -25,10 +28,12 @@ let session = null;
 function route() {
   const [path, q] = location.hash.replace(/^#\/?/, '').split('?');
   const [page, ...rest] = path.split('/');
-  let name = page || 'overview';
+  const home = settings.role === 'team_admin' ? 'users' : 'overview';
+  let name = page || home;
   const arg = rest.length ? decodeURIComponent(rest.join('/')) : '';
   if (name === 'users' && arg) name = 'user';
-  return { name: pages[name] ? name : 'overview', arg, params: new URLSearchParams(q || '') };
+  if (settings.role === 'team_admin' && !TEAM_ADMIN_PAGES.has(name)) name = home;
+  return { name: pages[name] ? name : home, arg, params: new URLSearchParams(q || '') };
 }
 
 async function loadSettings() {
@@ -87,10 +92,14 @@ function loginForm(message) {
   setCsrf(null);
   document.getElementById('nav').hidden = true;
   fill(document.getElementById('who'));
+  delete document.body.dataset.role;
+  settings.role = 'admin';
+  const sso = h('div', { class: 'sso', id: 'sso' });
   const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'current-password', required: true, placeholder: 'bga_…' });
   const err = h('p', { class: 'error-text', role: 'alert' }, message || '');
   const form = h('form', { class: 'login', 'aria-label': 'Log in' },
     h('h1', {}, 'Log in'),
+    sso,
     h('p', { class: 'muted' }, 'Paste an admin token (create one with ', h('code', {}, 'bedrock-gate admin create-token <name>'), ').'),
     h('div', { class: 'field' }, h('label', { for: 'token' }, 'Admin token'), input),
     h('button', { type: 'submit' }, 'Log in'), err);
@@ -106,10 +115,17 @@ function loginForm(message) {
   });
   fill(main, form);
   input.focus();
+  fetch('/auth/oidc/issuers', { credentials: 'same-origin' }).then((r) => r.json()).then((r) => {
+    const list = (r && r.issuers) || [];
+    fill(sso, list.map((i) => h('a', { class: 'button', href: i.start }, `Sign in with ${i.name}`)),
+      list.length ? h('p', { class: 'muted' }, 'or') : null);
+  }, () => {});
 }
 
 function start(s) {
   session = s;
+  settings.role = s.role || 'admin';
+  document.body.dataset.role = settings.role;
   setCsrf(s.csrf_token);
   document.getElementById('nav').hidden = false;
   const logout = h('button', {
@@ -122,7 +138,10 @@ function start(s) {
       }
     },
   }, 'Log out');
-  fill(document.getElementById('who'), h('span', { class: 'muted' }, `token ${s.token_name}`), ' ', logout);
+  const who = s.user
+    ? `${s.user} · ${s.role === 'team_admin' ? `team admin of ${s.teams.join(', ')}` : s.role}`
+    : `token ${s.token_name}`;
+  fill(document.getElementById('who'), h('span', { class: 'muted', id: 'who-name' }, who), ' ', logout);
   show();
 }
 

@@ -3,7 +3,7 @@
 // audit trail and the admin audit log.
 
 import { api, csvUrl } from '../api.js';
-import { h, fill, fmtTime, table, field, heading, attempt, badge, tzLabel, setParams } from '../ui.js';
+import { h, fill, settings, fmtTime, table, field, heading, attempt, badge, tzLabel, setParams } from '../ui.js';
 
 const show = (v, key = '') => {
   if (v === null || v === undefined) return 'none';
@@ -43,7 +43,7 @@ export async function mount(main, route) {
   const trail = h('div', {});
   const admin = h('div', {});
   fill(main, heading('Blocking', `A blocked user's calls are refused (403) until the block ends; a protected user is never refused for limits. ${tzLabel()[0].toUpperCase()}${tzLabel().slice(1)}.`),
-    h('section', {}, h('h2', {}, 'Block, unblock, protect'), form),
+    h('section', { 'data-change': true }, h('h2', {}, 'Block, unblock, protect'), form),
     h('section', {}, h('h2', {}, 'Blocked or protected now'), current),
     h('section', {}, h('h2', {}, 'Blocking audit trail'), trail),
     h('section', {}, h('h2', {}, 'Admin audit log'), admin));
@@ -67,7 +67,8 @@ export async function mount(main, route) {
     const [blocks, audit, log, users] = await Promise.all([
       api('/blocks'),
       api('/audit/blocking', { params: { limit: 50 } }),
-      api('/audit/admin', { params: { limit: 50 } }),
+      // Team admins see their teams' blocking trail; the admin audit is for admins and viewers.
+      settings.role === 'team_admin' ? { entries: [] } : api('/audit/admin', { params: { limit: 50 } }),
       api('/users'),
     ]);
     const since = (r) => audit.find((e) => e.username === r.username && (r.blocked ? ['block', 'auto_block'] : ['protect']).includes(e.operation))?.created_at;
@@ -78,7 +79,7 @@ export async function mount(main, route) {
       { label: 'Reason', value: (r) => r.blocked_reason || '' },
       { label: 'Since', value: (r) => since(r) || 0, render: (r) => (since(r) ? fmtTime(since(r)) : '—') },
       { label: 'Until', value: (r) => r.blocked_until || r.safe_until || 0, render: (r) => (r.blocked ? (r.blocked_until ? fmtTime(r.blocked_until) : 'until unblocked') : (r.safe_until ? fmtTime(r.safe_until) : 'standing')) },
-      { label: 'Action', render: (r) => h('button', { type: 'button', class: 'secondary small', 'aria-label': `Pick ${r.username} in the form`, onclick: () => { who.value = r.username; reason.focus(); } }, 'Pick') },
+      { label: 'Action', render: (r) => h('button', { type: 'button', class: 'secondary small', 'data-change': true, 'aria-label': `Pick ${r.username} in the form`, onclick: () => { who.value = r.username; reason.focus(); } }, 'Pick') },
     ], blocks, { id: 'blocks-table', csv: csvUrl('/blocks'), empty: 'Nobody is blocked or protected.' }));
     fill(trail, table([
       { label: 'Time', value: (r) => r.created_at, render: (r) => fmtTime(r.created_at) },

@@ -9,7 +9,7 @@ export async function mount(main) {
   const model = h('input', { name: 'model_id', required: true, placeholder: 'anthropic.claude-…' });
   const fields = ['input_per_1k', 'output_per_1k', 'cache_read_per_1k', 'cache_write_per_1k'];
   const inputs = Object.fromEntries(fields.map((k) => [k, h('input', { name: k, inputmode: 'decimal', required: k.startsWith('in') || k.startsWith('out') })]));
-  const form = h('form', { class: 'filters', 'aria-label': 'Set a price' },
+  const form = h('form', { class: 'filters', 'aria-label': 'Set a price', 'data-change': true },
     field('Model id', model),
     field('Input, USD per 1k tokens', inputs.input_per_1k),
     field('Output, USD per 1k tokens', inputs.output_per_1k),
@@ -44,7 +44,7 @@ export async function mount(main) {
       { label: 'Cache read / 1k', num: true, value: (r) => r.cache_read_per_1k ?? -1, render: (r) => perK(r.cache_read_per_1k) },
       { label: 'Cache write / 1k', num: true, value: (r) => r.cache_write_per_1k ?? -1, render: (r) => perK(r.cache_write_per_1k) },
       { label: 'Action', render: (r) => h('button', {
-        type: 'button', class: 'secondary small', 'aria-label': `Edit the price of ${r.model_id}`,
+        type: 'button', class: 'secondary small', 'data-change': true, 'aria-label': `Edit the price of ${r.model_id}`,
         onclick: () => {
           model.value = r.model_id;
           for (const k of fields) inputs[k].value = r[k] ?? '';

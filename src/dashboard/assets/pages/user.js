@@ -29,7 +29,7 @@ export async function mount(main, route) {
   const usage = h('div', { class: 'cards' });
   const inputs = Object.fromEntries(LIMITS.map(([k, , money]) => [k, h('input', { name: k, inputmode: money ? 'decimal' : 'numeric', placeholder: 'no limit' })]));
   const limitsSource = h('p', { id: 'limits-source' });
-  const limitsForm = h('form', { class: 'inline-form', 'aria-label': 'Limits' },
+  const limitsForm = h('form', { class: 'inline-form', 'aria-label': 'Limits', 'data-change': true },
     LIMITS.map(([k, label]) => field(label, inputs[k])),
     h('button', { type: 'submit' }, 'Save limits'));
   limitsForm.addEventListener('submit', (e) => {
@@ -42,7 +42,7 @@ export async function mount(main, route) {
   });
   const tool = h('input', { name: 'tool', placeholder: 'e.g. claude-code', required: true });
   const issued = h('div', { 'aria-live': 'polite' });
-  const keyForm = h('form', { class: 'inline-form', 'aria-label': 'Issue a key' }, field('Tool', tool), h('button', { type: 'submit' }, 'Issue key'));
+  const keyForm = h('form', { class: 'inline-form', 'aria-label': 'Issue a key', 'data-change': true }, field('Tool', tool), h('button', { type: 'submit' }, 'Issue key'));
   keyForm.addEventListener('submit', (e) => {
     e.preventDefault();
     attempt(async () => {
@@ -99,7 +99,7 @@ export async function mount(main, route) {
       { label: 'Created', value: (k) => k.created_at, render: (k) => fmtTime(k.created_at) },
       { label: 'Expires', value: (k) => k.expires_at, render: (k) => (k.expires_at === null ? 'never' : fmtTime(k.expires_at)) },
       { label: 'Action', render: (k) => (k.status === 'active' && !k.expired ? h('button', {
-        type: 'button', class: 'danger small', 'aria-label': `Revoke key ${k.access_key_id}`,
+        type: 'button', class: 'danger small', 'data-change': true, 'aria-label': `Revoke key ${k.access_key_id}`,
         onclick: () => {
           if (!window.confirm(`Revoke key ${k.access_key_id}? Calls signed with it will be refused.`)) return;
           attempt(async () => { await api(`/keys/${encodeURIComponent(k.access_key_id)}/revoke`, { method: 'POST' }); await refresh(); }, 'Key revoked.');
