@@ -56,6 +56,18 @@ pub enum AdminOperation {
     /// The IAM backstop removed its deny policy from an IAM user outside a blocking
     /// change (the IAM user unlinked or its user deleted, a block run out).
     IamDenyRemoved,
+    /// A user was deactivated (SCIM `active: false`): every key revoked.
+    DeactivateUser,
+    /// A deactivated user was made active again (no old key comes back).
+    ReactivateUser,
+    /// A user's name, email or external id changed (SCIM).
+    UpdateUser,
+    /// A SCIM group was created.
+    CreateGroup,
+    /// A SCIM group's name or members changed.
+    UpdateGroup,
+    /// A SCIM group was deleted.
+    DeleteGroup,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -84,4 +96,10 @@ super::text_enum!(AdminOperation, "admin operation", {
     UnlinkIam => "unlink_iam",
     IamDenyPut => "iam_deny_put",
     IamDenyRemoved => "iam_deny_removed",
+    DeactivateUser => "deactivate_user",
+    ReactivateUser => "reactivate_user",
+    UpdateUser => "update_user",
+    CreateGroup => "create_group",
+    UpdateGroup => "update_group",
+    DeleteGroup => "delete_group",
 });

@@ -20,8 +20,10 @@ mod limits;
 pub(crate) mod money;
 mod not_sent;
 mod rate_limit;
+mod token_scope;
 mod refused;
 mod usage_source;
+mod user_origin;
 
 pub use actor::Actor;
 pub use admin_operation::AdminOperation;
@@ -36,8 +38,10 @@ pub use language::Language;
 pub use limits::{Limits, LimitsUpdate};
 pub use not_sent::NotSent;
 pub use rate_limit::RateLimit;
+pub use token_scope::TokenScope;
 pub use refused::Refused;
 pub use usage_source::UsageSource;
+pub use user_origin::UserOrigin;
 
 /// A stored text that is not one of an enum's values.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -158,6 +158,7 @@ impl SignIn {
             username: &who.username,
             person_name: &who.person_name,
             email: who.email.as_deref(),
+            issuer: &issuer.config.name,
         };
         let signed =
             tokio::time::timeout(SIGN_IN_DEADLINE, self.ops.sign_in(&user, team, expires_at))

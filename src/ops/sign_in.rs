@@ -1,6 +1,7 @@
 //! Sign-in with an OpenID Connect issuer: the team a signed-in user belongs in (from
 //! their groups through `[oidc.teams]`, else `oidc.default_team`, else a refusal), the
-//! user created just in time or moved to that team, and a key that expires. Every change
+//! user created just in time (origin `oidc:<issuer name>`) or moved to that team (a
+//! deactivated user is refused), and a key that expires. Every change
 //! is audited as `oidc:<username>`.
 
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use std::collections::BTreeMap;
 use super::users::CreateUser;
 use super::{Ops, OpsError};
 use crate::auth::crypto::IssuedKey;
-use crate::domain::Actor;
+use crate::domain::{Actor, UserOrigin};
 
 /// The tool name of keys issued at sign-in.
 pub(crate) const SIGN_IN_TOOL: &str = "oidc";
@@ -22,6 +23,8 @@ pub(crate) struct SignedInUser<'a> {
     pub(crate) person_name: &'a str,
     /// Their email, when the issuer gives a verified one.
     pub(crate) email: Option<&'a str>,
+    /// The `[[oidc.issuer]]` `name` they signed in with (a new user's origin).
+    pub(crate) issuer: &'a str,
 }
 
 /// A key issued at sign-in.
@@ -67,6 +70,12 @@ impl Ops {
             ))
         })?;
         match self.store.user(who.username).await {
+            Ok(user) if !user.active => {
+                return Err(OpsError::Invalid(format!(
+                    "user `{}` is deactivated; ask an administrator",
+                    who.username
+                )));
+            }
             Ok(user) if user.team != team => {
                 self.move_user(&actor, who.username, team).await?;
             }
@@ -81,6 +90,7 @@ impl Ops {
                     person_name: who.person_name.to_string(),
                     team: team.to_string(),
                     email,
+                    origin: UserOrigin::Oidc(who.issuer.to_string()),
                     ..CreateUser::default()
                 };
                 self.create_user(&actor, &new).await?;

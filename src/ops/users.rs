@@ -1,12 +1,15 @@
-//! Users: create (with the configured default limits and language), list, show with
-//! usage, blocking status and keys, change limits, delete.
+//! Users: create (with the configured default limits and language, and how they were
+//! created: `users.origin`), list, show with usage, blocking status and keys, change
+//! limits, delete.
 
 use super::admin_audit::{json, record};
 use super::iam_links::link_event;
 use super::teams::limits_change;
 use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
-use crate::domain::{Actor, AdminOperation, Language, LimitSubject, LimitsUpdate, NewEvent};
+use crate::domain::{
+    Actor, AdminOperation, Language, LimitSubject, LimitsUpdate, NewEvent, UserOrigin,
+};
 use crate::store::{NewUser, UsageFilter};
 
 /// What creating a user takes.
@@ -26,6 +29,10 @@ pub struct CreateUser {
     pub iam_user: Option<String>,
     /// Limits over the configured defaults.
     pub limits: LimitsUpdate,
+    /// How the user is being created (`cli`, `api`, `oidc:<issuer>`, `scim`).
+    pub origin: UserOrigin,
+    /// The identity provider's id for the user (SCIM `externalId`).
+    pub external_id: Option<String>,
 }
 
 impl Ops {
@@ -50,11 +57,13 @@ impl Ops {
             language: new.language.unwrap_or(self.default_language),
             iam_user: new.iam_user.clone(),
             limits: new.limits.apply(self.default_limits),
+            origin: new.origin.as_text(),
+            external_id: new.external_id.clone(),
         };
         let after = serde_json::json!({
             "username": row.username, "person": row.person_name, "team": row.team,
             "email": row.email, "language": row.language, "iam_user": row.iam_user,
-            "limits": row.limits,
+            "limits": row.limits, "origin": row.origin,
         });
         let audit = record(
             actor,

@@ -102,6 +102,11 @@ pub struct UserView {
     pub(crate) created_at: i64,
     /// Creation time, RFC 3339 in `quota.timezone`.
     pub(crate) created_at_rfc3339: Option<String>,
+    /// How the user was created: `cli`, `api`, `oidc:<issuer name>` or `scim`.
+    pub(crate) origin: String,
+    /// False once deactivated (SCIM `active: false`): every key was revoked and no new
+    /// one is issued until the user is active again.
+    pub(crate) active: bool,
 }
 
 impl UserView {
@@ -117,6 +122,8 @@ impl UserView {
             limits: u.limits,
             created_at: u.created_at,
             created_at_rfc3339: rfc3339(Some(u.created_at), tz),
+            origin: u.origin.clone(),
+            active: u.active,
         }
     }
 }
