@@ -34,6 +34,9 @@ pub(crate) enum ScimError {
     /// 409 `uniqueness`.
     #[error("{0}")]
     Uniqueness(String),
+    /// 405: the endpoint does not take the method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     /// 415: the body is not JSON.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -105,6 +108,7 @@ impl IntoResponse for ScimError {
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, None),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, None),
             Self::Uniqueness(_) => (StatusCode::CONFLICT, Some("uniqueness")),
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, None),
             Self::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, None),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
