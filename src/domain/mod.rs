@@ -20,8 +20,8 @@ mod limits;
 pub(crate) mod money;
 mod not_sent;
 mod rate_limit;
-mod token_scope;
 mod refused;
+mod token_scope;
 mod usage_source;
 mod user_origin;
 
@@ -38,8 +38,8 @@ pub use language::Language;
 pub use limits::{Limits, LimitsUpdate};
 pub use not_sent::NotSent;
 pub use rate_limit::RateLimit;
-pub use token_scope::TokenScope;
 pub use refused::Refused;
+pub use token_scope::TokenScope;
 pub use usage_source::UsageSource;
 pub use user_origin::UserOrigin;
 

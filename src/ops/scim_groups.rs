@@ -155,7 +155,13 @@ impl Ops {
             Some(group_json(to, &members)),
         );
         self.store
-            .replace_group(id, &to.display_name, to.external_id.as_deref(), &ids, &audit)
+            .replace_group(
+                id,
+                &to.display_name,
+                to.external_id.as_deref(),
+                &ids,
+                &audit,
+            )
             .await?;
         self.place_members(actor, &to.display_name, &members)
             .await?;

@@ -41,7 +41,9 @@ impl ScimUserState {
     fn check(&self) -> Result<(), OpsError> {
         validate::name("user", &self.username)?;
         if self.person_name.trim().is_empty() {
-            return Err(OpsError::Invalid("the person's name must not be empty".into()));
+            return Err(OpsError::Invalid(
+                "the person's name must not be empty".into(),
+            ));
         }
         if self.person_name.len() > 200 {
             return Err(OpsError::Invalid(

@@ -33,7 +33,11 @@ pub(crate) async fn require_scim_token(
             ScimError::Unauthorized("missing `Authorization: Bearer <SCIM token>`".into())
         })?
         .to_string();
-    let name = state.tokens.check(&presented).await.map_err(ScimError::from)?;
+    let name = state
+        .tokens
+        .check(&presented)
+        .await
+        .map_err(ScimError::from)?;
     let Some(name) = name else {
         return Err(ScimError::Unauthorized(
             "the token is not an active SCIM token (admin tokens are not accepted here; \

@@ -1,6 +1,7 @@
 //! The SCIM discovery endpoints (RFC 7644 §4): `ServiceProviderConfig` (PATCH and
 //! filtering supported; bulk, sorting, ETags and password changes not), `ResourceTypes`
-//! (User, Group) and `Schemas` (exactly the attributes this service keeps and returns).
+//! (User, Group) and `Schemas` (exactly the attributes this service keeps and returns;
+//! the enterprise extension is accepted on input but not kept, so it is not listed).
 
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
@@ -9,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::error::{scim_json, ScimError};
 use super::groups::GROUP_SCHEMA;
-use super::users::{ENTERPRISE, USER_SCHEMA};
+use super::users::USER_SCHEMA;
 use super::{base_url, list_response};
 
 fn attr(name: &str, kind: &str, mutability: &str, extra: Value) -> Value {
@@ -76,7 +77,6 @@ fn resource_types(base: &str) -> Vec<Value> {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
             "id": "User", "name": "User", "endpoint": "/Users",
             "description": "Users of the proxy", "schema": USER_SCHEMA,
-            "schemaExtensions": [{"schema": ENTERPRISE, "required": false}],
             "meta": {"resourceType": "ResourceType", "location": format!("{base}/ResourceTypes/User")},
         }),
         json!({
@@ -121,7 +121,10 @@ pub(crate) async fn schemas(headers: HeaderMap) -> Response {
 }
 
 /// `GET /Schemas/{id}`.
-pub(crate) async fn schema(Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
+pub(crate) async fn schema(
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     let base = base_url(&headers);
     match id.as_str() {
         USER_SCHEMA => Ok(scim_json(StatusCode::OK, &user_schema(&base))),
@@ -137,7 +140,10 @@ pub(crate) async fn resource_types_list(headers: HeaderMap) -> Response {
 }
 
 /// `GET /ResourceTypes/{id}`.
-pub(crate) async fn resource_type(Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ScimError> {
+pub(crate) async fn resource_type(
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
     resource_types(&base_url(&headers))
         .into_iter()
         .find(|r| r["id"] == Value::String(id.clone()))

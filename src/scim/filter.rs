@@ -18,7 +18,8 @@ impl Eq {
     /// Whether `candidate` equals this comparison's value (strings without case, as
     /// for every attribute supported here but `id` and `externalId`, which are exact).
     pub(crate) fn matches(&self, candidate: &Value) -> bool {
-        let exact = ["id", "externalid", "value"].contains(&self.attribute.to_ascii_lowercase().as_str());
+        let exact =
+            ["id", "externalid", "value"].contains(&self.attribute.to_ascii_lowercase().as_str());
         match (&self.value, candidate) {
             (Value::String(a), Value::String(b)) if exact => a == b,
             (Value::String(a), Value::String(b)) => a.eq_ignore_ascii_case(b),

@@ -118,7 +118,8 @@ fn parse(body: &Map<String, Value>) -> Result<ScimGroupState, ScimError> {
                             }
                         }
                     }
-                    let value = value.ok_or_else(|| ScimError::value("each member needs a `value`"))?;
+                    let value =
+                        value.ok_or_else(|| ScimError::value("each member needs a `value`"))?;
                     let id = value.parse::<i64>().map_err(|_| {
                         ScimError::value(format!("member `{value}` is not a user of this service"))
                     })?;
@@ -167,7 +168,10 @@ pub(crate) async fn get_one(
     let id = parse_id(&id, "Group")?;
     let g = s.ops.scim_group(id).await?;
     let r = render(&s.ops, &g, &base_url(&headers)).await?;
-    Ok(scim_json(StatusCode::OK, &project(r, &q.attributes, &q.excluded)))
+    Ok(scim_json(
+        StatusCode::OK,
+        &project(r, &q.attributes, &q.excluded),
+    ))
 }
 
 /// `GET /Groups` with `filter` (`displayName`, `externalId` or `id` `eq`), `startIndex`,
@@ -210,7 +214,10 @@ pub(crate) async fn list(
         let r = render(&s.ops, g, &base).await?;
         page.push(project(r, &q.attributes, &q.excluded));
     }
-    Ok(scim_json(StatusCode::OK, &list_response(total, q.start_index, page)))
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(total, q.start_index, page),
+    ))
 }
 
 /// `PUT /Groups/{id}`.
@@ -259,5 +266,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, ScimError> {
     let id = parse_id(&id, "Group")?;
     s.ops.scim_delete_group(&actor, id).await?;
-    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
 }

@@ -41,7 +41,10 @@ pub(crate) fn apply(
     extensions: &[&str],
 ) -> Result<(), ScimError> {
     for key in body.keys() {
-        if !["schemas", "Operations"].iter().any(|k| k.eq_ignore_ascii_case(key)) {
+        if !["schemas", "Operations"]
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(key))
+        {
             return Err(ScimError::syntax(format!(
                 "unknown attribute `{key}` in a PATCH request"
             )));
@@ -66,13 +69,19 @@ pub(crate) fn apply(
             .as_object()
             .ok_or_else(|| ScimError::syntax("each PATCH operation must be an object"))?;
         for key in op.keys() {
-            if !["op", "path", "value"].iter().any(|k| k.eq_ignore_ascii_case(key)) {
+            if !["op", "path", "value"]
+                .iter()
+                .any(|k| k.eq_ignore_ascii_case(key))
+            {
                 return Err(ScimError::syntax(format!(
                     "unknown member `{key}` in a PATCH operation"
                 )));
             }
         }
-        let kind = match get(op, "op").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+        let kind = match get(op, "op")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase)
+        {
             Some(o) if o == "add" => Op::Add,
             Some(o) if o == "replace" => Op::Replace,
             Some(o) if o == "remove" => Op::Remove,
@@ -114,7 +123,9 @@ pub(crate) fn apply(
             Some(Value::String(p)) => {
                 let path = parse_path(p, core, extensions)?;
                 if kind != Op::Remove && value.is_none() {
-                    return Err(ScimError::value(format!("operation on `{p}` needs a `value`")));
+                    return Err(ScimError::value(format!(
+                        "operation on `{p}` needs a `value`"
+                    )));
                 }
                 set(doc, &path, kind, value)?;
             }
@@ -152,7 +163,9 @@ fn parse_path(raw: &str, core: &str, extensions: &[&str]) -> Result<Path, ScimEr
         extension = Some(ext.to_string());
         rest = &rest[ext.len() + 1..];
     } else if lower.starts_with("urn:") {
-        return Err(ScimError::path(format!("path `{raw}` names an unknown schema")));
+        return Err(ScimError::path(format!(
+            "path `{raw}` names an unknown schema"
+        )));
     }
     let (attr, filter, sub) = match rest.split_once('[') {
         Some((attr, tail)) => {
@@ -176,7 +189,11 @@ fn parse_path(raw: &str, core: &str, extensions: &[&str]) -> Result<Path, ScimEr
             None => (rest.to_string(), None, None),
         },
     };
-    let name_ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '$' || c == '_');
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '$' || c == '_')
+    };
     if !name_ok(&attr) || sub.as_deref().is_some_and(|s| !name_ok(s)) {
         return Err(ScimError::path(format!("path `{raw}` is not valid")));
     }
@@ -263,7 +280,9 @@ fn set(
             }
         }
         (Some(f), sub) => {
-            let slot = target.entry(key.clone()).or_insert_with(|| Value::Array(Vec::new()));
+            let slot = target
+                .entry(key.clone())
+                .or_insert_with(|| Value::Array(Vec::new()));
             let items = slot
                 .as_array_mut()
                 .ok_or_else(|| ScimError::path(format!("`{key}` is not multi-valued")))?;
@@ -321,7 +340,10 @@ fn set(
 
 /// Whether two elements of a multi-valued attribute are the same (by `value`).
 fn same_value(a: &Value, b: &Value) -> bool {
-    match (a.as_object().and_then(|o| get(o, "value")), b.as_object().and_then(|o| get(o, "value"))) {
+    match (
+        a.as_object().and_then(|o| get(o, "value")),
+        b.as_object().and_then(|o| get(o, "value")),
+    ) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
     }
@@ -345,9 +367,15 @@ mod tests {
     #[test]
     fn okta_and_entra_deactivation_shapes() {
         let doc = json!({"userName": "a", "active": true});
-        let okta = patched(doc.clone(), json!([{"op": "replace", "value": {"active": false}}]));
+        let okta = patched(
+            doc.clone(),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        );
         assert_eq!(okta.unwrap()["active"], json!(false));
-        let entra = patched(doc, json!([{"op": "Replace", "path": "active", "value": "False"}]));
+        let entra = patched(
+            doc,
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        );
         assert_eq!(entra.unwrap()["active"], json!("False"));
     }
 

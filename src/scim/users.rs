@@ -82,7 +82,10 @@ fn rfc3339(ms: i64) -> Option<String> {
 
 /// The user a POST or PUT body (or a patched document) describes; `active` defaults to
 /// `current_active`.
-pub(crate) fn parse(body: &Map<String, Value>, current_active: bool) -> Result<ScimUserState, ScimError> {
+pub(crate) fn parse(
+    body: &Map<String, Value>,
+    current_active: bool,
+) -> Result<ScimUserState, ScimError> {
     let str_of = |k: &str, v: &Value| -> Result<Option<String>, ScimError> {
         match v {
             Value::Null => Ok(None),
@@ -142,18 +145,16 @@ pub(crate) fn parse(body: &Map<String, Value>, current_active: bool) -> Result<S
                         "middlename" | "honorificprefix" | "honorificsuffix" => {
                             str_of(&field, nv)?;
                         }
-                        _ => {
-                            return Err(ScimError::syntax(format!(
-                                "unknown attribute `{field}`"
-                            )))
-                        }
+                        _ => return Err(ScimError::syntax(format!("unknown attribute `{field}`"))),
                     }
                 }
             }
             "emails" => email = parse_emails(v)?,
             _ if lk == ENTERPRISE.to_ascii_lowercase() => {
                 if !v.is_object() && !v.is_null() {
-                    return Err(ScimError::value(format!("`{ENTERPRISE}` must be an object")));
+                    return Err(ScimError::value(format!(
+                        "`{ENTERPRISE}` must be an object"
+                    )));
                 }
             }
             _ if IGNORED.iter().any(|i| i.eq_ignore_ascii_case(k)) => {}
@@ -238,7 +239,10 @@ pub(crate) async fn create(
 ) -> Result<Response, ScimError> {
     let new = parse(&body, true)?;
     let user = s.ops.scim_create_user(&actor, &new).await?;
-    Ok(scim_json(StatusCode::CREATED, &resource(&user, &[], &base_url(&headers))))
+    Ok(scim_json(
+        StatusCode::CREATED,
+        &resource(&user, &[], &base_url(&headers)),
+    ))
 }
 
 /// `GET /Users/{id}`.
@@ -253,7 +257,10 @@ pub(crate) async fn get_one(
     let user = s.ops.scim_user(id).await?;
     let groups = s.ops.scim_user_groups(id).await?;
     let r = resource(&user, &groups, &base_url(&headers));
-    Ok(scim_json(StatusCode::OK, &project(r, &q.attributes, &q.excluded)))
+    Ok(scim_json(
+        StatusCode::OK,
+        &project(r, &q.attributes, &q.excluded),
+    ))
 }
 
 /// `GET /Users` with `filter` (`userName`, `externalId` or `id` `eq`), `startIndex`,
@@ -295,9 +302,16 @@ pub(crate) async fn list(
     let mut page = Vec::new();
     for u in users.iter().skip(q.start_index - 1).take(q.count) {
         let groups = s.ops.scim_user_groups(u.id).await?;
-        page.push(project(resource(u, &groups, &base), &q.attributes, &q.excluded));
+        page.push(project(
+            resource(u, &groups, &base),
+            &q.attributes,
+            &q.excluded,
+        ));
     }
-    Ok(scim_json(StatusCode::OK, &list_response(total, q.start_index, page)))
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(total, q.start_index, page),
+    ))
 }
 
 /// `PUT /Users/{id}`: replaces what is kept; `active` left out stays as it is.
@@ -313,7 +327,10 @@ pub(crate) async fn replace(
     let to = parse(&body, current.active)?;
     let user = s.ops.scim_replace_user(&actor, id, &to).await?;
     let groups = s.ops.scim_user_groups(id).await?;
-    Ok(scim_json(StatusCode::OK, &resource(&user, &groups, &base_url(&headers))))
+    Ok(scim_json(
+        StatusCode::OK,
+        &resource(&user, &groups, &base_url(&headers)),
+    ))
 }
 
 /// `PATCH /Users/{id}`.
@@ -353,5 +370,7 @@ pub(crate) async fn delete(
 ) -> Result<Response, ScimError> {
     let id = parse_id(&id, "User")?;
     s.ops.scim_delete_user(&actor, id).await?;
-    Ok(axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT))
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
 }

