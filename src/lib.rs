@@ -65,6 +65,7 @@ pub mod proxy;
 pub mod quota;
 pub mod ratelimit;
 pub mod request_id;
+pub(crate) mod scim;
 pub mod serve;
 mod sigv4;
 pub mod snapshot;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use bedrock_gate::config::Config;
-use bedrock_gate::domain::Actor;
+use bedrock_gate::domain::{Actor, TokenScope};
 use bedrock_gate::ops::Ops;
 use bedrock_gate::serve::{self, Listeners, ServeOptions};
 use bytes::Bytes;
@@ -85,7 +85,7 @@ pub async fn measure(
             .as_secs()
     );
     let token = ops
-        .create_admin_token(&Actor::system("bench"), &name)
+        .create_admin_token(&Actor::system("bench"), &name, TokenScope::Admin)
         .await
         .unwrap()
         .token;

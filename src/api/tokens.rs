@@ -14,7 +14,7 @@ use super::csv::{self, ListQuery};
 use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, Params};
 use super::ApiState;
-use crate::domain::Actor;
+use crate::domain::{Actor, TokenScope};
 use crate::ops::admin_tokens::{CreatedToken, RevokedToken};
 use crate::ops::views::AdminToken;
 
@@ -25,12 +25,15 @@ pub(crate) fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(revoke))
 }
 
-/// A new token's name.
+/// A new token's name and scope.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewToken {
-    /// Unique name (audit rows say `api:<name>`).
+    /// Unique name (audit rows say `api:<name>`, or `scim:<name>` for a SCIM token).
     name: String,
+    /// `admin` (default: the admin API and dashboard) or `scim` (only `/scim/v2`).
+    #[serde(default)]
+    scope: TokenScope,
 }
 
 /// Every admin token, by name (never the token itself).
@@ -61,7 +64,7 @@ async fn create(
     Extension(actor): Extension<Actor>,
     Body(b): Body<NewToken>,
 ) -> Result<Response, ApiError> {
-    let t = s.ops.create_admin_token(&actor, &b.name).await?;
+    let t = s.ops.create_admin_token(&actor, &b.name, b.scope).await?;
     s.tokens.invalidate();
     Ok(json_response(StatusCode::CREATED, &t))
 }

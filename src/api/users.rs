@@ -14,7 +14,7 @@ use super::error::{json_response, ApiError, ErrorBody};
 use super::input::{Body, LimitsBody, Params};
 use super::teams::NewName;
 use super::ApiState;
-use crate::domain::{Actor, Language};
+use crate::domain::{Actor, Language, UserOrigin};
 use crate::ops::lists::UserListQuery;
 use crate::ops::users::CreateUser;
 use crate::ops::views::{Deleted, UserInfo, UserSummary, UserView};
@@ -123,6 +123,8 @@ async fn create(
                 language: b.language,
                 iam_user: b.iam_user,
                 limits: b.limits.update(),
+                origin: UserOrigin::Api,
+                external_id: None,
             },
         )
         .await?;

@@ -17,11 +17,11 @@ pub(crate) async fn admin(
     actor: &Actor,
 ) -> anyhow::Result<()> {
     match cmd {
-        AdminCommand::CreateToken { name } => {
-            let t = ops.create_admin_token(actor, &name).await?;
+        AdminCommand::CreateToken { name, scope } => {
+            let t = ops.create_admin_token(actor, &name, scope.into()).await?;
             let text = format!(
-                "admin token {} — shown once, store it now:\n  {}",
-                t.name, t.token
+                "{} token {} — shown once, store it now:\n  {}",
+                t.scope, t.name, t.token
             );
             print(out, &t, text);
         }
@@ -36,6 +36,7 @@ pub(crate) async fn admin(
                     };
                     vec![
                         t.name.clone(),
+                        t.scope.to_string(),
                         local(Some(t.created_at), ops),
                         t.created_by.clone(),
                         state,
@@ -44,6 +45,7 @@ pub(crate) async fn admin(
                 .collect();
             let cols = [
                 Col("name", Align::Left),
+                Col("scope", Align::Left),
                 Col("created", Align::Left),
                 Col("by", Align::Left),
                 Col("status", Align::Left),

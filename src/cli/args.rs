@@ -173,8 +173,12 @@ pub(crate) enum TlsCommand {
 pub(crate) enum AdminCommand {
     /// Create a token for the admin API (printed once).
     CreateToken {
-        /// A unique name for the token (audit rows say `api:<name>`).
+        /// A unique name for the token (audit rows say `api:<name>`, or `scim:<name>`).
         name: String,
+        /// `admin`: the admin API and dashboard login; `scim`: only SCIM provisioning
+        /// under `/scim/v2` (for an identity provider).
+        #[arg(long, value_enum, default_value_t = ScopeArg::Admin)]
+        scope: ScopeArg,
     },
     /// List tokens (never the tokens themselves).
     ListTokens,
@@ -518,4 +522,22 @@ pub(crate) struct UsageArgs {
     /// At most this many records, newest first (1-100000).
     #[arg(long, default_value_t = 1000, allow_negative_numbers = true, value_parser = values::limit)]
     pub(crate) limit: i64,
+}
+
+/// `admin create-token --scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ScopeArg {
+    /// The admin API and the dashboard login.
+    Admin,
+    /// Only SCIM provisioning under `/scim/v2`.
+    Scim,
+}
+
+impl From<ScopeArg> for crate::domain::TokenScope {
+    fn from(s: ScopeArg) -> Self {
+        match s {
+            ScopeArg::Admin => Self::Admin,
+            ScopeArg::Scim => Self::Scim,
+        }
+    }
 }

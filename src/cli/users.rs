@@ -38,6 +38,8 @@ pub(crate) async fn user(
                 language,
                 iam_user,
                 limits: limits.update(),
+                origin: crate::domain::UserOrigin::Cli,
+                external_id: None,
             };
             let u = ops.create_user(actor, &new).await?;
             let text = format!(
@@ -227,10 +229,13 @@ fn info_text(info: &UserInfo, ops: &Ops) -> String {
     let tz = ops.timezone();
     let email = u.email.as_deref().unwrap_or("no email");
     let mut text = format!(
-        "{} ({}, {email}), team {}\n  limits:     {} (set by {})\n  today:      {}\n  this month: {}",
+        "{} ({}, {email}), team {}\n  created by: {}{}\n  limits:     {} (set by {})\n  today:      {}\n  \
+         this month: {}",
         u.username,
         u.person,
         u.team,
+        u.origin,
+        if u.active { "" } else { " (deactivated)" },
         limits_text(&u.limits),
         limits_source_text(u.limits_source),
         period_text(&info.usage, false),

@@ -58,6 +58,18 @@ pub enum AdminOperation {
     IamDenyRemoved,
     /// Someone signed in with an OpenID Connect issuer and was issued a key.
     SignIn,
+    /// A user was deactivated (SCIM `active: false`): every key revoked.
+    DeactivateUser,
+    /// A deactivated user was made active again (no old key comes back).
+    ReactivateUser,
+    /// A user's name, email or external id changed (SCIM).
+    UpdateUser,
+    /// A SCIM group was created.
+    CreateGroup,
+    /// A SCIM group's name or members changed.
+    UpdateGroup,
+    /// A SCIM group was deleted.
+    DeleteGroup,
 }
 
 super::text_enum!(AdminOperation, "admin operation", {
@@ -87,4 +99,10 @@ super::text_enum!(AdminOperation, "admin operation", {
     IamDenyPut => "iam_deny_put",
     IamDenyRemoved => "iam_deny_removed",
     SignIn => "sign_in",
+    DeactivateUser => "deactivate_user",
+    ReactivateUser => "reactivate_user",
+    UpdateUser => "update_user",
+    CreateGroup => "create_group",
+    UpdateGroup => "update_group",
+    DeleteGroup => "delete_group",
 });

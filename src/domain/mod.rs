@@ -23,7 +23,9 @@ pub(crate) mod money;
 mod not_sent;
 mod rate_limit;
 mod refused;
+mod token_scope;
 mod usage_source;
+mod user_origin;
 
 pub use actor::Actor;
 pub use admin_operation::AdminOperation;
@@ -41,7 +43,9 @@ pub use limits_source::LimitsSource;
 pub use not_sent::NotSent;
 pub use rate_limit::RateLimit;
 pub use refused::Refused;
+pub use token_scope::TokenScope;
 pub use usage_source::UsageSource;
+pub use user_origin::UserOrigin;
 
 /// A stored text that is not one of an enum's values.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -190,6 +194,7 @@ mod tests {
         round_trip(Refused::ALL);
         round_trip(EndedEarly::ALL);
         round_trip(LimitsSource::ALL);
+        round_trip(TokenScope::ALL);
         assert!("spanish".parse::<Language>().is_err());
         assert_eq!(
             "x".parse::<BlockKind>().unwrap_err().to_string(),

@@ -1,6 +1,7 @@
 //! Admin API tokens: create (random, `bga_` prefix, shown once, stored as a SHA-256
-//! hash), list (never the token), revoke, and [`AdminTokenChecker`], which
-//! authenticates a presented token in constant time against the active tokens, read
+//! hash) with a scope (`admin`: the admin API and dashboard; `scim`: only `/scim/v2`),
+//! list (never the token), revoke, and [`AdminTokenChecker`], which authenticates a
+//! presented token of one scope in constant time against the active tokens, read
 //! from the database at most once per [`RELOAD_AFTER`] (and, for a token not among
 //! them, once more: a token just created elsewhere works on its first use).
 
@@ -14,7 +15,7 @@ use subtle::ConstantTimeEq;
 
 use super::admin_audit::{json, record};
 use super::{validate, Ops, OpsError};
-use crate::domain::{Actor, AdminOperation};
+use crate::domain::{Actor, AdminOperation, TokenScope};
 use crate::store::{AdminToken, Store};
 
 /// What every admin token starts with (recognisable in logs and secret scanners).
@@ -36,6 +37,8 @@ pub struct CreatedToken {
     pub name: String,
     /// The token itself (`bga_...`).
     pub token: String,
+    /// What the token is for.
+    pub scope: TokenScope,
 }
 
 /// The name of a revoked token.
@@ -51,11 +54,13 @@ fn token_hash(token: &str) -> [u8; 32] {
 }
 
 impl Ops {
-    /// Creates a token named `name`: 32 random bytes, base64url, after [`TOKEN_PREFIX`].
+    /// Creates a token named `name` for `scope`: 32 random bytes, base64url, after
+    /// [`TOKEN_PREFIX`].
     pub async fn create_admin_token(
         &self,
         actor: &Actor,
         name: &str,
+        scope: TokenScope,
     ) -> Result<CreatedToken, OpsError> {
         validate::name("admin token", name)?;
         let mut bytes = [0u8; 32];
@@ -70,12 +75,15 @@ impl Ops {
             AdminOperation::CreateToken,
             format!("admin_token:{name}"),
             None,
-            Some(serde_json::json!({ "name": name })),
+            Some(serde_json::json!({ "name": name, "scope": scope })),
         );
-        self.store.create_admin_token(name, &hash, &audit).await?;
+        self.store
+            .create_admin_token(name, &hash, scope, &audit)
+            .await?;
         Ok(CreatedToken {
             name: name.to_string(),
             token,
+            scope,
         })
     }
 
@@ -104,9 +112,20 @@ impl Ops {
         })
     }
 
-    /// The checker the admin API authenticates with.
+    /// The checker the admin API and the dashboard login authenticate with: only
+    /// tokens of scope `admin`.
     pub(crate) fn admin_token_checker(&self) -> AdminTokenChecker {
+        self.token_checker(TokenScope::Admin)
+    }
+
+    /// The checker `/scim/v2` authenticates with: only tokens of scope `scim`.
+    pub(crate) fn scim_token_checker(&self) -> AdminTokenChecker {
+        self.token_checker(TokenScope::Scim)
+    }
+
+    fn token_checker(&self, scope: TokenScope) -> AdminTokenChecker {
         AdminTokenChecker {
+            scope,
             store: Arc::clone(&self.store),
             loaded: parking_lot::Mutex::new(None),
             unknown_reload: parking_lot::Mutex::new(None),
@@ -124,6 +143,8 @@ struct Loaded {
 /// [`RELOAD_AFTER`] however many calls arrive, and for an unknown token at most once
 /// per [`RELOAD_UNKNOWN_AFTER`].
 pub(crate) struct AdminTokenChecker {
+    /// The only scope whose tokens this checker accepts.
+    scope: TokenScope,
     store: Arc<Store>,
     loaded: parking_lot::Mutex<Option<Loaded>>,
     /// When an unknown token last had the tokens read again.
@@ -166,7 +187,7 @@ impl AdminTokenChecker {
                 return Ok(Arc::clone(&l.tokens));
             }
         }
-        let rows = self.store.active_admin_token_hashes().await?;
+        let rows = self.store.active_admin_token_hashes(self.scope).await?;
         let tokens: Vec<([u8; 32], String)> = rows
             .into_iter()
             .filter_map(|r| {

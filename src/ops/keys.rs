@@ -43,6 +43,11 @@ impl Ops {
     ) -> Result<IssuedKeyView, OpsError> {
         validate::name("tool", tool)?;
         let user = self.store.user(username).await?;
+        if !user.active {
+            return Err(OpsError::Conflict(format!(
+                "user `{username}` is deactivated; no key is issued until they are active again"
+            )));
+        }
         let master = MasterKey::load(&self.master_key)?;
         let issued = IssuedKey::generate();
         let key = NewKey {

@@ -31,9 +31,12 @@ mod renames;
 pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
+pub(crate) mod scim_groups;
+pub(crate) mod scim_users;
 pub(crate) mod sign_in;
 pub(crate) mod summary;
 pub(crate) mod teams;
+pub(crate) mod user_active;
 mod user_usage;
 pub mod users;
 pub mod validate;
@@ -68,6 +71,10 @@ pub struct Ops {
     /// (a call in flight at midnight is recorded, dated by its start, when it ends) and
     /// a minute for the record writers to store the last batches.
     summary_delay: std::time::Duration,
+    /// `[oidc.teams]`: group display name -> team (SCIM groups and sign-in).
+    group_teams: std::collections::BTreeMap<String, String>,
+    /// `oidc.default_team`: where a SCIM-provisioned user starts.
+    default_team: Option<String>,
 }
 
 /// What counting direct calls needs from `[iam]` and `[quota]`.
@@ -118,6 +125,8 @@ impl Ops {
                 },
             },
             summary_delay: config.upstream.timeout + std::time::Duration::from_secs(60),
+            group_teams: config.oidc.teams.clone(),
+            default_team: config.oidc.default_team.clone(),
         }
     }
 

@@ -1,10 +1,11 @@
 //! Sign-in with an OpenID Connect issuer: the team a signed-in user belongs in (from
 //! their groups through `[oidc.teams]`, else `oidc.default_team`, else a refusal), the
-//! user created just in time or moved to that team, and a key that expires. A group's
-//! default limits (`[oidc.teams]` in table form) are the limits of a user it creates,
-//! and of a user it moves whose limits no administrator set; an administrator's limits
-//! are never changed here. Every change is audited as `oidc:<username>`, with a
-//! `sign_in` row beside the key's `issue_key` row.
+//! user created just in time (origin `oidc:<issuer name>`) or moved to that team (a
+//! deactivated user is refused), and a key that expires. A group's default limits
+//! (`[oidc.teams]` in table form) are the limits of a user it creates, and of a user it
+//! moves whose limits no administrator set; an administrator's limits are never changed
+//! here. Every change is audited as `oidc:<username>`, with a `sign_in` row beside the
+//! key's `issue_key` row.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use crate::auth::crypto::IssuedKey;
 use crate::config::{GroupLimits, OidcConfig};
 use crate::domain::{
     Actor, AdminOperation, DomainEvent, LimitSubject, Limits, LimitsSource, LimitsUpdate, NewEvent,
+    UserOrigin,
 };
 use crate::store::User;
 
@@ -134,6 +136,12 @@ impl Ops {
             )));
         }
         match self.store.user(who.username).await {
+            Ok(user) if !user.active => {
+                return Err(OpsError::Invalid(format!(
+                    "user `{}` is deactivated; ask an administrator",
+                    who.username
+                )));
+            }
             Ok(user) if user.team != team => {
                 // Limits first: if the move then fails, the next sign-in moves (and
                 // sets the same limits) again.
@@ -152,6 +160,7 @@ impl Ops {
                     team: team.to_string(),
                     email,
                     limits: place.limits,
+                    origin: UserOrigin::Oidc(who.issuer.to_string()),
                     ..CreateUser::default()
                 };
                 self.create_user_with(&actor, &new, place.source()).await?;

@@ -1,5 +1,6 @@
-//! Users: create (with the configured default limits and language), list, show with
-//! usage, blocking status and keys, change limits, delete.
+//! Users: create (with the configured default limits and language, and how they were
+//! created: `users.origin`), list, show with usage, blocking status and keys, change
+//! limits, delete.
 
 use super::admin_audit::{json, record};
 use super::iam_links::link_event;
@@ -8,6 +9,7 @@ use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, User
 use super::{validate, Ops, OpsError};
 use crate::domain::{
     Actor, AdminOperation, Language, LimitSubject, LimitsSource, LimitsUpdate, NewEvent,
+    UserOrigin,
 };
 use crate::store::{NewUser, UsageFilter};
 
@@ -28,6 +30,10 @@ pub struct CreateUser {
     pub iam_user: Option<String>,
     /// Limits over the configured defaults.
     pub limits: LimitsUpdate,
+    /// How the user is being created (`cli`, `api`, `oidc:<issuer>`, `scim`).
+    pub origin: UserOrigin,
+    /// The identity provider's id for the user (SCIM `externalId`).
+    pub external_id: Option<String>,
 }
 
 impl Ops {
@@ -70,11 +76,13 @@ impl Ops {
             iam_user: new.iam_user.clone(),
             limits: new.limits.apply(self.default_limits),
             limits_source: source,
+            origin: new.origin.as_text(),
+            external_id: new.external_id.clone(),
         };
         let after = serde_json::json!({
             "username": row.username, "person": row.person_name, "team": row.team,
             "email": row.email, "language": row.language, "iam_user": row.iam_user,
-            "limits": row.limits, "limits_source": row.limits_source,
+            "limits": row.limits, "limits_source": row.limits_source, "origin": row.origin,
         });
         let audit = record(
             actor,

@@ -105,6 +105,11 @@ pub struct UserView {
     pub(crate) created_at: i64,
     /// Creation time, RFC 3339 in `quota.timezone`.
     pub(crate) created_at_rfc3339: Option<String>,
+    /// How the user was created: `cli`, `api`, `oidc:<issuer name>` or `scim`.
+    pub(crate) origin: String,
+    /// False once deactivated (SCIM `active: false`): every key was revoked and no new
+    /// one is issued until the user is active again.
+    pub(crate) active: bool,
 }
 
 impl UserView {
@@ -121,6 +126,8 @@ impl UserView {
             limits_source: u.limits_source,
             created_at: u.created_at,
             created_at_rfc3339: rfc3339(Some(u.created_at), tz),
+            origin: u.origin.clone(),
+            active: u.active,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! `GET /healthz` (200 while the process runs), `GET /readyz` (200 only when the
 //! database answers and upstream credentials are loaded), `GET /metrics`
 //! (Prometheus text, no authentication; `crate::metrics`) and the admin API under
-//! `/api/v1/` and dashboard single sign-on under `/auth/oidc/` (`crate::api`). Other paths get a JSON 404. One axum router, served
+//! `/api/v1/` and dashboard single sign-on under `/auth/oidc/` (`crate::api`), SCIM
+//! provisioning under `/scim/v2/` (`crate::scim`). Other paths get a JSON 404. One axum
+//! router, served
 //! through the proxy's accept loop; connections drain on shutdown like the proxy's
 //! (`lifecycle`).
 
@@ -49,12 +51,14 @@ pub(crate) fn router(state: AdminState) -> Router {
     let api = crate::api::router(
         ApiState::new(Arc::clone(&state.ops)).with_sso(state.sso.clone(), state.public_url.clone()),
     );
+    let scim = crate::scim::router(Arc::clone(&state.ops));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
         .merge(api)
+        .merge(scim)
         .merge(crate::dashboard::router())
         .fallback(crate::api::no_route)
         .method_not_allowed_fallback(crate::api::wrong_method)

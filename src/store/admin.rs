@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::outbox::{insert_event, EventRow};
 use super::{conflict, now_ms, on_pool, Store, StoreError};
-use crate::domain::{AdminOperation, NewEvent};
+use crate::domain::{AdminOperation, NewEvent, TokenScope};
 
 /// One administrative change as the audit log records it.
 #[derive(Clone, Debug)]
@@ -86,6 +86,8 @@ pub struct AdminToken {
     pub created_by: String,
     /// Revocation time (epoch ms); `None` while the token works.
     pub revoked_at: Option<i64>,
+    /// What the token is for: `admin` (admin API, dashboard) or `scim` (`/scim/v2` only).
+    pub scope: TokenScope,
 }
 
 /// An active token's name and hash, for authentication.
@@ -101,16 +103,18 @@ impl Store {
         &self,
         name: &str,
         token_hash: &str,
+        scope: TokenScope,
         audit: &AdminAuditRecord,
     ) -> Result<(), StoreError> {
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
             sqlx::query(
-                "INSERT INTO admin_tokens (name, token_hash, created_at, created_by) \
-                 VALUES (?, ?, ?, ?)",
+                "INSERT INTO admin_tokens (name, token_hash, scope, created_at, created_by) \
+                 VALUES (?, ?, ?, ?, ?)",
             )
             .bind(name)
             .bind(token_hash)
+            .bind(scope)
             .bind(now_ms())
             .bind(&audit.actor)
             .execute(&mut *tx)
@@ -126,7 +130,7 @@ impl Store {
     pub(crate) async fn admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
         let tokens = on_pool!(self, p => {
             sqlx::query_as::<_, AdminToken>(
-                "SELECT name, created_at, created_by, revoked_at FROM admin_tokens ORDER BY name",
+                "SELECT name, created_at, created_by, revoked_at, scope FROM admin_tokens ORDER BY name",
             )
             .fetch_all(p)
             .await?
@@ -138,7 +142,7 @@ impl Store {
     pub(crate) async fn admin_token(&self, name: &str) -> Result<AdminToken, StoreError> {
         let token = on_pool!(self, p => {
             sqlx::query_as::<_, AdminToken>(
-                "SELECT name, created_at, created_by, revoked_at FROM admin_tokens WHERE name = ?",
+                "SELECT name, created_at, created_by, revoked_at, scope FROM admin_tokens WHERE name = ?",
             )
             .bind(name)
             .fetch_optional(p)
@@ -147,12 +151,16 @@ impl Store {
         token.ok_or_else(|| StoreError::NotFound(format!("admin token `{name}`")))
     }
 
-    /// The names and hashes of the tokens that are not revoked.
-    pub(crate) async fn active_admin_token_hashes(&self) -> Result<Vec<TokenHash>, StoreError> {
+    /// The names and hashes of the tokens of `scope` that are not revoked.
+    pub(crate) async fn active_admin_token_hashes(
+        &self,
+        scope: TokenScope,
+    ) -> Result<Vec<TokenHash>, StoreError> {
         let rows = on_pool!(self, p => {
             sqlx::query_as::<_, TokenHash>(
-                "SELECT name, token_hash FROM admin_tokens WHERE revoked_at IS NULL",
+                "SELECT name, token_hash FROM admin_tokens WHERE revoked_at IS NULL AND scope = ?",
             )
+            .bind(scope)
             .fetch_all(p)
             .await?
         });

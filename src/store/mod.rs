@@ -43,6 +43,7 @@ mod requests;
 pub(crate) use requests::tests::refused_record;
 mod rollup_sql;
 mod rollups;
+pub(crate) mod scim;
 mod sessions;
 pub(crate) use sessions::NewSessionRow;
 mod teams;

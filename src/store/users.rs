@@ -35,6 +35,12 @@ pub struct User {
     pub(crate) limits_source: LimitsSource,
     /// Creation time (epoch ms).
     pub(crate) created_at: i64,
+    /// How the user was created (`cli`, `api`, `oidc:<issuer>`, `scim`).
+    pub(crate) origin: String,
+    /// False once deactivated (SCIM `active: false`): no key works, none is issued.
+    pub(crate) active: bool,
+    /// The identity provider's id for the user (SCIM `externalId`).
+    pub(crate) external_id: Option<String>,
 }
 
 /// What `user create` stores.
@@ -56,11 +62,16 @@ pub(crate) struct NewUser {
     pub(crate) limits: Limits,
     /// Where they came from.
     pub(crate) limits_source: LimitsSource,
+    /// How the user is being created.
+    pub(crate) origin: String,
+    /// The identity provider's id (SCIM `externalId`).
+    pub(crate) external_id: Option<String>,
 }
 
 const USER_COLUMNS: &str = "u.id, u.username, u.person_name, u.team_id, t.name AS team, \
      u.email, u.language, (SELECT MIN(k.principal) FROM iam_links k WHERE k.user_id = u.id \
-     AND k.kind = 'iam_user') AS iam_user, u.created_at, l.daily_requests, l.monthly_requests, \
+     AND k.kind = 'iam_user') AS iam_user, u.created_at, u.origin, u.active, u.external_id, \
+     l.daily_requests, l.monthly_requests, \
      l.daily_budget_usd, l.monthly_budget_usd, l.rpm, l.tpm, l.max_concurrent, \
      COALESCE(l.limits_source, 'defaults') AS limits_source \
      FROM users u JOIN teams t ON t.id = u.team_id LEFT JOIN user_limits l ON l.user_id = u.id";
@@ -79,7 +90,7 @@ impl Store {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO users (username, person_name, team_id, email, language, iam_user, \
-                 created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 created_at, origin, external_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(&user.username)
             .bind(&user.person_name)
@@ -88,6 +99,8 @@ impl Store {
             .bind(user.language)
             .bind(&user.iam_user)
             .bind(now)
+            .bind(&user.origin)
+            .bind(&user.external_id)
             .execute(&mut *tx)
             .await
             .map_err(|e| conflict(e, || format!("user `{}` already exists", user.username)))?;
@@ -132,6 +145,15 @@ impl Store {
             sqlx::query_as::<_, User>(&sql).bind(username).fetch_optional(p).await?
         });
         user.ok_or_else(|| StoreError::NotFound(format!("user `{username}`")))
+    }
+
+    /// One user by database id.
+    pub(crate) async fn user_by_id(&self, id: i64) -> Result<User, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} WHERE u.id = ?");
+        let user = on_pool!(self, p => {
+            sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(p).await?
+        });
+        user.ok_or_else(|| StoreError::NotFound(format!("user with id {id}")))
     }
 
     /// All users, or one team's, by name.

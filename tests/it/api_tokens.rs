@@ -78,7 +78,11 @@ async fn a_token_created_elsewhere_works_at_once() {
     assert_eq!(api.call("GET", "/api/v1/teams", None).await.status, 200);
     let created = gate
         .ops
-        .create_admin_token(&bedrock_gate::domain::Actor::system("cli:root"), "fresh")
+        .create_admin_token(
+            &bedrock_gate::domain::Actor::system("cli:root"),
+            "fresh",
+            bedrock_gate::domain::TokenScope::Admin,
+        )
         .await
         .unwrap();
     let fresh = Api {

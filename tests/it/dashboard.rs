@@ -102,7 +102,11 @@ async fn the_dashboard_in_a_real_browser() {
     gate.wait_applied().await;
     let token = gate
         .ops
-        .create_admin_token(&Actor::system("test"), "dashboard-e2e")
+        .create_admin_token(
+            &Actor::system("test"),
+            "dashboard-e2e",
+            bedrock_gate::domain::TokenScope::Admin,
+        )
         .await
         .unwrap()
         .token;

@@ -50,6 +50,7 @@ mod real_clients;
 mod refusal_records;
 mod renames_history;
 mod reports;
+mod scim;
 mod serve_logs;
 mod spill_state_dir;
 mod store;

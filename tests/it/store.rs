@@ -54,6 +54,7 @@ fn new_user(name: &str, team: &str) -> CreateUser {
             monthly_budget_usd: Some(Some(50.0)),
             ..Default::default()
         },
+        ..Default::default()
     }
 }
 

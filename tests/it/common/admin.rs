@@ -85,7 +85,11 @@ impl Api {
     pub async fn new(gate: &Gate, name: &str) -> Api {
         let t = gate
             .ops
-            .create_admin_token(&Actor::system("test"), name)
+            .create_admin_token(
+                &Actor::system("test"),
+                name,
+                bedrock_gate::domain::TokenScope::Admin,
+            )
             .await
             .unwrap();
         Api {

@@ -67,6 +67,7 @@ pub async fn create_users(ops: &Ops) {
                 language: None,
                 iam_user: None,
                 limits: LimitsUpdate::default(),
+                ..Default::default()
             },
         )
         .await
