@@ -2,6 +2,7 @@
 //! bearer token only as a hash), list, revoke.
 
 use super::admin_audit::{json, record};
+use super::retry;
 use super::views::{IssuedKeyView, Revoked};
 use super::{validate, Ops, OpsError};
 use crate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
@@ -54,10 +55,9 @@ impl Ops {
                 "expires_at": expires_at,
             })),
         );
-        let info = self
-            .store
-            .create_key(user.id, &key, &event, Some(&audit))
-            .await?;
+        let info =
+            retry::on_conflict(|| self.store.create_key(user.id, &key, &event, Some(&audit)))
+                .await?;
         Ok(IssuedKeyView {
             key: issued,
             username: info.username,
@@ -97,7 +97,7 @@ impl Ops {
             access_key_id: access_key_id.to_string(),
             by: actor.to_string(),
         });
-        self.store.revoke_key(access_key_id, &event, &audit).await?;
+        retry::on_conflict(|| self.store.revoke_key(access_key_id, &event, &audit)).await?;
         Ok(Revoked {
             revoked: access_key_id.to_string(),
         })

@@ -30,6 +30,7 @@ mod renames;
 pub(crate) mod reports;
 pub mod reset;
 pub mod retention;
+mod retry;
 pub(crate) mod sign_in;
 pub(crate) mod summary;
 pub(crate) mod teams;

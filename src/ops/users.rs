@@ -3,6 +3,7 @@
 
 use super::admin_audit::{json, record};
 use super::iam_links::link_event;
+use super::retry;
 use super::teams::limits_change;
 use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
@@ -63,7 +64,7 @@ impl Ops {
             None,
             Some(after),
         );
-        let user = self.store.create_user(&row, &audit).await?;
+        let user = retry::on_conflict(|| self.store.create_user(&row, &audit)).await?;
         Ok(self.user_view(&user))
     }
 
@@ -129,9 +130,7 @@ impl Ops {
             json(&user.limits),
             json(&after),
         );
-        self.store
-            .set_user_limits(user.id, &after, &event, &audit)
-            .await?;
+        retry::on_conflict(|| self.store.set_user_limits(user.id, &after, &event, &audit)).await?;
         Ok(self.user_view(&self.store.user(username).await?))
     }
 
@@ -154,7 +153,7 @@ impl Ops {
             .into_iter()
             .filter_map(|l| link_event(actor, user.id, username, l.kind, &l.principal, false))
             .collect();
-        self.store.delete_user(user.id, &events, &audit).await?;
+        retry::on_conflict(|| self.store.delete_user(user.id, &events, &audit)).await?;
         Ok(Deleted {
             deleted: username.to_string(),
         })

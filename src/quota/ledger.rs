@@ -162,6 +162,12 @@ pub trait Ledger: Send + Sync + 'static {
         let _ = (key, units);
         Box::pin(async { Ok(()) })
     }
+    /// `key`'s totals as they are now (ledgers that keep use; `None` otherwise, or when
+    /// nothing of it was ever granted).
+    fn totals<'a>(&'a self, key: &'a CounterKey) -> LedgerFuture<'a, Option<Totals>> {
+        let _ = key;
+        Box::pin(async { Ok(None) })
+    }
     /// Whether the ledger keeps the units reported spent beside those granted (so a
     /// refusal can tell spending from capacity other proxies hold).
     fn tracks_use(&self) -> bool {
@@ -260,6 +266,14 @@ impl Ledger for MemoryLedger {
     fn report_used<'a>(&'a self, key: &'a CounterKey, units: i64) -> LedgerFuture<'a, ()> {
         self.with_rows(|rows| rows.entry(key.clone()).or_insert((0, 0)).1 += units);
         Box::pin(async move { Ok(()) })
+    }
+
+    fn totals<'a>(&'a self, key: &'a CounterKey) -> LedgerFuture<'a, Option<Totals>> {
+        let totals = self.with_rows(|rows| {
+            rows.get(key)
+                .map(|&(granted, used)| Totals { granted, used })
+        });
+        Box::pin(async move { Ok(totals) })
     }
 
     fn tracks_use(&self) -> bool {
