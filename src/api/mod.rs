@@ -19,6 +19,7 @@ mod input;
 mod keys;
 mod prices;
 mod roles;
+mod retry_doc;
 mod session;
 pub(crate) mod sso;
 mod summary;
@@ -135,11 +136,13 @@ fn protected() -> OpenApiRouter<ApiState> {
 
 /// Every route and the document describing them, from one definition.
 fn parts() -> (Router<ApiState>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(protected())
         .merge(session::public_routes())
         .routes(routes!(openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    retry_doc::add_retry_after(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document (built once).

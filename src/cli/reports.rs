@@ -113,8 +113,10 @@ pub(crate) async fn usage(ops: &Ops, out: Output, args: UsageArgs) -> anyhow::Re
                 showing(report.records.len(), totals.requests)
             );
             println!(
-                "total: {}, {} input / {} output / {} cache-read / {} cache-write tokens, {}",
+                "total: {}, {} (refusals included), {} input / {} output / {} cache-read / \
+                 {} cache-write tokens, {}",
                 super::table::plural(totals.requests, "request", "requests"),
+                super::table::plural(totals.errors, "error", "errors"),
                 totals.input_tokens,
                 totals.output_tokens,
                 totals.cache_read_tokens,

@@ -2,6 +2,7 @@
 //! bearer token only as a hash), list, revoke.
 
 use super::admin_audit::{json, record};
+use super::retry;
 use super::views::{IssuedKeyView, Revoked};
 use super::{validate, Ops, OpsError};
 use crate::auth::crypto::{bearer_hash, IssuedKey, MasterKey};
@@ -74,10 +75,8 @@ impl Ops {
             })),
         );
         let audits: Vec<AdminAuditRecord> = std::iter::once(audit).chain(also).collect();
-        let info = self
-            .store
-            .create_key(user.id, &key, &event, &audits)
-            .await?;
+        let info =
+            retry::on_conflict(|| self.store.create_key(user.id, &key, &event, &audits)).await?;
         Ok(IssuedKeyView {
             key: issued,
             username: info.username,
@@ -122,7 +121,7 @@ impl Ops {
             access_key_id: access_key_id.to_string(),
             by: actor.to_string(),
         });
-        self.store.revoke_key(access_key_id, &event, &audit).await?;
+        retry::on_conflict(|| self.store.revoke_key(access_key_id, &event, &audit)).await?;
         Ok(Revoked {
             revoked: access_key_id.to_string(),
         })

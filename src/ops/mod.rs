@@ -33,6 +33,7 @@ pub mod reset;
 pub mod retention;
 pub(crate) mod scim_groups;
 pub(crate) mod scim_users;
+mod retry;
 pub(crate) mod sign_in;
 pub(crate) mod summary;
 pub(crate) mod teams;

@@ -2,6 +2,7 @@
 //! and list.
 
 use super::admin_audit::{json, record};
+use super::retry;
 use super::{validate, Ops, OpsError};
 use crate::domain::{Actor, AdminOperation};
 use crate::store::Price;
@@ -41,7 +42,7 @@ impl Ops {
             before.as_ref().and_then(json),
             json(&price),
         );
-        self.store.set_price(&price, Some(&audit)).await?;
+        retry::on_conflict(|| self.store.set_price(&price, Some(&audit))).await?;
         Ok(price)
     }
 

@@ -3,6 +3,7 @@
 //! pick the change up through the state version like any other.
 
 use super::admin_audit::record;
+use super::retry;
 use super::views::{TeamView, UserView};
 use super::{validate, Ops, OpsError};
 use crate::domain::{Actor, AdminOperation, DomainEvent, LimitSubject, NewEvent};
@@ -37,7 +38,7 @@ impl Ops {
             Some(serde_json::json!({ "team": user.team })),
             Some(serde_json::json!({ "team": to.name })),
         );
-        self.store.move_user(user.id, to.id, &event, &audit).await?;
+        retry::on_conflict(|| self.store.move_user(user.id, to.id, &event, &audit)).await?;
         Ok(self.user_view(&self.store.user(username).await?))
     }
 
@@ -70,7 +71,7 @@ impl Ops {
             Some(serde_json::json!({ "username": old })),
             Some(serde_json::json!({ "username": new })),
         );
-        self.store.rename_user(user.id, new, &event, &audit).await?;
+        retry::on_conflict(|| self.store.rename_user(user.id, new, &event, &audit)).await?;
         Ok(self.user_view(&self.store.user(new).await?))
     }
 
@@ -103,9 +104,7 @@ impl Ops {
             Some(serde_json::json!({ "name": old })),
             Some(serde_json::json!({ "name": new })),
         );
-        self.store
-            .rename_team(team.id, old, new, &event, &audit)
-            .await?;
+        retry::on_conflict(|| self.store.rename_team(team.id, old, new, &event, &audit)).await?;
         Ok(self.team_view(&self.store.team(new).await?))
     }
 }

@@ -1,6 +1,7 @@
 //! Teams: create, list, show with members and usage, change limits, delete.
 
 use super::admin_audit::{json, record};
+use super::retry;
 use super::views::{Deleted, TeamInfo, TeamView};
 use super::{validate, Ops, OpsError};
 use crate::domain::{
@@ -30,7 +31,7 @@ impl Ops {
             None,
             Some(after),
         );
-        let team = self.store.create_team(&new, &audit).await?;
+        let team = retry::on_conflict(|| self.store.create_team(&new, &audit)).await?;
         Ok(self.team_view(&team))
     }
 
@@ -85,9 +86,7 @@ impl Ops {
             json(&team.limits),
             json(&after),
         );
-        self.store
-            .set_team_limits(team.id, &after, &event, &audit)
-            .await?;
+        retry::on_conflict(|| self.store.set_team_limits(team.id, &after, &event, &audit)).await?;
         Ok(self.team_view(&self.store.team(name).await?))
     }
 
@@ -107,7 +106,7 @@ impl Ops {
             json(&self.team_view(&team)),
             None,
         );
-        self.store.delete_team(team.id, &audit).await?;
+        retry::on_conflict(|| self.store.delete_team(team.id, &audit)).await?;
         Ok(Deleted {
             deleted: name.to_string(),
         })

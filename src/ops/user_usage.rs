@@ -13,6 +13,7 @@ use crate::store::UsageTotals;
 fn totals(r: &AggregateRow) -> UsageTotals {
     UsageTotals {
         requests: r.requests,
+        errors: r.errors,
         input_tokens: r.input_tokens,
         output_tokens: r.output_tokens,
         cache_read_tokens: r.cache_read_tokens,

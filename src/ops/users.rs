@@ -4,6 +4,7 @@
 
 use super::admin_audit::{json, record};
 use super::iam_links::link_event;
+use super::retry;
 use super::teams::limits_change;
 use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
@@ -91,7 +92,7 @@ impl Ops {
             None,
             Some(after),
         );
-        let user = self.store.create_user(&row, &audit).await?;
+        let user = retry::on_conflict(|| self.store.create_user(&row, &audit)).await?;
         Ok(self.user_view(&user))
     }
 
@@ -161,9 +162,7 @@ impl Ops {
             json(&user.limits),
             json(&after),
         );
-        self.store
-            .set_user_limits(user.id, &after, &event, &audit)
-            .await?;
+        retry::on_conflict(|| self.store.set_user_limits(user.id, &after, &event, &audit)).await?;
         Ok(self.user_view(&self.store.user(username).await?))
     }
 
@@ -186,7 +185,7 @@ impl Ops {
             .into_iter()
             .filter_map(|l| link_event(actor, user.id, username, l.kind, &l.principal, false))
             .collect();
-        self.store.delete_user(user.id, &events, &audit).await?;
+        retry::on_conflict(|| self.store.delete_user(user.id, &events, &audit)).await?;
         Ok(Deleted {
             deleted: username.to_string(),
         })

@@ -81,7 +81,10 @@ pub struct QuotaEngine {
     warning_thresholds: Vec<u8>,
     pub(super) buckets: Arc<Mutex<KeyMap<Bucket>>>,
     pub(super) grant_locks: Mutex<KeyMap<Arc<tokio::sync::Mutex<()>>>>,
-    events: Option<mpsc::UnboundedSender<QuotaEvent>>,
+    pub(super) events: Option<mpsc::UnboundedSender<QuotaEvent>>,
+    /// Counters whose limit may be spent once other proxies report (`watch`). Lock
+    /// order: `buckets` before this.
+    pub(super) watched: Mutex<KeyMap<super::watch::Watched>>,
     /// The local day and month last asked about, so that a call does not format dates.
     pub(super) periods: PeriodCache,
     /// How long a call may wait for the ledger.
@@ -113,6 +116,7 @@ impl QuotaEngine {
             buckets: Arc::new(Mutex::new(KeyMap::default())),
             grant_locks: Mutex::new(KeyMap::default()),
             events,
+            watched: Mutex::new(KeyMap::default()),
             periods: PeriodCache::new(tz),
             store_timeout: DEFAULT_STORE_TIMEOUT,
             store_down: std::sync::atomic::AtomicBool::new(false),
@@ -164,7 +168,7 @@ impl QuotaEngine {
         // top-up is a grant and grants are bounded by the limits, the rounds end. The cap
         // is only a safety valve.
         for _ in 0..100_000 {
-            let short: Vec<&Charge> = match self.try_debit(&charges) {
+            let short: Vec<&Charge> = match self.try_debit(ask, &charges) {
                 Ok(r) => return Ok(r),
                 Err(i) => {
                     let buckets = self.buckets.lock();
@@ -185,26 +189,15 @@ impl QuotaEngine {
                     }
                     Err(refusal) => refusal,
                 };
-                if let (
-                    Refusal::Limit {
-                        used,
-                        reserved,
-                        period,
-                        ..
-                    },
-                    Some(events),
-                    true,
-                ) = (&refusal, &self.events, refusal.is_exhausted())
-                {
-                    let _ = events.send(QuotaEvent::Exhausted {
-                        user_id: ask.user_id,
-                        username: ask.username.to_string(),
-                        limit: short.limit.clone(),
-                        used: *used,
-                        reserved: *reserved,
-                        period: period.clone(),
-                        resets_at: short.resets_at,
-                    });
+                if !refusal.is_exhausted() {
+                    // Spent once other proxies report, perhaps: the background pass
+                    // checks (`watch`).
+                    self.watch_refused(ask, short, &refusal);
+                } else if let (Some(event), Some(events)) = (
+                    super::watch::exhausted(ask.user_id, ask.username, short, &refusal),
+                    &self.events,
+                ) {
+                    let _ = events.send(event);
                 }
                 return Err(refusal);
             }
@@ -215,8 +208,12 @@ impl QuotaEngine {
     }
 
     /// Debits every charge if every bucket has room; else the index of a short one.
-    fn try_debit(&self, charges: &[Charge]) -> Result<Reservation, usize> {
-        Self::debit(&mut self.buckets.lock(), charges)
+    /// A call that takes a limit's last unit has its counter watched (`watch`).
+    fn try_debit(&self, ask: &Ask<'_>, charges: &[Charge]) -> Result<Reservation, usize> {
+        let mut buckets = self.buckets.lock();
+        let reservation = Self::debit(&mut buckets, charges)?;
+        self.watch_drained(&buckets, ask, charges);
+        Ok(reservation)
     }
 
     /// Whether `b` can serve `c` as it is: it holds the units, granted under a limit no

@@ -158,6 +158,12 @@ pub trait Ledger: Send + Sync + 'static {
         let _ = (key, units);
         Box::pin(async { Ok(()) })
     }
+    /// `key`'s totals as they are now (ledgers that keep use; `None` otherwise, or when
+    /// nothing of it was ever granted).
+    fn totals<'a>(&'a self, key: &'a CounterKey) -> LedgerFuture<'a, Option<Totals>> {
+        let _ = key;
+        Box::pin(async { Ok(None) })
+    }
     /// Whether the ledger keeps the units reported spent beside those granted (so a
     /// refusal can tell spending from capacity other proxies hold).
     fn tracks_use(&self) -> bool {

@@ -89,6 +89,14 @@ impl Ledger for MemoryLedger {
         Box::pin(async move { Ok(()) })
     }
 
+    fn totals<'a>(&'a self, key: &'a CounterKey) -> LedgerFuture<'a, Option<Totals>> {
+        let totals = self.with_rows(|rows| {
+            rows.get(key)
+                .map(|&(granted, used)| Totals { granted, used })
+        });
+        Box::pin(async move { Ok(totals) })
+    }
+
     fn tracks_use(&self) -> bool {
         true
     }

@@ -12,6 +12,8 @@
 //!   - `idle`: giving unused capacity back to the ledger;
 //!   - `lease`: renewing this proxy's leases, reclaiming expired ones of others;
 //!   - `takeback`: giving back capacity granted under a limit since lowered;
+//!   - `watch`: limits refused while other proxies still hold capacity, checked in
+//!     the background until they are spent (then the automatic block follows);
 //!   - `outage`: admitting calls on an allowance while the ledger does not answer
 //!     (`quota.on_store_outage = "allow"`) and charging them to it afterwards.
 //! - `ledger`: where chunks come from: the database's `quota_counters` rows, granted
@@ -42,6 +44,7 @@ pub(crate) mod policy;
 mod refusal;
 mod store_ledger;
 mod takeback;
+mod watch;
 
 use std::fmt;
 use std::sync::Arc;

@@ -286,6 +286,27 @@ impl Ledger for StoreLedger {
         }))
     }
 
+    fn totals<'a>(&'a self, key: &'a CounterKey) -> LedgerFuture<'a, Option<Totals>> {
+        let (store, key, metrics, give_up) = (
+            Arc::clone(&self.store),
+            key.clone(),
+            Arc::clone(&self.metrics),
+            self.give_up,
+        );
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        Box::pin(self.at_home(async move {
+            let subject = key.subject.stored();
+            let result = store.counter_totals(stored(&key, &subject), give_up).await;
+            match result {
+                Ok(row) => Ok(row.map(|(granted, used)| Totals { granted, used })),
+                Err(e) => {
+                    metrics.database_error("quota_totals");
+                    Err(e)
+                }
+            }
+        }))
+    }
+
     fn tracks_use(&self) -> bool {
         true
     }

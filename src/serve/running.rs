@@ -298,8 +298,10 @@ impl App {
 }
 
 /// Every [`RETURN_EVERY`], charges what an outage left owed to the ledger, renews this
-/// proxy's quota leases and reclaims expired ones of others, and gives back
-/// quota capacity idle for [`IDLE_RETURN`], until
+/// proxy's quota leases and reclaims expired ones of others, gives back
+/// quota capacity idle for [`IDLE_RETURN`], reports what was spent, and checks the limits
+/// refused while other proxies held capacity (an automatic block follows once one is
+/// spent), until
 /// `stop` fires; a release under way finishes first (cut off, its units would stay
 /// granted to nobody until the period ends). Holds the engine weakly, so it never keeps
 /// the quota event channel open at shutdown, and ends once the engine is gone.
@@ -318,5 +320,6 @@ async fn return_idle_capacity(quota: Weak<QuotaEngine>, stop: CancellationToken)
         quota.keep_leases().await;
         let idle = quota.take_idle(IDLE_RETURN, chrono::Utc::now());
         quota.release(idle).await;
+        quota.check_watched(chrono::Utc::now()).await;
     }
 }

@@ -41,9 +41,10 @@ pub(crate) enum DailyGroup {
 /// Sums of one group.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub(crate) struct GroupSums {
-    /// Calls.
+    /// Calls sent to Bedrock (refused calls are not among them).
     pub(crate) requests: i64,
-    /// Calls answered with status 400 or more.
+    /// Calls answered with status 400 or more: calls Bedrock or the proxy failed, and
+    /// calls the proxy refused (blocked, limit or budget reached, rate limit, ...).
     pub(crate) errors: i64,
     /// Input tokens.
     pub(crate) input_tokens: i64,
@@ -172,6 +173,7 @@ impl Store {
         });
         Ok(UsageTotals {
             requests: sums.requests,
+            errors: sums.errors,
             input_tokens: sums.input_tokens,
             output_tokens: sums.output_tokens,
             cache_read_tokens: sums.cache_read_tokens,
@@ -216,15 +218,16 @@ impl Store {
         let (more, args) = equal_filters(&[("team", team), ("model_id", model_id)]);
         let hour = format!("(created_at - (created_at % {HOUR_MS}))");
         let sql = format!(
-            "SELECT {hour} AS hour_ms, COUNT(*) AS requests, \
-             CAST(COALESCE(SUM(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END), 0) AS SIGNED) AS errors, \
+            "SELECT {hour} AS hour_ms, \
+             CAST(COALESCE(SUM(CASE WHEN refused IS NULL THEN 1 ELSE 0 END), 0) AS SIGNED) AS requests, \
+             CAST(COALESCE(SUM(CASE WHEN status_code >= 400 OR refused IS NOT NULL THEN 1 ELSE 0 END), 0) AS SIGNED) AS errors, \
              CAST(COALESCE(SUM(input_tokens), 0) AS SIGNED) AS input_tokens, \
              CAST(COALESCE(SUM(output_tokens), 0) AS SIGNED) AS output_tokens, \
              CAST(COALESCE(SUM(cache_read_tokens), 0) AS SIGNED) AS cache_read_tokens, \
              CAST(COALESCE(SUM(cache_write_tokens), 0) AS SIGNED) AS cache_write_tokens, \
              COALESCE(SUM(cost_usd), 0.0) AS cost_usd \
              FROM bedrock_requests WHERE user_id = ? AND created_at >= ? AND created_at < ? \
-             AND {COUNTED}{more} \
+             AND ({COUNTED} OR refused IS NOT NULL){more} \
              GROUP BY {hour} ORDER BY hour_ms"
         );
         let rows = on_pool!(self, p => {

@@ -155,6 +155,31 @@ impl Store {
         Ok(())
     }
 
+    /// `counter`'s units granted to all proxies and reported spent, read within
+    /// `deadline` (`None`: no such row).
+    pub(crate) async fn counter_totals(
+        &self,
+        counter: CounterRef<'_>,
+        deadline: std::time::Duration,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = on_conn_within!(self, deadline, conn => {
+            sqlx::query(
+                "SELECT granted, used FROM quota_counters \
+                 WHERE subject = ? AND metric = ? AND period = ?",
+            )
+            .bind(counter.subject)
+            .bind(counter.metric)
+            .bind(counter.period)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| -> Result<(i64, i64), sqlx::Error> {
+                Ok((r.try_get("granted")?, r.try_get("used")?))
+            })
+            .transpose()?
+        });
+        Ok(row)
+    }
+
     /// Returns unused units of `counter`.
     pub(crate) async fn release_capacity(
         &self,

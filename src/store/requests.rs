@@ -144,8 +144,11 @@ pub struct UsageFilter {
 /// Sums over a set of records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct UsageTotals {
-    /// Calls.
+    /// Calls sent to Bedrock (refused calls are not among them).
     pub requests: i64,
+    /// Calls answered with status 400 or more, those the proxy refused included (a
+    /// refused call has no tokens and no cost and never counts toward a limit).
+    pub errors: i64,
     /// Input tokens.
     pub input_tokens: i64,
     /// Output tokens.
@@ -407,16 +410,17 @@ impl Store {
     }
 
     /// Sums over the records matching `filter` (its `limit` is ignored); calls never sent
-    /// upstream count in none of them.
+    /// upstream count in none of them, except that refused calls count as errors.
     pub async fn usage_totals(&self, filter: &UsageFilter) -> Result<UsageTotals, StoreError> {
         let sql = format!(
-            "SELECT COUNT(*) AS requests, \
+            "SELECT CAST(COALESCE(SUM(CASE WHEN refused IS NULL THEN 1 ELSE 0 END), 0) AS SIGNED) AS requests, \
+             CAST(COALESCE(SUM(CASE WHEN status_code >= 400 OR refused IS NOT NULL THEN 1 ELSE 0 END), 0) AS SIGNED) AS errors, \
              COALESCE(CAST(SUM(input_tokens) AS SIGNED), 0) AS input_tokens, \
              COALESCE(CAST(SUM(output_tokens) AS SIGNED), 0) AS output_tokens, \
              COALESCE(CAST(SUM(cache_read_tokens) AS SIGNED), 0) AS cache_read_tokens, \
              COALESCE(CAST(SUM(cache_write_tokens) AS SIGNED), 0) AS cache_write_tokens, \
              COALESCE(SUM(cost_usd), 0.0) AS cost_usd FROM bedrock_requests {FILTER} \
-             AND {COUNTED}"
+             AND ({COUNTED} OR refused IS NOT NULL)"
         );
         let totals = on_pool!(self, p => {
             bind_filter!(sqlx::query_as::<_, UsageTotals>(&sql), filter).fetch_one(p).await?

@@ -11,7 +11,9 @@
 //! order. Rows stored before the rollups existed are summed once by [`Store::backfill_rollups`].
 //!
 //! Calls the proxy failed before they reached Bedrock (`not_sent`) are in no rollup: they
-//! are not usage.
+//! are not usage. Calls the proxy refused (`refused`: blocked, limit or budget reached,
+//! rate limit, validation, no price) count as errors and only there: not as requests,
+//! tokens or cost, and never toward a limit (limits count in `quota_counters`).
 //!
 //! The day of a record is its local day in the store's day zone (`quota.timezone`) at
 //! write time; the hour is the UTC hour, which is a local hour in every whole-hour zone.
@@ -55,6 +57,8 @@ pub(super) struct Fact {
     pub(super) cache_read_tokens: i64,
     pub(super) cache_write_tokens: i64,
     pub(super) cost_usd: f64,
+    /// 1 for a refused call (counted as an error only), else 0.
+    pub(super) refused_call: i64,
 }
 
 /// Summed counters of one rollup row.
@@ -70,8 +74,23 @@ pub(super) struct Sums {
 }
 
 impl Sums {
+    /// Adds a call answered with `status`; a refused call (`refused`) adds an error and
+    /// nothing else.
     #[allow(clippy::too_many_arguments)]
-    fn add(&mut self, status: i64, input: i64, output: i64, read: i64, write: i64, cost: f64) {
+    fn add(
+        &mut self,
+        refused: bool,
+        status: i64,
+        input: i64,
+        output: i64,
+        read: i64,
+        write: i64,
+        cost: f64,
+    ) {
+        if refused {
+            self.errors += 1;
+            return;
+        }
         self.requests += 1;
         self.errors += i64::from(status >= 400);
         self.input_tokens += input;
@@ -211,7 +230,7 @@ impl Rollup {
         username: &str,
         team: &str,
         model_id: &str,
-        status: i64,
+        (refused, status): (bool, i64),
         tokens: [i64; 4],
         cost: f64,
     ) {
@@ -224,21 +243,21 @@ impl Rollup {
                 model_id: model_id.to_owned(),
             })
             .or_default()
-            .add(status, i, o, r, w, cost);
+            .add(refused, status, i, o, r, w, cost);
         self.team_day
             .entry(TeamDayKey {
                 day: day.clone(),
                 team: team.to_owned(),
             })
             .or_default()
-            .add(status, i, o, r, w, cost);
+            .add(refused, status, i, o, r, w, cost);
         self.model_day
             .entry(ModelDayKey {
                 day: day.clone(),
                 model_id: model_id.to_owned(),
             })
             .or_default()
-            .add(status, i, o, r, w, cost);
+            .add(refused, status, i, o, r, w, cost);
         self.user_day
             .entry(UserDayKey {
                 day: day.clone(),
@@ -247,7 +266,7 @@ impl Rollup {
                 team: team.to_owned(),
             })
             .or_default()
-            .add(status, i, o, r, w, cost);
+            .add(refused, status, i, o, r, w, cost);
         self.daily
             .entry(DailyKey {
                 day,
@@ -257,7 +276,7 @@ impl Rollup {
                 model_id: model_id.to_owned(),
             })
             .or_default()
-            .add(status, i, o, r, w, cost);
+            .add(refused, status, i, o, r, w, cost);
         self.hourly
             .entry(HourlyKey {
                 hour_ms: created_at - created_at.rem_euclid(HOUR_MS),
@@ -265,12 +284,14 @@ impl Rollup {
                 model_id: model_id.to_owned(),
             })
             .or_default()
-            .add(status, i, o, r, w, cost);
+            .add(refused, status, i, o, r, w, cost);
     }
 
-    /// Adds one inserted record; a call never sent upstream adds nothing.
+    /// Adds one inserted record; a call never sent upstream adds nothing, a refused one
+    /// an error.
     pub(super) fn add(&mut self, r: &RequestRecord) {
-        if !r.counts() {
+        let refused = r.refused.is_some();
+        if !r.counts() && !refused {
             return;
         }
         self.add_parts(
@@ -279,7 +300,7 @@ impl Rollup {
             &r.username,
             &r.team,
             &r.model_id,
-            r.status_code,
+            (refused, r.status_code),
             [
                 r.input_tokens,
                 r.output_tokens,
@@ -298,7 +319,7 @@ impl Rollup {
             &f.username,
             &f.team,
             &f.model_id,
-            f.status_code,
+            (f.refused_call != 0, f.status_code),
             [
                 f.input_tokens,
                 f.output_tokens,
@@ -312,7 +333,8 @@ impl Rollup {
 
 const FACT_COLUMNS: &str = "created_at, COALESCE(user_id, 0) AS user_id, username, team, \
      model_id, status_code, input_tokens, output_tokens, cache_read_tokens, \
-     cache_write_tokens, cost_usd";
+     cache_write_tokens, cost_usd, \
+     CASE WHEN refused IS NULL THEN 0 ELSE 1 END AS refused_call";
 
 impl Store {
     async fn rollup_state(&self, name: &str) -> Result<i64, StoreError> {
@@ -341,7 +363,7 @@ impl Store {
             let next = done.saturating_add(BACKFILL_IDS).min(upto);
             let sql = format!(
                 "SELECT {FACT_COLUMNS} FROM bedrock_requests WHERE id > ? AND id <= ? \
-                    AND {COUNTED}"
+                    AND ({COUNTED} OR refused IS NOT NULL)"
             );
             let n = on_pool!(self, p => {
                 let mut tx = p.begin().await?;

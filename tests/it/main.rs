@@ -14,6 +14,7 @@ mod api_renames;
 mod api_reports;
 mod api_session;
 mod api_tokens;
+mod auto_block_shared;
 mod backstop;
 mod backstop_cli;
 mod backstop_links;

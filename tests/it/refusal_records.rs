@@ -290,6 +290,39 @@ async fn every_refusal_is_recorded(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(totals.requests, 2, "{totals:?}");
+    // ... but every refusal is an error, alike in the store's totals, the rollups behind
+    // `GET /api/v1/aggregates` (the dashboard's error columns) and `usage`'s totals.
+    let rows = gate.store.requests(&UsageFilter::default()).await.unwrap();
+    let refused = |user: Option<&str>| {
+        rows.iter()
+            .filter(|r| r.refused.is_some() && user.is_none_or(|u| r.username == u))
+            .count() as i64
+    };
+    assert!(refused(None) >= 5, "{rows:?}");
+    assert_eq!(totals.errors, refused(None), "{totals:?}");
+    let by_user = api.get_ok("/api/v1/aggregates?group_by=user").await;
+    let errors: i64 = by_user
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["errors"].as_i64().unwrap())
+        .sum();
+    assert_eq!(errors, refused(None), "{by_user}");
+    let requests: i64 = by_user
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["requests"].as_i64().unwrap())
+        .sum();
+    assert_eq!(requests, 2, "refusals are no requests: {by_user}");
+    for user in ["lim", "blo", "bud"] {
+        let cli = cli_usage(&gate, user);
+        assert_eq!(
+            cli["totals"]["errors"].as_i64(),
+            Some(refused(Some(user))),
+            "{user}: {cli}"
+        );
+    }
     assert_eq!(requests_today(&gate, "lim").await, 1);
     assert_eq!(requests_today(&gate, "blo").await, 0);
     assert_eq!(requests_today(&gate, "bud").await, 0);
