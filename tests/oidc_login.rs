@@ -296,10 +296,11 @@ async fn login_writes_a_profile_that_boto3_and_the_aws_cli_use_across_key_expiry
     let out = boto3_converse(home.path(), &gate.url, "gate").await;
     assert!(out.status.success(), "{}", show(&out));
     let records = gate.records(2).await;
-    assert_eq!(records[1].username, "alice@corp.example");
-    assert_ne!(
-        records[1].access_key_id,
-        entry["key"]["access_key_id"].as_str().unwrap()
+    let old_id = entry["key"]["access_key_id"].as_str().unwrap();
+    assert!(records.iter().all(|r| r.username == "alice@corp.example"));
+    assert!(
+        records.iter().any(|r| r.access_key_id != old_id),
+        "a refreshed key made the call after the expiry"
     );
 
     // The AWS CLI with the same profile.
@@ -323,8 +324,9 @@ async fn login_writes_a_profile_that_boto3_and_the_aws_cli_use_across_key_expiry
         let out = run(cmd, "aws bedrock-runtime converse").await;
         assert!(out.status.success(), "{}", show(&out));
         let records = gate.records(3).await;
-        assert_eq!(records[2].username, "alice@corp.example");
-        assert_eq!(records[2].team, "ml");
+        assert!(records
+            .iter()
+            .all(|r| r.username == "alice@corp.example" && r.team == "ml"));
     } else {
         missing("the AWS CLI v1 (python module awscli) is not installed");
     }
