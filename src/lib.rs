@@ -34,6 +34,9 @@
 //!   and drained.
 //! - `api`: the admin API (`/api/v1/` on the admin listener), a thin HTTP layer over
 //!   [`ops`].
+//! - `login`: the developer's side of sign-in (`login`, `credentials`, `logout`): the
+//!   device grant against a trusted issuer, the refresh token kept owner-only, keys
+//!   from `POST /_gate/v1/credentials`; it uses only `identity`'s URL rules.
 //! - [`cli`]: the command line, a thin formatter over [`ops`] and [`serve`].
 //! - `fuzzing` (hidden): thin entry points into the parsers for the fuzz targets in
 //!   `fuzz/` and the corpus replay test; nothing else uses it.
@@ -57,6 +60,7 @@ pub(crate) mod identity;
 pub(crate) mod journal;
 pub(crate) mod lifecycle;
 mod logging;
+pub(crate) mod login;
 pub(crate) mod look_now;
 pub mod metrics;
 pub(crate) mod notify;

@@ -30,6 +30,16 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
+/// Shapes of `credentials`' output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CredentialFormat {
+    /// AWS credential_process: Version, AccessKeyId, SecretAccessKey, Expiration.
+    Process,
+    /// Claude Code's awsCredentialExport: {"Credentials": {AccessKeyId, SecretAccessKey,
+    /// SessionToken, Expiration}}.
+    Claude,
+}
+
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Output {
@@ -88,6 +98,44 @@ pub(crate) enum Command {
     /// TLS certificates for the proxy listener.
     #[command(subcommand)]
     Tls(TlsCommand),
+    /// Sign in to a proxy with your company's identity provider (device code), keep
+    /// the refresh token owner-only, and optionally write an AWS profile that uses it.
+    Login {
+        /// The proxy's URL (e.g. https://bedrock-gate.corp.example).
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The issuer's name on the proxy, when it trusts more than one.
+        #[arg(long, value_name = "NAME")]
+        issuer: Option<String>,
+        /// Write this profile in ~/.aws/config ($AWS_CONFIG_FILE) with
+        /// `credential_process = <this binary> credentials --server URL`.
+        #[arg(long, value_name = "NAME")]
+        aws_profile: Option<String>,
+        /// The region written into the AWS profile.
+        #[arg(long, value_name = "REGION", requires = "aws_profile")]
+        region: Option<String>,
+    },
+    /// Print a short-lived key for the proxy (cached, or silently refreshed with the
+    /// stored refresh token) as AWS `credential_process` JSON.
+    Credentials {
+        /// The proxy's URL, as given to `login`.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// Print only a bearer token (for AWS_BEARER_TOKEN_BEDROCK).
+        #[arg(long, conflicts_with = "format")]
+        bearer: bool,
+        /// `process`: `{"Version": 1, "AccessKeyId", ...}` for credential_process;
+        /// `claude`: `{"Credentials": {...}}` for Claude Code's awsCredentialExport.
+        #[arg(long, value_enum, default_value_t = CredentialFormat::Process)]
+        format: CredentialFormat,
+    },
+    /// Forget the stored sign-in (every one without --server) and revoke its refresh
+    /// token at the identity provider when it has a revocation endpoint.
+    Logout {
+        /// The proxy's URL, as given to `login`.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
     /// Print a shell completion script (e.g. `bedrock-gate completions bash`).
     Completions {
         /// The shell.

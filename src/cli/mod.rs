@@ -11,6 +11,7 @@ mod config_show;
 mod directory;
 mod doctor;
 mod iam;
+mod login;
 mod reports;
 mod table;
 mod tls;
@@ -148,6 +149,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Man { out } => return man(out.as_deref()),
         _ => {}
     }
+    if matches!(
+        cli.command,
+        Command::Login { .. } | Command::Credentials { .. } | Command::Logout { .. }
+    ) {
+        return login::run(cli.output, cli.command).await;
+    }
     let config = Config::load(cli.config.as_deref())?;
     crate::logging::init(&config.log, matches!(cli.command, Command::Serve));
     let out = cli.output;
@@ -198,7 +205,10 @@ async fn dispatch(
         | Command::Doctor
         | Command::Tls(_)
         | Command::Completions { .. }
-        | Command::Man { .. } => {}
+        | Command::Man { .. }
+        | Command::Login { .. }
+        | Command::Credentials { .. }
+        | Command::Logout { .. } => {}
         Command::Migrate => print(
             out,
             &serde_json::json!({"applied": applied}),

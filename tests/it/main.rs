@@ -34,6 +34,7 @@ mod js_sdk;
 mod metrics;
 mod notify;
 mod oidc_credentials;
+mod oidc_login;
 mod oidc_policy;
 mod packaging;
 mod proxy_rejections;

@@ -18,6 +18,13 @@
 // `POST /test/next-token` (body: an ID token) makes the next code exchange at /token
 // answer that ID token instead of the real one, to test a gate that gets a substituted
 // token (another issuer's, or one with another nonce).
+// Device flow (RFC 8628, for tests/oidc_login.rs): the public client `gate-cli` (no secret;
+// grants device_code and refresh_token; `offline_access` gives a refresh token, rotated on
+// use). Revocation (RFC 7009) is on at /token/revocation. Scripted user actions:
+// `GET /test/device-approve?user_code=CODE&user=NAME` enters the code at /device, confirms
+// it and finishes the login and consent as NAME; `GET /test/device-deny?user_code=CODE`
+// aborts it at the confirmation page; `GET /test/device-ttl?secs=N` makes later device
+// codes expire after N seconds.
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -26,6 +33,8 @@ const REDIRECT = 'http://127.0.0.1/callback';
 let idTokenTtl = 3600;
 // Per-request override of a user's groups (`groups=` on /test/id-token).
 let groupsNow = null;
+// Lifetime of new device codes (`/test/device-ttl`).
+let deviceCodeTtl = 600;
 
 const server = http.createServer();
 await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
@@ -55,7 +64,13 @@ let nextToken = null;
 let loginAs = null;
 
 const provider = new Provider(issuer, {
-  clients: [client('gate'), client('other-app'), dashboardClient],
+  clients: [client('gate'), client('other-app'), dashboardClient, {
+    client_id: 'gate-cli',
+    token_endpoint_auth_method: 'none',
+    grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+  }],
   async findAccount(ctx, id) {
     return {
       accountId: id,
@@ -65,11 +80,15 @@ const provider = new Provider(issuer, {
     };
   },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'], groups: ['groups'] },
-  scopes: ['openid', 'email', 'profile', 'groups'],
+  scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
   conformIdTokenClaims: false,
-  features: { devInteractions: { enabled: false } },
+  features: {
+    devInteractions: { enabled: false },
+    deviceFlow: { enabled: true },
+    revocation: { enabled: true },
+  },
   pkce: { required: () => false },
-  ttl: { IdToken: () => idTokenTtl },
+  ttl: { IdToken: () => idTokenTtl, DeviceCode: () => deviceCodeTtl },
 });
 provider.on('server_error', (ctx, err) => console.error('provider error', err));
 const callback = provider.callback();
@@ -85,7 +104,10 @@ async function finishInteraction(req, res) {
   }
   const accountId = pendingAccount;
   const grant = new provider.Grant({ accountId, clientId: details.params.client_id });
-  grant.addOIDCScope('openid email profile groups');
+  // A device-flow request may also ask for `offline_access` (a refresh token).
+  const asked = String(details.params.scope ?? '').split(' ');
+  grant.addOIDCScope(asked.includes('offline_access')
+    ? 'openid email profile groups offline_access' : 'openid email profile groups');
   const grantId = await grant.save();
   await provider.interactionFinished(req, res, { login: { accountId }, consent: { grantId } },
     { mergeWithLastSubmission: false });
@@ -144,8 +166,76 @@ async function idToken(user, clientId, ttl) {
   throw new Error('too many redirects');
 }
 
+// Drives the provider's own device pages (/device) with HTTP requests as a browser
+// would: the code entry form, the confirmation form (confirm or abort), then for a
+// confirmation the login and consent interaction finished as `user`.
+async function deviceAction(userCode, user, approve) {
+  pendingAccount = user;
+  const jar = new Map();
+  const send = async (url, form) => {
+    const r = await fetch(new URL(url, issuer), {
+      method: form ? 'POST' : 'GET',
+      redirect: 'manual',
+      headers: {
+        cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+        ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+      },
+      body: form ? new URLSearchParams(form) : undefined,
+    });
+    for (const c of r.headers.getSetCookie()) {
+      const [pair] = c.split(';');
+      const i = pair.indexOf('=');
+      jar.set(pair.slice(0, i), pair.slice(i + 1));
+    }
+    return r;
+  };
+  const xsrfOf = (html) => {
+    const m = html.match(/name="xsrf" value="([^"]+)"/);
+    if (!m) throw new Error(`no xsrf in the device page: ${html.slice(0, 200)}`);
+    return m[1];
+  };
+  const entry = await send('/device');
+  const xsrf = xsrfOf(await entry.text());
+  const confirmPage = await send('/device', { xsrf, user_code: userCode });
+  const html = await confirmPage.text();
+  if (confirmPage.status !== 200 || !html.includes('op.deviceConfirmForm')) {
+    throw new Error(`the code was not accepted: ${confirmPage.status} ${html.slice(0, 300)}`);
+  }
+  const form = { xsrf: xsrfOf(html), user_code: userCode };
+  if (!approve) {
+    const r = await send('/device', { ...form, abort: 'yes' });
+    return `aborted ${r.status}`;
+  }
+  let r = await send('/device', { ...form, confirm: 'yes' });
+  for (let hop = 0; hop < 10; hop++) {
+    const loc = r.headers.get('location');
+    if (!loc) {
+      const body = await r.text();
+      if (r.status !== 200) throw new Error(`device approval ended with ${r.status}: ${body.slice(0, 300)}`);
+      return 'approved';
+    }
+    r = await send(loc);
+  }
+  throw new Error('too many redirects');
+}
+
 server.on('request', async (req, res) => {
   try {
+    if (req.url.startsWith('/test/device-')) {
+      const p = new URL(req.url, issuer).searchParams;
+      let text;
+      if (req.url.startsWith('/test/device-ttl')) {
+        deviceCodeTtl = Number(p.get('secs'));
+        text = 'ok';
+      } else {
+        groupsNow = p.has('groups') ? p.get('groups').split(',').filter(Boolean) : null;
+        text = await deviceAction(p.get('user_code'), p.get('user') ?? 'alice',
+          req.url.startsWith('/test/device-approve'));
+      }
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(text);
+      return;
+    }
     if (req.url.startsWith('/interaction/')) {
       await finishInteraction(req, res);
       return;
