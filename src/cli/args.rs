@@ -46,6 +46,24 @@ pub(crate) enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Copy the SQLite database online (`VACUUM INTO`) into FILE, and its master key
+    /// into FILE.key, both mode 0600. For MySQL see docs/OPERATIONS.md.
+    Backup {
+        /// Where the copy goes; it must not exist.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Ask the running service's admin listener for /healthz (exit 0 on 200, else 1);
+    /// the container's HEALTHCHECK.
+    Health {
+        /// Ask /readyz instead: the database answers and upstream credentials are loaded.
+        #[arg(long)]
+        ready: bool,
+        /// The admin listener's address (default: admin.listen, loopback if it listens
+        /// on every interface).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Teams and their shared limits (`group` is an alias).
     #[command(subcommand, alias = "group")]
     Team(TeamCommand),
@@ -60,6 +78,9 @@ pub(crate) enum Command {
     Pricing(PricingCommand),
     /// Per-request records and totals.
     Usage(UsageArgs),
+    /// The usage rollups behind reports and the dashboard.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
     /// The blocking audit log, newest first.
     Audit {
         /// Only this user's entries.
@@ -460,6 +481,15 @@ pub(crate) enum KeyCommand {
         /// The key's access key id.
         access_key_id: String,
     },
+}
+
+/// `reports ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportsCommand {
+    /// Re-sum the usage rollups from the stored request rows by local day in the
+    /// current quota.timezone (after changing it). Stop every proxy first: a call
+    /// recorded while it runs can be counted twice.
+    Rebuild,
 }
 
 /// `pricing ...`

@@ -5,11 +5,13 @@
 
 mod admin;
 pub(crate) mod args;
+mod backup;
 mod blocking;
 mod cloudtrail;
 mod config_show;
 mod directory;
 mod doctor;
+mod health;
 mod iam;
 mod reports;
 mod table;
@@ -155,6 +157,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => return serve(config).await,
         Command::Config(_) => return config_show::show(&config, out),
         Command::Doctor => return doctor::doctor(&config, out).await,
+        Command::Health { ready, addr } => {
+            return health::health(&config, out, *addr, *ready).await
+        }
+        Command::Backup { to } => return backup::backup(&config, out, to).await,
         c if only_reads(c) => OpenMode::MustExist,
         _ => OpenMode::CreateIfMissing,
     };
@@ -196,6 +202,8 @@ async fn dispatch(
         Command::Serve
         | Command::Config(_)
         | Command::Doctor
+        | Command::Health { .. }
+        | Command::Backup { .. }
         | Command::Tls(_)
         | Command::Completions { .. }
         | Command::Man { .. } => {}
@@ -209,6 +217,7 @@ async fn dispatch(
         Command::Key(cmd) => directory::key(ops, out, cmd, actor).await?,
         Command::Pricing(cmd) => reports::pricing(ops, out, cmd, actor).await?,
         Command::Usage(args) => reports::usage(ops, out, args).await?,
+        Command::Reports(args::ReportsCommand::Rebuild) => reports::rebuild(ops, out).await?,
         Command::Audit { user, limit } => blocking::audit(ops, out, user, limit).await?,
         Command::Reset => blocking::reset(ops, out, actor).await?,
         Command::Admin(cmd) => admin::admin(ops, out, cmd, actor).await?,

@@ -14,6 +14,7 @@ pub(crate) mod admin_audit;
 pub(crate) mod admin_sessions;
 pub mod admin_tokens;
 pub mod aggregates;
+pub mod backup;
 pub(crate) mod block_rule;
 pub mod blocking;
 pub mod cloudtrail_files;
