@@ -16,8 +16,9 @@ pub(crate) struct Cli {
     /// /etc/bedrock-gate/bedrock-gate.toml if it exists, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    /// Output format: text for people, json for exactly one JSON document on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text,
+          value_name = "text|json", hide_possible_values = true)]
     pub(crate) output: Output,
     /// Who the audit rows name for this command's changes (`cli:NAME`; 1 to 64
     /// letters, digits, `.`, `_`, `-`, `@`), for automation; give it before the

@@ -97,8 +97,11 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-/// clap's error in at most two lines: what is wrong, then the usage of the command.
+/// clap's error in at most two lines: what is wrong, then the usage of the command. A
+/// misspelt flag or subcommand gets clap's "did you mean" instead of a usage line (the
+/// usage clap prints then shows the suggested flag as if it were required).
 fn short_usage_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let mut first = lines
@@ -116,12 +119,44 @@ fn short_usage_error(e: &clap::Error) -> String {
         first = format!("{first} {}", listed.join(" "));
         rest.drain(..listed.len());
     }
-    let usage = rest
-        .iter()
-        .find(|l| l.starts_with("Usage:"))
+    let usage = rest.iter().find(|l| l.starts_with("Usage:"));
+    let suggested = [ContextKind::SuggestedArg, ContextKind::SuggestedSubcommand]
+        .into_iter()
+        .find_map(|kind| match e.get(kind) {
+            Some(ContextValue::String(s)) => Some(s.clone()),
+            Some(ContextValue::Strings(v)) if !v.is_empty() => Some(v.join("' or '")),
+            _ => None,
+        });
+    let unknown = matches!(
+        e.kind(),
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand
+    );
+    if unknown {
+        let hint = suggested
+            .map(|s| format!("; did you mean '{s}'?"))
+            .unwrap_or_default();
+        return format!("{first}{hint}\n(see `{} --help`)", command_path(usage.copied()));
+    }
+    let usage = usage
         .map(|u| format!("\n{u} (see --help)"))
         .unwrap_or_default();
     format!("{first}{usage}")
+}
+
+/// `bedrock-gate user set-limits`: the words of clap's usage line before the first
+/// option or argument.
+fn command_path(usage: Option<&str>) -> String {
+    let words: Vec<&str> = usage
+        .map(|u| u.trim_start_matches("Usage:").split_whitespace())
+        .into_iter()
+        .flatten()
+        .take_while(|w| !w.starts_with(['-', '<', '[']))
+        .collect();
+    if words.is_empty() {
+        "bedrock-gate".to_string()
+    } else {
+        words.join(" ")
+    }
 }
 
 fn one_sentence(e: &anyhow::Error) -> String {

@@ -53,12 +53,20 @@ fn errors_name_the_key() {
     assert_eq!(e.key, "proxy.listen");
     let e = load("[proxy]\nlisen = \"1.2.3.4:5\"\n", &[]).unwrap_err();
     assert_eq!(e.key, "proxy.lisen", "{e}");
-    assert_eq!(e.message, "unknown key");
+    assert_eq!(e.message, "unknown key; did you mean `listen`?");
     let e = load("[proxyy]\nlisten = \"1.2.3.4:5\"\n", &[]).unwrap_err();
     assert_eq!(
         (e.key.as_str(), e.message.as_str()),
-        ("proxyy", "unknown section")
+        ("proxyy", "unknown section; did you mean `proxy`?")
     );
+    let e = load("[quota]\ndefault_daly_requests = 5\n", &[]).unwrap_err();
+    assert_eq!(
+        e.message,
+        "unknown key; did you mean `default_daily_requests`?"
+    );
+    // Nothing close: no suggestion.
+    let e = load("[quota]\nzebra = 5\n", &[]).unwrap_err();
+    assert_eq!(e.message, "unknown key");
     let e = load("[quota]\ntimezone = \"Mars/Olympus\"\n", &[]).unwrap_err();
     assert_eq!(e.key, "quota.timezone");
     let e = load("[proxy]\nmax_body_bytes = \"big\"\n", &[]).unwrap_err();
