@@ -24,7 +24,14 @@ mod tests {
 
     #[test]
     fn formula_starts_are_defused_and_other_text_is_kept() {
-        for bad in ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"] {
+        for bad in [
+            "=cmd|' /C calc'!A0",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+        ] {
             assert_eq!(defuse(bad), format!("'{bad}"), "{bad:?}");
         }
         for fine in ["alice", "", "claude-code/1.0 (=x)", "1-2", "'quoted"] {

@@ -108,10 +108,7 @@ async fn usage_shows_a_call_of_a_fraction_of_a_cent_as_the_dashboard_does() {
         record.cost_usd
     );
     let shown = format!("{:.6}", record.cost_usd);
-    let shown = format!(
-        "${}",
-        shown.trim_end_matches('0').trim_end_matches('.')
-    );
+    let shown = format!("${}", shown.trim_end_matches('0').trim_end_matches('.'));
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gate.toml");
     use base64::Engine as _;
@@ -126,7 +123,13 @@ async fn usage_shows_a_call_of_a_fraction_of_a_cent_as_the_dashboard_does() {
     .unwrap();
     let out = run(
         dir.path(),
-        &["--config", config.to_str().unwrap(), "usage", "--user", "alice"],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "usage",
+            "--user",
+            "alice",
+        ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();

@@ -23,7 +23,10 @@ fn block(name: &str) -> String {
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/OPERATIONS.md"))
             .unwrap();
     let marker = format!("<!-- ops:{name} -->\n```sh\n");
-    let start = guide.find(&marker).unwrap_or_else(|| panic!("no block {name}")) + marker.len();
+    let start = guide
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no block {name}"))
+        + marker.len();
     let len = guide[start..].find("```").unwrap();
     guide[start..start + len].to_string()
 }
@@ -85,7 +88,13 @@ fn cli(config: &Path, args: &[&str]) -> String {
 
 /// A configuration as a deployment has it: the database by absolute URL, the master key
 /// beside an SQLite database unless `master_key` is given.
-fn write_config(root: &Path, state: &Path, db_url: &str, upstream: &str, master_key: bool) -> PathBuf {
+fn write_config(
+    root: &Path,
+    state: &Path,
+    db_url: &str,
+    upstream: &str,
+    master_key: bool,
+) -> PathBuf {
     use base64::Engine as _;
     let key = if master_key {
         format!(
@@ -145,7 +154,10 @@ async fn signed_call(proxy: &str, key: &serde_json::Value) -> u16 {
         SystemTime::now(),
         &headers,
     );
-    let refs: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refs: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     raw_post(&url, &refs, BODY).await.0
 }
 
@@ -169,7 +181,11 @@ where
 fn usernames(config: &Path) -> Vec<String> {
     let list: serde_json::Value =
         serde_json::from_str(&cli(config, &["--output", "json", "user", "list"])).unwrap();
-    let rows = list.as_array().or_else(|| list["users"].as_array()).unwrap().clone();
+    let rows = list
+        .as_array()
+        .or_else(|| list["users"].as_array())
+        .unwrap()
+        .clone();
     rows.iter()
         .map(|u| u["username"].as_str().unwrap().to_string())
         .collect()
@@ -203,7 +219,10 @@ async fn the_guide_backs_up_a_serving_sqlite_database_and_restores_it_with_its_k
 
     // The backup, while the proxy serves.
     let paths = [
-        ("/etc/bedrock-gate/bedrock-gate.toml", config.display().to_string()),
+        (
+            "/etc/bedrock-gate/bedrock-gate.toml",
+            config.display().to_string(),
+        ),
         ("/var/backups/bedrock-gate", backups.display().to_string()),
         ("/var/lib/bedrock-gate", state.display().to_string()),
     ];
@@ -250,7 +269,10 @@ async fn the_guide_backs_up_a_serving_sqlite_database_and_restores_it_with_its_k
         "the restored key's secret decrypts with the restored master key"
     );
     assert!(
-        !serve.all().iter().any(|l| l.contains("could not be decrypted")),
+        !serve
+            .all()
+            .iter()
+            .any(|l| l.contains("could not be decrypted")),
         "{:?}",
         serve.all()
     );
@@ -291,8 +313,18 @@ async fn the_guide_dumps_and_restores_a_mysql_database() {
         .args(["-e", &format!("CREATE DATABASE {db}")])
         .output()
         .unwrap();
-    assert!(admin.status.success(), "{}", String::from_utf8_lossy(&admin.stderr));
-    let config = write_config(root.path(), &state, &format!("{server}/{db}"), &upstream.url(), true);
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let config = write_config(
+        root.path(),
+        &state,
+        &format!("{server}/{db}"),
+        &upstream.url(),
+        true,
+    );
     cli(&config, &["team", "create", "research"]);
     cli(&config, &["user", "create", "alice", "Alice", "research"]);
     let key: serde_json::Value = serde_json::from_str(&cli(
@@ -306,8 +338,17 @@ async fn the_guide_dumps_and_restores_a_mysql_database() {
     let dump = block("mysql-backup");
     let first = dump.lines().next().unwrap();
     assert!(first.starts_with("DB=gate"), "{first}");
-    run_block(&dump.replacen(first, &format!("DB={db}"), 1), &paths, &client_env);
-    let file = std::fs::read_dir(&backups).unwrap().next().unwrap().unwrap().path();
+    run_block(
+        &dump.replacen(first, &format!("DB={db}"), 1),
+        &paths,
+        &client_env,
+    );
+    let file = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
 
     let restore = block("mysql-restore");
     let first = restore.lines().next().unwrap();
@@ -346,7 +387,9 @@ fn rand_suffix() -> u32 {
 
 /// `mysql://user[:password]@host:port`: the client's host, port and user.
 fn server_parts(server: &str) -> (String, String, String) {
-    let rest = server.trim_start_matches("mysql://").trim_start_matches("mariadb://");
+    let rest = server
+        .trim_start_matches("mysql://")
+        .trim_start_matches("mariadb://");
     let (user, host) = rest.split_once('@').unwrap_or(("root", rest));
     let user = user.split(':').next().unwrap().to_string();
     let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
@@ -355,13 +398,21 @@ fn server_parts(server: &str) -> (String, String, String) {
 
 fn mysql_args(server: &str) -> Vec<String> {
     let (host, port, user) = server_parts(server);
-    vec![format!("--host={host}"), format!("--port={port}"), format!("--user={user}")]
+    vec![
+        format!("--host={host}"),
+        format!("--port={port}"),
+        format!("--user={user}"),
+    ]
 }
 
 /// The client's settings as the guide expects them from the environment.
 fn mysql_env(server: &str) -> Vec<(&'static str, String)> {
     let (host, port, user) = server_parts(server);
-    vec![("MYSQL_HOST", host), ("MYSQL_TCP_PORT", port), ("USER", user)]
+    vec![
+        ("MYSQL_HOST", host),
+        ("MYSQL_TCP_PORT", port),
+        ("USER", user),
+    ]
 }
 
 #[tokio::test]
@@ -390,12 +441,27 @@ async fn health_exits_0_while_the_service_answers_and_1_when_it_does_not() {
             .unwrap()
     };
     let up = health(&[]);
-    assert_eq!(up.status.code(), Some(0), "{}", String::from_utf8_lossy(&up.stderr));
+    assert_eq!(
+        up.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
     assert!(String::from_utf8_lossy(&up.stdout).contains("/healthz: 200"));
-    until("health --ready", || async { if health(&["--ready"]).status.code() == Some(0) { 200 } else { 503 } }).await;
+    until("health --ready", || async {
+        if health(&["--ready"]).status.code() == Some(0) {
+            200
+        } else {
+            503
+        }
+    })
+    .await;
     serve.stop();
     let down = health(&[]);
     assert_eq!(down.status.code(), Some(1));
     let err = String::from_utf8_lossy(&down.stderr);
-    assert!(err.contains("cannot connect to the admin listener"), "{err}");
+    assert!(
+        err.contains("cannot connect to the admin listener"),
+        "{err}"
+    );
 }

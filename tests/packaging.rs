@@ -131,9 +131,10 @@ fn self_signed_writes_an_owner_only_key_and_keeps_existing_files() {
 /// The Dockerfile's instructions (continuation lines joined, comments dropped), each as
 /// (INSTRUCTION, rest), per build stage.
 fn dockerfile_stages() -> Vec<Vec<(String, String)>> {
-    let text =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"))
-            .unwrap();
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Dockerfile"),
+    )
+    .unwrap();
     let mut joined = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
@@ -196,7 +197,11 @@ fn the_image_builds_with_the_lock_runs_as_non_root_and_checks_its_health() {
         .map(|(_, r)| r.clone())
         .expect("the runtime stage has a HEALTHCHECK");
     // Exec form: the distroless image has no shell for the shell form.
-    let cmd = health.split_once("CMD").expect("HEALTHCHECK ... CMD").1.trim();
+    let cmd = health
+        .split_once("CMD")
+        .expect("HEALTHCHECK ... CMD")
+        .1
+        .trim();
     let argv: Vec<String> = serde_json::from_str(cmd).expect("HEALTHCHECK CMD in exec form");
     assert_eq!(argv[0], "/usr/local/bin/bedrock-gate");
     assert_eq!(argv[1], "health");
@@ -238,8 +243,10 @@ fn compose_builds_the_image_once_and_says_why_bearer_tokens_need_tls() {
             body.push(line);
         }
     }
-    let gates: Vec<&(String, Vec<&str>)> =
-        services.iter().filter(|(n, _)| n.starts_with("gate")).collect();
+    let gates: Vec<&(String, Vec<&str>)> = services
+        .iter()
+        .filter(|(n, _)| n.starts_with("gate"))
+        .collect();
     assert!(gates.len() >= 2, "{services:?}");
     let builders = gates
         .iter()
@@ -264,8 +271,14 @@ fn compose_builds_the_image_once_and_says_why_bearer_tokens_need_tls() {
         );
     }
     // Plain HTTP published on loopback only, and the file says why bearer tokens need TLS.
-    for port in code.iter().filter(|l| l.trim_start().starts_with("- \"") && l.contains(":80")) {
-        assert!(port.contains("127.0.0.1:"), "published beyond loopback: {port}");
+    for port in code
+        .iter()
+        .filter(|l| l.trim_start().starts_with("- \"") && l.contains(":80"))
+    {
+        assert!(
+            port.contains("127.0.0.1:"),
+            "published beyond loopback: {port}"
+        );
     }
     assert!(text.contains("bearer tokens"), "compose.yaml explains TLS");
     assert!(text.contains("BEDROCK_GATE_PROXY__TLS_CERT"));

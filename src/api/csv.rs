@@ -120,7 +120,10 @@ mod tests {
 
     #[test]
     fn text_cells_are_defused_and_numbers_kept() {
-        assert_eq!(cell(Some(&json!("=HYPERLINK(\"http://x\")"))), "'=HYPERLINK(\"http://x\")");
+        assert_eq!(
+            cell(Some(&json!("=HYPERLINK(\"http://x\")"))),
+            "'=HYPERLINK(\"http://x\")"
+        );
         assert_eq!(cell(Some(&json!("@user-agent"))), "'@user-agent");
         assert_eq!(cell(Some(&json!("\tx"))), "'\tx");
         assert_eq!(cell(Some(&json!(-3))), "-3");

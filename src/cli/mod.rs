@@ -135,7 +135,10 @@ fn short_usage_error(e: &clap::Error) -> String {
         let hint = suggested
             .map(|s| format!("; did you mean '{s}'?"))
             .unwrap_or_default();
-        return format!("{first}{hint}\n(see `{} --help`)", command_path(usage.copied()));
+        return format!(
+            "{first}{hint}\n(see `{} --help`)",
+            command_path(usage.copied())
+        );
     }
     let usage = usage
         .map(|u| format!("\n{u} (see --help)"))

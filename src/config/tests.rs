@@ -152,7 +152,10 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     assert_eq!(c.proxy.limits, d.proxy.limits);
     assert_eq!(c.quota.store_timeout, d.quota.store_timeout);
     assert_eq!(d.quota.store_timeout, std::time::Duration::from_secs(2));
-    assert_eq!((c.log.format, &c.log.level, c.log.access), (d.log.format, &d.log.level, d.log.access));
+    assert_eq!(
+        (c.log.format, &c.log.level, c.log.access),
+        (d.log.format, &d.log.level, d.log.access)
+    );
     assert_eq!(c.oidc, d.oidc);
 }
 

@@ -64,12 +64,7 @@ pub async fn backup(config: &Config, to: &Path) -> Result<BackupView, OpsError> 
             ),
         ),
     };
-    let store = Store::open(
-        &config.database,
-        config.quota.timezone,
-        OpenMode::MustExist,
-    )
-    .await?;
+    let store = Store::open(&config.database, config.quota.timezone, OpenMode::MustExist).await?;
     let written = write_backup(&store, to, key_source.as_deref(), &key_copy).await;
     store.close().await;
     written?;

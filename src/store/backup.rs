@@ -23,7 +23,10 @@ impl Store {
                 target.display()
             ))
         })?;
-        sqlx::query("VACUUM INTO ?").bind(name).execute(pool).await?;
+        sqlx::query("VACUUM INTO ?")
+            .bind(name)
+            .execute(pool)
+            .await?;
         Ok(())
     }
 }
