@@ -28,7 +28,7 @@ pub(super) async fn health(
         .await
         .map_err(|_| anyhow::anyhow!("http://{addr}{path} did not answer within 5 s"))??;
     let body_json: serde_json::Value =
-        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body.clone()));
+        serde_json::from_str(&body).unwrap_or_else(|_| serde_json::Value::String(body.clone()));
     if status != 200 {
         bail!("http://{addr}{path} answered {status}: {}", body.trim());
     }
