@@ -213,6 +213,20 @@ fn records_table(records: &[RecordView], tz: chrono_tz::Tz) -> String {
     table("records", &cols, rows)
 }
 
+/// `reports rebuild`: the rollups summed again in the current time zone.
+pub(super) async fn rebuild(ops: &Ops, out: Output) -> anyhow::Result<()> {
+    let rows = ops.rebuild_rollups().await?;
+    super::print(
+        out,
+        &serde_json::json!({"rows_summed": rows, "timezone": ops.timezone().name()}),
+        format!(
+            "usage rollups rebuilt from {rows} stored request row(s), days in {}",
+            ops.timezone().name()
+        ),
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,18 +247,4 @@ mod tests {
         assert_eq!(price_text(0.00025), "$0.00025");
         assert_eq!(price_text(0.1 + 0.2), "$0.30");
     }
-}
-
-/// `reports rebuild`: the rollups summed again in the current time zone.
-pub(super) async fn rebuild(ops: &Ops, out: Output) -> anyhow::Result<()> {
-    let rows = ops.rebuild_rollups().await?;
-    super::print(
-        out,
-        &serde_json::json!({"rows_summed": rows, "timezone": ops.timezone().name()}),
-        format!(
-            "usage rollups rebuilt from {rows} stored request row(s), days in {}",
-            ops.timezone().name()
-        ),
-    );
-    Ok(())
 }

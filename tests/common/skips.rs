@@ -9,7 +9,9 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 
 /// The file this process's skips go to.
 fn skip_file() -> PathBuf {
@@ -30,8 +32,7 @@ pub fn skipped(what: &str) {
     let first = SEEN
         .get_or_init(Default::default)
         .lock()
-        .map(|mut seen| seen.insert((test.clone(), what.clone())))
-        .unwrap_or(false);
+        .insert((test.clone(), what.clone()));
     if !first {
         return;
     }
