@@ -33,5 +33,9 @@ VOLUME ["/var/lib/bedrock-gate"]
 WORKDIR /var/lib/bedrock-gate
 USER nonroot
 EXPOSE 8080 8081
+# `health` asks the admin listener's /healthz (admin.listen, on loopback): no shell or
+# curl in this image. Use `health --ready` in an orchestrator's readiness probe.
+HEALTHCHECK --interval=15s --timeout=6s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/bedrock-gate", "health"]
 ENTRYPOINT ["/usr/local/bin/bedrock-gate"]
 CMD ["serve"]

@@ -8,6 +8,12 @@
 //! - `hash`: hex and SHA-256 helpers (a leaf).
 //! - `calendar`: local days and months in `quota.timezone`, DST-aware (a leaf).
 //! - [`request_id`]: the one id of a call, in its response header and its record (a leaf).
+//! - `spreadsheet`: CSV cells defused against spreadsheet formulas, for every CSV
+//!   written (a leaf).
+//! - [`cloudtrail`]: CloudTrail records of direct Bedrock calls read from log files
+//!   (a leaf).
+//! - `look_now`: a call with an unknown key asks the change watcher to look at the
+//!   database now (a leaf).
 //! - [`error`]: the one error type of the request path and its Bedrock-shaped responses.
 //! - [`snapshot`]: a shared value replaced whole by a background task, read without
 //!   waiting.
@@ -25,10 +31,15 @@
 //! - `sigv4`: SigV4 itself, once for verifying callers and signing for upstream.
 //! - [`auth`]: proxy-issued keys in memory, SigV4 verification and bearer tokens.
 //! - [`quota`]: limits and budgets enforced in memory, capacity drawn from the database.
+//! - [`ratelimit`]: short-term limits (requests and tokens per minute, calls in
+//!   flight) per user and team, in memory.
 //! - [`usage`]: token usage read from responses, prices, and the request-record writer.
 //! - `events`: delivering outbox events to their subscribers, off the request path.
 //! - `notify`: email and webhook subscribers, system alerts, message templates.
 //! - [`ops`]: the service layer, owner of every product rule the front ends apply.
+//! - `iam`: the IAM side of the CloudTrail/IAM backstop (deny policies on the IAM
+//!   users of blocked users, provisioning).
+//! - `identity`: OpenID Connect ID tokens exchanged for short-lived proxy keys.
 //! - [`proxy`]: the listener, routing, re-signing and forwarding.
 //! - [`serve`]: the running process: the application built, its tasks and listeners run
 //!   and drained.
@@ -37,6 +48,8 @@
 //! - `login`: the developer's side of sign-in (`login`, `credentials`, `logout`): the
 //!   device grant against a trusted issuer, the refresh token kept owner-only, keys
 //!   from `POST /_gate/v1/credentials`; it uses only `identity`'s URL rules.
+//! - `dashboard`: the web dashboard's page and scripts on the admin listener, over the
+//!   admin API.
 //! - [`cli`]: the command line, a thin formatter over [`ops`] and [`serve`].
 //! - `fuzzing` (hidden): thin entry points into the parsers for the fuzz targets in
 //!   `fuzz/` and the corpus replay test; nothing else uses it.
@@ -73,6 +86,7 @@ pub(crate) mod scim;
 pub mod serve;
 mod sigv4;
 pub mod snapshot;
+mod spreadsheet;
 pub mod store;
 pub mod usage;
 

@@ -103,12 +103,32 @@ pub(crate) fn csv_stream<T: Serialize + Send + 'static>(
     response
 }
 
-/// One cell: strings as they are, numbers and booleans as JSON writes them, `null` (or
+/// One cell: strings as they are (formula starts defused, `crate::spreadsheet`), numbers and booleans as JSON writes them, `null` (or
 /// a missing field) empty, objects and arrays as their JSON text.
 fn cell(v: Option<&serde_json::Value>) -> String {
     match v {
         None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::String(s)) => crate::spreadsheet::defuse(s).into_owned(),
         Some(other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+    use serde_json::json;
+
+    #[test]
+    fn text_cells_are_defused_and_numbers_kept() {
+        assert_eq!(
+            cell(Some(&json!("=HYPERLINK(\"http://x\")"))),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        assert_eq!(cell(Some(&json!("@user-agent"))), "'@user-agent");
+        assert_eq!(cell(Some(&json!("\tx"))), "'\tx");
+        assert_eq!(cell(Some(&json!(-3))), "-3");
+        assert_eq!(cell(Some(&json!(-0.5))), "-0.5");
+        assert_eq!(cell(Some(&json!("alice"))), "alice");
+        assert_eq!(cell(None), "");
     }
 }

@@ -16,8 +16,9 @@ pub(crate) struct Cli {
     /// /etc/bedrock-gate/bedrock-gate.toml if it exists, else built-in defaults).
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, global = true, value_enum, default_value_t = Output::Text)]
+    /// Output format: text for people, json for exactly one JSON document on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Text,
+          value_name = "text|json", hide_possible_values = true)]
     pub(crate) output: Output,
     /// Who the audit rows name for this command's changes (`cli:NAME`; 1 to 64
     /// letters, digits, `.`, `_`, `-`, `@`), for automation; give it before the
@@ -56,6 +57,24 @@ pub(crate) enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Copy the SQLite database online (`VACUUM INTO`) into FILE, and its master key
+    /// into FILE.key, both mode 0600. For MySQL see docs/OPERATIONS.md.
+    Backup {
+        /// Where the copy goes; it must not exist.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Ask the running service's admin listener for /healthz (exit 0 on 200, else 1);
+    /// the container's HEALTHCHECK.
+    Health {
+        /// Ask /readyz instead: the database answers and upstream credentials are loaded.
+        #[arg(long)]
+        ready: bool,
+        /// The admin listener's address (default: admin.listen, loopback if it listens
+        /// on every interface).
+        #[arg(long, value_name = "HOST:PORT")]
+        addr: Option<std::net::SocketAddr>,
+    },
     /// Teams and their shared limits (`group` is an alias).
     #[command(subcommand, alias = "group")]
     Team(TeamCommand),
@@ -70,6 +89,9 @@ pub(crate) enum Command {
     Pricing(PricingCommand),
     /// Per-request records and totals.
     Usage(UsageArgs),
+    /// The usage rollups behind reports and the dashboard.
+    #[command(subcommand)]
+    Reports(ReportsCommand),
     /// The blocking audit log, newest first.
     Audit {
         /// Only this user's entries.
@@ -512,6 +534,15 @@ pub(crate) enum KeyCommand {
         /// The key's access key id.
         access_key_id: String,
     },
+}
+
+/// `reports ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReportsCommand {
+    /// Re-sum the usage rollups from the stored request rows by local day in the
+    /// current quota.timezone (after changing it). Stop every proxy first: a call
+    /// recorded while it runs can be counted twice.
+    Rebuild,
 }
 
 /// `pricing ...`

@@ -5,11 +5,13 @@
 
 mod admin;
 pub(crate) mod args;
+mod backup;
 mod blocking;
 mod cloudtrail;
 mod config_show;
 mod directory;
 mod doctor;
+mod health;
 mod iam;
 mod login;
 mod reports;
@@ -96,8 +98,11 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
-/// clap's error in at most two lines: what is wrong, then the usage of the command.
+/// clap's error in at most two lines: what is wrong, then the usage of the command. A
+/// misspelt flag or subcommand gets clap's "did you mean" instead of a usage line (the
+/// usage clap prints then shows the suggested flag as if it were required).
 fn short_usage_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let mut first = lines
@@ -115,12 +120,47 @@ fn short_usage_error(e: &clap::Error) -> String {
         first = format!("{first} {}", listed.join(" "));
         rest.drain(..listed.len());
     }
-    let usage = rest
-        .iter()
-        .find(|l| l.starts_with("Usage:"))
+    let usage = rest.iter().find(|l| l.starts_with("Usage:"));
+    let suggested = [ContextKind::SuggestedArg, ContextKind::SuggestedSubcommand]
+        .into_iter()
+        .find_map(|kind| match e.get(kind) {
+            Some(ContextValue::String(s)) => Some(s.clone()),
+            Some(ContextValue::Strings(v)) if !v.is_empty() => Some(v.join("' or '")),
+            _ => None,
+        });
+    let unknown = matches!(
+        e.kind(),
+        ErrorKind::UnknownArgument | ErrorKind::InvalidSubcommand
+    );
+    if unknown {
+        let hint = suggested
+            .map(|s| format!("; did you mean '{s}'?"))
+            .unwrap_or_default();
+        return format!(
+            "{first}{hint}\n(see `{} --help`)",
+            command_path(usage.copied())
+        );
+    }
+    let usage = usage
         .map(|u| format!("\n{u} (see --help)"))
         .unwrap_or_default();
     format!("{first}{usage}")
+}
+
+/// `bedrock-gate user set-limits`: the words of clap's usage line before the first
+/// option or argument.
+fn command_path(usage: Option<&str>) -> String {
+    let words: Vec<&str> = usage
+        .map(|u| u.trim_start_matches("Usage:").split_whitespace())
+        .into_iter()
+        .flatten()
+        .take_while(|w| !w.starts_with(['-', '<', '[']))
+        .collect();
+    if words.is_empty() {
+        "bedrock-gate".to_string()
+    } else {
+        words.join(" ")
+    }
 }
 
 fn one_sentence(e: &anyhow::Error) -> String {
@@ -162,6 +202,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => return serve(config).await,
         Command::Config(_) => return config_show::show(&config, out),
         Command::Doctor => return doctor::doctor(&config, out).await,
+        Command::Health { ready, addr } => {
+            return health::health(&config, out, *addr, *ready).await
+        }
+        Command::Backup { to } => return backup::backup(&config, out, to).await,
         c if only_reads(c) => OpenMode::MustExist,
         _ => OpenMode::CreateIfMissing,
     };
@@ -203,6 +247,8 @@ async fn dispatch(
         Command::Serve
         | Command::Config(_)
         | Command::Doctor
+        | Command::Health { .. }
+        | Command::Backup { .. }
         | Command::Tls(_)
         | Command::Completions { .. }
         | Command::Man { .. }
@@ -219,6 +265,7 @@ async fn dispatch(
         Command::Key(cmd) => directory::key(ops, out, cmd, actor).await?,
         Command::Pricing(cmd) => reports::pricing(ops, out, cmd, actor).await?,
         Command::Usage(args) => reports::usage(ops, out, args).await?,
+        Command::Reports(args::ReportsCommand::Rebuild) => reports::rebuild(ops, out).await?,
         Command::Audit { user, limit } => blocking::audit(ops, out, user, limit).await?,
         Command::Reset => blocking::reset(ops, out, actor).await?,
         Command::Admin(cmd) => admin::admin(ops, out, cmd, actor).await?,

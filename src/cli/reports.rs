@@ -138,13 +138,10 @@ const CSV_HEADER: &str = "time,username,team,person,tool,model_id,operation,stat
 input_tokens,output_tokens,cache_read_tokens,cache_write_tokens,cost_usd,latency_ms,\
 usage_source,source_ip,upstream_request_id";
 
-/// Quotes a CSV field when it needs it (RFC 4180), and defuses spreadsheet formulas.
+/// Quotes a CSV field when it needs it (RFC 4180), and defuses spreadsheet formulas
+/// (`crate::spreadsheet`).
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    };
+    let s = crate::spreadsheet::defuse(s).into_owned();
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -218,6 +215,20 @@ fn records_table(records: &[RecordView], tz: chrono_tz::Tz) -> String {
     table("records", &cols, rows)
 }
 
+/// `reports rebuild`: the rollups summed again in the current time zone.
+pub(super) async fn rebuild(ops: &Ops, out: Output) -> anyhow::Result<()> {
+    let rows = ops.rebuild_rollups().await?;
+    super::print(
+        out,
+        &serde_json::json!({"rows_summed": rows, "timezone": ops.timezone().name()}),
+        format!(
+            "usage rollups rebuilt from {rows} stored request row(s), days in {}",
+            ops.timezone().name()
+        ),
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +239,7 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("\t=cmd()"), "'\t=cmd()");
     }
 
     #[test]

@@ -52,20 +52,7 @@ pub(crate) fn showing(shown: usize, total: i64) -> String {
 
 /// An amount in USD with 2 decimals and thousands separators: `$1,234.57`.
 pub(crate) fn usd(v: f64) -> String {
-    let cents = (v * 100.0).round();
-    let sign = if cents < 0.0 { "-" } else { "" };
-    let cents = cents.abs();
-    let whole = (cents / 100.0).trunc();
-    let frac = cents - whole * 100.0;
-    let digits = format!("{whole:.0}");
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}${grouped}.{frac:02.0}")
+    crate::domain::money::format_usd(v)
 }
 
 /// A budget or `unlimited`.
@@ -102,7 +89,8 @@ mod tests {
     #[test]
     fn money_has_one_format() {
         assert_eq!(usd(0.0), "$0.00");
-        assert_eq!(usd(9.250000000000001e-6), "$0.00");
+        assert_eq!(usd(9.250000000000001e-6), "$0.000009");
+        assert_eq!(usd(0.0002), "$0.0002", "as the dashboard shows it");
         assert_eq!(usd(12.345), "$12.35");
         assert_eq!(usd(1_234_567.891), "$1,234,567.89");
         assert_eq!(usd(-3.5), "-$3.50");

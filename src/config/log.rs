@@ -1,7 +1,8 @@
 //! `[log]`: how `serve` logs. Lines go to stderr as human-readable text (the default;
 //! under systemd the journal adds the time) or as one JSON object per line for log
 //! collectors; `level` is a tracing filter (`info`, or per-module directives such as
-//! `info,bedrock_gate::proxy=debug`), and `RUST_LOG`, when set, replaces it. `access`
+//! `info,bedrock_gate::proxy=debug`; `RUST_LOG` applies only where `level` is not set,
+//! see `logging`). `access`
 //! switches the one line per call at info level (target `bedrock_gate::access`).
 
 use super::raw::RawLog;
@@ -23,6 +24,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// The tracing filter for `serve` (other commands log warnings only).
     pub level: String,
+    /// Whether `level` was set (in the file or `BEDROCK_GATE_LOG__LEVEL`): then it wins
+    /// over `RUST_LOG`.
+    pub level_set: bool,
     /// One info line per call (user, tool, model, operation, status, tokens, cost,
     /// latency, request id).
     pub access: bool,
@@ -33,6 +37,7 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Text,
             level: "info".into(),
+            level_set: false,
             access: true,
         }
     }
@@ -51,6 +56,7 @@ impl LogConfig {
                 ))
             }
         };
+        let level_set = l.level.is_some();
         let level = l.level.unwrap_or_else(|| "info".into());
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&level) {
             return Err(ConfigError::new(
@@ -64,6 +70,7 @@ impl LogConfig {
         Ok(Self {
             format,
             level,
+            level_set,
             access: l.access.unwrap_or(true),
         })
     }

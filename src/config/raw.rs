@@ -220,12 +220,13 @@ impl RawConfig {
         serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
+            let hint = did_you_mean(&inner);
             match unknown_field(&inner) {
                 Some(field) if path == "." || path == field => {
-                    ConfigError::new(field, "unknown section")
+                    ConfigError::new(field, format!("unknown section{hint}"))
                 }
                 // serde_path_to_error's path already ends with the unknown key.
-                Some(_) => ConfigError::new(path, "unknown key"),
+                Some(_) => ConfigError::new(path, format!("unknown key{hint}")),
                 None => ConfigError::new(path, inner.trim().to_string()),
             }
         })
@@ -239,6 +240,27 @@ fn env_value(text: &str) -> toml::Value {
         .ok()
         .and_then(|mut t| t.remove("v"))
         .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// `; did you mean `y`?` when one of the names serde's "unknown field `x`, expected
+/// one of `a`, `b`" message lists is close to `x` (as clap suggests flags), else "".
+fn did_you_mean(message: &str) -> String {
+    let Some(field) = unknown_field(message) else {
+        return String::new();
+    };
+    let Some((_, expected)) = message.split_once("expected ") else {
+        return String::new();
+    };
+    // The names are the quoted parts: every second piece between backticks.
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| (strsim::jaro_winkler(&field, name), name))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| format!("; did you mean `{name}`?"))
+        .unwrap_or_default()
 }
 
 /// The field name in serde's "unknown field `x`, expected ..." message.

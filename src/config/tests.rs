@@ -53,12 +53,20 @@ fn errors_name_the_key() {
     assert_eq!(e.key, "proxy.listen");
     let e = load("[proxy]\nlisen = \"1.2.3.4:5\"\n", &[]).unwrap_err();
     assert_eq!(e.key, "proxy.lisen", "{e}");
-    assert_eq!(e.message, "unknown key");
+    assert_eq!(e.message, "unknown key; did you mean `listen`?");
     let e = load("[proxyy]\nlisten = \"1.2.3.4:5\"\n", &[]).unwrap_err();
     assert_eq!(
         (e.key.as_str(), e.message.as_str()),
-        ("proxyy", "unknown section")
+        ("proxyy", "unknown section; did you mean `proxy`?")
     );
+    let e = load("[quota]\ndefault_daly_requests = 5\n", &[]).unwrap_err();
+    assert_eq!(
+        e.message,
+        "unknown key; did you mean `default_daily_requests`?"
+    );
+    // Nothing close: no suggestion.
+    let e = load("[quota]\nzebra = 5\n", &[]).unwrap_err();
+    assert_eq!(e.message, "unknown key");
     let e = load("[quota]\ntimezone = \"Mars/Olympus\"\n", &[]).unwrap_err();
     assert_eq!(e.key, "quota.timezone");
     let e = load("[proxy]\nmax_body_bytes = \"big\"\n", &[]).unwrap_err();
@@ -129,7 +137,12 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     assert_eq!(c.proxy.shutdown_grace, d.proxy.shutdown_grace);
     assert_eq!(c.upstream.endpoint, d.upstream.endpoint);
     assert_eq!(c.upstream.timeout, d.upstream.timeout);
-    assert_eq!(c.database.url, d.database.url);
+    // The one intended difference: the service's database by its absolute path.
+    assert_eq!(
+        c.database.url,
+        "sqlite:///var/lib/bedrock-gate/bedrock-gate.db?mode=rwc"
+    );
+    assert_eq!(d.database.url, "sqlite://bedrock-gate.db?mode=rwc");
     assert_eq!(
         c.quota.default_monthly_requests,
         d.quota.default_monthly_requests
@@ -139,7 +152,10 @@ fn the_example_file_is_valid_and_states_the_defaults() {
     assert_eq!(c.proxy.limits, d.proxy.limits);
     assert_eq!(c.quota.store_timeout, d.quota.store_timeout);
     assert_eq!(d.quota.store_timeout, std::time::Duration::from_secs(2));
-    assert_eq!(c.log, d.log);
+    assert_eq!(
+        (c.log.format, &c.log.level, c.log.access),
+        (d.log.format, &d.log.level, d.log.access)
+    );
     assert_eq!(c.oidc, d.oidc);
 }
 

@@ -34,14 +34,15 @@ impl Format {
         out
     }
 
-    /// US dollars with cents.
+    /// US dollars by the one rule for amounts (`domain::money`), in the language's
+    /// notation.
     pub(crate) fn usd(&self, usd: f64) -> String {
-        let cents = (usd * 100.0).round() as i64;
-        let whole = self.int(cents / 100);
-        let frac = (cents % 100).abs();
         match self.language {
-            Language::En => format!("${whole}.{frac:02}"),
-            Language::Es => format!("{whole},{frac:02} US$"),
+            Language::En => crate::domain::money::format_usd(usd),
+            Language::Es => {
+                let (negative, number) = crate::domain::money::shown_usd(usd, '.', ',');
+                format!("{}{number} US$", if negative { "-" } else { "" })
+            }
         }
     }
 

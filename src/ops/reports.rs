@@ -125,3 +125,12 @@ impl Ops {
         Ok(entries)
     }
 }
+
+impl Ops {
+    /// Empties the usage rollups and sums every retained request row again, by local
+    /// day in the current `quota.timezone` (after the zone changed); returns the rows
+    /// summed. Run with every proxy stopped: a row written meanwhile can count twice.
+    pub(crate) async fn rebuild_rollups(&self) -> Result<u64, OpsError> {
+        Ok(self.store.rebuild_rollups().await?)
+    }
+}

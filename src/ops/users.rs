@@ -9,8 +9,7 @@ use super::teams::limits_change;
 use super::views::{rfc3339, BlockingView, Deleted, IamLinkView, KeySummary, UserInfo, UserView};
 use super::{validate, Ops, OpsError};
 use crate::domain::{
-    Actor, AdminOperation, Language, LimitSubject, LimitsSource, LimitsUpdate, NewEvent,
-    UserOrigin,
+    Actor, AdminOperation, Language, LimitSubject, LimitsSource, LimitsUpdate, NewEvent, UserOrigin,
 };
 use crate::store::{NewUser, UsageFilter};
 

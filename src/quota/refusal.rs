@@ -192,15 +192,9 @@ pub(crate) fn budget_refusal_message(
     )
 }
 
-/// Micro-USD as dollars: cents, or six decimals for amounts under a cent (which would
-/// otherwise all read `$0.00`).
+/// Micro-USD as dollars, by the one rule for amounts (`domain::money`).
 fn dollars(micro: i64) -> String {
-    let usd = micro as f64 / super::MICRO;
-    if micro == 0 || micro.abs() >= 10_000 {
-        format!("${usd:.2}")
-    } else {
-        format!("${usd:.6}")
-    }
+    crate::domain::money::format_usd(micro as f64 / super::MICRO)
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! same behaviour on both. Every query is written once; the `on_pool!` macro expands it
 //! for each engine, so the two cannot drift apart.
 //!
-//! The store is never on the request path: the proxy serves from in-memory snapshots
-//! (the key directory in `auth`) and writes request rows from a background task.
+//! The store is on the request path only for a key the memory does not know yet and for
+//! a new quota chunk: the proxy serves from in-memory snapshots (the key directory in
+//! `auth`) and writes request rows from a background task.
 //! Times are Unix epoch milliseconds (UTC) in `BIGINT` columns on both engines.
 //!
 //! One file per table group: `admin` (admin tokens and the admin audit log, whose rows
@@ -22,6 +23,7 @@
 mod admin;
 mod aggregates;
 mod audit;
+mod backup;
 mod blocks;
 mod counters;
 mod direct_calls;

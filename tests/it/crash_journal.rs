@@ -125,9 +125,11 @@ async fn every_call_upstream_served_has_one_record_after_sigkill() {
             post(&client(), &url, &token).await;
         }));
     }
-    common::wait::until_now("open streams and 100 served calls", Duration::from_secs(30), || {
-        served(&upstream, "hang") == STREAMS && served(&upstream, "haiku") >= 100
-    })
+    common::wait::until_now(
+        "open streams and 100 served calls",
+        Duration::from_secs(30),
+        || served(&upstream, "hang") == STREAMS && served(&upstream, "haiku") >= 100,
+    )
     .await;
     serve.kill();
     for task in &load {

@@ -213,13 +213,17 @@ async fn one_summary_per_day_across_restarts_and_proxies_and_a_reset_by_hand_mai
     }
     assert_ne!(call(&client, &a_url, &alice.bearer_token).await, 200);
     let alice_id = store.user("alice").await.unwrap().id;
-    common::wait::until("alice's automatic block", Duration::from_secs(30), || async {
-        store
-            .block_status(alice_id)
-            .await
-            .unwrap()
-            .is_some_and(|s| s.blocked)
-    })
+    common::wait::until(
+        "alice's automatic block",
+        Duration::from_secs(30),
+        || async {
+            store
+                .block_status(alice_id)
+                .await
+                .unwrap()
+                .is_some_and(|s| s.blocked)
+        },
+    )
     .await;
 
     // A restart, and a second proxy on the same database: neither queues it again.
@@ -336,4 +340,3 @@ async fn call(client: &Client, proxy: &str, token: &str) -> u16 {
     response.into_body().collect().await.unwrap();
     status
 }
-

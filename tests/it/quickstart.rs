@@ -133,7 +133,11 @@ async fn the_readme_quick_start_works_as_written() {
             std::env::var("GATE_TEST_REQUIRE_CLIENTS").as_deref() != Ok("1"),
             "GATE_TEST_REQUIRE_CLIENTS=1 but missing: {missing:?}"
         );
-        eprintln!("skipping: missing {missing:?}");
+        common::skips::skipped(&format!(
+            "the quick start's clients are missing: {} (pip install -r \
+             tests/python/requirements.txt; npm ci --prefix tests/js)",
+            missing.join(", ")
+        ));
         return;
     }
     let readme =

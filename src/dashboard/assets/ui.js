@@ -23,10 +23,14 @@ export function h(tag, attrs, ...children) {
 
 const intFmt = new Intl.NumberFormat('en');
 export const fmtInt = (n) => intFmt.format(n || 0);
+/** The one rule for amounts (src/domain/money.rs): two decimals from $1 and for zero;
+ *  below $1 up to six (micro-dollars), trailing zeros trimmed to two. */
 export function fmtUsd(n) {
   const v = n || 0;
-  const digits = v !== 0 && Math.abs(v) < 1 ? 4 : 2;
-  return `$${v.toLocaleString('en', { minimumFractionDigits: 2, maximumFractionDigits: digits })}`;
+  const a = Math.abs(v);
+  const digits = a === 0 || Math.round(a * 100) >= 100 ? 2 : 6;
+  const text = a.toLocaleString('en', { minimumFractionDigits: 2, maximumFractionDigits: digits });
+  return `${v < 0 && /[1-9]/.test(text) ? '-' : ''}$${text}`;
 }
 export const fmtPct = (n) => `${Math.round(n)} %`;
 

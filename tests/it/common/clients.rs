@@ -23,7 +23,7 @@ pub fn missing(what: &str) {
         !clients_required(),
         "GATE_TEST_REQUIRE_CLIENTS=1 but {what}"
     );
-    eprintln!("skipping: {what}");
+    super::skips::skipped(what);
 }
 
 /// Runs a command to completion (stdin closed, output captured); kills its whole

@@ -41,7 +41,7 @@ impl PrivateMariaDb {
                 std::env::var("GATE_TEST_REQUIRE_MYSQL").as_deref() != Ok("1"),
                 "GATE_TEST_REQUIRE_MYSQL=1 but {why}"
             );
-            eprintln!("skipping: {why}");
+            super::skips::skipped(&why);
             return None;
         }
         let install = install.unwrap();
@@ -228,4 +228,3 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
-

@@ -11,6 +11,7 @@ pub mod mariadb;
 pub mod moto;
 pub mod oidc;
 pub mod serve;
+pub mod skips;
 pub mod smtp;
 pub mod throttle;
 pub mod upstream;
@@ -62,7 +63,10 @@ pub fn mysql_server() -> Option<String> {
                 std::env::var("GATE_TEST_REQUIRE_MYSQL").as_deref() != Ok("1"),
                 "GATE_TEST_REQUIRE_MYSQL=1 but GATE_TEST_MYSQL_URL is not set"
             );
-            eprintln!("skipping MySQL variant: GATE_TEST_MYSQL_URL is not set");
+            skips::skipped(
+                "the MySQL variant: GATE_TEST_MYSQL_URL is not set \
+                 (GATE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306)",
+            );
             None
         }
     }

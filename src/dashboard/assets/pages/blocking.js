@@ -62,17 +62,29 @@ export async function mount(main, route) {
     }, `${user}: ${action} done.`);
   });
 
+  // The user names for the form's suggestions: fetched when the field is focused, at
+  // most once a minute, not with every refresh (the list can be long).
+  let namesAt = 0;
+  who.addEventListener('focus', async () => {
+    if (Date.now() - namesAt < 60_000) return;
+    namesAt = Date.now();
+    try {
+      const users = await api('/users');
+      fill(names, users.map((u) => h('option', { value: u.username }, u.person)));
+    } catch {
+      namesAt = 0;
+    }
+  });
+
   async function refresh() {
     setParams({ user: who.value });
-    const [blocks, audit, log, users] = await Promise.all([
+    const [blocks, audit, log] = await Promise.all([
       api('/blocks'),
       api('/audit/blocking', { params: { limit: 50 } }),
       // Team admins see their teams' blocking trail; the admin audit is for admins and viewers.
       settings.role === 'team_admin' ? { entries: [] } : api('/audit/admin', { params: { limit: 50 } }),
-      api('/users'),
     ]);
     const since = (r) => audit.find((e) => e.username === r.username && (r.blocked ? ['block', 'auto_block'] : ['protect']).includes(e.operation))?.created_at;
-    fill(names, users.map((u) => h('option', { value: u.username }, u.person)));
     fill(current, table([
       { label: 'User', value: (r) => r.username, render: (r) => h('a', { href: `#/users/${encodeURIComponent(r.username)}` }, r.username) },
       { label: 'State', value: (r) => (r.blocked ? 'blocked' : 'protected'), render: (r) => [r.blocked ? badge('blocked') : null, r.administrative_safe ? badge('protected') : null] },

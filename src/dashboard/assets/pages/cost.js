@@ -6,11 +6,34 @@ import { api, csvUrl } from '../api.js';
 import { h, fill, settings, fmtInt, fmtUsd, fmtPct, table, field, heading, setParams, monthStart, card, share, meter } from '../ui.js';
 import { bars } from '../chart.js';
 
-function groupTable(title, id, rows, csv, link) {
+/** A model id without what every id shares: the ARN, region and provider prefixes,
+ *  the release date and the version (`eu.anthropic.claude-3-7-sonnet-20250219-v1:0`
+ *  is `claude-3-7-sonnet`). */
+export function modelName(id) {
+  const tail = id.split('/').pop();
+  return tail.slice(tail.lastIndexOf('.') + 1).replace(/-\d{8}(?=-|$)/, '').replace(/-v\d+(:\d+)?$/, '') || id;
+}
+
+/** Axis labels of at most `max` characters that tell the bars apart: the start of
+ *  each, else its end, else a number (the full key is in each bar's tooltip). */
+export function distinctLabels(keys, max = 12) {
+  const cut = (k) => (k.length > max ? `${k.slice(0, max - 1)}…` : k);
+  const tail = (k) => (k.length > max ? `…${k.slice(k.length - max + 1)}` : k);
+  const unique = (list) => new Set(list).size === list.length;
+  for (const way of [cut, tail]) {
+    const out = keys.map(way);
+    if (unique(out)) return out;
+  }
+  return keys.map((k, i) => `${i + 1}. ${cut(k).slice(0, max - 3)}`);
+}
+
+function groupTable(title, id, rows, csv, link, shorten = (k) => k) {
   const top = rows.slice().sort((a, b) => b.cost_usd - a.cost_usd);
   const total = top.reduce((s, r) => s + r.cost_usd, 0);
+  const shown = top.slice(0, 12);
+  const shorts = distinctLabels(shown.map((r) => shorten(r.key)));
   return h('section', {}, h('h2', {}, title), h('div', { class: 'two' },
-    bars(top.slice(0, 12).map((r) => ({ label: r.key, short: r.key.length > 10 ? `${r.key.slice(0, 9)}…` : r.key, value: r.cost_usd })), { title: `${title} (USD, top 12)`, fmt: fmtUsd, labelEvery: 1 }),
+    bars(shown.map((r, i) => ({ label: r.key, short: shorts[i], value: r.cost_usd })), { title: `${title} (USD, top 12)`, fmt: fmtUsd, labelEvery: 1 }),
     table([
       { label: title.replace('Cost by ', ''), value: (r) => r.key, render: (r) => (link ? h('a', { href: link(r.key) }, r.key) : r.key) },
       { label: 'Calls', num: true, value: (r) => r.requests, render: (r) => fmtInt(r.requests) },
@@ -87,7 +110,7 @@ export async function mount(main, route) {
       ], teamRows, { id: 'forecast-teams', sortCol: 2, sortDesc: true, empty: 'No teams.' })),
       bars(f.points, { title: 'Cumulative cost this month (USD); lighter bars are the straight-line forecast', fmt: fmtUsd, ref: budget ? { value: budget, label: 'budget' } : null })));
     fill(groups,
-      groupTable('Cost by model', 'cost-models', models, csvUrl('/aggregates', { group_by: 'model', ...range })),
+      groupTable('Cost by model', 'cost-models', models, csvUrl('/aggregates', { group_by: 'model', ...range }), null, modelName),
       groupTable('Cost by team', 'cost-teams', teams, csvUrl('/aggregates', { group_by: 'team', ...range }), (k) => `#/teams/${encodeURIComponent(k)}`),
       groupTable('Cost by user', 'cost-users', users, csvUrl('/aggregates', { group_by: 'user', ...range }), (k) => `#/users/${encodeURIComponent(k)}`));
     const byHour = new Map(hours.map((r) => [Number(r.key.slice(11, 13)), r]));
