@@ -72,7 +72,8 @@ impl Store {
     }
 
     /// Marks a user active or not, with the audit row, in one transaction; making them
-    /// inactive also revokes every active key of theirs (a `key_revoked` event each) and
+    /// inactive also ends their dashboard sign-on sessions and revokes every active key
+    /// of theirs (a `key_revoked` event each) and
     /// bumps the state version, so every proxy refuses those keys within its refresh
     /// interval. Returns the revoked keys' ids.
     pub(crate) async fn set_user_active(
@@ -91,6 +92,11 @@ impl Store {
                 .await?;
             let mut revoked = Vec::new();
             if !active {
+                sqlx::query(super::sessions::END_USER_SSO_SESSIONS)
+                    .bind(user_id)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
                 let ids: Vec<String> = sqlx::query(
                     "SELECT access_key_id FROM api_keys WHERE user_id = ? AND status = ?",
                 )

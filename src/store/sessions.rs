@@ -124,3 +124,13 @@ impl Store {
         Ok(affected > 0)
     }
 }
+
+/// Ends every dashboard single sign-on session of the user with id `?` (the session's
+/// `oidc_user` is their user name or their email, whichever the issuer's
+/// `username_claim` gave): run inside the transaction that deactivates or deletes them,
+/// before the user row goes. Sessions are checked against the database on every request,
+/// so this takes effect at once on every admin listener.
+pub(crate) const END_USER_SSO_SESSIONS: &str =
+    "DELETE FROM admin_sessions WHERE oidc_user IS NOT NULL \
+     AND oidc_user IN (SELECT username FROM users WHERE id = ? \
+     UNION SELECT email FROM users WHERE id = ? AND email IS NOT NULL)";

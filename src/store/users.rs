@@ -238,8 +238,8 @@ impl Store {
         Ok(true)
     }
 
-    /// Deletes a user with their keys, limits and IAM links (their request rows stay),
-    /// with `events` and the audit row, in one transaction.
+    /// Deletes a user with their keys, limits, IAM links and dashboard sign-on sessions
+    /// (their request rows stay), with `events` and the audit row, in one transaction.
     pub(crate) async fn delete_user(
         &self,
         user_id: i64,
@@ -252,6 +252,11 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            sqlx::query(super::sessions::END_USER_SSO_SESSIONS)
+                .bind(user_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM users WHERE id = ?")
                 .bind(user_id)
                 .execute(&mut *tx)

@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use bedrock_gate::domain::Limits;
+use bedrock_gate::domain::{Actor, Limits};
 use common::admin::Api;
 use common::clients::{clean_env, missing, node_available, run_for, show};
 use common::{Engine, Gate, GateOptions};
@@ -187,6 +187,21 @@ async fn scenario(root: &Path, op: &Provider, other: &Provider, engine: Engine) 
         ],
         "{engine:?}"
     );
+
+    // A person who leaves (their proxy user deleted, as `user delete` or a SCIM delete
+    // or deactivation does) loses their dashboard session with it.
+    gate.user_with_limits("vic@corp.example", "ml", Limits::default())
+        .await;
+    gate.ops
+        .delete_user(&Actor::system("test"), "vic@corp.example")
+        .await
+        .unwrap();
+    let roles = session_roles(&gate, engine).await;
+    assert!(
+        roles.iter().all(|(_, who)| who != "oidc:vic@corp.example"),
+        "{roles:?}"
+    );
+    assert_eq!(roles.len(), 2, "{roles:?}");
     gate.stop().await;
 }
 
