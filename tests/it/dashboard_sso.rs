@@ -19,6 +19,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bedrock_gate::domain::{Actor, Limits};
+use bedrock_gate::ops::users::CreateUser;
 use common::admin::Api;
 use common::clients::{clean_env, missing, node_available, run_for, show};
 use common::{Engine, Gate, GateOptions};
@@ -190,12 +191,22 @@ async fn scenario(root: &Path, op: &Provider, other: &Provider, engine: Engine) 
 
     // A person who leaves (their proxy user deleted, as `user delete` or a SCIM delete
     // or deactivation does) loses their dashboard session with it.
-    gate.user_with_limits("vic@corp.example", "ml", Limits::default())
-        .await;
+    // The session's user is the email the issuer gave; the proxy user is found by it.
+    let actor = Actor::system("test");
     gate.ops
-        .delete_user(&Actor::system("test"), "vic@corp.example")
+        .create_user(
+            &actor,
+            &CreateUser {
+                username: "vic".into(),
+                person_name: "Vic".into(),
+                team: "ml".into(),
+                email: Some("vic@corp.example".into()),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
+    gate.ops.delete_user(&actor, "vic").await.unwrap();
     let roles = session_roles(&gate, engine).await;
     assert!(
         roles.iter().all(|(_, who)| who != "oidc:vic@corp.example"),
