@@ -7,7 +7,7 @@ use anyhow::Context;
 use super::args::{Command, CredentialFormat, Output};
 use super::UsageError;
 use crate::login::session::{self, Prompt};
-use crate::login::{aws_profile, http::Http, store, LoginError};
+use crate::login::{aws_profile, http::Http, saved, LoginError};
 
 /// Runs one of the three commands.
 pub(crate) async fn run(out: Output, command: Command) -> anyhow::Result<()> {
@@ -158,7 +158,7 @@ async fn logout(out: Output, http: &Http, server: Option<&str>) -> anyhow::Resul
     }
     let text = if forgotten.is_empty() {
         match server {
-            Some(s) => format!("Not signed in to {}.", store::normalise(s)),
+            Some(s) => format!("Not signed in to {}.", saved::normalise(s)),
             None => "Not signed in anywhere.".to_string(),
         }
     } else {

@@ -13,6 +13,7 @@ mod directory;
 mod doctor;
 mod health;
 mod iam;
+mod limit_args;
 mod login;
 mod reports;
 mod table;

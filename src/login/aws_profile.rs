@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::store::{home, private_dir, write_private};
+use super::saved::{home, private_dir, write_private};
 use super::LoginError;
 
 /// The AWS config file's path.

@@ -6,7 +6,7 @@
 //!
 //! One concept per file: [`http`] (bounded HTTPS requests to the proxy and the identity
 //! provider), [`oauth`] (discovery, the device grant, the refresh grant, revocation),
-//! [`store`] (the refresh token and the current key, owner-only under the user's config
+//! [`saved`] (the refresh token and the current key, owner-only under the user's config
 //! directory, one entry per server URL), [`aws_profile`] (one profile's section of
 //! `~/.aws/config`) and [`session`] (login, credentials and logout put together).
 //! Tokens are never printed or logged; only the requested credentials go to stdout.
@@ -14,8 +14,8 @@
 pub(crate) mod aws_profile;
 pub(crate) mod http;
 pub(crate) mod oauth;
+pub(crate) mod saved;
 pub(crate) mod session;
-pub(crate) mod store;
 
 /// Why a sign-in command failed; each message says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::http::{message, Http};
 use super::oauth;
-use super::store::{self, Entry, Key};
+use super::saved::{self, Entry, Key};
 use super::LoginError;
 
 /// A cached key is handed out while it has more than this left; else a new one is made.
@@ -97,7 +97,7 @@ pub(crate) async fn login(
     wanted: Option<&str>,
     prompt: impl FnOnce(&Prompt),
 ) -> Result<Entry, LoginError> {
-    let server = store::normalise(server);
+    let server = saved::normalise(server);
     super::http::check_url(&server)?;
     let issuer = choose(issuers(http, &server).await?, wanted)?;
     let endpoints = oauth::endpoints(http, &issuer.issuer).await?;
@@ -123,7 +123,7 @@ pub(crate) async fn login(
         team,
         key: Some(key),
     };
-    store::save(&entry)?;
+    saved::save(&entry)?;
     Ok(entry)
 }
 
@@ -131,9 +131,9 @@ pub(crate) async fn login(
 /// a new one made with the refresh token (which is stored again if the provider
 /// rotated it).
 pub(crate) async fn credentials(http: &Http, server: &str) -> Result<Key, LoginError> {
-    let server = store::normalise(server);
+    let server = saved::normalise(server);
     let again = format!("run `bedrock-gate login --server {server}` again");
-    let mut entry = store::load(&server)?.ok_or_else(|| {
+    let mut entry = saved::load(&server)?.ok_or_else(|| {
         LoginError::Ended(format!(
             "not signed in to {server}: run `bedrock-gate login --server {server}`"
         ))
@@ -170,7 +170,7 @@ pub(crate) async fn credentials(http: &Http, server: &str) -> Result<Key, LoginE
     entry.user = user;
     entry.team = team;
     entry.key = Some(key.clone());
-    store::save(&entry)?;
+    saved::save(&entry)?;
     Ok(key)
 }
 
@@ -182,8 +182,8 @@ pub(crate) async fn logout(
     server: Option<&str>,
 ) -> Result<(Vec<String>, Vec<String>), LoginError> {
     let entries: Vec<Entry> = match server {
-        Some(s) => store::load(s)?.into_iter().collect(),
-        None => store::load_all()?,
+        Some(s) => saved::load(s)?.into_iter().collect(),
+        None => saved::load_all()?,
     };
     let mut forgotten = Vec::new();
     let mut failed = Vec::new();
@@ -193,7 +193,7 @@ pub(crate) async fn logout(
                 failed.push(format!("{}: {e}", entry.server));
             }
         }
-        store::remove(&entry.server)?;
+        saved::remove(&entry.server)?;
         forgotten.push(entry.server);
     }
     Ok((forgotten, failed))
