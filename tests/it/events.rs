@@ -26,18 +26,12 @@ async fn burst(urls: &[String], token: &str, n: usize) -> Vec<u16> {
 }
 
 /// Waits until `check` holds on the gate's store, polling; panics with `what` after 20 s.
-async fn wait_for<F, Fut>(what: &str, mut check: F)
+async fn wait_for<F, Fut>(what: &str, check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+    common::wait::until(what, Duration::from_secs(20), check).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
